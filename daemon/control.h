@@ -1,0 +1,29 @@
+/*
+ * Control socket (Unix stream, mode 0660). Protocol: one request line per
+ * connection ("stats", "stats --json", "status", ...), the daemon answers and
+ * closes. synguardctl is the client.
+ */
+#ifndef SYNGUARD_CONTROL_H
+#define SYNGUARD_CONTROL_H
+
+#include <ev.h>
+#include <stddef.h>
+
+#include "conf.h"
+#include "stats.h"
+
+/* What the control socket reads from the daemon. */
+struct control_source {
+	const struct conf *conf;
+	/* stats blocks to sum: one per queue thread plus the handoff's */
+	const struct stats_block *const *blocks;
+	size_t n_blocks;
+};
+
+struct control;
+
+struct control *control_new(struct ev_loop *loop, const char *path,
+			    const struct control_source *src, char *err, size_t errlen);
+void control_free(struct control *c);
+
+#endif

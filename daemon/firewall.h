@@ -1,0 +1,25 @@
+/*
+ * The daemon's own iptables/ip6tables rules. Everything lives in chains named
+ * SYNGUARD (filter table, jumped to from INPUT) and SYNGUARD (raw table,
+ * jumped to from PREROUTING and OUTPUT), so removal is exact: delete our jumps, flush and
+ * delete our chains, and nothing an admin wrote is touched.
+ */
+#ifndef SYNGUARD_FIREWALL_H
+#define SYNGUARD_FIREWALL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "conf.h"
+
+/* Removes stale rules of an earlier run, then installs the rules for every listener. */
+int fw_install(const struct conf *c, char *err, size_t errlen);
+
+/* Removes exactly our rules, for both families. Safe when none are installed. */
+void fw_remove(void);
+
+/* Prints the iptables/ip6tables commands fw_install would run, and an equivalent
+ * nftables ruleset for hosts whose kernel has the nft queue statement. */
+void fw_print(FILE *out, const struct conf *c);
+
+#endif

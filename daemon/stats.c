@@ -1,0 +1,36 @@
+#include "stats.h"
+
+#include <stdlib.h>
+
+const char *const stats_names[ST_MAX] = {
+#define STATS_NAME(id, name, kind) name,
+	STATS_LIST(STATS_NAME)
+#undef STATS_NAME
+};
+
+const enum stats_kind stats_kinds[ST_MAX] = {
+#define STATS_KIND(id, name, kind) STATS_##kind,
+	STATS_LIST(STATS_KIND)
+#undef STATS_KIND
+};
+
+int stats_block_init(struct stats_block *b, size_t n_listeners)
+{
+	b->n_rows = n_listeners + 1;
+	b->rows = calloc(b->n_rows, sizeof(*b->rows));
+	return b->rows ? 0 : -1;
+}
+
+void stats_block_free(struct stats_block *b)
+{
+	free(b->rows);
+	b->rows = NULL;
+	b->n_rows = 0;
+}
+
+void stats_block_sum(struct stats_row *dst, const struct stats_block *src)
+{
+	for (size_t r = 0; r < src->n_rows; r++)
+		for (size_t i = 0; i < ST_MAX; i++)
+			dst[r].v[i] += __atomic_load_n(&src->rows[r].v[i], __ATOMIC_RELAXED);
+}

@@ -1,0 +1,76 @@
+/*
+ * Counters. Every thread owns one stats block (one row per listener plus a
+ * row for packets that matched no listener) and is its only writer; readers
+ * (control socket, metrics) sum the blocks with relaxed atomic loads. No
+ * locked instruction on the packet path.
+ */
+#ifndef SYNGUARD_STATS_H
+#define SYNGUARD_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* X(id, name, kind): kind is COUNTER or GAUGE. Names are the JSON keys. */
+#define STATS_LIST(X)                                                                              \
+	X(SYN_RECEIVED, "syn_received", COUNTER)                                                   \
+	X(SYNACK_SENT, "synack_sent", COUNTER)                                                     \
+	X(SYNACK_SEND_FAILED, "synack_send_failed", COUNTER)                                       \
+	X(ACK_VALID, "ack_valid", COUNTER)                                                         \
+	X(ACK_INVALID, "ack_invalid", COUNTER)                                                     \
+	X(ACK_EXPIRED, "ack_expired", COUNTER)                                                     \
+	X(ACK_FLOW_PASSED, "ack_flow_passed", COUNTER)                                             \
+	X(PKT_MALFORMED, "packets_malformed", COUNTER)                                             \
+	X(PKT_OTHER, "packets_other", COUNTER)                                                     \
+	X(REPAIR_FAILED, "repair_failed", COUNTER)                                                 \
+	X(HANDOFFS, "handoffs", COUNTER)                                                           \
+	X(HANDOFF_FAILED, "handoff_failed", COUNTER)                                               \
+	X(ACTIVE_CONNECTIONS, "active_connections", GAUGE)                                         \
+	X(BYTES_TO_BACKEND, "bytes_to_backend", COUNTER)                                           \
+	X(BYTES_TO_CLIENT, "bytes_to_client", COUNTER)
+
+enum stats_id {
+#define STATS_ENUM(id, name, kind) ST_##id,
+	STATS_LIST(STATS_ENUM)
+#undef STATS_ENUM
+	ST_MAX
+};
+
+enum stats_kind { STATS_COUNTER, STATS_GAUGE };
+
+struct stats_row {
+	uint64_t v[ST_MAX];
+};
+
+/* One writer thread's counters: rows[0..n_listeners-1], rows[n_listeners] = unmatched. */
+struct stats_block {
+	size_t n_rows;
+	struct stats_row *rows;
+};
+
+extern const char *const stats_names[ST_MAX];
+extern const enum stats_kind stats_kinds[ST_MAX];
+
+static inline void stats_add(struct stats_row *r, enum stats_id id, uint64_t n)
+{
+	/* single writer: a relaxed load/store pair, no lock prefix */
+	__atomic_store_n(&r->v[id], __atomic_load_n(&r->v[id], __ATOMIC_RELAXED) + n,
+			 __ATOMIC_RELAXED);
+}
+
+static inline void stats_inc(struct stats_row *r, enum stats_id id)
+{
+	stats_add(r, id, 1);
+}
+
+static inline void stats_dec(struct stats_row *r, enum stats_id id)
+{
+	stats_add(r, id, (uint64_t)-1);
+}
+
+int stats_block_init(struct stats_block *b, size_t n_listeners);
+void stats_block_free(struct stats_block *b);
+
+/* Adds every row of src into dst (same shape), reading with relaxed loads. */
+void stats_block_sum(struct stats_row *dst, const struct stats_block *src);
+
+#endif

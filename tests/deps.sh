@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs every Debian package that the build, the tests and the lab need.
+# Idempotent and non-interactive; run as root.
+set -eu
+
+PKGS="build-essential cmake pkg-config clang
+libev-dev libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev
+libcmocka-dev libsodium-dev libsystemd-dev libpcap-dev
+iptables iproute2 kmod procps psmisc curl socat python3 python3-scapy tcpdump"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# shellcheck disable=SC2086
+	apt-get install -y -qq --no-install-recommends $missing
+fi
