@@ -8,6 +8,7 @@
 
 #include <ev.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "conf.h"
 #include "stats.h"
@@ -15,9 +16,11 @@
 /* What the control socket reads from the daemon. */
 struct control_source {
 	const struct conf *conf;
-	/* stats blocks to sum: one per queue thread plus the handoff's */
+	/* stats blocks to sum: blocks[0..n_queues-1] belong to the queue threads
+	 * (NFQUEUE numbers in queue_nums), blocks[n_queues] to the handoff */
 	const struct stats_block *const *blocks;
-	size_t n_blocks;
+	const uint16_t *queue_nums;
+	size_t n_queues;
 };
 
 struct control;
