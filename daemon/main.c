@@ -1,0 +1,291 @@
+/*
+ * synguardd: start-up, signals and shutdown. The packet path lives in the
+ * queue threads (queue.c), connections are handed to backends on this
+ * thread's loop (handoff.c), operators talk to the control socket
+ * (control.c).
+ *
+ * Start-up order matters: queues are bound before the firewall sends them
+ * packets, and rules are removed before the queues go away, so that no SYN
+ * ever waits in a queue nobody reads.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <sodium.h>
+#include <systemd/sd-daemon.h>
+
+#include "conf.h"
+#include "control.h"
+#include "firewall.h"
+#include "handoff.h"
+#include "log.h"
+#include "queue.h"
+
+#define CONF_DEFAULT  "/etc/synguard/synguard.conf"
+#define CONF_SIZE_MAX (1 << 20)
+
+struct daemon {
+	struct conf *conf;
+	struct ev_loop *loop;
+	struct handoff *handoff;
+	struct queue_thread **queues;
+	size_t n_queues;
+	uint16_t *queue_nums;
+	const struct stats_block **blocks;
+	struct control *control;
+	int fw_installed;
+	ev_signal sig_term, sig_int, sig_hup;
+};
+
+/* Reached from atexit() too: fatal() after the rules went in must not leave them behind. */
+static struct daemon *the_daemon;
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: synguardd [-htPv] [-c FILE]\n"
+	             "  -c FILE  configuration file (default " CONF_DEFAULT ")\n"
+	             "  -t       check the configuration and exit\n"
+	             "  -P       print the firewall rules the daemon would install and exit\n"
+	             "  -v       more verbose logging (repeat for debug)\n"
+	             "  -h       this help\n");
+}
+
+/* Reads a whole file into a NUL-terminated buffer. */
+static char *read_text(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_SIZE_MAX) {
+		snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path,
+		         CONF_SIZE_MAX);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "%s: read: %s", path,
+			         n < 0 ? strerror(errno) : "file shrank");
+			goto fail;
+		}
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	return buf;
+fail:
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+static struct conf *load_conf(const char *path, char *err, size_t errlen)
+{
+	struct conf *c = NULL;
+	char *text = read_text(path, err, errlen);
+
+	if (!text)
+		return NULL;
+	if (conf_parse(text, path, &c, err, errlen) < 0)
+		c = NULL;
+	free(text);
+	return c;
+}
+
+static void remove_rules(void)
+{
+	if (the_daemon && the_daemon->fw_installed) {
+		fw_remove();
+		the_daemon->fw_installed = 0;
+		log_info("firewall rules removed");
+	}
+}
+
+static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	log_info("signal %d: shutting down", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	log_warnx("SIGHUP ignored: configuration reload is not available in this version");
+}
+
+static void start_queues(struct daemon *d)
+{
+	const struct conf_daemon *dc = &d->conf->daemon;
+	static struct queue_shared shared; /* outlives every queue thread */
+	char err[256];
+
+	shared.conf = d->conf;
+	shared.handoff = d->handoff;
+	randombytes_buf(shared.cookie_master, sizeof(shared.cookie_master));
+
+	d->n_queues = (size_t)dc->queue_last - dc->queue_first + 1;
+	d->queues = calloc(d->n_queues, sizeof(*d->queues));
+	d->queue_nums = calloc(d->n_queues, sizeof(*d->queue_nums));
+	d->blocks = calloc(d->n_queues + 1, sizeof(*d->blocks));
+	if (!d->queues || !d->queue_nums || !d->blocks)
+		fatalx("out of memory");
+	for (size_t i = 0; i < d->n_queues; i++) {
+		uint16_t num = (uint16_t)(dc->queue_first + i);
+
+		d->queues[i] = queue_start(num, &shared, err, sizeof(err));
+		if (!d->queues[i])
+			fatalx("queue %u: %s", num, err);
+		d->queue_nums[i] = num;
+		d->blocks[i] = queue_stats(d->queues[i]);
+	}
+	d->blocks[d->n_queues] = handoff_stats(d->handoff);
+}
+
+static void stop_queues(struct daemon *d)
+{
+	for (size_t i = 0; i < d->n_queues; i++)
+		if (d->queues[i])
+			queue_stop(d->queues[i]);
+	free(d->queues);
+	free(d->queue_nums);
+	free(d->blocks);
+	d->queues = NULL;
+}
+
+static void run(struct daemon *d)
+{
+	struct control_source src;
+	char err[512];
+
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	if (!d->loop)
+		fatalx("cannot initialise the event loop");
+	ev_signal_init(&d->sig_term, on_stop_signal, SIGTERM);
+	ev_signal_init(&d->sig_int, on_stop_signal, SIGINT);
+	ev_signal_init(&d->sig_hup, on_hup, SIGHUP);
+	ev_signal_start(d->loop, &d->sig_term);
+	ev_signal_start(d->loop, &d->sig_int);
+	ev_signal_start(d->loop, &d->sig_hup);
+
+	d->handoff = handoff_new(d->loop, d->conf, err, sizeof(err));
+	if (!d->handoff)
+		fatalx("handoff: %s", err);
+	start_queues(d);
+
+	src.conf = d->conf;
+	src.blocks = d->blocks;
+	src.queue_nums = d->queue_nums;
+	src.n_queues = d->n_queues;
+	d->control = control_new(d->loop, d->conf->daemon.control_socket, &src, err, sizeof(err));
+	if (!d->control)
+		fatalx("control socket: %s", err);
+
+	if (d->conf->daemon.firewall == CONF_FW_IPTABLES) {
+		d->fw_installed = 1; /* a partial install is removed on exit too */
+		if (fw_install(d->conf, err, sizeof(err)) < 0)
+			fatalx("firewall: %s", err);
+		log_info("firewall rules installed");
+	}
+
+	log_info("synguardd running: %zu listener(s), queues %u-%u, fail-%s", d->conf->n_listeners,
+	         d->conf->daemon.queue_first, d->conf->daemon.queue_last,
+	         d->conf->daemon.fail_open ? "open" : "closed");
+	sd_notifyf(0, "READY=1\nSTATUS=protecting %zu listener(s)", d->conf->n_listeners);
+
+	ev_run(d->loop, 0);
+
+	sd_notify(0, "STOPPING=1");
+	remove_rules();
+	stop_queues(d);
+	control_free(d->control);
+	handoff_free(d->handoff);
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d;
+	const char *conf_path = CONF_DEFAULT;
+	int check_only = 0, print_rules = 0, verbosity = LOG_LVL_INFO, ch;
+	char err[1024];
+
+	while ((ch = getopt(argc, argv, "c:hPtv")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'P':
+			print_rules = 1;
+			break;
+		case 't':
+			check_only = 1;
+			break;
+		case 'v':
+			verbosity = LOG_LVL_DEBUG;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	d.conf = load_conf(conf_path, err, sizeof(err));
+	if (!d.conf) {
+		fprintf(stderr, "synguardd: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("synguardd: %s: configuration OK\n", conf_path);
+		conf_free(d.conf);
+		return 0;
+	}
+	if (print_rules) {
+		fw_print(stdout, d.conf);
+		conf_free(d.conf);
+		return 0;
+	}
+
+	log_init(verbosity, getenv("JOURNAL_STREAM") != NULL);
+	if (sodium_init() < 0)
+		fatalx("libsodium failed to initialise");
+	signal(SIGPIPE, SIG_IGN);
+	the_daemon = &d;
+	atexit(remove_rules);
+
+	run(&d);
+
+	conf_free(d.conf);
+	log_info("synguardd stopped");
+	return 0;
+}

@@ -4,13 +4,13 @@
 
 const char *const stats_names[ST_MAX] = {
 #define STATS_NAME(id, name, kind) name,
-	STATS_LIST(STATS_NAME)
+    STATS_LIST(STATS_NAME)
 #undef STATS_NAME
 };
 
 const enum stats_kind stats_kinds[ST_MAX] = {
 #define STATS_KIND(id, name, kind) STATS_##kind,
-	STATS_LIST(STATS_KIND)
+    STATS_LIST(STATS_KIND)
 #undef STATS_KIND
 };
 
