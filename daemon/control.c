@@ -1,0 +1,667 @@
+/*
+ * Control socket. Each client sends one request line, gets one answer and is
+ * closed. Everything runs on the main loop without blocking: the request is
+ * bounded (CONTROL_REQ_MAX), every client has a deadline (CONTROL_TIMEOUT),
+ * and the number of clients in flight is capped (CONTROL_CLIENTS_MAX), so a
+ * stuck or hostile client costs a file descriptor for a few seconds at most.
+ *
+ * Answers are built in memory first (open_memstream) and then written as the
+ * socket accepts them: a client that does not read cannot stall the loop.
+ *
+ * Counters come from the stats blocks of the source, summed with relaxed
+ * loads (stats_block_sum); a block whose shape does not match the
+ * configuration's listener count is left out and reported.
+ */
+#define _GNU_SOURCE
+#include "control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define CONTROL_REQ_MAX     256
+#define CONTROL_TIMEOUT     5.0
+#define CONTROL_CLIENTS_MAX 32
+#define CONTROL_ARGS_MAX    8
+
+struct control;
+
+struct control_client {
+	struct control *ctl;
+	struct control_client *next;
+	int fd;
+	ev_io io;
+	ev_timer timer;
+	size_t req_len;
+	char req[CONTROL_REQ_MAX];
+	char *out; /* answer, malloc'ed by open_memstream */
+	size_t out_len;
+	size_t out_off;
+};
+
+struct control {
+	struct ev_loop *loop;
+	int fd;
+	dev_t dev; /* identity of our socket file, so control_free unlinks only ours */
+	ino_t ino;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct control_source src;
+	struct timespec started; /* CLOCK_MONOTONIC */
+	ev_io accept_io;
+	struct control_client *clients;
+	size_t n_clients;
+};
+
+/* A command writes its answer to `out`; answers that start with "error:" are failures. */
+struct control_cmd {
+	const char *name;
+	const char *usage;
+	void (*run)(struct control *c, int argc, char **argv, FILE *out);
+};
+
+static void cmd_stats(struct control *c, int argc, char **argv, FILE *out);
+static void cmd_status(struct control *c, int argc, char **argv, FILE *out);
+static void cmd_help(struct control *c, int argc, char **argv, FILE *out);
+
+static const struct control_cmd control_cmds[] = {
+    {"stats", "stats [--json]", cmd_stats},
+    {"status", "status", cmd_status},
+    {"help", "help", cmd_help},
+};
+
+#define N_CMDS (sizeof(control_cmds) / sizeof(control_cmds[0]))
+
+/* ---- counters ---- */
+
+/* Sums the source's blocks into rows[0..n_listeners] and, when per_queue is
+ * given, each queue block's rows into per_queue[q]. Returns blocks skipped. */
+static size_t sum_blocks(const struct control *c, struct stats_row *rows, size_t n_rows,
+                         struct stats_row *per_queue)
+{
+	size_t skipped = 0;
+
+	for (size_t b = 0; b <= c->src.n_queues; b++) {
+		const struct stats_block *blk = c->src.blocks[b];
+
+		if (!blk)
+			continue;
+		if (blk->n_rows != n_rows) {
+			skipped++;
+			continue;
+		}
+		stats_block_sum(rows, blk);
+		if (per_queue && b < c->src.n_queues) {
+			/* fold every row of this queue's block into one */
+			for (size_t r = 0; r < blk->n_rows; r++)
+				for (size_t i = 0; i < ST_MAX; i++)
+					per_queue[b].v[i] +=
+					    __atomic_load_n(&blk->rows[r].v[i], __ATOMIC_RELAXED);
+		}
+	}
+	return skipped;
+}
+
+static void row_total(struct stats_row *total, const struct stats_row *rows, size_t n_rows)
+{
+	memset(total, 0, sizeof(*total));
+	for (size_t r = 0; r < n_rows; r++)
+		for (size_t i = 0; i < ST_MAX; i++)
+			total->v[i] += rows[r].v[i];
+}
+
+/* Gauges are sums of increments and decrements from different rows: print them signed. */
+static void print_value(FILE *out, size_t id, uint64_t v)
+{
+	if (stats_kinds[id] == STATS_GAUGE)
+		fprintf(out, "%" PRId64, (int64_t)v);
+	else
+		fprintf(out, "%" PRIu64, v);
+}
+
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
+static void json_row(FILE *out, const struct stats_row *r)
+{
+	fputc('{', out);
+	for (size_t i = 0; i < ST_MAX; i++) {
+		if (i)
+			fputc(',', out);
+		json_string(out, stats_names[i]);
+		fputc(':', out);
+		print_value(out, i, r->v[i]);
+	}
+	fputc('}', out);
+}
+
+static void stats_json(FILE *out, const struct conf *conf, const struct stats_row *rows,
+                       const struct stats_row *total, const uint16_t *queue_nums,
+                       const struct stats_row *per_queue, size_t n_queues)
+{
+	fputs("{\"total\":", out);
+	json_row(out, total);
+	fputs(",\"listeners\":{", out);
+	for (size_t l = 0; l < conf->n_listeners; l++) {
+		if (l)
+			fputc(',', out);
+		json_string(out, conf->listeners[l].name);
+		fputc(':', out);
+		json_row(out, &rows[l]);
+	}
+	fputs("},\"unmatched\":", out);
+	json_row(out, &rows[conf->n_listeners]);
+	fputs(",\"queues\":{", out);
+	for (size_t q = 0; q < n_queues; q++) {
+		if (q)
+			fputc(',', out);
+		fprintf(out, "\"%u\":", queue_nums[q]);
+		json_row(out, &per_queue[q]);
+	}
+	fputs("}}\n", out);
+}
+
+/* Table columns: total, one per listener, unmatched. */
+static const char *col_title(const struct conf *conf, size_t col)
+{
+	if (col == 0)
+		return "total";
+	if (col == conf->n_listeners + 1)
+		return "unmatched";
+	return conf->listeners[col - 1].name;
+}
+
+static int col_width(const char *title)
+{
+	return strlen(title) > 14 ? (int)strlen(title) : 14;
+}
+
+static void stats_table(FILE *out, const struct conf *conf, const struct stats_row *rows,
+                        const struct stats_row *total)
+{
+	size_t n_cols = conf->n_listeners + 2;
+	int name_w = (int)strlen("counter");
+
+	for (size_t i = 0; i < ST_MAX; i++)
+		if ((int)strlen(stats_names[i]) > name_w)
+			name_w = (int)strlen(stats_names[i]);
+
+	fprintf(out, "%-*s", name_w, "counter");
+	for (size_t col = 0; col < n_cols; col++)
+		fprintf(out, "  %*s", col_width(col_title(conf, col)), col_title(conf, col));
+	fputc('\n', out);
+
+	for (size_t i = 0; i < ST_MAX; i++) {
+		fprintf(out, "%-*s", name_w, stats_names[i]);
+		for (size_t col = 0; col < n_cols; col++) {
+			const struct stats_row *r = col == 0 ? total : &rows[col - 1];
+			char num[24];
+
+			if (stats_kinds[i] == STATS_GAUGE)
+				snprintf(num, sizeof(num), "%" PRId64, (int64_t)r->v[i]);
+			else
+				snprintf(num, sizeof(num), "%" PRIu64, r->v[i]);
+			fprintf(out, "  %*s", col_width(col_title(conf, col)), num);
+		}
+		fputc('\n', out);
+	}
+}
+
+static void cmd_stats(struct control *c, int argc, char **argv, FILE *out)
+{
+	const struct conf *conf = c->src.conf;
+	size_t n_rows = conf->n_listeners + 1;
+	bool json = false;
+	struct stats_row *rows, *per_queue, total;
+	size_t skipped;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else {
+			fprintf(out,
+			        "error: stats: unknown argument \"%s\" (usage: stats [--json])\n",
+			        argv[i]);
+			return;
+		}
+	}
+
+	rows = calloc(n_rows, sizeof(*rows));
+	per_queue = calloc(c->src.n_queues ? c->src.n_queues : 1, sizeof(*per_queue));
+	if (!rows || !per_queue) {
+		fputs("error: out of memory\n", out);
+		goto out;
+	}
+	skipped = sum_blocks(c, rows, n_rows, per_queue);
+	if (skipped)
+		log_warnx_ratelimited(60,
+		                      "control: %zu stats block(s) do not match the "
+		                      "configuration's %zu listener(s); left out",
+		                      skipped, conf->n_listeners);
+	row_total(&total, rows, n_rows);
+	if (json)
+		stats_json(out, conf, rows, &total, c->src.queue_nums, per_queue, c->src.n_queues);
+	else
+		stats_table(out, conf, rows, &total);
+out:
+	free(rows);
+	free(per_queue);
+}
+
+static void cmd_status(struct control *c, int argc, char **argv, FILE *out)
+{
+	struct timespec now;
+	long up;
+
+	(void)argv;
+	if (argc > 1) {
+		fputs("error: status takes no arguments\n", out);
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	up = (long)(now.tv_sec - c->started.tv_sec);
+
+	fprintf(out, "pid: %ld\n", (long)getpid());
+	fprintf(out, "uptime: %ldd %02ld:%02ld:%02ld (%ld s)\n", up / 86400, up / 3600 % 24,
+	        up / 60 % 60, up % 60, up);
+	fprintf(out, "queues: %zu (", c->src.n_queues);
+	for (size_t q = 0; q < c->src.n_queues; q++)
+		fprintf(out, "%s%u", q ? "," : "", c->src.queue_nums[q]);
+	fputs(")\n", out);
+	fprintf(out, "listeners: %zu\n", c->src.conf->n_listeners);
+}
+
+static void cmd_help(struct control *c, int argc, char **argv, FILE *out)
+{
+	(void)c;
+	(void)argc;
+	(void)argv;
+	fputs("commands:\n", out);
+	for (size_t i = 0; i < N_CMDS; i++)
+		fprintf(out, "  %s\n", control_cmds[i].usage);
+}
+
+/* ---- request handling ---- */
+
+/* Splits the request in place on blanks. Returns argc, or -1 with too many words. */
+static int split_words(char *s, char **argv, int max)
+{
+	int argc = 0;
+
+	for (;;) {
+		while (*s == ' ' || *s == '\t' || *s == '\r')
+			s++;
+		if (!*s)
+			return argc;
+		if (argc == max)
+			return -1;
+		argv[argc++] = s;
+		while (*s && *s != ' ' && *s != '\t' && *s != '\r')
+			s++;
+		if (*s)
+			*s++ = '\0';
+	}
+}
+
+/* Words are echoed back in error messages: keep them printable. */
+static bool printable(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+static void run_request(struct control *c, char *line, FILE *out)
+{
+	char *argv[CONTROL_ARGS_MAX];
+	int argc = split_words(line, argv, CONTROL_ARGS_MAX);
+
+	if (argc < 0) {
+		fputs("error: too many arguments\n", out);
+		return;
+	}
+	if (argc == 0) {
+		fputs("error: empty request (try \"help\")\n", out);
+		return;
+	}
+	for (size_t i = 0; i < N_CMDS; i++) {
+		if (strcmp(argv[0], control_cmds[i].name) == 0) {
+			control_cmds[i].run(c, argc, argv, out);
+			return;
+		}
+	}
+	if (printable(argv[0]))
+		fprintf(out, "error: unknown command \"%s\" (try \"help\")\n", argv[0]);
+	else
+		fputs("error: unknown command (try \"help\")\n", out);
+}
+
+static void client_close(struct control_client *cl)
+{
+	struct control *c = cl->ctl;
+	struct control_client **pp;
+
+	ev_io_stop(c->loop, &cl->io);
+	ev_timer_stop(c->loop, &cl->timer);
+	close(cl->fd);
+	free(cl->out);
+	for (pp = &c->clients; *pp; pp = &(*pp)->next) {
+		if (*pp == cl) {
+			*pp = cl->next;
+			break;
+		}
+	}
+	c->n_clients--;
+	free(cl);
+}
+
+static void client_write(struct control_client *cl)
+{
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return; /* the write watcher calls again */
+			client_close(cl);
+			return;
+		}
+		cl->out_off += (size_t)n;
+	}
+	client_close(cl);
+}
+
+/* The request is complete (or could not be): build the answer, switch to writing. */
+static void client_answer(struct control_client *cl, const char *fixed)
+{
+	struct control *c = cl->ctl;
+	FILE *out = open_memstream(&cl->out, &cl->out_len);
+
+	if (!out) {
+		log_warn("control: open_memstream");
+		client_close(cl);
+		return;
+	}
+	if (fixed) {
+		fputs(fixed, out);
+	} else {
+		cl->req[cl->req_len] = '\0';
+		run_request(c, cl->req, out);
+	}
+	if (fclose(out) != 0) {
+		log_warn("control: building the answer");
+		client_close(cl);
+		return;
+	}
+	ev_io_stop(c->loop, &cl->io);
+	ev_io_set(&cl->io, cl->fd, EV_WRITE);
+	ev_io_start(c->loop, &cl->io);
+	client_write(cl);
+}
+
+static void client_read(struct control_client *cl)
+{
+	for (;;) {
+		size_t room = sizeof(cl->req) - 1 - cl->req_len;
+		ssize_t n;
+		char *nl;
+
+		if (room == 0) {
+			client_answer(cl, "error: request too long\n");
+			return;
+		}
+		n = recv(cl->fd, cl->req + cl->req_len, room, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				client_close(cl);
+			return;
+		}
+		if (n == 0) {
+			/* the client half-closed: what it sent is the request */
+			client_answer(cl, NULL);
+			return;
+		}
+		nl = memchr(cl->req + cl->req_len, '\n', (size_t)n);
+		cl->req_len += (size_t)n;
+		if (nl) {
+			cl->req_len = (size_t)(nl - cl->req);
+			client_answer(cl, NULL);
+			return;
+		}
+	}
+}
+
+static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct control_client *cl = w->data;
+
+	(void)loop;
+	if (revents & EV_READ)
+		client_read(cl);
+	else if (revents & EV_WRITE)
+		client_write(cl);
+}
+
+static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct control_client *cl = w->data;
+
+	(void)loop;
+	(void)revents;
+	client_close(cl);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct control *c = w->data;
+
+	(void)revents;
+	for (;;) {
+		struct control_client *cl;
+		int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warnx_ratelimited(10, "control: accept: %s", strerror(errno));
+			return;
+		}
+		if (c->n_clients >= CONTROL_CLIENTS_MAX) {
+			static const char busy[] = "error: busy, try again\n";
+
+			(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
+		cl = calloc(1, sizeof(*cl));
+		if (!cl) {
+			close(fd);
+			continue;
+		}
+		cl->ctl = c;
+		cl->fd = fd;
+		cl->next = c->clients;
+		c->clients = cl;
+		c->n_clients++;
+		ev_io_init(&cl->io, client_io_cb, fd, EV_READ);
+		cl->io.data = cl;
+		ev_timer_init(&cl->timer, client_timeout_cb, CONTROL_TIMEOUT, 0.);
+		cl->timer.data = cl;
+		ev_io_start(loop, &cl->io);
+		ev_timer_start(loop, &cl->timer);
+	}
+}
+
+/* ---- setup ---- */
+
+/* mkdir -p of the directory holding path, new components mode 0755. */
+static int make_parent(const char *path, char *err, size_t errlen)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create directory %s: %s", dir,
+			         strerror(errno));
+			return -1;
+		}
+		*p = saved;
+		if (!saved)
+			return 0;
+	}
+}
+
+/* A socket file left by a daemon that died is removed; a live one is an error. */
+static int remove_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+
+	if (lstat(sun->sun_path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "%s: %s", sun->sun_path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket", sun->sun_path);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0) {
+		close(fd);
+		snprintf(err, errlen, "%s is in use: is another synguardd running?", sun->sun_path);
+		return -1;
+	}
+	close(fd);
+	if (unlink(sun->sun_path) < 0 && errno != ENOENT) {
+		snprintf(err, errlen, "cannot remove stale %s: %s", sun->sun_path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct control *control_new(struct ev_loop *loop, const char *path,
+                            const struct control_source *src, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct control *c;
+	struct stat st;
+
+	if (!path || !*path || strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "control socket path must be 1..%zu characters",
+		         sizeof(sun.sun_path) - 1);
+		return NULL;
+	}
+	if (!src || !src->conf || !src->blocks) {
+		snprintf(err, errlen, "control: no stats source");
+		return NULL;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->loop = loop;
+	c->fd = -1;
+	c->src = *src;
+	memcpy(c->path, path, strlen(path) + 1);
+	clock_gettime(CLOCK_MONOTONIC, &c->started);
+
+	if (make_parent(path, err, errlen) < 0)
+		goto fail;
+	if (remove_stale(&sun, err, errlen) < 0)
+		goto fail;
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (bind(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (chmod(path, 0660) < 0 || stat(path, &st) < 0) {
+		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	c->dev = st.st_dev;
+	c->ino = st.st_ino;
+	if (listen(c->fd, 16) < 0) {
+		snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	ev_io_init(&c->accept_io, accept_cb, c->fd, EV_READ);
+	c->accept_io.data = c;
+	ev_io_start(loop, &c->accept_io);
+	return c;
+fail:
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c);
+	return NULL;
+}
+
+void control_free(struct control *c)
+{
+	struct stat st;
+
+	if (!c)
+		return;
+	while (c->clients)
+		client_close(c->clients);
+	ev_io_stop(c->loop, &c->accept_io);
+	close(c->fd);
+	/* a newer daemon may have taken the path over: remove only our own file */
+	if (stat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
+		unlink(c->path);
+	free(c);
+}
