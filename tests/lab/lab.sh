@@ -1,0 +1,247 @@
+#!/bin/bash
+# synguard lab: three network namespaces on two links.
+#
+#   client  eth0 192.0.2.2/24    2001:db8::2/64   ---  cli0 192.0.2.1/24    2001:db8::1/64   server
+#   attacker eth0 198.51.100.2/24 2001:db8:1::2/64 ---  att0 198.51.100.1/24 2001:db8:1::1/64  server
+#
+# The server routes the spoofed flood sources (198.18.0.0/15,
+# 2001:db8:ffff::/48) to the attacker, so SYN-ACKs to them leave over att0
+# and die there (the attacker does not forward). The attacker reaches
+# 192.0.2.0/24 and 2001:db8::/64 through the server. Each veth is created
+# straight inside its namespaces: nothing is added to the calling namespace.
+#
+# Use as a command:
+#   lab.sh up | down | exec NODE CMD... | status       (NODE: client, attacker, server)
+# or source it (bash) and call lab_up, lab_down, lab_exec, lab_bg, lab_cleanup, ...
+#
+# SGLAB_PREFIX (default "sglab") prefixes the namespace names, so several labs
+# (a developer's, a test's) can exist at once.
+
+SGLAB_PREFIX=${SGLAB_PREFIX:-sglab}
+
+LAB_SERVER4=192.0.2.1
+LAB_CLIENT4=192.0.2.2
+LAB_SERVER6=2001:db8::1
+LAB_CLIENT6=2001:db8::2
+LAB_SERVER_ATT4=198.51.100.1
+LAB_ATTACKER4=198.51.100.2
+LAB_SERVER_ATT6=2001:db8:1::1
+LAB_ATTACKER6=2001:db8:1::2
+LAB_SPOOF4=198.18.0.0/15
+LAB_SPOOF6=2001:db8:ffff::/48
+# Fixed, locally administered MACs: a flood generator needs no ARP lookup.
+LAB_MAC_SERVER_CLI=02:5a:00:00:00:01
+LAB_MAC_CLIENT=02:5a:00:00:00:02
+LAB_MAC_SERVER_ATT=02:5a:00:00:01:01
+LAB_MAC_ATTACKER=02:5a:00:00:01:02
+
+LAB_NODES="client attacker server"
+LAB_PIDS=()
+
+lab_ns() {
+	echo "${SGLAB_PREFIX}-$1"
+}
+
+lab_exec() {
+	local node=$1
+	shift
+	ip netns exec "$(lab_ns "$node")" "$@"
+}
+
+lab_sysctl() {
+	lab_exec "$1" sysctl -q -w "$2" >/dev/null
+}
+
+# Everything goes, whatever state a crash left: processes still inside our
+# namespaces, then the namespaces (their veths and firewall rules go with them).
+lab_down() {
+	local node ns pids
+	for node in $LAB_NODES; do
+		ns=$(lab_ns "$node")
+		[ -e "/run/netns/$ns" ] || continue
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		if [ -n "$pids" ]; then
+			# shellcheck disable=SC2086
+			kill $pids 2>/dev/null
+			sleep 0.2
+			pids=$(ip netns pids "$ns" 2>/dev/null)
+			# shellcheck disable=SC2086
+			[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+		fi
+		ip netns del "$ns" 2>/dev/null
+	done
+	return 0
+}
+
+_lab_node_base() {
+	local node=$1
+	ip netns add "$(lab_ns "$node")" || return 1
+	lab_exec "$node" ip link set lo up
+	# addresses must be usable at once: no duplicate address detection
+	lab_sysctl "$node" net.ipv6.conf.all.accept_dad=0
+	lab_sysctl "$node" net.ipv6.conf.default.accept_dad=0
+	lab_sysctl "$node" net.ipv6.conf.default.accept_ra=0
+}
+
+lab_up() {
+	local c a s
+	lab_down
+	c=$(lab_ns client)
+	a=$(lab_ns attacker)
+	s=$(lab_ns server)
+	for node in $LAB_NODES; do
+		_lab_node_base "$node" || { lab_down; return 1; }
+	done
+
+	ip -n "$s" link add cli0 address $LAB_MAC_SERVER_CLI type veth \
+		peer name eth0 address $LAB_MAC_CLIENT netns "$c" || { lab_down; return 1; }
+	ip -n "$s" link add att0 address $LAB_MAC_SERVER_ATT type veth \
+		peer name eth0 address $LAB_MAC_ATTACKER netns "$a" || { lab_down; return 1; }
+
+	ip -n "$s" addr add $LAB_SERVER4/24 dev cli0
+	ip -n "$s" addr add $LAB_SERVER6/64 dev cli0 nodad
+	ip -n "$s" addr add $LAB_SERVER_ATT4/24 dev att0
+	ip -n "$s" addr add $LAB_SERVER_ATT6/64 dev att0 nodad
+	ip -n "$c" addr add $LAB_CLIENT4/24 dev eth0
+	ip -n "$c" addr add $LAB_CLIENT6/64 dev eth0 nodad
+	ip -n "$a" addr add $LAB_ATTACKER4/24 dev eth0
+	ip -n "$a" addr add $LAB_ATTACKER6/64 dev eth0 nodad
+	ip -n "$s" link set cli0 up
+	ip -n "$s" link set att0 up
+	ip -n "$c" link set eth0 up
+	ip -n "$a" link set eth0 up
+
+	ip -n "$s" route add $LAB_SPOOF4 via $LAB_ATTACKER4
+	ip -n "$s" -6 route add $LAB_SPOOF6 via $LAB_ATTACKER6
+	ip -n "$a" route add 192.0.2.0/24 via $LAB_SERVER_ATT4
+	ip -n "$a" -6 route add 2001:db8::/64 via $LAB_SERVER_ATT6
+	ip -n "$c" route add 198.51.100.0/24 via $LAB_SERVER4
+	ip -n "$c" -6 route add 2001:db8:1::/64 via $LAB_SERVER6
+	# nobody forwards: SYN-ACKs to spoofed sources end at the attacker
+	for node in $LAB_NODES; do
+		lab_sysctl "$node" net.ipv4.ip_forward=0
+		lab_sysctl "$node" net.ipv6.conf.all.forwarding=0
+	done
+
+	# ready when every link is up and no IPv6 address is still tentative
+	local i node
+	for i in $(seq 50); do
+		local ready=1
+		for node in $LAB_NODES; do
+			if lab_exec "$node" ip -br link show | awk '$1 != "lo" && $2 != "UP"' | grep -q . ||
+				lab_exec "$node" ip -6 addr show tentative | grep -q .; then
+				ready=0
+			fi
+		done
+		[ $ready = 1 ] && return 0
+		sleep 0.1
+	done
+	echo "lab: links did not come up" >&2
+	lab_status >&2
+	lab_down
+	return 1
+}
+
+lab_status() {
+	local node
+	for node in $LAB_NODES; do
+		echo "== $(lab_ns "$node")"
+		lab_exec "$node" ip -br addr 2>/dev/null || echo "  (absent)"
+	done
+}
+
+# lab_bg NODE LOG CMD...: starts CMD in NODE's namespace in the background,
+# output to LOG; its pid is remembered for lab_cleanup and printed in LAB_LAST_PID.
+lab_bg() {
+	local node=$1 log=$2
+	shift 2
+	ip netns exec "$(lab_ns "$node")" "$@" >"$log" 2>&1 &
+	LAB_LAST_PID=$!
+	LAB_PIDS+=("$LAB_LAST_PID")
+}
+
+# Stops what lab_bg started (TERM, then KILL after a grace period).
+lab_stop_bg() {
+	local pid i
+	for pid in "${LAB_PIDS[@]}"; do
+		kill "$pid" 2>/dev/null
+	done
+	for i in $(seq 30); do
+		local alive=0
+		for pid in "${LAB_PIDS[@]}"; do
+			kill -0 "$pid" 2>/dev/null && alive=1
+		done
+		[ $alive = 0 ] && break
+		sleep 0.1
+	done
+	for pid in "${LAB_PIDS[@]}"; do
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	LAB_PIDS=()
+}
+
+lab_cleanup() {
+	lab_stop_bg
+	lab_down
+}
+
+# lab_wait_tcp NODE ADDR PORT [SECONDS]: until something listens there.
+lab_wait_tcp() {
+	local node=$1 addr=$2 port=$3 secs=${4:-10} i
+	for i in $(seq $((secs * 10))); do
+		if lab_exec "$node" ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "lab: nothing listens on $addr:$port in $node after ${secs}s" >&2
+	return 1
+}
+
+# lab_wait_path PATH [SECONDS]: until a file or socket exists.
+lab_wait_path() {
+	local path=$1 secs=${2:-10} i
+	for i in $(seq $((secs * 10))); do
+		[ -e "$path" ] && return 0
+		sleep 0.1
+	done
+	echo "lab: $path did not appear after ${secs}s" >&2
+	return 1
+}
+
+# lab_json_get KEY.PATH < JSON: prints one value of a JSON document
+# (e.g. total.ack_invalid, listeners.web4.handoffs).
+lab_json_get() {
+	/usr/bin/python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[k]
+print(v)' "$1"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+	set -u
+	cmd=${1:-}
+	case "$cmd" in
+	up)
+		lab_up && lab_status ;;
+	down)
+		lab_down ;;
+	status)
+		lab_status ;;
+	exec)
+		[ $# -ge 3 ] || { echo "usage: lab.sh exec NODE CMD..." >&2; exit 2; }
+		shift
+		node=$1
+		shift
+		case " $LAB_NODES " in *" $node "*) ;; *)
+			echo "lab: unknown node $node (one of: $LAB_NODES)" >&2; exit 2 ;;
+		esac
+		lab_exec "$node" "$@" ;;
+	*)
+		echo "usage: lab.sh up|down|status|exec NODE CMD...   (SGLAB_PREFIX=$SGLAB_PREFIX)" >&2
+		exit 2 ;;
+	esac
+fi
