@@ -1,0 +1,435 @@
+/*
+ * iptables/ip6tables rules. See firewall.h.
+ *
+ * Per family that has listeners, per listener (address A or wildcard, port P),
+ * never for loopback traffic:
+ *
+ *   raw    PREROUTING -> SYNGUARD:      -p tcp -d A --dport P -j CT --notrack
+ *   raw    OUTPUT     -> SYNGUARD_OUT:  -p tcp -s A --sport P -j CT --notrack
+ *   filter INPUT (1)  -> SYNGUARD:
+ *     1. -p tcp -d A --dport P --syn -j NFQUEUE ...                    every SYN to us
+ *     2. -p tcp -d A --dport P -m socket -j ACCEPT                     handed-off flows
+ *     3. -p tcp -d A --dport P --tcp-flags SYN,RST,ACK,FIN ACK -j NFQUEUE ...
+ *                                                                      handshake ACKs
+ *
+ * Why notrack: conntrack never saw the SYN (we dropped it), so it would call
+ * our SYN-ACK and the client's ACK INVALID, and a host's `--ctstate INVALID
+ * -j DROP` would break every connection. The connections are real kernel
+ * sockets, tracked by TCP itself. Inbound and outbound get separate chains so
+ * that a direction-less port match never untracks the host's own outgoing
+ * connections to port P elsewhere (a wildcard inbound rule also requires a
+ * local destination, so forwarded traffic keeps its conntrack and NAT).
+ *
+ * Why `-m socket` between the two queue rules: once a connection is handed
+ * off, its packets match its established socket and go straight in; only
+ * packets without a socket (handshake ACKs, ACK floods) reach the daemon.
+ *
+ * --queue-bypass only when fail_open: without it a dead daemon means dropped
+ * handshakes (fail-closed), with it the kernel takes over (fail-open).
+ * --queue-balance hashes on addresses, so every packet of a flow reaches the
+ * same queue thread (whose table of recent flows must see them).
+ *
+ * Installation is one `iptables-restore --noflush` per family: atomic, and
+ * declaring our chains empties them. Removal runs single commands whose
+ * failure only means "already gone".
+ */
+#define _GNU_SOURCE /* memfd_create */
+#include "firewall.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "log.h"
+
+extern char **environ;
+
+#define FW_CHAIN     "SYNGUARD"
+#define FW_CHAIN_OUT "SYNGUARD_OUT"
+
+struct fw_family {
+	int af;
+	const char *cmd;     /* iptables / ip6tables */
+	const char *restore; /* iptables-restore / ip6tables-restore */
+	const char *nft;     /* "ip" / "ip6" in nft expressions */
+	const char *host_prefix;
+};
+
+static const struct fw_family fw_families[] = {
+    {AF_INET, "iptables", "iptables-restore", "ip", "/32"},
+    {AF_INET6, "ip6tables", "ip6tables-restore", "ip6", "/128"},
+};
+
+/* One rule: table, chain, and the match + target after "-A CHAIN". */
+typedef void (*fw_rule_fn)(void *ctx, const char *table, const char *chain, const char *spec);
+
+static bool fw_has_family(const struct conf *c, int af)
+{
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (c->listeners[i].family == af)
+			return true;
+	return false;
+}
+
+static void fw_queue_target(const struct conf *c, char *buf, size_t len)
+{
+	const struct conf_daemon *d = &c->daemon;
+
+	if (d->queue_first == d->queue_last)
+		snprintf(buf, len, "-j NFQUEUE --queue-num %u%s", d->queue_first,
+		         d->fail_open ? " --queue-bypass" : "");
+	else
+		snprintf(buf, len, "-j NFQUEUE --queue-balance %u:%u%s", d->queue_first,
+		         d->queue_last, d->fail_open ? " --queue-bypass" : "");
+}
+
+static void fw_addr(const struct fw_family *f, const struct conf_listener *l, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(f->af, l->addr, a, sizeof(a));
+	snprintf(buf, len, "%s%s", a, f->host_prefix);
+}
+
+/* Calls fn for every rule of one family, in the order they must appear in their chain. */
+static void fw_rules(const struct conf *c, const struct fw_family *f, fw_rule_fn fn, void *ctx)
+{
+	char q[96], addr[64], spec[512];
+
+	fw_queue_target(c, q, sizeof(q));
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		char dst[96] = "", src[96] = "";
+
+		if (l->family != f->af)
+			continue;
+		if (!l->wildcard) {
+			fw_addr(f, l, addr, sizeof(addr));
+			snprintf(dst, sizeof(dst), " -d %s", addr);
+			snprintf(src, sizeof(src), " -s %s", addr);
+		}
+		snprintf(spec, sizeof(spec), "! -i lo%s -p tcp --dport %u%s -j CT --notrack",
+		         l->wildcard ? "" : dst, l->port,
+		         l->wildcard ? " -m addrtype --dst-type LOCAL" : "");
+		fn(ctx, "raw", FW_CHAIN, spec);
+		snprintf(spec, sizeof(spec), "! -o lo%s -p tcp --sport %u -j CT --notrack", src,
+		         l->port);
+		fn(ctx, "raw", FW_CHAIN_OUT, spec);
+	}
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		char dst[96] = "";
+
+		if (l->family != f->af)
+			continue;
+		if (!l->wildcard) {
+			fw_addr(f, l, addr, sizeof(addr));
+			snprintf(dst, sizeof(dst), " -d %s", addr);
+		}
+		snprintf(spec, sizeof(spec), "! -i lo%s -p tcp --dport %u --syn %s", dst, l->port,
+		         q);
+		fn(ctx, "filter", FW_CHAIN, spec);
+		snprintf(spec, sizeof(spec), "! -i lo%s -p tcp --dport %u -m socket -j ACCEPT", dst,
+		         l->port);
+		fn(ctx, "filter", FW_CHAIN, spec);
+		snprintf(spec, sizeof(spec),
+		         "! -i lo%s -p tcp --dport %u --tcp-flags SYN,RST,ACK,FIN ACK %s", dst,
+		         l->port, q);
+		fn(ctx, "filter", FW_CHAIN, spec);
+	}
+}
+
+/* The jumps into our chains, inserted first in the built-in chains. */
+static const struct {
+	const char *table, *from, *to;
+} fw_jumps[] = {
+    {"raw", "PREROUTING", FW_CHAIN},
+    {"raw", "OUTPUT", FW_CHAIN_OUT},
+    {"filter", "INPUT", FW_CHAIN},
+};
+
+/* ---- iptables-restore input ---- */
+
+struct fw_restore_ctx {
+	FILE *out;
+	const char *table;
+};
+
+static void fw_restore_rule(void *ctx, const char *table, const char *chain, const char *spec)
+{
+	struct fw_restore_ctx *r = ctx;
+
+	if (strcmp(table, r->table) == 0)
+		fprintf(r->out, "-A %s %s\n", chain, spec);
+}
+
+static void fw_restore_text(FILE *out, const struct conf *c, const struct fw_family *f)
+{
+	static const char *const tables[] = {"raw", "filter"};
+
+	for (size_t t = 0; t < 2; t++) {
+		struct fw_restore_ctx r = {out, tables[t]};
+
+		fprintf(out, "*%s\n", tables[t]);
+		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
+			if (strcmp(fw_jumps[j].table, tables[t]) == 0)
+				fprintf(out, ":%s - [0:0]\n", fw_jumps[j].to);
+		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
+			if (strcmp(fw_jumps[j].table, tables[t]) == 0)
+				fprintf(out, "-I %s 1 -j %s\n", fw_jumps[j].from, fw_jumps[j].to);
+		fw_rules(c, f, fw_restore_rule, &r);
+		fprintf(out, "COMMIT\n");
+	}
+}
+
+/* ---- running the tools ---- */
+
+/* Runs argv with stdin from in_fd (or /dev/null when -1), stdout to /dev/null and stderr into
+ * errbuf (when given). Returns the exit status, or -1 when it could not be run. */
+static int fw_run(char *const argv[], int in_fd, char *errbuf, size_t errlen)
+{
+	posix_spawn_file_actions_t fa;
+	int err_fd = -1, status = -1, e;
+	pid_t pid;
+
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	if (errbuf)
+		err_fd = memfd_create("synguard-fw-err", MFD_CLOEXEC);
+	posix_spawn_file_actions_init(&fa);
+	if (in_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (err_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
+	else
+		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (e != 0) {
+		if (errbuf)
+			snprintf(errbuf, errlen, "cannot run %s: %s", argv[0], strerror(e));
+		goto out;
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			status = -1;
+			goto out;
+		}
+	}
+	status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	if (err_fd >= 0 && errlen > 1) {
+		ssize_t n = pread(err_fd, errbuf, errlen - 1, 0);
+
+		errbuf[n > 0 ? n : 0] = '\0';
+		for (char *p = errbuf; *p; p++)
+			if (*p == '\n')
+				*p = (p[1] ? ' ' : '\0');
+	}
+out:
+	if (err_fd >= 0)
+		close(err_fd);
+	return status;
+}
+
+static int fw_restore(const struct conf *c, const struct fw_family *f, char *err, size_t errlen)
+{
+	char *const argv[] = {(char *)f->restore, "-w", "--noflush", NULL};
+	char out[512];
+	FILE *in;
+	int fd, st;
+
+	fd = memfd_create("synguard-fw-rules", MFD_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+		return -1;
+	}
+	in = fdopen(dup(fd), "w");
+	if (in == NULL) {
+		snprintf(err, errlen, "fdopen: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	fw_restore_text(in, c, f);
+	if (fclose(in) != 0) {
+		snprintf(err, errlen, "writing the ruleset: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		snprintf(err, errlen, "lseek: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	st = fw_run(argv, fd, out, sizeof(out));
+	close(fd);
+	if (st != 0) {
+		snprintf(err, errlen, "%s failed (%d): %s", f->restore, st,
+		         out[0] ? out : "no message");
+		return -1;
+	}
+	return 0;
+}
+
+static int fw_cmd(const struct fw_family *f, const char *table, const char *a1, const char *a2,
+                  const char *a3, const char *a4)
+{
+	char *const argv[] = {(char *)f->cmd, "-w",       "-t",       (char *)table, (char *)a1,
+	                      (char *)a2,     (char *)a3, (char *)a4, NULL};
+
+	return fw_run(argv, -1, NULL, 0);
+}
+
+void fw_remove(void)
+{
+	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++) {
+		const struct fw_family *f = &fw_families[i];
+
+		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
+			/* an earlier crash may have left more than one jump */
+			for (int k = 0; k < 16; k++)
+				if (fw_cmd(f, fw_jumps[j].table, "-D", fw_jumps[j].from, "-j",
+				           fw_jumps[j].to) != 0)
+					break;
+		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++) {
+			fw_cmd(f, fw_jumps[j].table, "-F", fw_jumps[j].to, NULL, NULL);
+			fw_cmd(f, fw_jumps[j].table, "-X", fw_jumps[j].to, NULL, NULL);
+		}
+	}
+}
+
+int fw_install(const struct conf *c, char *err, size_t errlen)
+{
+	fw_remove();
+	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++) {
+		const struct fw_family *f = &fw_families[i];
+
+		if (!fw_has_family(c, f->af))
+			continue;
+		if (fw_restore(c, f, err, errlen) < 0)
+			return -1;
+		log_info("%s: rules installed in chains " FW_CHAIN " and " FW_CHAIN_OUT, f->cmd);
+	}
+	return 0;
+}
+
+/* ---- printing ---- */
+
+struct fw_print_ctx {
+	FILE *out;
+	const struct fw_family *f;
+};
+
+static void fw_print_rule(void *ctx, const char *table, const char *chain, const char *spec)
+{
+	struct fw_print_ctx *p = ctx;
+
+	fprintf(p->out, "%s -w -t %s -A %s %s\n", p->f->cmd, table, chain, spec);
+}
+
+static void fw_nft_match(FILE *out, const struct fw_family *f, const struct conf_listener *l,
+                         bool inbound)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (l->wildcard) {
+		fprintf(out, "meta nfproto %s ", f->af == AF_INET ? "ipv4" : "ipv6");
+		if (inbound)
+			fprintf(out, "fib daddr type local ");
+		return;
+	}
+	inet_ntop(f->af, l->addr, a, sizeof(a));
+	fprintf(out, "%s %s %s ", f->nft, inbound ? "daddr" : "saddr", a);
+}
+
+static void fw_print_nft(FILE *out, const struct conf *c)
+{
+	const struct conf_daemon *d = &c->daemon;
+	char q[64];
+
+	if (d->queue_first == d->queue_last)
+		snprintf(q, sizeof(q), "queue num %u%s", d->queue_first,
+		         d->fail_open ? " bypass" : "");
+	else
+		snprintf(q, sizeof(q), "queue num %u-%u%s", d->queue_first, d->queue_last,
+		         d->fail_open ? " bypass" : "");
+
+	fprintf(out, "#\n# Equivalent nftables ruleset, for hosts whose kernel has the nft queue\n"
+	             "# statement (CONFIG_NFT_QUEUE). Untested. Note that an accept in this\n"
+	             "# table does not skip other base chains on the same hook.\n#\n");
+	fprintf(out, "# table inet synguard {\n");
+	fprintf(out, "# \tchain prerouting {\n#\t\ttype filter hook prerouting priority -300; "
+	             "policy accept;\n");
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		const struct fw_family *f = &fw_families[l->family == AF_INET6];
+
+		fprintf(out, "# \t\tiifname != \"lo\" ");
+		fw_nft_match(out, f, l, true);
+		fprintf(out, "tcp dport %u notrack\n", l->port);
+	}
+	fprintf(out, "# \t}\n# \tchain output {\n#\t\ttype filter hook output priority -300; "
+	             "policy accept;\n");
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		const struct fw_family *f = &fw_families[l->family == AF_INET6];
+
+		fprintf(out, "# \t\toifname != \"lo\" ");
+		fw_nft_match(out, f, l, false);
+		fprintf(out, "tcp sport %u notrack\n", l->port);
+	}
+	fprintf(out, "# \t}\n# \tchain input {\n#\t\ttype filter hook input priority -1; "
+	             "policy accept;\n");
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		const struct fw_family *f = &fw_families[l->family == AF_INET6];
+		static const char *const tails[] = {
+		    "tcp flags & (fin|syn|rst|ack) == syn ",
+		    "socket wildcard 0 accept",
+		    "tcp flags & (fin|syn|rst|ack) == ack ",
+		};
+
+		for (size_t k = 0; k < 3; k++) {
+			fprintf(out, "# \t\tiifname != \"lo\" ");
+			if (!l->wildcard)
+				fw_nft_match(out, f, l, true);
+			else
+				fprintf(out, "meta nfproto %s ",
+				        f->af == AF_INET ? "ipv4" : "ipv6");
+			fprintf(out, "tcp dport %u %s%s\n", l->port, tails[k], k == 1 ? "" : q);
+		}
+	}
+	fprintf(out, "# \t}\n# }\n");
+}
+
+void fw_print(FILE *out, const struct conf *c)
+{
+	fprintf(out,
+	        "# synguard firewall rules: what synguardd installs at start (atomically, per\n"
+	        "# family, with iptables-restore --noflush) and removes at exit.\n");
+	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++) {
+		const struct fw_family *f = &fw_families[i];
+		struct fw_print_ctx p = {out, f};
+
+		if (!fw_has_family(c, f->af))
+			continue;
+		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
+			fprintf(out, "%s -w -t %s -N %s\n", f->cmd, fw_jumps[j].table,
+			        fw_jumps[j].to);
+		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
+			fprintf(out, "%s -w -t %s -I %s 1 -j %s\n", f->cmd, fw_jumps[j].table,
+			        fw_jumps[j].from, fw_jumps[j].to);
+		fw_rules(c, f, fw_print_rule, &p);
+	}
+	fw_print_nft(out, c);
+}

@@ -1,0 +1,673 @@
+/*
+ * One NFQUEUE queue, one thread, one libev loop. See queue.h.
+ *
+ * The loop's only I/O watcher is the netlink socket. When it is readable the
+ * thread reads packet messages with recvmmsg() until EAGAIN (or a bounded
+ * number of rounds, so the flush below is never starved), and decides each
+ * packet at once:
+ *
+ *   SYN to a listener   -> cookie SYN-ACK into the raw-socket batch; DROP
+ *   ACK of a live flow  -> ACCEPT (a flow handed off moments ago)
+ *   ACK, valid cookie   -> repaired socket, handoff; ACCEPT
+ *   ACK, invalid cookie -> DROP, counted, nothing else
+ *   anything else       -> ACCEPT, counted: we never black-hole what we do not own
+ *
+ * Verdicts are appended to one send buffer as runs: consecutive packet ids
+ * with the same verdict collapse into one NFQNL_MSG_VERDICT_BATCH message
+ * (the kernel applies it to every queued id up to the run's last, and every
+ * earlier id already got its own verdict earlier in the same buffer). The
+ * buffer and the SYN-ACK batch are flushed from an ev_prepare watcher, i.e.
+ * once per loop iteration right before the loop blocks, or earlier when full.
+ *
+ * The only exception to batching is deliberate: the ACK that completes a
+ * handshake is decided after its socket exists, so ACCEPT reaches the new
+ * socket, never a closed port.
+ *
+ * Nothing here allocates after queue_start(): receive buffers, the verdict
+ * buffer, the transmit ring and the flows table are all sized up front.
+ */
+#define _GNU_SOURCE /* recvmmsg, pthread_setname_np */
+#include "queue.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <ev.h>
+#include <libmnl/libmnl.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netfilter/nfnetlink_queue.h>
+#include <libnetfilter_queue/libnetfilter_queue.h>
+#include <sodium.h>
+
+#include "cookie.h"
+#include "flows.h"
+#include "log.h"
+#include "repair.h"
+#include "tx.h"
+
+/* Only the headers are copied to us: IPv6 + extension headers + TCP with options fit. */
+#define Q_COPY_RANGE 128
+/* Kernel-side queue length: about 30 ms of a 500k SYN/s flood. */
+#define Q_MAXLEN 16384
+/* Netlink receive buffer: room for a full queue's messages (each charged about 1 KiB). */
+#define Q_RCVBUF (16 * 1024 * 1024)
+/* Datagrams per recvmmsg(), and the size of each: a packet message with 128 bytes of
+ * payload is about 350 bytes. */
+#define Q_RX_BATCH 64
+#define Q_RX_BUFSZ 2048
+/* recvmmsg() rounds per wake-up before the loop gets to flush. */
+#define Q_RX_ROUNDS 16
+/* Verdict send buffer; a run costs 32 bytes. */
+#define Q_VBUF_SIZE       (64 * 1024)
+#define Q_VERDICT_MSG_MAX 64
+/* SYN-ACKs per sendmmsg(). */
+#define Q_TX_BATCH 64
+/* Flows handed off recently: entries live a few seconds, far longer than a queued packet. */
+#define Q_FLOWS_CAPACITY 8192
+#define Q_FLOWS_TTL_MS   5000
+
+/* The window our SYN-ACK advertises; SYN-ACK windows are never scaled. */
+#define Q_SYNACK_WINDOW 65535
+/* Our MSS in SYN-ACKs: Ethernet's, capped by the policy's largest table entry. */
+#define Q_OUR_MSS4 1460
+#define Q_OUR_MSS6 1440
+
+#define Q_SETUP_TIMEOUT_MS 2000
+#define Q_CFG_BUFSZ        512 /* one configuration message */
+
+struct queue_thread {
+	uint16_t num;
+	const struct queue_shared *sh;
+	const struct conf *conf;
+
+	struct mnl_socket *nl;
+	int nlfd;
+	uint32_t portid;
+
+	struct ev_loop *loop;
+	ev_io io;
+	ev_prepare prepare;
+	ev_async stop;
+	pthread_t thread;
+	bool thread_started;
+
+	struct cookie_ctx *cookies;
+	uint32_t epoch;
+	bool have_epoch;
+	uint64_t now_ms; /* monotonic, refreshed once per wake-up */
+
+	struct tx *tx;
+	struct flows *flows;
+	struct stats_block stats;
+
+	/* receive ring */
+	struct mmsghdr rx_msgs[Q_RX_BATCH];
+	struct iovec rx_iov[Q_RX_BATCH];
+	uint8_t (*rx_buf)[Q_RX_BUFSZ];
+
+	/* pending verdicts */
+	char *vbuf;
+	size_t vlen;
+	bool run_open;
+	uint32_t run_last;
+	int run_verdict;
+
+	/* the configuration acknowledgment, during start-up only */
+	uint32_t cfg_seq;
+	bool cfg_acked;
+	int cfg_error;
+};
+
+static struct stats_row *q_row(struct queue_thread *q, int listener)
+{
+	return &q->stats.rows[listener < 0 ? q->conf->n_listeners : (size_t)listener];
+}
+
+/* ---- time and keys ---- */
+
+static void q_refresh_time(struct queue_thread *q)
+{
+	struct timespec ts;
+	uint32_t epoch;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	q->now_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	epoch = (uint32_t)((uint64_t)ts.tv_sec / q->conf->daemon.cookie_rotation);
+	if (q->have_epoch && epoch == q->epoch)
+		return;
+	/* The previous epoch's key stays live so cookies made just before the rotation still
+	 * validate; installing the current one retires the key from two epochs back. */
+	for (uint32_t e = epoch - 1;; e = epoch) {
+		if (!cookie_has_key(q->cookies, e)) {
+			uint8_t key[COOKIE_KEY_LEN];
+
+			cookie_derive_key(key, q->sh->cookie_master, e);
+			cookie_set_key(q->cookies, e, key);
+			sodium_memzero(key, sizeof(key));
+		}
+		if (e == epoch)
+			break;
+	}
+	q->epoch = epoch;
+	q->have_epoch = true;
+}
+
+/* ---- verdicts ---- */
+
+static void q_emit_run(struct queue_thread *q)
+{
+	struct nlmsghdr *nlh;
+
+	if (!q->run_open)
+		return;
+	nlh = nfq_nlmsg_put(q->vbuf + q->vlen, NFQNL_MSG_VERDICT_BATCH, q->num);
+	nfq_nlmsg_verdict_put(nlh, (int)q->run_last, q->run_verdict);
+	q->vlen += nlh->nlmsg_len;
+	q->run_open = false;
+}
+
+static void q_flush_verdicts(struct queue_thread *q)
+{
+	q_emit_run(q);
+	if (q->vlen == 0)
+		return;
+	for (int tries = 0; tries < 3; tries++) {
+		/* The kernel processes the whole buffer synchronously: either every message
+		 * was seen (errors come back as NLMSG_ERROR) or none was (no memory). */
+		if (mnl_socket_sendto(q->nl, q->vbuf, q->vlen) >= 0)
+			break;
+		if (errno != ENOBUFS && errno != ENOMEM && errno != EINTR) {
+			log_warnx_ratelimited(10, "queue %u: sending verdicts: %s", q->num,
+			                      strerror(errno));
+			break;
+		}
+	}
+	q->vlen = 0;
+}
+
+static void q_verdict(struct queue_thread *q, uint32_t id, int verdict)
+{
+	if (q->run_open && verdict == q->run_verdict && id == q->run_last + 1) {
+		q->run_last = id;
+		return;
+	}
+	q_emit_run(q);
+	if (q->vlen + Q_VERDICT_MSG_MAX > Q_VBUF_SIZE)
+		q_flush_verdicts(q);
+	q->run_open = true;
+	q->run_last = id;
+	q->run_verdict = verdict;
+}
+
+/* ---- packets ---- */
+
+static const uint16_t *q_mss_table(const struct conf_policy *pol, int family)
+{
+	return family == AF_INET ? pol->mss : pol->mss6;
+}
+
+static int q_on_syn(struct queue_thread *q, const struct pkt_tcp *p, int li)
+{
+	const struct conf_listener *l = &q->conf->listeners[li];
+	const struct conf_policy *pol = &q->conf->policies[l->policy];
+	const uint16_t *table = q_mss_table(pol, p->t.family);
+	struct stats_row *row = q_row(q, li);
+	struct cookie_syn in;
+	struct pkt_spec s;
+	uint32_t isn, tsval = 0;
+	uint16_t our_mss = p->t.family == AF_INET ? Q_OUR_MSS4 : Q_OUR_MSS6;
+
+	stats_inc(row, ST_SYN_RECEIVED);
+	memset(&in, 0, sizeof(in));
+	in.mss = p->opt.mss;
+	in.has_wscale = p->opt.has_wscale;
+	in.wscale = p->opt.wscale;
+	in.sack_ok = p->opt.sack_ok && pol->sack;
+	in.has_ts = p->opt.has_ts && pol->timestamps;
+	if (cookie_make(q->cookies, q->epoch, table, &p->t, p->seq, &in, &isn, &tsval) < 0) {
+		stats_inc(row, ST_SYNACK_SEND_FAILED); /* cannot happen: the key is installed */
+		return NF_DROP;
+	}
+
+	memset(&s, 0, sizeof(s));
+	s.t.family = p->t.family;
+	memcpy(s.t.saddr, p->t.daddr, sizeof(s.t.saddr));
+	memcpy(s.t.daddr, p->t.saddr, sizeof(s.t.daddr));
+	s.t.sport = p->t.dport;
+	s.t.dport = p->t.sport;
+	s.seq = isn;
+	s.ack = p->seq + 1;
+	s.window = Q_SYNACK_WINDOW;
+	s.flags = PKT_SYN | PKT_ACK;
+	s.opt.mss = our_mss < table[3] ? our_mss : table[3];
+	s.opt.has_wscale = in.has_wscale;
+	s.opt.wscale = pol->wscale;
+	s.opt.sack_ok = in.sack_ok;
+	s.opt.has_ts = in.has_ts;
+	s.opt.tsval = tsval;
+	s.opt.tsecr = p->opt.tsval;
+	tx_queue(q->tx, &s, row);
+	return NF_DROP;
+}
+
+static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li)
+{
+	const struct conf_listener *l = &q->conf->listeners[li];
+	const struct conf_policy *pol = &q->conf->policies[l->policy];
+	struct stats_row *row = q_row(q, li);
+	struct repair_params rp;
+	struct handoff_conn hc;
+	struct cookie_syn cs;
+	enum cookie_result r;
+	int fd;
+
+	if (flows_contains(q->flows, &p->t, q->now_ms)) {
+		stats_inc(row, ST_ACK_FLOW_PASSED);
+		return NF_ACCEPT;
+	}
+	r = cookie_check(q->cookies, q->epoch, q_mss_table(pol, p->t.family), &p->t, p->seq, p->ack,
+	                 &p->opt, &cs);
+	if (r != COOKIE_VALID) {
+		stats_inc(row, r == COOKIE_ENOKEY ? ST_ACK_EXPIRED : ST_ACK_INVALID);
+		return NF_DROP;
+	}
+	stats_inc(row, ST_ACK_VALID);
+
+	memset(&rp, 0, sizeof(rp));
+	rp.t = p->t;
+	rp.client_isn = p->seq - 1;
+	rp.our_isn = p->ack - 1;
+	rp.mss = cs.mss;
+	rp.has_wscale = cs.has_wscale;
+	rp.snd_wscale = cs.wscale;
+	rp.rcv_wscale = pol->wscale;
+	rp.sack_ok = cs.sack_ok;
+	rp.has_ts = cs.has_ts;
+	rp.ack_tsecr = p->opt.tsecr;
+	rp.ack_window = p->window;
+	rp.our_window = Q_SYNACK_WINDOW;
+	fd = repair_socket(&rp);
+	if (fd < 0) {
+		stats_inc(row, ST_REPAIR_FAILED);
+		log_warnx_ratelimited(10, "queue %u: listener %s: TCP_REPAIR failed: %s", q->num,
+		                      l->name, strerror(errno));
+		return NF_DROP;
+	}
+
+	memset(&hc, 0, sizeof(hc));
+	hc.fd = fd;
+	hc.listener = (uint32_t)li;
+	hc.t = p->t;
+	if (handoff_submit(q->sh->handoff, &hc) < 0) {
+		/* The reset carries our ISN + 1, the state the client already holds. */
+		handoff_reset_fd(fd);
+		stats_inc(row, ST_HANDOFF_FAILED);
+		return NF_DROP;
+	}
+	if (flows_insert(q->flows, &p->t, q->now_ms))
+		log_warnx_ratelimited(60, "queue %u: recent-flows table full, oldest evicted",
+		                      q->num);
+	return NF_ACCEPT;
+}
+
+static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len)
+{
+	struct pkt_tcp p;
+	int li;
+
+	if (pkt_parse(data, len, PKT_PARSE_PARTIAL, &p) != PKT_OK) {
+		stats_inc(q_row(q, -1), ST_PKT_MALFORMED);
+		return NF_ACCEPT; /* the kernel's own checks will deal with it */
+	}
+	li = conf_match_listener(q->conf, p.t.family, p.t.daddr, p.t.dport);
+	if (li < 0) {
+		stats_inc(q_row(q, -1), ST_PKT_OTHER);
+		return NF_ACCEPT;
+	}
+	if ((p.flags & (PKT_SYN | PKT_ACK | PKT_RST | PKT_FIN)) == PKT_SYN)
+		return q_on_syn(q, &p, li);
+	if ((p.flags & (PKT_SYN | PKT_ACK | PKT_RST)) == PKT_ACK)
+		return q_on_ack(q, &p, li);
+	stats_inc(q_row(q, li), ST_PKT_OTHER);
+	return NF_ACCEPT;
+}
+
+/* ---- netlink messages ---- */
+
+static void q_on_nlmsg(struct queue_thread *q, const struct nlmsghdr *nlh)
+{
+	struct nlattr *attr[NFQA_MAX + 1];
+	const struct nfqnl_msg_packet_hdr *ph;
+	const uint8_t *payload = NULL;
+	size_t plen = 0;
+
+	if (nlh->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
+
+		if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
+			return;
+		if (q->cfg_seq != 0 && nlh->nlmsg_seq == q->cfg_seq) {
+			q->cfg_acked = true;
+			q->cfg_error = -e->error;
+		} else if (e->error != 0) {
+			log_warnx_ratelimited(10, "queue %u: kernel refused a verdict: %s", q->num,
+			                      strerror(-e->error));
+		}
+		return;
+	}
+	if (nlh->nlmsg_type != ((NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET))
+		return;
+	memset(attr, 0, sizeof(attr));
+	if (nfq_nlmsg_parse(nlh, attr) < 0 || attr[NFQA_PACKET_HDR] == NULL ||
+	    mnl_attr_get_payload_len(attr[NFQA_PACKET_HDR]) < sizeof(*ph))
+		return; /* no id: nothing can be decided */
+	ph = mnl_attr_get_payload(attr[NFQA_PACKET_HDR]);
+	if (attr[NFQA_PAYLOAD]) {
+		payload = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
+		plen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
+	}
+	q_verdict(q, ntohl(ph->packet_id), q_on_packet(q, payload, plen));
+}
+
+static void q_on_datagram(struct queue_thread *q, const void *buf, size_t len)
+{
+	const struct nlmsghdr *nlh = buf;
+	int left = (int)len;
+
+	while (mnl_nlmsg_ok(nlh, left)) {
+		q_on_nlmsg(q, nlh);
+		nlh = mnl_nlmsg_next(nlh, &left);
+	}
+}
+
+/* Reads what is there; returns -1 on a socket error other than EAGAIN. */
+static int q_read(struct queue_thread *q, int rounds)
+{
+	for (int r = 0; r < rounds; r++) {
+		int n = recvmmsg(q->nlfd, q->rx_msgs, Q_RX_BATCH, MSG_DONTWAIT, NULL);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS)
+				continue; /* overrun reported despite NETLINK_NO_ENOBUFS: go on */
+			return -1;
+		}
+		for (int i = 0; i < n; i++) {
+			if (q->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+				continue; /* cannot happen with our copy range */
+			q_on_datagram(q, q->rx_buf[i], q->rx_msgs[i].msg_len);
+			q->rx_msgs[i].msg_hdr.msg_flags = 0;
+		}
+		if (n < Q_RX_BATCH)
+			return 0;
+	}
+	return 0;
+}
+
+/* ---- event loop ---- */
+
+static void q_on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct queue_thread *q = w->data;
+
+	(void)loop;
+	(void)revents;
+	q_refresh_time(q);
+	if (q_read(q, Q_RX_ROUNDS) < 0)
+		log_warnx_ratelimited(10, "queue %u: netlink receive: %s", q->num, strerror(errno));
+}
+
+static void q_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct queue_thread *q = w->data;
+
+	(void)loop;
+	(void)revents;
+	q_flush_verdicts(q);
+	tx_flush(q->tx);
+}
+
+static void q_on_stop(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void *q_main(void *arg)
+{
+	struct queue_thread *q = arg;
+
+	ev_run(q->loop, 0);
+	q_flush_verdicts(q);
+	tx_flush(q->tx);
+	return NULL;
+}
+
+/* ---- set-up ---- */
+
+/* Binds the queue and configures it in one message, so the copy mode, length and flags
+ * apply from the first packet on; waits for the kernel's acknowledgment. Packets that
+ * arrive meanwhile are handled normally. */
+static int q_bind(struct queue_thread *q, char *err, size_t errlen)
+{
+	char buf[Q_CFG_BUFSZ];
+	struct nlmsghdr *nlh;
+	uint32_t flags = NFQA_CFG_F_GSO, mask = NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN;
+	struct timespec start, now;
+
+	if (q->conf->daemon.fail_open)
+		flags |= NFQA_CFG_F_FAIL_OPEN;
+	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->num);
+	nlh->nlmsg_flags |= NLM_F_ACK;
+	nlh->nlmsg_seq = q->cfg_seq = (uint32_t)time(NULL) | 1;
+	nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_BIND);
+	nfq_nlmsg_cfg_put_params(nlh, NFQNL_COPY_PACKET, Q_COPY_RANGE);
+	nfq_nlmsg_cfg_put_qmaxlen(nlh, Q_MAXLEN);
+	mnl_attr_put_u32(nlh, NFQA_CFG_FLAGS, htonl(flags));
+	mnl_attr_put_u32(nlh, NFQA_CFG_MASK, htonl(mask));
+	if (mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len) < 0) {
+		snprintf(err, errlen, "binding NFQUEUE %u: %s", q->num, strerror(errno));
+		return -1;
+	}
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (!q->cfg_acked) {
+		struct pollfd pfd = {.fd = q->nlfd, .events = POLLIN};
+		long waited;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		waited =
+		    (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (waited >= Q_SETUP_TIMEOUT_MS) {
+			snprintf(err, errlen, "binding NFQUEUE %u: no answer from the kernel",
+			         q->num);
+			return -1;
+		}
+		if (poll(&pfd, 1, (int)(Q_SETUP_TIMEOUT_MS - waited)) < 0 && errno != EINTR) {
+			snprintf(err, errlen, "binding NFQUEUE %u: poll: %s", q->num,
+			         strerror(errno));
+			return -1;
+		}
+		q_refresh_time(q);
+		if (q_read(q, 1) < 0) {
+			snprintf(err, errlen, "binding NFQUEUE %u: receive: %s", q->num,
+			         strerror(errno));
+			return -1;
+		}
+	}
+	q->cfg_seq = 0;
+	if (q->cfg_error != 0) {
+		snprintf(err, errlen, "binding NFQUEUE %u: %s%s", q->num, strerror(q->cfg_error),
+		         q->cfg_error == EPERM ? " (bound by another process, or no CAP_NET_ADMIN)"
+		                               : "");
+		return -1;
+	}
+	return 0;
+}
+
+static int q_open_netlink(struct queue_thread *q, char *err, size_t errlen)
+{
+	int rcvbuf = Q_RCVBUF, on = 1;
+
+	q->nl = mnl_socket_open2(NETLINK_NETFILTER, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (q->nl == NULL) {
+		snprintf(err, errlen, "netlink socket: %s", strerror(errno));
+		return -1;
+	}
+	q->nlfd = mnl_socket_get_fd(q->nl);
+	if (mnl_socket_bind(q->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		snprintf(err, errlen, "netlink bind: %s", strerror(errno));
+		return -1;
+	}
+	q->portid = mnl_socket_get_portid(q->nl);
+	if (setsockopt(q->nlfd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
+	    setsockopt(q->nlfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+		log_warn("queue %u: netlink receive buffer", q->num);
+	/* A full buffer must not turn into an error on our socket: the kernel then drops (or,
+	 * fail-open, accepts) the packet, which is the behaviour we want under overload. */
+	if (mnl_socket_setsockopt(q->nl, NETLINK_NO_ENOBUFS, &on, sizeof(on)) < 0)
+		log_warn("queue %u: NETLINK_NO_ENOBUFS", q->num);
+	return 0;
+}
+
+static void q_free(struct queue_thread *q)
+{
+	if (q == NULL)
+		return;
+	if (q->nl) {
+		char buf[Q_CFG_BUFSZ];
+		struct nlmsghdr *nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->num);
+
+		/* Closing the socket unbinds too; saying so is cleaner and immediate. */
+		nfq_nlmsg_cfg_put_cmd(nlh, AF_UNSPEC, NFQNL_CFG_CMD_UNBIND);
+		(void)mnl_socket_sendto(q->nl, nlh, nlh->nlmsg_len);
+		mnl_socket_close(q->nl);
+	}
+	if (q->loop)
+		ev_loop_destroy(q->loop);
+	tx_free(q->tx);
+	flows_free(q->flows);
+	cookie_free(q->cookies);
+	stats_block_free(&q->stats);
+	free(q->rx_buf);
+	free(q->vbuf);
+	free(q);
+}
+
+struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, char *err,
+                                 size_t errlen)
+{
+	struct queue_thread *q = calloc(1, sizeof(*q));
+	sigset_t all, old;
+	uint64_t seed;
+	int e;
+
+	if (q == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	q->num = num;
+	q->sh = sh;
+	q->conf = sh->conf;
+	if (q->conf->daemon.cookie_rotation == 0) {
+		snprintf(err, errlen, "cookie_rotation must be positive");
+		goto fail;
+	}
+	randombytes_buf(&seed, sizeof(seed));
+	q->cookies = cookie_new();
+	q->flows = flows_new(Q_FLOWS_CAPACITY, Q_FLOWS_TTL_MS, seed);
+	q->rx_buf = calloc(Q_RX_BATCH, sizeof(*q->rx_buf));
+	q->vbuf = calloc(1, Q_VBUF_SIZE);
+	if (!q->cookies || !q->flows || !q->rx_buf || !q->vbuf ||
+	    stats_block_init(&q->stats, q->conf->n_listeners) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t i = 0; i < Q_RX_BATCH; i++) {
+		q->rx_iov[i].iov_base = q->rx_buf[i];
+		q->rx_iov[i].iov_len = Q_RX_BUFSZ;
+		q->rx_msgs[i].msg_hdr.msg_iov = &q->rx_iov[i];
+		q->rx_msgs[i].msg_hdr.msg_iovlen = 1;
+	}
+	q->tx = tx_new(Q_TX_BATCH, err, errlen);
+	if (q->tx == NULL)
+		goto fail;
+	q_refresh_time(q);
+	if (q_open_netlink(q, err, errlen) < 0 || q_bind(q, err, errlen) < 0)
+		goto fail;
+	q_flush_verdicts(q);
+	tx_flush(q->tx);
+
+	q->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	if (q->loop == NULL) {
+		snprintf(err, errlen, "cannot create an event loop");
+		goto fail;
+	}
+	ev_io_init(&q->io, q_on_readable, q->nlfd, EV_READ);
+	q->io.data = q;
+	ev_io_start(q->loop, &q->io);
+	ev_prepare_init(&q->prepare, q_on_prepare);
+	q->prepare.data = q;
+	ev_prepare_start(q->loop, &q->prepare);
+	ev_async_init(&q->stop, q_on_stop);
+	ev_async_start(q->loop, &q->stop);
+
+	/* Signals belong to the main thread's loop. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	e = pthread_create(&q->thread, NULL, q_main, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		snprintf(err, errlen, "cannot start the queue thread: %s", strerror(e));
+		goto fail;
+	}
+	q->thread_started = true;
+	{
+		char name[16];
+
+		snprintf(name, sizeof(name), "sg-queue-%u", num);
+		pthread_setname_np(q->thread, name);
+	}
+	return q;
+
+fail:
+	q_free(q);
+	return NULL;
+}
+
+void queue_stop(struct queue_thread *q)
+{
+	if (q == NULL)
+		return;
+	if (q->thread_started) {
+		ev_async_send(q->loop, &q->stop);
+		pthread_join(q->thread, NULL);
+	}
+	q_free(q);
+}
+
+const struct stats_block *queue_stats(const struct queue_thread *q)
+{
+	return &q->stats;
+}
+
+uint16_t queue_num(const struct queue_thread *q)
+{
+	return q->num;
+}

@@ -1,0 +1,132 @@
+#include "repair.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int repair_setint(int fd, int level, int opt, int val)
+{
+	return setsockopt(fd, level, opt, &val, sizeof(val));
+}
+
+static int repair_queue_seq(int fd, int queue, uint32_t seq)
+{
+	if (repair_setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue) < 0)
+		return -1;
+	return setsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq, sizeof(seq));
+}
+
+static socklen_t repair_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *addr,
+                                 uint16_t port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		memcpy(&sin->sin_addr, addr, 4);
+		return sizeof(*sin);
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	memcpy(&sin6->sin6_addr, addr, 16);
+	return sizeof(*sin6);
+}
+
+static int repair_options(int fd, const struct repair_params *p)
+{
+	struct tcp_repair_opt opts[4];
+	size_t n = 0;
+
+	opts[n].opt_code = TCPOPT_MAXSEG;
+	opts[n++].opt_val = p->mss;
+	if (p->has_wscale) {
+		opts[n].opt_code = TCPOPT_WINDOW;
+		opts[n++].opt_val = (uint32_t)p->snd_wscale | (uint32_t)p->rcv_wscale << 16;
+	}
+	if (p->sack_ok) {
+		opts[n].opt_code = TCPOPT_SACK_PERMITTED;
+		opts[n++].opt_val = 0;
+	}
+	if (p->has_ts) {
+		opts[n].opt_code = TCPOPT_TIMESTAMP;
+		opts[n++].opt_val = 0;
+	}
+	return setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_OPTIONS, opts,
+	                  (socklen_t)(n * sizeof(opts[0])));
+}
+
+static int repair_window(int fd, const struct repair_params *p)
+{
+	uint32_t rcv_nxt = p->client_isn + 1;
+	uint32_t snd_wnd = p->ack_window;
+	struct tcp_repair_window w;
+
+	if (p->has_wscale)
+		snd_wnd <<= p->snd_wscale;
+	w.snd_wl1 = rcv_nxt; /* the ACK (seq = rcv_nxt) is the last window update */
+	w.snd_wnd = snd_wnd;
+	w.max_window = snd_wnd;
+	w.rcv_wnd = p->our_window;
+	w.rcv_wup = rcv_nxt; /* where our advertised window was anchored */
+	return setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w));
+}
+
+int repair_socket(const struct repair_params *p)
+{
+	const struct pkt_tuple *t = &p->t;
+	struct sockaddr_storage local, peer;
+	socklen_t local_len, peer_len;
+	int fd, saved;
+
+	if (t->family != AF_INET && t->family != AF_INET6) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	fd = socket(t->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	if (fd < 0)
+		return -1;
+	if (repair_setint(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) < 0)
+		goto fail;
+	if (repair_queue_seq(fd, TCP_RECV_QUEUE, p->client_isn + 1) < 0)
+		goto fail;
+	if (repair_queue_seq(fd, TCP_SEND_QUEUE, p->our_isn + 1) < 0)
+		goto fail;
+	if (repair_setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE) < 0)
+		goto fail;
+	if (t->family == AF_INET6 && repair_setint(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0)
+		goto fail;
+
+	local_len = repair_sockaddr(&local, t->family, t->daddr, t->dport);
+	peer_len = repair_sockaddr(&peer, t->family, t->saddr, t->sport);
+	if (bind(fd, (struct sockaddr *)&local, local_len) < 0)
+		goto fail;
+	if (connect(fd, (struct sockaddr *)&peer, peer_len) < 0 && errno != EINPROGRESS)
+		goto fail;
+
+	if (repair_options(fd, p) < 0)
+		goto fail;
+	if (p->has_ts) {
+		uint32_t ts = (p->ack_tsecr + 1) & ~1U;
+
+		if (setsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, sizeof(ts)) < 0)
+			goto fail;
+	}
+	if (repair_window(fd, p) < 0)
+		goto fail;
+	if (repair_setint(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP) < 0)
+		goto fail;
+	return fd;
+
+fail:
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}

@@ -1,0 +1,77 @@
+/*
+ * Builds the server side of a TCP connection whose handshake the daemon
+ * completed on the wire (SYN -> cookie SYN-ACK -> valid ACK), as a real
+ * ESTABLISHED kernel socket, with TCP_REPAIR (the facility CRIU uses to
+ * restore sockets). No packet is sent while it is built; afterwards the
+ * kernel owns the connection entirely: windows, retransmissions, FIN,
+ * TIME_WAIT. Needs CAP_NET_ADMIN.
+ *
+ * The order matters, and each step exists for a reason:
+ *
+ *  1. socket(); TCP_REPAIR = 1. Repair mode makes connect() skip the SYN and
+ *     jump to ESTABLISHED, lets the sequence numbers and options be written,
+ *     and forces address reuse, so bind() to the protected address:port
+ *     works even while other repaired sockets (or a listener) hold it.
+ *  2. TCP_REPAIR_QUEUE = TCP_RECV_QUEUE, TCP_QUEUE_SEQ = client ISN + 1: the
+ *     next byte we expect from the client (its SYN took one number).
+ *     TCP_REPAIR_QUEUE = TCP_SEND_QUEUE, TCP_QUEUE_SEQ = our ISN + 1: the
+ *     cookie was our ISN, our SYN took one number. Both must be set before
+ *     connect(), which derives snd_una/snd_nxt/rcv_nxt from them.
+ *  3. IPv6: IPV6_V6ONLY, so the socket never claims an IPv4-mapped tuple.
+ *     bind(server address:port); connect(client address:port): in repair
+ *     mode no SYN is sent and the socket is hashed as established, so the
+ *     kernel delivers the client's segments to it from now on.
+ *  4. TCP_REPAIR_OPTIONS: the kernel accepts these only on an established
+ *     socket that has sent nothing, hence after connect(). MSS clamp = the
+ *     client's MSS (as the cookie kept it), window scale (snd | rcv << 16)
+ *     when both sides offered it, SACK-permitted, timestamps: exactly what
+ *     our SYN-ACK agreed to, no more.
+ *  5. TCP_TIMESTAMP: sets the socket's timestamp offset so its next TSval
+ *     continues from the TSval our SYN-ACK carried (the client echoed it in
+ *     the ACK's TSecr). Without this, the kernel's clock would jump backwards
+ *     relative to what the client already saw, and the client's PAWS check
+ *     would drop our segments. The low bit of the value selects microsecond
+ *     timestamps on recent kernels, so the value is rounded up to even:
+ *     never below what the client saw.
+ *  6. TCP_REPAIR_WINDOW: the peer's window from the ACK (scaled by its shift,
+ *     as for any non-SYN segment), the window our SYN-ACK advertised, and the
+ *     points they were last updated at. Otherwise the socket would start with
+ *     whatever window connect() guessed, possibly shrinking below what we
+ *     advertised (the client may already be sending into it).
+ *  7. TCP_REPAIR = TCP_REPAIR_OFF_NO_WP: leave repair mode without the window
+ *     probe the kernel would otherwise send: the handshake ACK is still
+ *     waiting in NFQUEUE and reaches the socket right after, so the peer's
+ *     window is already known.
+ *  8. O_NONBLOCK and FD_CLOEXEC for the service side.
+ *
+ * After repair_socket() returns, the caller must let the client's ACK through
+ * (verdict ACCEPT): data riding on it goes to this socket.
+ */
+#ifndef SYNGUARD_REPAIR_H
+#define SYNGUARD_REPAIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pkt.h"
+
+struct repair_params {
+	struct pkt_tuple t;  /* client -> server, as in the ACK */
+	uint32_t client_isn; /* the ACK's seq - 1 */
+	uint32_t our_isn;    /* the ACK's ack - 1: the cookie */
+	uint16_t mss;        /* the client's MSS (what we may send per segment) */
+	bool has_wscale;     /* window scaling negotiated */
+	uint8_t snd_wscale;  /* the client's shift: applies to windows it advertises */
+	uint8_t rcv_wscale;  /* our shift: what our SYN-ACK offered */
+	bool sack_ok;
+	bool has_ts;
+	uint32_t ack_tsecr;  /* the ACK's TSecr: our SYN-ACK's TSval, echoed */
+	uint16_t ack_window; /* the ACK's raw window field */
+	uint32_t our_window; /* the window our SYN-ACK advertised (unscaled, as SYN-ACKs are) */
+};
+
+/* Returns the established, non-blocking, close-on-exec socket, or -1 with errno set (nothing
+ * is left open). */
+int repair_socket(const struct repair_params *p);
+
+#endif
