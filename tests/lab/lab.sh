@@ -54,79 +54,81 @@ lab_sysctl() {
 
 # Everything goes, whatever state a crash left: processes still inside our
 # namespaces, then the namespaces (their veths and firewall rules go with them).
+# Safe under `set -e`: nothing here fails.
 lab_down() {
 	local node ns pids
 	for node in $LAB_NODES; do
 		ns=$(lab_ns "$node")
 		[ -e "/run/netns/$ns" ] || continue
-		pids=$(ip netns pids "$ns" 2>/dev/null)
+		pids=$(ip netns pids "$ns" 2>/dev/null || true)
 		if [ -n "$pids" ]; then
 			# shellcheck disable=SC2086
-			kill $pids 2>/dev/null
+			kill $pids 2>/dev/null || true
 			sleep 0.2
-			pids=$(ip netns pids "$ns" 2>/dev/null)
+			pids=$(ip netns pids "$ns" 2>/dev/null || true)
 			# shellcheck disable=SC2086
-			[ -n "$pids" ] && kill -9 $pids 2>/dev/null
+			if [ -n "$pids" ]; then kill -9 $pids 2>/dev/null || true; fi
 		fi
-		ip netns del "$ns" 2>/dev/null
+		ip netns del "$ns" 2>/dev/null || true
 	done
 	return 0
 }
 
-_lab_node_base() {
-	local node=$1
-	ip netns add "$(lab_ns "$node")" || return 1
-	lab_exec "$node" ip link set lo up
-	# addresses must be usable at once: no duplicate address detection
-	lab_sysctl "$node" net.ipv6.conf.all.accept_dad=0
-	lab_sysctl "$node" net.ipv6.conf.default.accept_dad=0
-	lab_sysctl "$node" net.ipv6.conf.default.accept_ra=0
+# Runs one set-up step; on failure says which and returns 1.
+_lab_step() {
+	"$@" || {
+		echo "lab: failed: $*" >&2
+		return 1
+	}
 }
 
-lab_up() {
+_lab_node_base() {
+	local node=$1
+	_lab_step ip netns add "$(lab_ns "$node")" &&
+		_lab_step lab_exec "$node" ip link set lo up &&
+		# addresses must be usable at once: no duplicate address detection
+		_lab_step lab_sysctl "$node" net.ipv6.conf.all.accept_dad=0 &&
+		_lab_step lab_sysctl "$node" net.ipv6.conf.default.accept_dad=0 &&
+		_lab_step lab_sysctl "$node" net.ipv6.conf.default.accept_ra=0 &&
+		# nobody forwards: SYN-ACKs to spoofed sources end at the attacker
+		_lab_step lab_sysctl "$node" net.ipv4.ip_forward=0 &&
+		_lab_step lab_sysctl "$node" net.ipv6.conf.all.forwarding=0
+}
+
+_lab_links() {
 	local c a s
-	lab_down
 	c=$(lab_ns client)
 	a=$(lab_ns attacker)
 	s=$(lab_ns server)
-	for node in $LAB_NODES; do
-		_lab_node_base "$node" || { lab_down; return 1; }
-	done
+	_lab_step ip -n "$s" link add cli0 address $LAB_MAC_SERVER_CLI type veth \
+		peer name eth0 address $LAB_MAC_CLIENT netns "$c" &&
+		_lab_step ip -n "$s" link add att0 address $LAB_MAC_SERVER_ATT type veth \
+			peer name eth0 address $LAB_MAC_ATTACKER netns "$a" &&
+		_lab_step ip -n "$s" addr add $LAB_SERVER4/24 dev cli0 &&
+		_lab_step ip -n "$s" addr add $LAB_SERVER6/64 dev cli0 nodad &&
+		_lab_step ip -n "$s" addr add $LAB_SERVER_ATT4/24 dev att0 &&
+		_lab_step ip -n "$s" addr add $LAB_SERVER_ATT6/64 dev att0 nodad &&
+		_lab_step ip -n "$c" addr add $LAB_CLIENT4/24 dev eth0 &&
+		_lab_step ip -n "$c" addr add $LAB_CLIENT6/64 dev eth0 nodad &&
+		_lab_step ip -n "$a" addr add $LAB_ATTACKER4/24 dev eth0 &&
+		_lab_step ip -n "$a" addr add $LAB_ATTACKER6/64 dev eth0 nodad &&
+		_lab_step ip -n "$s" link set cli0 up &&
+		_lab_step ip -n "$s" link set att0 up &&
+		_lab_step ip -n "$c" link set eth0 up &&
+		_lab_step ip -n "$a" link set eth0 up &&
+		_lab_step ip -n "$s" route add $LAB_SPOOF4 via $LAB_ATTACKER4 &&
+		_lab_step ip -n "$s" -6 route add $LAB_SPOOF6 via $LAB_ATTACKER6 &&
+		_lab_step ip -n "$a" route add 192.0.2.0/24 via $LAB_SERVER_ATT4 &&
+		_lab_step ip -n "$a" -6 route add 2001:db8::/64 via $LAB_SERVER_ATT6 &&
+		_lab_step ip -n "$c" route add 198.51.100.0/24 via $LAB_SERVER4 &&
+		_lab_step ip -n "$c" -6 route add 2001:db8:1::/64 via $LAB_SERVER6
+}
 
-	ip -n "$s" link add cli0 address $LAB_MAC_SERVER_CLI type veth \
-		peer name eth0 address $LAB_MAC_CLIENT netns "$c" || { lab_down; return 1; }
-	ip -n "$s" link add att0 address $LAB_MAC_SERVER_ATT type veth \
-		peer name eth0 address $LAB_MAC_ATTACKER netns "$a" || { lab_down; return 1; }
-
-	ip -n "$s" addr add $LAB_SERVER4/24 dev cli0
-	ip -n "$s" addr add $LAB_SERVER6/64 dev cli0 nodad
-	ip -n "$s" addr add $LAB_SERVER_ATT4/24 dev att0
-	ip -n "$s" addr add $LAB_SERVER_ATT6/64 dev att0 nodad
-	ip -n "$c" addr add $LAB_CLIENT4/24 dev eth0
-	ip -n "$c" addr add $LAB_CLIENT6/64 dev eth0 nodad
-	ip -n "$a" addr add $LAB_ATTACKER4/24 dev eth0
-	ip -n "$a" addr add $LAB_ATTACKER6/64 dev eth0 nodad
-	ip -n "$s" link set cli0 up
-	ip -n "$s" link set att0 up
-	ip -n "$c" link set eth0 up
-	ip -n "$a" link set eth0 up
-
-	ip -n "$s" route add $LAB_SPOOF4 via $LAB_ATTACKER4
-	ip -n "$s" -6 route add $LAB_SPOOF6 via $LAB_ATTACKER6
-	ip -n "$a" route add 192.0.2.0/24 via $LAB_SERVER_ATT4
-	ip -n "$a" -6 route add 2001:db8::/64 via $LAB_SERVER_ATT6
-	ip -n "$c" route add 198.51.100.0/24 via $LAB_SERVER4
-	ip -n "$c" -6 route add 2001:db8:1::/64 via $LAB_SERVER6
-	# nobody forwards: SYN-ACKs to spoofed sources end at the attacker
-	for node in $LAB_NODES; do
-		lab_sysctl "$node" net.ipv4.ip_forward=0
-		lab_sysctl "$node" net.ipv6.conf.all.forwarding=0
-	done
-
-	# ready when every link is up and no IPv6 address is still tentative
-	local i node
+# Ready when every link is up and no IPv6 address is still tentative.
+_lab_ready() {
+	local i node ready
 	for i in $(seq 50); do
-		local ready=1
+		ready=1
 		for node in $LAB_NODES; do
 			if lab_exec "$node" ip -br link show | awk '$1 != "lo" && $2 != "UP"' | grep -q . ||
 				lab_exec "$node" ip -6 addr show tentative | grep -q .; then
@@ -138,8 +140,18 @@ lab_up() {
 	done
 	echo "lab: links did not come up" >&2
 	lab_status >&2
-	lab_down
 	return 1
+}
+
+lab_up() {
+	local node
+	lab_down
+	for node in $LAB_NODES; do
+		_lab_node_base "$node" || { lab_down; return 1; }
+	done
+	_lab_links || { lab_down; return 1; }
+	_lab_ready || { lab_down; return 1; }
+	return 0
 }
 
 lab_status() {
@@ -160,30 +172,32 @@ lab_bg() {
 	LAB_PIDS+=("$LAB_LAST_PID")
 }
 
-# Stops what lab_bg started (TERM, then KILL after a grace period).
+# Stops what lab_bg started (TERM, then KILL after a grace period). Never fails.
 lab_stop_bg() {
-	local pid i
+	local pid i alive
 	for pid in "${LAB_PIDS[@]}"; do
-		kill "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null || true
 	done
-	for i in $(seq 30); do
-		local alive=0
+	for i in $(seq 50); do
+		alive=0
 		for pid in "${LAB_PIDS[@]}"; do
-			kill -0 "$pid" 2>/dev/null && alive=1
+			if kill -0 "$pid" 2>/dev/null; then alive=1; fi
 		done
 		[ $alive = 0 ] && break
 		sleep 0.1
 	done
 	for pid in "${LAB_PIDS[@]}"; do
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
 	done
 	LAB_PIDS=()
+	return 0
 }
 
 lab_cleanup() {
 	lab_stop_bg
 	lab_down
+	return 0
 }
 
 # lab_wait_tcp NODE ADDR PORT [SECONDS]: until something listens there.

@@ -1,0 +1,211 @@
+#!/bin/bash
+# synguard demo: a spoofed SYN flood against a protected web server while a
+# legitimate client keeps fetching pages. As root on Debian 12:
+#
+#   tests/lab/demo.sh [--duration S] [--rate PPS] [--kind syn|mix] [--ipv6]
+#                     [--no-deps] [--no-build] [--build-dir DIR]
+#
+# It installs the packages (tests/deps.sh), builds into build/, brings up the
+# lab (client, attacker, server namespaces; see lab.sh), starts an HTTP
+# backend and synguardd in front of it (192.0.2.1:80 and [2001:db8::1]:80),
+# floods from the attacker with spoofed sources (198.18.0.0/15), prints live
+# counters every second and a summary, and removes everything on exit.
+# Exit status 0 when at least 95% of the legitimate fetches during the flood
+# succeeded.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+duration=20
+rate=200000
+kind=syn
+ipv6=0
+deps=1
+build=1
+build_dir=$top/build
+
+usage() {
+	sed -n '2,13s/^# \{0,1\}//p' "$0"
+	exit "${1:-0}"
+}
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--duration) duration=$2; shift 2 ;;
+	--rate) rate=$2; shift 2 ;;
+	--kind) kind=$2; shift 2 ;;
+	--ipv6) ipv6=1; shift ;;
+	--no-deps) deps=0; shift ;;
+	--no-build) build=0; shift ;;
+	--build-dir) build_dir=$2; shift 2 ;;
+	-h | --help) usage 0 ;;
+	*) echo "demo: unknown option $1" >&2; usage 2 ;;
+	esac
+done
+case "$duration" in '' | *[!0-9]*) echo "demo: --duration takes whole seconds" >&2; exit 2 ;; esac
+case "$rate" in '' | *[!0-9]*) echo "demo: --rate takes packets per second" >&2; exit 2 ;; esac
+if [ "$duration" -lt 1 ] || [ "$duration" -gt 600 ]; then
+	echo "demo: --duration must be 1..600 seconds" >&2
+	exit 2
+fi
+[ "$(id -u)" = 0 ] || { echo "demo: run as root (namespaces, NFQUEUE, TCP_REPAIR)" >&2; exit 1; }
+
+say() { printf '\n== %s\n' "$*"; }
+
+if [ $deps = 1 ]; then
+	say "installing packages (tests/deps.sh)"
+	"$top/tests/deps.sh"
+fi
+if [ $build = 1 ]; then
+	say "building into $build_dir"
+	cmake -S "$top" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build "$build_dir" -j "$(nproc)" --target synguardd synguardctl sgflood sgbackend
+fi
+SYNGUARDD=$build_dir/daemon/synguardd
+SYNGUARDCTL=$build_dir/daemon/synguardctl
+SGFLOOD=$build_dir/tests/lab/sgflood
+SGBACKEND=$build_dir/tests/lab/sgbackend
+for b in "$SYNGUARDD" "$SYNGUARDCTL" "$SGFLOOD" "$SGBACKEND"; do
+	[ -x "$b" ] || { echo "demo: $b is missing (build failed?)" >&2; exit 1; }
+done
+
+export SGLAB_PREFIX=${SGLAB_PREFIX:-sgdemo}
+# shellcheck source=lab.sh
+. "$top/tests/lab/lab.sh"
+
+work=$(mktemp -d -t synguard-demo.XXXXXX)
+sock=$work/control.sock
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	[ -e "$work/stop" ] || touch "$work/stop" 2>/dev/null || true
+	lab_cleanup
+	if [ $rc != 0 ] && [ -s "$work/synguardd.log" ]; then
+		echo "---- synguardd log (last 20 lines)"
+		tail -n 20 "$work/synguardd.log"
+	fi
+	rm -rf "$work"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "lab up: namespaces $SGLAB_PREFIX-{client,attacker,server}"
+lab_up
+lab_status | sed 's/^/   /'
+
+cat >"$work/synguard.conf" <<EOF
+daemon: {
+	queue = "0:1";
+	firewall = "iptables";
+	fail_open = true;
+	control_socket = "$sock";
+};
+listeners = (
+	{ name = "web4"; address = "$LAB_SERVER4"; port = 80; handoff = "proxy"; backend = "127.0.0.1:8080"; },
+	{ name = "web6"; address = "$LAB_SERVER6"; port = 80; handoff = "proxy"; backend = "127.0.0.1:8080"; }
+);
+EOF
+
+say "starting the backend (sgbackend http on 127.0.0.1:8080) and synguardd"
+lab_bg server "$work/backend.log" "$SGBACKEND" --listen 127.0.0.1:8080 http
+lab_wait_tcp server 127.0.0.1 8080 10
+lab_bg server "$work/synguardd.log" "$SYNGUARDD" -c "$work/synguard.conf"
+daemon_pid=$LAB_LAST_PID
+for i in $(seq 100); do
+	kill -0 "$daemon_pid" 2>/dev/null || { echo "demo: synguardd exited" >&2; exit 1; }
+	"$SYNGUARDCTL" -s "$sock" status >/dev/null 2>&1 && break
+	sleep 0.1
+done
+"$SYNGUARDCTL" -s "$sock" status | sed 's/^/   /'
+
+for url in "http://$LAB_SERVER4/" "http://[$LAB_SERVER6]/"; do
+	if ! lab_exec client curl -sS -o /dev/null --max-time 5 "$url"; then
+		echo "demo: $url does not answer before the flood" >&2
+		exit 1
+	fi
+done
+echo "   both families answer through synguard"
+
+# The legitimate client: one fetch after another, alternating families,
+# one line per fetch (ok/fail) until told to stop.
+fetch_loop() {
+	local n=0 url
+	while [ ! -e "$work/stop" ]; do
+		if [ $((n % 2)) = 0 ]; then url="http://$LAB_SERVER4/"; else url="http://[$LAB_SERVER6]/"; fi
+		if lab_exec client curl -s -o /dev/null --connect-timeout 3 --max-time 5 "$url"; then
+			echo ok
+		else
+			echo fail
+		fi
+		n=$((n + 1))
+		sleep 0.05
+	done >>"$work/fetches"
+}
+: >"$work/fetches"
+
+say "flood: $kind from $LAB_SPOOF4 at ${rate} pps for ${duration}s$([ $ipv6 = 1 ] && echo " (and $LAB_SPOOF6)")"
+fetch_loop &
+fetch_pid=$!
+LAB_PIDS+=("$fetch_pid")
+lab_bg attacker "$work/flood4.log" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+	--dst "$LAB_SERVER4" --dport 80 --kind "$kind" --rate "$rate" --duration "$duration"
+flood_pids=("$LAB_LAST_PID")
+if [ $ipv6 = 1 ]; then
+	lab_bg attacker "$work/flood6.log" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+		--dst "$LAB_SERVER6" --dport 80 --kind "$kind" --rate "$rate" --duration "$duration"
+	flood_pids+=("$LAB_LAST_PID")
+fi
+
+# Live counters, one line a second, from `synguardctl stats --json`.
+stats_json() { "$SYNGUARDCTL" -s "$sock" stats --json 2>/dev/null || echo '{}'; }
+live() {
+	/usr/bin/python3 -c '
+import json, sys
+prev, cur = json.loads(sys.argv[1]).get("total", {}), json.loads(sys.argv[2]).get("total", {})
+ok, fail = int(sys.argv[4]), int(sys.argv[5])
+d = lambda k: cur.get(k, 0) - prev.get(k, 0)
+print("%4ss %11d %11d %9d %10d %9d %6d/%-6d" % (sys.argv[3], d("syn_received"), d("synack_sent"),
+      cur.get("ack_valid", 0), cur.get("ack_invalid", 0), cur.get("handoffs", 0), ok, ok + fail))
+' "$@"
+}
+printf '%5s %11s %11s %9s %10s %9s %13s\n' time "SYN/s" "SYN-ACK/s" "valid ACK" "bad ACK" handoffs "legit ok/all"
+prev=$(stats_json)
+t=0
+while :; do
+	sleep 1
+	t=$((t + 1))
+	cur=$(stats_json)
+	ok=$(grep -c '^ok$' "$work/fetches" || true)
+	fail=$(grep -c '^fail$' "$work/fetches" || true)
+	live "$prev" "$cur" "$t" "$ok" "$fail"
+	prev=$cur
+	alive=0
+	for p in "${flood_pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+	[ $alive = 1 ] || break
+	[ $t -lt $((duration + 10)) ] || break
+done
+touch "$work/stop"
+wait "$fetch_pid" 2>/dev/null || true
+for p in "${flood_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+
+final=$(stats_json)
+ok=$(grep -c '^ok$' "$work/fetches" || true)
+fail=$(grep -c '^fail$' "$work/fetches" || true)
+total=$((ok + fail))
+say "summary"
+cat "$work"/flood*.log | sed 's/^/   /'
+/usr/bin/python3 -c '
+import json, sys
+t = json.loads(sys.argv[1]).get("total", {})
+for k in ("syn_received", "synack_sent", "ack_valid", "ack_invalid", "handoffs",
+          "handoff_failed", "repair_failed"):
+    print("   %-16s %12d" % (k, t.get(k, 0)))
+' "$final"
+pct=$(( total > 0 ? ok * 100 / total : 0 ))
+echo "   legitimate fetches during the flood: $ok of $total succeeded ($pct%)"
+if [ "$total" -gt 0 ] && [ $((ok * 100)) -ge $((total * 95)) ]; then
+	echo "   result: the server stayed reachable under the flood"
+	exit 0
+fi
+echo "   result: legitimate clients were hurt by the flood"
+exit 1
