@@ -81,6 +81,9 @@ struct pkt_tcp {
 /* Parse flags. */
 #define PKT_PARSE_PARTIAL 0x1 /* the capture may stop after the headers (NFQUEUE copy range) */
 
+/* Most IPv6 extension headers pkt_parse() walks before PKT_EEXTHDR. */
+#define PKT_IPV6_MAX_EXTHDR 8
+
 /*
  * Parses an IP packet starting at buf (no link-layer header). All headers up
  * to the end of the TCP options must lie within caplen. Without
