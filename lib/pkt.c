@@ -13,7 +13,7 @@
  *   the header's own length field       -> PKT_EEXTHDR / PKT_ETCPOFF
  *   a TCP option's length               -> PKT_EOPT (against the data offset)
  *
- * IPv6 next headers fall into three groups: the extension headers skipped by
+ * IPv6 next headers fall into four groups: the extension headers skipped by
  * their length (hop-by-hop, first only; routing; destination options), the
  * fragment header (PKT_EFRAG), well-known upper layers that are not TCP
  * (PKT_ENOTTCP), and everything else, including ESP, AH, Mobility, HIP, Shim6
