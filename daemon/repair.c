@@ -102,6 +102,8 @@ int repair_socket(const struct repair_params *p)
 		goto fail;
 	if (t->family == AF_INET6 && repair_setint(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0)
 		goto fail;
+	if (repair_setint(fd, IPPROTO_TCP, TCP_MAXSEG, p->mss) < 0)
+		goto fail;
 
 	local_len = repair_sockaddr(&local, t->family, t->daddr, t->dport);
 	peer_len = repair_sockaddr(&peer, t->family, t->saddr, t->sport);

@@ -18,6 +18,11 @@
  *     cookie was our ISN, our SYN took one number. Both must be set before
  *     connect(), which derives snd_una/snd_nxt/rcv_nxt from them.
  *  3. IPv6: IPV6_V6ONLY, so the socket never claims an IPv4-mapped tuple.
+ *     TCP_MAXSEG = the client's MSS: connect() computes the socket's segment
+ *     size from it (and the route's MTU). The MSS of TCP_REPAIR_OPTIONS in
+ *     step 4 only sets the clamp and comes too late for that computation,
+ *     which would otherwise use the 536-byte default for the whole life of
+ *     the connection.
  *     bind(server address:port); connect(client address:port): in repair
  *     mode no SYN is sent and the socket is hashed as established, so the
  *     kernel delivers the client's segments to it from now on.
