@@ -23,9 +23,12 @@
  *              one of two live keys.
  *
  * MAC = SipHash-2-4(key[epoch & 1], family | saddr | daddr | sport | dport |
- *       client ISN | epoch | low 8 bits of the ISN). Bits 63..40 of the hash
- * form the ISN's MAC and bits 31..0 the TSval. Binding the client ISN means
- * the ACK's sequence number is checked too (it must be client ISN + 1).
+ *       client ISN | epoch | low 8 bits of the ISN), over a fixed 46-byte
+ * input (cookie.c): family is 4 or 6, addresses take 16 bytes each (IPv4 in
+ * the first 4, the rest zero), integers are big-endian. Bits 63..40 of the
+ * hash (read as SipHash's little-endian 64-bit output) form the ISN's MAC and
+ * bits 31..0 the TSval. Binding the client ISN means the ACK's sequence
+ * number is checked too (it must be client ISN + 1).
  *
  * Time: epochs are consecutive integers (the daemon uses seconds / rotation
  * interval). A cookie made in epoch e is valid while the current epoch is e or
@@ -33,6 +36,13 @@
  * key of epoch e + 2 (same parity) retires it. So a cookie lives between one
  * and two rotation intervals, and an old key is accepted after one rotation
  * and rejected after two.
+ *
+ * The check takes the cookie's epoch to be now_epoch when the parity bits
+ * match and now_epoch - 1 otherwise, and answers COOKIE_ENOKEY when exactly
+ * that epoch's key is not installed (e.g. now is e + 2 but the rotation to
+ * e + 2 has not happened yet). Once the key of e + 2 is installed, a cookie of
+ * e names e + 2 and fails as COOKIE_EMAC: with one parity bit an expired
+ * cookie cannot be told from a forgery.
  *
  * Time and keys are parameters: nothing here reads a clock or a random source.
  */
@@ -95,8 +105,9 @@ struct cookie_syn {
  * as seen in the SYN) and client ISN client_isn, in epoch `epoch`. `in` holds
  * the options to grant (the client's, filtered by policy; mss 0 = client sent
  * none, the table's entry 0 is then used). On success writes the ISN, and the
- * TSval to send when in->has_ts, and returns 0; returns -1 if no key is
- * installed for epoch.
+ * TSval to send when in->has_ts (tsval may be NULL otherwise), and returns 0;
+ * returns -1 if no key is installed for epoch or t->family is neither AF_INET
+ * nor AF_INET6. One SipHash, no allocation.
  */
 int cookie_make(const struct cookie_ctx *ctx, uint32_t epoch, const uint16_t mss_table[4],
 		const struct pkt_tuple *t, uint32_t client_isn, const struct cookie_syn *in,
@@ -105,8 +116,9 @@ int cookie_make(const struct cookie_ctx *ctx, uint32_t epoch, const uint16_t mss
 /*
  * Checks the ACK that completes a handshake: t as seen in the ACK (client ->
  * server), seq and ack its sequence and acknowledgment numbers, opt its
- * options (has_ts/tsecr are used). now_epoch is the current epoch. On
- * COOKIE_VALID fills *out with the decoded parameters.
+ * options (has_ts/tsecr are used; NULL means none). now_epoch is the current
+ * epoch. A tuple of an unknown family gives COOKIE_EMAC. On COOKIE_VALID fills
+ * *out with the decoded parameters. At most one SipHash, no allocation.
  */
 enum cookie_result cookie_check(const struct cookie_ctx *ctx, uint32_t now_epoch,
 				const uint16_t mss_table[4], const struct pkt_tuple *t,
