@@ -1,0 +1,169 @@
+# Shared by the namespace integration tests; source it first:
+#   . "$(dirname "$0")/lib.sh" "$@"
+# $1 is the build directory. Skips (exit 77) unless root and the daemon is built.
+# Every test gets its own namespaces (SGLAB_PREFIX), its own temporary
+# directory, and a cleanup trap that stops what it started and removes both.
+
+set -u
+
+T_NAME=$(basename "$0" .sh)
+T_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+t_skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || t_skip "needs root (network namespaces, NFQUEUE, TCP_REPAIR)"
+T_BUILD=$(cd "$1" && pwd) || exit 2
+
+SYNGUARDD=$T_BUILD/daemon/synguardd
+SYNGUARDCTL=$T_BUILD/daemon/synguardctl
+SGFLOOD=$T_BUILD/tests/lab/sgflood
+SGBACKEND=$T_BUILD/tests/lab/sgbackend
+SGCLIENT=$T_TOP/tests/lab/sgclient.py
+PY=/usr/bin/python3
+
+[ -x "$SYNGUARDD" ] || t_skip "no synguardd in $T_BUILD"
+[ -x "$SYNGUARDCTL" ] || t_skip "no synguardctl in $T_BUILD"
+
+# t_need sgbackend|sgflood...: skip when a lab tool is not built.
+t_need() {
+	local t
+	for t in "$@"; do
+		case $t in
+		sgbackend) [ -x "$SGBACKEND" ] || t_skip "sgbackend not built" ;;
+		sgflood) [ -x "$SGFLOOD" ] || t_skip "sgflood not built" ;;
+		*) command -v "$t" >/dev/null || t_skip "$t not installed (tests/deps.sh)" ;;
+		esac
+	done
+}
+[ -x $PY ] || t_skip "no $PY (tests/deps.sh installs it)"
+command -v iptables-save >/dev/null || t_skip "no iptables (tests/deps.sh installs it)"
+
+# Names stay short and distinct per test, so tests and a developer's lab coexist.
+export SGLAB_PREFIX=sgt-${T_NAME}
+# shellcheck source=../lab/lab.sh
+. "$T_TOP/tests/lab/lab.sh"
+
+T_DIR=$(mktemp -d -t "sgt-$T_NAME.XXXXXX")
+T_SOCK=$T_DIR/control.sock
+T_CONF=$T_DIR/synguard.conf
+T_DAEMON_PID=
+T_OK=0
+
+t_cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ $rc != 0 ] && [ $rc != 77 ]; then
+		for f in "$T_DIR"/*.log; do
+			[ -s "$f" ] || continue
+			echo "---- $(basename "$f") (last 30 lines)"
+			tail -n 30 "$f"
+		done
+	fi
+	lab_cleanup
+	rm -rf "$T_DIR"
+	exit $rc
+}
+trap t_cleanup EXIT
+trap 'exit 130' INT TERM
+
+t_fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+
+t_ok() {
+	echo "ok: $*"
+}
+
+# t_expect DESCRIPTION TEST-ARGS...: `test` must hold.
+t_expect() {
+	local what=$1
+	shift
+	if test "$@"; then
+		t_ok "$what"
+	else
+		t_fail "$what (test $*)"
+	fi
+}
+
+# t_config LISTENERS: writes the configuration with the given listener
+# entries (libconfig text, comma separated) and the test's control socket.
+t_config() {
+	cat >"$T_CONF" <<EOF
+daemon: {
+	queue = "${T_QUEUES:-0}";
+	firewall = "iptables";
+	fail_open = true;
+	control_socket = "$T_SOCK";
+	cookie_rotation = 30;
+};
+listeners = (
+$1
+);
+EOF
+}
+
+# t_listener NAME ADDRESS PORT HANDOFF BACKEND [PROXY_PROTOCOL]
+t_listener() {
+	printf '{ name = "%s"; address = "%s"; port = %s; handoff = "%s"; backend = "%s"; proxy_protocol = %s; }' \
+		"$1" "$2" "$3" "$4" "$5" "${6:-0}"
+}
+
+t_ctl() {
+	"$SYNGUARDCTL" -s "$T_SOCK" "$@"
+}
+
+# t_stat KEY.PATH: one counter from `stats --json` (e.g. total.handoffs).
+t_stat() {
+	t_ctl stats --json | lab_json_get "$1"
+}
+
+# Starts synguardd in the server namespace and waits until its control socket
+# answers and its rules are in.
+t_start_daemon() {
+	"$SYNGUARDD" -t -c "$T_CONF" >"$T_DIR/conf-check.log" 2>&1 ||
+		t_fail "configuration rejected: $(cat "$T_DIR/conf-check.log")"
+	lab_bg server "$T_DIR/synguardd.log" "$SYNGUARDD" -v -c "$T_CONF"
+	T_DAEMON_PID=$LAB_LAST_PID
+	local i
+	for i in $(seq 100); do
+		kill -0 "$T_DAEMON_PID" 2>/dev/null || t_fail "synguardd exited at start"
+		if t_ctl status >/dev/null 2>&1 &&
+			lab_exec server iptables-save 2>/dev/null | grep -q NFQUEUE; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	t_fail "synguardd did not come up in 10 s"
+}
+
+# Stops the daemon with SIGTERM and waits (bounded) for it to exit.
+t_stop_daemon() {
+	local i
+	kill -TERM "$T_DAEMON_PID" 2>/dev/null
+	for i in $(seq 100); do
+		kill -0 "$T_DAEMON_PID" 2>/dev/null || { wait "$T_DAEMON_PID" 2>/dev/null; return 0; }
+		sleep 0.1
+	done
+	t_fail "synguardd did not exit within 10 s of SIGTERM"
+}
+
+# t_backend NAME ARGS...: starts sgbackend in the server namespace.
+t_backend() {
+	local name=$1
+	shift
+	lab_bg server "$T_DIR/backend-$name.log" "$SGBACKEND" "$@"
+}
+
+# t_client ARGS...: sgclient.py in the client namespace.
+t_client() {
+	lab_exec client $PY "$SGCLIENT" "$@"
+}
+
+t_curl() {
+	lab_exec client curl -sS --max-time 10 "$@"
+}
