@@ -1,0 +1,392 @@
+#define _GNU_SOURCE /* splice, pipe2, F_SETPIPE_SZ */
+#include "relay.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proxyproto.h"
+
+#define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+
+enum { CLIENT = 0, BACKEND = 1 };
+
+/* One direction: bytes read from fd[i] wait in the pipe until written to fd[1 - i]. */
+struct dir {
+	int pipe[2];
+	size_t queued; /* bytes in the pipe */
+	bool full;     /* the pipe refused more although we counted room (out of slots) */
+	bool eof;      /* the source sent FIN */
+	bool shut;     /* the destination is shut down for writing */
+};
+
+struct rconn {
+	struct relay *r;
+	struct rconn *prev, *next;
+	struct stats_row *row;
+	uint32_t listener;
+	int fd[2];
+	ev_io rd[2], wr[2];
+	ev_timer timer;  /* connect timeout, then idle timeout */
+	struct dir d[2]; /* d[CLIENT]: client -> backend, d[BACKEND]: backend -> client */
+	ev_tstamp idle;  /* 0: none */
+	ev_tstamp last;  /* last byte moved */
+	bool connecting;
+	bool counted; /* in ST_ACTIVE_CONNECTIONS */
+	uint8_t hdr_len, hdr_off;
+	uint8_t hdr[PP_BUILD_MAX];
+};
+
+struct relay {
+	struct ev_loop *loop;
+	const struct conf *conf;
+	struct stats_block *stats;
+	struct rconn *conns;
+	size_t n;
+};
+
+static void io_set(struct ev_loop *loop, ev_io *w, bool on)
+{
+	if (on && !ev_is_active(w))
+		ev_io_start(loop, w);
+	else if (!on && ev_is_active(w))
+		ev_io_stop(loop, w);
+}
+
+static void conn_free(struct rconn *c)
+{
+	struct relay *r = c->r;
+
+	for (int i = 0; i < 2; i++) {
+		io_set(r->loop, &c->rd[i], false);
+		io_set(r->loop, &c->wr[i], false);
+		for (int k = 0; k < 2; k++)
+			if (c->d[i].pipe[k] >= 0)
+				close(c->d[i].pipe[k]);
+	}
+	ev_timer_stop(r->loop, &c->timer);
+	if (c->counted)
+		stats_dec(c->row, ST_ACTIVE_CONNECTIONS);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		r->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	r->n--;
+	free(c);
+}
+
+/* Resets both sides: an error on one, a timeout, or shutdown. */
+static void conn_abort(struct rconn *c)
+{
+	handoff_reset_fd(c->fd[CLIENT]);
+	handoff_reset_fd(c->fd[BACKEND]);
+	conn_free(c);
+}
+
+/* Both directions finished cleanly: an ordinary close, FINs already sent. */
+static void conn_close(struct rconn *c)
+{
+	close(c->fd[CLIENT]);
+	close(c->fd[BACKEND]);
+	conn_free(c);
+}
+
+static void connect_failed(struct rconn *c, const char *why, int err)
+{
+	stats_inc(c->row, ST_HANDOFF_FAILED);
+	log_warnx_ratelimited(10, "relay: listener %s: backend %s: %s",
+	                      c->r->conf->listeners[c->listener].name, why, strerror(err));
+	conn_abort(c);
+}
+
+/*
+ * Moves what the pipe holds to the destination. Returns -1 when the
+ * destination failed (the connection must be aborted).
+ */
+static int pump_out(struct rconn *c, int i)
+{
+	struct dir *d = &c->d[i];
+	ssize_t n;
+
+	if (d->queued == 0)
+		return 0;
+	n = splice(d->pipe[0], NULL, c->fd[1 - i], NULL, d->queued, SPLICE_FLAGS);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -1;
+	d->queued -= (size_t)n;
+	d->full = false;
+	c->last = ev_now(c->r->loop);
+	stats_add(c->row, i == CLIENT ? ST_BYTES_TO_BACKEND : ST_BYTES_TO_CLIENT, (uint64_t)n);
+	return 0;
+}
+
+/* Reads what the source has into the pipe, then tries to pass it on at once. */
+static int pump_in(struct rconn *c, int i)
+{
+	struct dir *d = &c->d[i];
+	ssize_t n;
+
+	n = splice(c->fd[i], NULL, d->pipe[1], NULL, RELAY_PIPE_SIZE - d->queued, SPLICE_FLAGS);
+	if (n == 0) {
+		d->eof = true;
+		return 0;
+	}
+	if (n < 0) {
+		if (errno == EINTR)
+			return 0;
+		if (errno != EAGAIN)
+			return -1;
+		/* The socket is readable (we were woken), so EAGAIN means the
+		 * pipe ran out of buffer slots before bytes: stop reading until
+		 * it drains, or we would spin. */
+		if (d->queued > 0)
+			d->full = true;
+		return 0;
+	}
+	d->queued += (size_t)n;
+	c->last = ev_now(c->r->loop);
+	return pump_out(c, i);
+}
+
+/*
+ * Propagates finished directions and sets the watchers to what each side can
+ * do now. Returns -1 when the connection is gone (closed or aborted).
+ */
+static int settle(struct rconn *c)
+{
+	struct ev_loop *loop = c->r->loop;
+	bool header_pending = c->hdr_off < c->hdr_len;
+
+	for (int i = 0; i < 2; i++) {
+		struct dir *d = &c->d[i];
+
+		if (d->eof && d->queued == 0 && !d->shut) {
+			if (shutdown(c->fd[1 - i], SHUT_WR) < 0) {
+				conn_abort(c);
+				return -1;
+			}
+			d->shut = true;
+		}
+	}
+	if (c->d[CLIENT].shut && c->d[BACKEND].shut) {
+		conn_close(c);
+		return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		const struct dir *d = &c->d[i];
+		bool relaying = !c->connecting && !header_pending;
+
+		io_set(loop, &c->rd[i],
+		       relaying && !d->eof && !d->full && d->queued < RELAY_PIPE_SIZE);
+		io_set(loop, &c->wr[i],
+		       i == BACKEND && (c->connecting || header_pending) ? true
+		                                                         : c->d[1 - i].queued > 0);
+	}
+	return 0;
+}
+
+static int send_header(struct rconn *c)
+{
+	while (c->hdr_off < c->hdr_len) {
+		ssize_t n = send(c->fd[BACKEND], c->hdr + c->hdr_off, c->hdr_len - c->hdr_off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		c->hdr_off = (uint8_t)(c->hdr_off + n);
+	}
+	return 0;
+}
+
+static void connected(struct rconn *c)
+{
+	struct ev_loop *loop = c->r->loop;
+
+	c->connecting = false;
+	c->counted = true;
+	stats_inc(c->row, ST_HANDOFFS);
+	stats_inc(c->row, ST_ACTIVE_CONNECTIONS);
+	if (c->idle > 0) {
+		c->last = ev_now(loop);
+		c->timer.repeat = c->idle;
+		ev_timer_again(loop, &c->timer);
+	} else {
+		ev_timer_stop(loop, &c->timer);
+	}
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct rconn *c = w->data;
+	ev_tstamp left;
+
+	(void)revents;
+	if (c->connecting) {
+		connect_failed(c, "connect", ETIMEDOUT);
+		return;
+	}
+	left = c->last + c->idle - ev_now(loop);
+	if (left <= 0) {
+		conn_abort(c);
+		return;
+	}
+	w->repeat = left;
+	ev_timer_again(loop, w);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rconn *c = w->data;
+	int i = w == &c->rd[CLIENT] ? CLIENT : BACKEND;
+
+	(void)loop;
+	(void)revents;
+	if (pump_in(c, i) < 0) {
+		conn_abort(c);
+		return;
+	}
+	settle(c);
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct rconn *c = w->data;
+	int i = w == &c->wr[CLIENT] ? CLIENT : BACKEND;
+
+	(void)loop;
+	(void)revents;
+	if (i == BACKEND && c->connecting) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(c->fd[BACKEND], SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+			err = errno;
+		if (err == EINPROGRESS)
+			return;
+		if (err) {
+			connect_failed(c, "connect", err);
+			return;
+		}
+		connected(c);
+	}
+	if (i == BACKEND && c->hdr_off < c->hdr_len) {
+		if (send_header(c) < 0) {
+			conn_abort(c);
+			return;
+		}
+	} else if (pump_out(c, 1 - i) < 0) {
+		conn_abort(c);
+		return;
+	}
+	settle(c);
+}
+
+static int make_pipe(int p[2])
+{
+	if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	/* Ask for the size we account for; if the kernel gives less (the
+	 * per-user pipe limit), EAGAIN on a full pipe covers the difference. */
+	(void)fcntl(p[1], F_SETPIPE_SZ, RELAY_PIPE_SIZE);
+	return 0;
+}
+
+void relay_start(struct relay *r, const struct handoff_conn *hc)
+{
+	const struct conf_listener *l = &r->conf->listeners[hc->listener];
+	const struct conf_policy *pol = &r->conf->policies[l->policy];
+	struct stats_row *row = &r->stats->rows[hc->listener];
+	struct rconn *c = calloc(1, sizeof(*c));
+	int fl;
+
+	if (!c) {
+		stats_inc(row, ST_HANDOFF_FAILED);
+		handoff_reset_fd(hc->fd);
+		log_warnx_ratelimited(10, "relay: out of memory");
+		return;
+	}
+	c->r = r;
+	c->row = row;
+	c->listener = hc->listener;
+	c->fd[CLIENT] = hc->fd;
+	c->fd[BACKEND] = -1;
+	c->d[0].pipe[0] = c->d[0].pipe[1] = c->d[1].pipe[0] = c->d[1].pipe[1] = -1;
+	c->idle = pol->idle_timeout;
+	c->connecting = true;
+	c->next = r->conns;
+	if (r->conns)
+		r->conns->prev = c;
+	r->conns = c;
+	r->n++;
+	ev_init(&c->timer, on_timer);
+	c->timer.data = c;
+
+	fl = fcntl(c->fd[CLIENT], F_GETFL);
+	if (fl < 0 || fcntl(c->fd[CLIENT], F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    make_pipe(c->d[0].pipe) < 0 || make_pipe(c->d[1].pipe) < 0) {
+		connect_failed(c, "relay setup", errno);
+		return;
+	}
+	if (l->proxy_protocol == 1)
+		c->hdr_len = (uint8_t)pp_build_v1((char *)c->hdr, sizeof(c->hdr), &hc->t);
+	else if (l->proxy_protocol == 2)
+		c->hdr_len = (uint8_t)pp_build_v2(c->hdr, sizeof(c->hdr), &hc->t);
+	if (l->proxy_protocol && c->hdr_len == 0) {
+		connect_failed(c, "PROXY header", EAFNOSUPPORT);
+		return;
+	}
+
+	c->fd[BACKEND] =
+	    socket(l->backend.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (c->fd[BACKEND] < 0) {
+		connect_failed(c, "socket", errno);
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		ev_io_init(&c->rd[i], on_read, c->fd[i], EV_READ);
+		ev_io_init(&c->wr[i], on_write, c->fd[i], EV_WRITE);
+		c->rd[i].data = c->wr[i].data = c;
+	}
+	if (connect(c->fd[BACKEND], (const struct sockaddr *)&l->backend, l->backend_len) < 0 &&
+	    errno != EINPROGRESS) {
+		connect_failed(c, "connect", errno);
+		return;
+	}
+	/* Even an immediate success is finished in on_write, one path for both. */
+	c->timer.repeat = RELAY_CONNECT_TIMEOUT;
+	ev_timer_again(r->loop, &c->timer);
+	settle(c);
+}
+
+struct relay *relay_new(struct ev_loop *loop, const struct conf *conf, struct stats_block *stats)
+{
+	struct relay *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->loop = loop;
+	r->conf = conf;
+	r->stats = stats;
+	return r;
+}
+
+void relay_free(struct relay *r)
+{
+	if (!r)
+		return;
+	while (r->conns)
+		conn_abort(r->conns);
+	free(r);
+}
+
+size_t relay_count(const struct relay *r)
+{
+	return r->n;
+}
