@@ -1,8 +1,9 @@
 /*
  * The daemon's own iptables/ip6tables rules. Everything lives in chains named
- * SYNGUARD (filter table, jumped to from INPUT) and SYNGUARD (raw table,
- * jumped to from PREROUTING and OUTPUT), so removal is exact: delete our jumps, flush and
- * delete our chains, and nothing an admin wrote is touched.
+ * SYNGUARD (filter table, jumped to from INPUT; raw table, jumped to from
+ * PREROUTING) and SYNGUARD_OUT (raw table, jumped to from OUTPUT), so removal
+ * is exact: delete our jumps, flush and delete our chains, and nothing an
+ * admin wrote is touched. The rules themselves are described in firewall.c.
  */
 #ifndef SYNGUARD_FIREWALL_H
 #define SYNGUARD_FIREWALL_H
