@@ -16,6 +16,7 @@ struct flows_key {
 
 struct flows_slot {
 	struct flows_key key;
+	uint32_t ack;
 	uint64_t expires_ms; /* 0: never used */
 };
 
@@ -99,7 +100,7 @@ size_t flows_capacity(const struct flows *f)
 	return f->mask + 1;
 }
 
-bool flows_insert(struct flows *f, const struct pkt_tuple *t, uint64_t now_ms)
+bool flows_insert(struct flows *f, const struct pkt_tuple *t, uint32_t ack, uint64_t now_ms)
 {
 	struct flows_key k;
 	struct flows_slot *victim = NULL;
@@ -120,11 +121,12 @@ bool flows_insert(struct flows *f, const struct pkt_tuple *t, uint64_t now_ms)
 	}
 	evicted = victim->expires_ms > now_ms && memcmp(&victim->key, &k, sizeof(k)) != 0;
 	victim->key = k;
+	victim->ack = ack;
 	victim->expires_ms = now_ms + f->ttl_ms;
 	return evicted;
 }
 
-bool flows_contains(const struct flows *f, const struct pkt_tuple *t, uint64_t now_ms)
+bool flows_contains(const struct flows *f, const struct pkt_tuple *t, uint32_t ack, uint64_t now_ms)
 {
 	struct flows_key k;
 	size_t h;
@@ -137,7 +139,7 @@ bool flows_contains(const struct flows *f, const struct pkt_tuple *t, uint64_t n
 		if (s->expires_ms == 0)
 			return false; /* never used: nothing was ever placed further along */
 		if (s->expires_ms > now_ms && memcmp(&s->key, &k, sizeof(k)) == 0)
-			return true;
+			return s->ack == ack; /* one live entry per tuple: no need to go on */
 	}
 	return false;
 }

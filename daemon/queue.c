@@ -273,7 +273,7 @@ static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li)
 	enum cookie_result r;
 	int fd;
 
-	if (flows_contains(q->flows, &p->t, q->now_ms)) {
+	if (flows_contains(q->flows, &p->t, p->ack, q->now_ms)) {
 		stats_inc(row, ST_ACK_FLOW_PASSED);
 		return NF_ACCEPT;
 	}
@@ -316,7 +316,7 @@ static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li)
 		stats_inc(row, ST_HANDOFF_FAILED);
 		return NF_DROP;
 	}
-	if (flows_insert(q->flows, &p->t, q->now_ms))
+	if (flows_insert(q->flows, &p->t, p->ack, q->now_ms))
 		log_warnx_ratelimited(60, "queue %u: recent-flows table full, oldest evicted",
 		                      q->num);
 	return NF_ACCEPT;

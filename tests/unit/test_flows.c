@@ -11,6 +11,8 @@
 
 #include "flows.h"
 
+#define ACK 0x8badf00dU /* our ISN + 1 in every flow below, unless said otherwise */
+
 static struct pkt_tuple tuple4(uint32_t src, uint16_t sport)
 {
 	struct pkt_tuple t;
@@ -57,11 +59,11 @@ static void test_insert_then_expire(void **state)
 	struct pkt_tuple a = tuple4(0xc0000202, 40000);
 
 	(void)state;
-	assert_false(flows_contains(f, &a, 1000));
-	assert_false(flows_insert(f, &a, 1000));
-	assert_true(flows_contains(f, &a, 1000));
-	assert_true(flows_contains(f, &a, 5999));
-	assert_false(flows_contains(f, &a, 6000)); /* lives exactly ttl */
+	assert_false(flows_contains(f, &a, ACK, 1000));
+	assert_false(flows_insert(f, &a, ACK, 1000));
+	assert_true(flows_contains(f, &a, ACK, 1000));
+	assert_true(flows_contains(f, &a, ACK, 5999));
+	assert_false(flows_contains(f, &a, ACK, 6000)); /* lives exactly ttl */
 	flows_free(f);
 }
 
@@ -72,27 +74,45 @@ static void test_key_is_the_whole_tuple(void **state)
 	struct pkt_tuple b;
 
 	(void)state;
-	flows_insert(f, &a, 10);
+	flows_insert(f, &a, ACK, 10);
 	b = a;
 	b.sport++;
-	assert_false(flows_contains(f, &b, 10));
+	assert_false(flows_contains(f, &b, ACK, 10));
 	b = a;
 	b.dport++;
-	assert_false(flows_contains(f, &b, 10));
+	assert_false(flows_contains(f, &b, ACK, 10));
 	b = a;
 	b.saddr[3] ^= 1;
-	assert_false(flows_contains(f, &b, 10));
+	assert_false(flows_contains(f, &b, ACK, 10));
 	b = a;
 	b.daddr[0] ^= 1;
-	assert_false(flows_contains(f, &b, 10));
+	assert_false(flows_contains(f, &b, ACK, 10));
 	b = a;
 	b.family = AF_INET6;
-	assert_false(flows_contains(f, &b, 10));
+	assert_false(flows_contains(f, &b, ACK, 10));
 	/* bytes past an IPv4 address are not part of the key */
 	b = a;
 	memset(b.saddr + 4, 0xaa, 12);
 	memset(b.daddr + 4, 0x55, 12);
-	assert_true(flows_contains(f, &b, 10));
+	assert_true(flows_contains(f, &b, ACK, 10));
+	flows_free(f);
+}
+
+/* A new connection on the same tuple acknowledges another cookie: not the remembered flow. */
+static void test_ack_must_match(void **state)
+{
+	struct flows *f = flows_new(64, 5000, 13);
+	struct pkt_tuple a = tuple4(0xc0000202, 40000);
+
+	(void)state;
+	flows_insert(f, &a, ACK, 10);
+	assert_true(flows_contains(f, &a, ACK, 20));
+	assert_false(flows_contains(f, &a, ACK + 1, 20));
+	assert_false(flows_contains(f, &a, 0x12345678, 20));
+	/* its own handshake then replaces the entry in place */
+	assert_false(flows_insert(f, &a, 0x12345678, 30));
+	assert_true(flows_contains(f, &a, 0x12345678, 40));
+	assert_false(flows_contains(f, &a, ACK, 40));
 	flows_free(f);
 }
 
@@ -102,9 +122,9 @@ static void test_ipv6(void **state)
 	struct pkt_tuple a = tuple6(1234), b = tuple6(1235);
 
 	(void)state;
-	flows_insert(f, &a, 1);
-	assert_true(flows_contains(f, &a, 2));
-	assert_false(flows_contains(f, &b, 2));
+	flows_insert(f, &a, ACK, 1);
+	assert_true(flows_contains(f, &a, ACK, 2));
+	assert_false(flows_contains(f, &b, ACK, 2));
 	flows_free(f);
 }
 
@@ -114,14 +134,14 @@ static void test_reinsert_refreshes_without_duplicate(void **state)
 	struct pkt_tuple a = tuple4(0xc0000202, 1);
 
 	(void)state;
-	assert_false(flows_insert(f, &a, 0));
-	assert_false(flows_insert(f, &a, 50)); /* same flow: a refresh, nothing evicted */
-	assert_true(flows_contains(f, &a, 149));
+	assert_false(flows_insert(f, &a, ACK, 0));
+	assert_false(flows_insert(f, &a, ACK, 50)); /* same flow: a refresh, nothing evicted */
+	assert_true(flows_contains(f, &a, ACK, 149));
 	/* Filling the rest of the table evicts nothing: the refresh took no second slot. */
 	for (uint16_t p = 2; p <= FLOWS_PROBE; p++) {
 		struct pkt_tuple t = tuple4(0xc0000202, p);
 
-		assert_false(flows_insert(f, &t, 60));
+		assert_false(flows_insert(f, &t, ACK, 60));
 	}
 	flows_free(f);
 }
@@ -136,15 +156,15 @@ static void test_full_table_evicts_oldest(void **state)
 	/* With capacity == FLOWS_PROBE every probe window is the whole table. */
 	for (size_t i = 0; i < FLOWS_PROBE; i++) {
 		t[i] = tuple4(0xc6120000 + (uint32_t)i, 1000);
-		assert_false(flows_insert(f, &t[i], 100 + i));
+		assert_false(flows_insert(f, &t[i], ACK, 100 + i));
 	}
 	for (size_t i = 0; i < FLOWS_PROBE; i++)
-		assert_true(flows_contains(f, &t[i], 200));
+		assert_true(flows_contains(f, &t[i], ACK, 200));
 	t[FLOWS_PROBE] = tuple4(0xc6120100, 1000);
-	assert_true(flows_insert(f, &t[FLOWS_PROBE], 200));
-	assert_false(flows_contains(f, &t[0], 200)); /* inserted first, expires first */
+	assert_true(flows_insert(f, &t[FLOWS_PROBE], ACK, 200));
+	assert_false(flows_contains(f, &t[0], ACK, 200)); /* inserted first, expires first */
 	for (size_t i = 1; i <= FLOWS_PROBE; i++)
-		assert_true(flows_contains(f, &t[i], 200));
+		assert_true(flows_contains(f, &t[i], ACK, 200));
 	flows_free(f);
 }
 
@@ -158,8 +178,8 @@ static void test_expired_slots_are_reused(void **state)
 		struct pkt_tuple t = tuple4(0xc6120000 + i, 80);
 
 		/* each insert comes after every earlier entry expired */
-		assert_false(flows_insert(f, &t, (uint64_t)i * 10 + 1));
-		assert_true(flows_contains(f, &t, (uint64_t)i * 10 + 1));
+		assert_false(flows_insert(f, &t, ACK, (uint64_t)i * 10 + 1));
+		assert_true(flows_contains(f, &t, ACK, (uint64_t)i * 10 + 1));
 	}
 	flows_free(f);
 }
@@ -174,12 +194,12 @@ static void test_many_flows(void **state)
 	for (uint32_t i = 0; i < 2048; i++) {
 		struct pkt_tuple t = tuple4(0xc6120000 + (i >> 4), (uint16_t)(30000 + i));
 
-		evicted += flows_insert(f, &t, 1);
+		evicted += flows_insert(f, &t, ACK, 1);
 	}
 	for (uint32_t i = 0; i < 2048; i++) {
 		struct pkt_tuple t = tuple4(0xc6120000 + (i >> 4), (uint16_t)(30000 + i));
 
-		found += flows_contains(f, &t, 2);
+		found += flows_contains(f, &t, ACK, 2);
 	}
 	assert_int_equal(evicted, 0);
 	assert_int_equal(found, 2048);
@@ -192,6 +212,7 @@ int main(void)
 	    cmocka_unit_test(test_capacity_rounds_up),
 	    cmocka_unit_test(test_insert_then_expire),
 	    cmocka_unit_test(test_key_is_the_whole_tuple),
+	    cmocka_unit_test(test_ack_must_match),
 	    cmocka_unit_test(test_ipv6),
 	    cmocka_unit_test(test_reinsert_refreshes_without_duplicate),
 	    cmocka_unit_test(test_full_table_evicts_oldest),
