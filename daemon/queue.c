@@ -6,11 +6,11 @@
  * number of rounds, so the flush below is never starved), and decides each
  * packet at once:
  *
- *   SYN to a listener   -> cookie SYN-ACK into the raw-socket batch; DROP
- *   ACK of a live flow  -> ACCEPT (a flow handed off moments ago)
- *   ACK, valid cookie   -> repaired socket, handoff; ACCEPT
- *   ACK, invalid cookie -> DROP, counted, nothing else
- *   anything else       -> ACCEPT, counted: we never black-hole what we do not own
+ *   SYN to a listener    -> cookie SYN-ACK into the raw-socket batch; DROP
+ *   ACK of a recent flow -> ACCEPT (queued before its socket existed: flows.h)
+ *   ACK, valid cookie    -> repaired socket, handoff; ACCEPT
+ *   ACK, invalid cookie  -> DROP, counted, nothing else
+ *   anything else        -> ACCEPT, counted: we never black-hole what we do not own
  *
  * Verdicts are appended to one send buffer as runs: consecutive packet ids
  * with the same verdict collapse into one NFQNL_MSG_VERDICT_BATCH message
@@ -19,9 +19,9 @@
  * buffer and the SYN-ACK batch are flushed from an ev_prepare watcher, i.e.
  * once per loop iteration right before the loop blocks, or earlier when full.
  *
- * The only exception to batching is deliberate: the ACK that completes a
- * handshake is decided after its socket exists, so ACCEPT reaches the new
- * socket, never a closed port.
+ * One ordering rule matters: the socket for a handshake ACK is built inline,
+ * before its verdict is even queued, so the ACCEPT delivers the ACK (and any
+ * data on it) to the new socket, never to a closed port.
  *
  * Nothing here allocates after queue_start(): receive buffers, the verdict
  * buffer, the transmit ring and the flows table are all sized up front.
