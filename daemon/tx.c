@@ -46,6 +46,8 @@ static int tx_fam_open(struct tx_fam *f, int family, size_t batch, char *err, si
 	}
 	/* IPPROTO_RAW implies IP_HDRINCL / IPV6_HDRINCL: we write the whole IP header. */
 	f->fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW);
+	if (f->fd < 0 && errno == EAFNOSUPPORT)
+		return 0; /* a kernel without this family: none of its packets will come */
 	if (f->fd < 0) {
 		snprintf(err, errlen, "tx: raw %s socket: %s", family == AF_INET ? "IPv4" : "IPv6",
 		         strerror(errno));
@@ -153,6 +155,10 @@ int tx_queue(struct tx *tx, const struct pkt_spec *spec, struct stats_row *row)
 		return -1;
 	}
 	f = &tx->fam[spec->t.family == AF_INET6];
+	if (f->fd < 0) {
+		stats_inc(row, ST_SYNACK_SEND_FAILED);
+		return -1;
+	}
 	if (f->n == tx->batch)
 		tx_fam_flush(f);
 	s = &f->slots[f->n];
