@@ -22,7 +22,7 @@ SYNGUARDD=$T_BUILD/daemon/synguardd
 SYNGUARDCTL=$T_BUILD/daemon/synguardctl
 SGFLOOD=$T_BUILD/tests/lab/sgflood
 SGBACKEND=$T_BUILD/tests/lab/sgbackend
-SGCLIENT=$T_TOP/tests/lab/sgclient.py
+SGCLIENT=$T_BUILD/tests/lab/sgclient
 PY=/usr/bin/python3
 
 [ -x "$SYNGUARDD" ] || t_skip "no synguardd in $T_BUILD"
@@ -35,6 +35,7 @@ t_need() {
 		case $t in
 		sgbackend) [ -x "$SGBACKEND" ] || t_skip "sgbackend not built" ;;
 		sgflood) [ -x "$SGFLOOD" ] || t_skip "sgflood not built" ;;
+		sgclient) [ -x "$SGCLIENT" ] || t_skip "sgclient not built" ;;
 		*) command -v "$t" >/dev/null || t_skip "$t not installed (tests/deps.sh)" ;;
 		esac
 	done
@@ -159,9 +160,9 @@ t_backend() {
 	lab_bg server "$T_DIR/backend-$name.log" "$SGBACKEND" "$@"
 }
 
-# t_client ARGS...: sgclient.py in the client namespace.
+# t_client ARGS...: sgclient in the client namespace.
 t_client() {
-	lab_exec client $PY "$SGCLIENT" "$@"
+	lab_exec client "$SGCLIENT" "$@"
 }
 
 t_curl() {
