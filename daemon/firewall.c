@@ -9,8 +9,13 @@
  *   filter INPUT (1)  -> SYNGUARD:
  *     1. -p tcp -d A --dport P --syn -j NFQUEUE ...                    every SYN to us
  *     2. -p tcp -d A --dport P -m socket -j ACCEPT                     handed-off flows
- *     3. -p tcp -d A --dport P --tcp-flags SYN,RST,ACK,FIN ACK -j NFQUEUE ...
+ *     3. -p tcp -d A --dport P --tcp-flags SYN,RST,ACK ACK -j NFQUEUE ...
  *                                                                      handshake ACKs
+ *
+ * Why rule 3 ignores FIN: a client that half-closes at once sends its FIN
+ * right behind the handshake ACK, before the daemon has built the socket. A
+ * FIN outside the queue would meet no socket and draw a kernel RST; in the
+ * queue it waits behind its ACK and then reaches the new socket.
  *
  * Why notrack: conntrack never saw the SYN (we dropped it), so it would call
  * our SYN-ACK and the client's ACK INVALID, and a host's `--ctstate INVALID
@@ -141,7 +146,7 @@ static void fw_rules(const struct conf *c, const struct fw_family *f, fw_rule_fn
 		         l->port);
 		fn(ctx, "filter", FW_CHAIN, spec);
 		snprintf(spec, sizeof(spec),
-		         "! -i lo%s -p tcp --dport %u --tcp-flags SYN,RST,ACK,FIN ACK %s", dst,
+		         "! -i lo%s -p tcp --dport %u --tcp-flags SYN,RST,ACK ACK %s", dst,
 		         l->port, q);
 		fn(ctx, "filter", FW_CHAIN, spec);
 	}
