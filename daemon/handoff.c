@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -120,6 +121,29 @@ const struct stats_block *handoff_stats(const struct handoff *h)
 	return &h->stats;
 }
 
+/*
+ * Every relayed connection holds six fds (two sockets, two pipes), so the
+ * usual soft limit of 1024 would cap the relay at about 170 connections:
+ * take the hard limit. Failing that only lowers capacity, and running out
+ * is handled per connection (reset + ST_HANDOFF_FAILED).
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	was = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("handoff: cannot raise the open file limit above %llu",
+		         (unsigned long long)was);
+	else
+		log_info("handoff: open file limit raised from %llu to %llu",
+		         (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+}
+
 struct handoff *handoff_new(struct ev_loop *loop, const struct conf *conf, char *err, size_t errlen)
 {
 	struct handoff *h = calloc(1, sizeof(*h));
@@ -130,6 +154,7 @@ struct handoff *handoff_new(struct ev_loop *loop, const struct conf *conf, char 
 	}
 	h->loop = loop;
 	h->conf = conf;
+	raise_fd_limit();
 	pthread_mutex_init(&h->lock, NULL);
 	h->ring = calloc(HANDOFF_INBOX_CAP, sizeof(*h->ring));
 	h->passfd = calloc(conf->n_listeners ? conf->n_listeners : 1, sizeof(*h->passfd));
