@@ -5,6 +5,9 @@
  *
  * Every error names the file, the line and the key, and says what is allowed:
  *   "synguard.conf:12: listeners.[0].port: must be an integer 1..65535"
+ * Errors of the text itself have no key: "synguard.conf:3: syntax error: ...".
+ * A missing key is reported at the line of the group that should hold it.
+ * "@include" is refused: the whole configuration is one text.
  */
 #ifndef SYNGUARD_CONF_H
 #define SYNGUARD_CONF_H
@@ -15,8 +18,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#define CONF_NAME_MAX 32
-#define CONF_PATH_MAX 108 /* sun_path */
+#define CONF_NAME_MAX   32
+#define CONF_PATH_MAX   108 /* sun_path */
+#define CONF_QUEUES_MAX 64  /* NFQUEUE numbers per daemon (queue_last - queue_first + 1) */
 
 enum conf_firewall { CONF_FW_IPTABLES, CONF_FW_NONE };
 enum conf_handoff { CONF_HANDOFF_PROXY, CONF_HANDOFF_PASSFD };
@@ -68,8 +72,7 @@ struct conf {
  * Parses and validates configuration text. `filename` is used in messages
  * only. Returns 0 and a new object in *out, or -1 with a message in err.
  */
-int conf_parse(const char *text, const char *filename, struct conf **out, char *err,
-	       size_t errlen);
+int conf_parse(const char *text, const char *filename, struct conf **out, char *err, size_t errlen);
 void conf_free(struct conf *c);
 
 /* Index of the listener for a destination address and port (exact address
