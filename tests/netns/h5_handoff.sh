@@ -8,7 +8,7 @@
 # resetting the client at once, and the counters to match.
 . "$(dirname "$0")/lib.sh" "$@"
 t_need sgbackend curl
-SGLAB_PREFIX=h5t-ho
+SGLAB_PREFIX=h5t-$$ # per run: two runs at once must not tear down each other's lab
 
 lab_up || t_fail "lab up"
 
