@@ -46,10 +46,12 @@ static int repair_options(int fd, const struct repair_params *p)
 
 	opts[n].opt_code = TCPOPT_MAXSEG;
 	opts[n++].opt_val = p->mss;
-	if (p->has_wscale) {
-		opts[n].opt_code = TCPOPT_WINDOW;
-		opts[n++].opt_val = (uint32_t)p->snd_wscale | (uint32_t)p->rcv_wscale << 16;
-	}
+	/* Always sent: without it the socket keeps the receive shift connect() chose for itself
+	 * and would shift its advertised windows although the client does not scale them. Shifts
+	 * of zero are exactly "not negotiated". */
+	opts[n].opt_code = TCPOPT_WINDOW;
+	opts[n++].opt_val =
+	    p->has_wscale ? (uint32_t)p->snd_wscale | (uint32_t)p->rcv_wscale << 16 : 0;
 	if (p->sack_ok) {
 		opts[n].opt_code = TCPOPT_SACK_PERMITTED;
 		opts[n++].opt_val = 0;

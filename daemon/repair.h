@@ -29,7 +29,9 @@
  *  4. TCP_REPAIR_OPTIONS: the kernel accepts these only on an established
  *     socket that has sent nothing, hence after connect(). MSS clamp = the
  *     client's MSS (as the cookie kept it), window scale (snd | rcv << 16)
- *     when both sides offered it, SACK-permitted, timestamps: exactly what
+ *     when both sides offered it and 0 | 0 otherwise (connect() picked a
+ *     receive shift of its own, which the socket would otherwise apply to
+ *     every window it advertises), SACK-permitted, timestamps: exactly what
  *     our SYN-ACK agreed to, no more.
  *  5. TCP_TIMESTAMP: sets the socket's timestamp offset so its next TSval
  *     continues from the TSval our SYN-ACK carried (the client echoed it in

@@ -54,16 +54,16 @@ t_expect "ip6tables filter INPUT jumps to SYNGUARD first" \
 want4="-N SYNGUARD
 -A SYNGUARD -d 192.0.2.1/32 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags FIN,SYN,RST,ACK SYN -j NFQUEUE --queue-num 0
 -A SYNGUARD -d 192.0.2.1/32 ! -i lo -p tcp -m tcp --dport 80 -m socket -j ACCEPT
--A SYNGUARD -d 192.0.2.1/32 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags FIN,SYN,RST,ACK ACK -j NFQUEUE --queue-num 0"
+-A SYNGUARD -d 192.0.2.1/32 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags SYN,RST,ACK ACK -j NFQUEUE --queue-num 0"
 t_expect "IPv4 filter rules: SYN to the queue, sockets accepted, ACKs to the queue" \
 	"$(rules iptables filter SYNGUARD)" = "$want4"
 want6="-N SYNGUARD
 -A SYNGUARD -d 2001:db8::1/128 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags FIN,SYN,RST,ACK SYN -j NFQUEUE --queue-num 0
 -A SYNGUARD -d 2001:db8::1/128 ! -i lo -p tcp -m tcp --dport 80 -m socket -j ACCEPT
--A SYNGUARD -d 2001:db8::1/128 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags FIN,SYN,RST,ACK ACK -j NFQUEUE --queue-num 0
+-A SYNGUARD -d 2001:db8::1/128 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags SYN,RST,ACK ACK -j NFQUEUE --queue-num 0
 -A SYNGUARD ! -i lo -p tcp -m tcp --dport 81 --tcp-flags FIN,SYN,RST,ACK SYN -j NFQUEUE --queue-num 0
 -A SYNGUARD ! -i lo -p tcp -m tcp --dport 81 -m socket -j ACCEPT
--A SYNGUARD ! -i lo -p tcp -m tcp --dport 81 --tcp-flags FIN,SYN,RST,ACK ACK -j NFQUEUE --queue-num 0"
+-A SYNGUARD ! -i lo -p tcp -m tcp --dport 81 --tcp-flags SYN,RST,ACK ACK -j NFQUEUE --queue-num 0"
 t_expect "IPv6 filter rules, wildcard listener without -d" \
 	"$(rules ip6tables filter SYNGUARD)" = "$want6"
 want6raw="-N SYNGUARD
@@ -114,29 +114,60 @@ t_expect "no repair failure" "$(t_stat total.repair_failed)" = 0
 t_expect "listener web4 counted its own" "$(t_stat listeners.web4.ack_valid)" = 5
 t_expect "listener any6 counted its own" "$(t_stat listeners.any6.ack_valid)" = 5
 
-# ---- 3. the repaired socket's parameters, seen while a slow download runs ----
-sock_info() { # URL ADDR: ss -i of the server-side socket during a throttled fetch
-	t_curl --limit-rate 40k -o /dev/null "$1" &
-	local pid=$! i info=
-	for i in $(seq 30); do
-		info=$(lab_exec server ss -Htin "( sport = :80 and dst $2 )" | tr -s ' \t\n' ' ')
+# ---- 3. the repaired socket's parameters, seen while a client holds a connection ----
+# The client sends an unfinished request (the backend waits for the rest) and
+# stays idle; meanwhile the server side's ss -i shows what the socket was
+# built with, and the client's ss -i shows the window the socket advertises.
+hold() { # FAMILY ADDR: in the background; its pid in HOLD_PID
+	lab_exec client $PY -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET if sys.argv[1] == "4" else socket.AF_INET6)
+s.settimeout(5)
+s.connect((sys.argv[2], 80))
+s.sendall(b"GET /blob HTTP/1.1\r\n")
+time.sleep(3)
+' "$1" "$2" 2>"$T_DIR/hold.log" &
+	HOLD_PID=$!
+}
+ss_info() { # NODE FILTER: one line of ss -i, waiting (bounded) for it
+	local i info=
+	for i in $(seq 50); do
+		info=$(lab_exec "$1" ss -Htin "$2" | tr -s ' \t\n' ' ')
 		[ -n "$info" ] && break
 		sleep 0.1
 	done
-	kill $pid 2>/dev/null
-	wait $pid 2>/dev/null
 	echo "$info"
 }
-info=$(sock_info "http://$LAB_SERVER4/blob" $LAB_CLIENT4)
-echo "IPv4 socket: $info"
-t_expect "IPv4: segment size is the client's MSS less timestamps (1460 - 12)" \
-	"$(echo "$info" | grep -o ' mss:[0-9]*')" = " mss:1448"
-t_expect "IPv4: window scales negotiated, ours is the policy's 7" \
-	"$(echo "$info" | grep -Eo ' wscale:[0-9]+,7 ' | wc -l)" = 1
-info=$(sock_info "http://[$LAB_SERVER6]/blob" "[$LAB_CLIENT6]")
-echo "IPv6 socket: $info"
-t_expect "IPv6: segment size is the client's MSS less timestamps (1440 - 12)" \
-	"$(echo "$info" | grep -o ' mss:[0-9]*')" = " mss:1428"
+field() { # NAME LINE: the value of NAME:value in an ss -i line
+	echo "$2" | grep -Eo " $1:[0-9,]+" | cut -d: -f2
+}
+for fam in 4 6; do
+	if [ $fam = 4 ]; then srv=$LAB_SERVER4 mss=1448; else srv=$LAB_SERVER6 mss=1428; fi
+	hold $fam $srv
+	info=$(ss_info server "( sport = :80 )")
+	sleep 0.5 # the server's delayed ACK of the request carries its window
+	cinfo=$(ss_info client "( dport = :80 )")
+	wait $HOLD_PID || t_fail "IPv$fam: holding client: $(cat "$T_DIR/hold.log")"
+	echo "IPv$fam server socket: $info"
+	t_expect "IPv$fam: segment size is the client's MSS less timestamps" \
+		"$(field mss "$info")" = $mss
+	t_expect "IPv$fam: window scales negotiated, ours is the policy's 7" \
+		"$(field wscale "$info" | cut -d, -f2)" = 7
+	t_expect "IPv$fam: the client sees a window near 64 KiB" "$(field snd_wnd "$cinfo")" -ge 60000
+done
+# Without window scaling the socket must not shift the windows it advertises.
+lab_sysctl client net.ipv4.tcp_window_scaling=0
+hold 4 $LAB_SERVER4
+info=$(ss_info server "( sport = :80 )")
+sleep 0.5
+cinfo=$(ss_info client "( dport = :80 )")
+wait $HOLD_PID || t_fail "holding client: $(cat "$T_DIR/hold.log")"
+lab_sysctl client net.ipv4.tcp_window_scaling=1
+echo "unscaled: server socket: $info"
+echo "unscaled: client socket: $cinfo"
+t_expect "unscaled: the server socket shifts nothing" "$(field wscale "$info")" = "0,0"
+t_expect "unscaled: the client sees a window near 64 KiB, not one shifted away" \
+	"$(field snd_wnd "$cinfo")" -ge 60000
 
 # ---- 4. exit: rules and queue binding gone ----
 t_stop_daemon
