@@ -146,8 +146,8 @@ static void fw_rules(const struct conf *c, const struct fw_family *f, fw_rule_fn
 		         l->port);
 		fn(ctx, "filter", FW_CHAIN, spec);
 		snprintf(spec, sizeof(spec),
-		         "! -i lo%s -p tcp --dport %u --tcp-flags SYN,RST,ACK ACK %s", dst,
-		         l->port, q);
+		         "! -i lo%s -p tcp --dport %u --tcp-flags SYN,RST,ACK ACK %s", dst, l->port,
+		         q);
 		fn(ctx, "filter", FW_CHAIN, spec);
 	}
 }
