@@ -2,7 +2,7 @@
 # synguard demo: a spoofed SYN flood against a protected web server while a
 # legitimate client keeps fetching pages. As root on Debian 12:
 #
-#   tests/lab/demo.sh [--duration S] [--rate PPS] [--kind syn|mix] [--ipv6]
+#   tests/lab/demo.sh [--duration S] [--rate PPS] [--kind syn|mix|ack|...] [--ipv6]
 #                     [--no-deps] [--no-build] [--build-dir DIR]
 #
 # It installs the packages (tests/deps.sh), builds into build/, brings up the
@@ -24,7 +24,7 @@ build=1
 build_dir=$top/build
 
 usage() {
-	sed -n '2,13s/^# \{0,1\}//p' "$0"
+	sed -n '2,14s/^# \{0,1\}//p' "$0"
 	exit "${1:-0}"
 }
 
