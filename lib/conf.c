@@ -38,6 +38,8 @@
 #define QUOTE_MAX 72
 
 #define DEFAULT_CONTROL_SOCKET "/run/synguard/control.sock"
+#define DEFAULT_USER           "synguard"
+#define DEFAULT_METRICS        "127.0.0.1:9477"
 #define DEFAULT_POLICY         "default"
 
 struct int_lit {
@@ -73,7 +75,9 @@ static const char *const mode_names[] = {
 
 static const char *const root_keys[] = {"daemon", "listeners", "policies", NULL};
 static const char *const daemon_keys[] = {
-    "queue", "firewall", "fail_open", "control_socket", "cookie_rotation", NULL,
+    "queue",          "firewall",           "fail_open",
+    "control_socket", "cookie_rotation",    "user",
+    "metrics_listen", "cookie_secret_file", NULL,
 };
 static const char *const listener_keys[] = {
     "name", "address", "port", "backend", "handoff", "proxy_protocol", "policy", NULL,
@@ -520,8 +524,9 @@ static bool all_zero(const uint8_t *a, size_t n)
 	"handoff \"pass-fd\" needs \"unix:/absolute/path\" of at most 107 bytes, e.g. "            \
 	"\"unix:/run/synguard/web.sock\""
 
-/* "IPv4:port" or "[IPv6]:port", port 1..65535, address not a wildcard. */
-static bool parse_inet_backend(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+/* "IPv4:port" or "[IPv6]:port", port 1..65535; the wildcard address only if allowed. */
+static bool parse_inet_addr_port(const char *s, bool wildcard_ok, struct sockaddr_storage *ss,
+                                 socklen_t *len)
 {
 	char host[INET6_ADDRSTRLEN];
 	const char *colon, *p;
@@ -545,7 +550,7 @@ static bool parse_inet_backend(const char *s, struct sockaddr_storage *ss, sockl
 		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
 
 		if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1 ||
-		    all_zero(a6->sin6_addr.s6_addr, 16))
+		    (!wildcard_ok && all_zero(a6->sin6_addr.s6_addr, 16)))
 			return false;
 		a6->sin6_family = AF_INET6;
 		a6->sin6_port = htons(port);
@@ -565,7 +570,8 @@ static bool parse_inet_backend(const char *s, struct sockaddr_storage *ss, sockl
 		return false;
 	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
 
-	if (inet_pton(AF_INET, host, &a4->sin_addr) != 1 || a4->sin_addr.s_addr == 0)
+	if (inet_pton(AF_INET, host, &a4->sin_addr) != 1 ||
+	    (!wildcard_ok && a4->sin_addr.s_addr == 0))
 		return false;
 	a4->sin_family = AF_INET;
 	a4->sin_port = htons(port);
@@ -624,6 +630,48 @@ bad:
 	return fail(x, s, "\"%s\" is not valid: must be %s", quote(v, q, sizeof(q)), rule);
 }
 
+#define USER_RULE                                                                                  \
+	"a user name of 1..31 characters of A-Z a-z 0-9 _ . - not starting with -, e.g. "          \
+	"\"synguard\""
+
+/* The name is looked up by the daemon; here only its shape is checked. */
+static int parse_user(struct ctx *x, const config_setting_t *s, struct conf_daemon *d)
+{
+	const char *v = "";
+	char q[QUOTE_MAX];
+
+	if (want_string(x, s, USER_RULE, &v) < 0)
+		return -1;
+	if (!valid_name(v) || v[0] == '-' || strlen(v) >= sizeof(d->user))
+		return fail(x, s, "\"%s\" is not valid: must be " USER_RULE,
+		            quote(v, q, sizeof(q)));
+	memcpy(d->user, v, strlen(v) + 1);
+	return 0;
+}
+
+#define METRICS_RULE                                                                               \
+	"\"IPv4:port\" or \"[IPv6]:port\" to serve HTTP GET /metrics there, or \"none\" (or "      \
+	"\"\") "                                                                                   \
+	"to disable, e.g. \"127.0.0.1:9477\""
+
+static int parse_metrics(struct ctx *x, const config_setting_t *s, struct conf_daemon *d)
+{
+	const char *v = "";
+	char q[QUOTE_MAX];
+
+	if (want_string(x, s, METRICS_RULE, &v) < 0)
+		return -1;
+	if (v[0] == '\0' || strcmp(v, "none") == 0) {
+		memset(&d->metrics, 0, sizeof(d->metrics));
+		d->metrics_len = 0;
+		return 0;
+	}
+	if (!parse_inet_addr_port(v, true, &d->metrics, &d->metrics_len))
+		return fail(x, s, "\"%s\" is not valid: must be " METRICS_RULE,
+		            quote(v, q, sizeof(q)));
+	return 0;
+}
+
 static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_daemon *d)
 {
 	const config_setting_t *s;
@@ -636,6 +684,10 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 	d->fail_open = true;
 	snprintf(d->control_socket, sizeof(d->control_socket), "%s", DEFAULT_CONTROL_SOCKET);
 	d->cookie_rotation = 30;
+	snprintf(d->user, sizeof(d->user), "%s", DEFAULT_USER);
+	if (!parse_inet_addr_port(DEFAULT_METRICS, false, &d->metrics, &d->metrics_len))
+		return fail_line(x, 1, "internal error: bad default metrics address");
+	d->cookie_secret_file[0] = '\0';
 	if (!g)
 		return 0;
 	if (want_group(x, g, "{ queue = \"0\"; firewall = \"iptables\"; ... }") < 0 ||
@@ -667,6 +719,23 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 		if (want_int(x, s, 1, 3600, &n) < 0)
 			return -1;
 		d->cookie_rotation = (uint32_t)n;
+	}
+	if ((s = config_setting_get_member(g, "user")) && parse_user(x, s, d) < 0)
+		return -1;
+	if ((s = config_setting_get_member(g, "metrics_listen")) && parse_metrics(x, s, d) < 0)
+		return -1;
+	if ((s = config_setting_get_member(g, "cookie_secret_file"))) {
+		const char *rule = "an absolute path of at most 255 bytes, or \"\" to keep random "
+		                   "keys in memory only";
+		const char *v = "";
+		char q[QUOTE_MAX];
+
+		if (want_string(x, s, rule, &v) < 0)
+			return -1;
+		if ((v[0] && v[0] != '/') || strlen(v) >= sizeof(d->cookie_secret_file))
+			return fail(x, s, "\"%s\" is not valid: must be %s", quote(v, q, sizeof(q)),
+			            rule);
+		memcpy(d->cookie_secret_file, v, strlen(v) + 1);
 	}
 	return 0;
 }
@@ -901,7 +970,7 @@ static int parse_listener(struct ctx *x, const config_setting_t *g, struct conf 
 			return fail(x, s,
 			            "\"%s\" is a Unix socket, which is for handoff \"pass-fd\": %s",
 			            quote(v, q, sizeof(q)), rule);
-		if (!parse_inet_backend(v, &l->backend, &l->backend_len))
+		if (!parse_inet_addr_port(v, false, &l->backend, &l->backend_len))
 			return fail(x, s, "\"%s\" is not valid: %s", quote(v, q, sizeof(q)), rule);
 	} else {
 		if (strncmp(v, "unix:", 5) != 0)

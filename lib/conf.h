@@ -21,6 +21,8 @@
 #define CONF_NAME_MAX   32
 #define CONF_PATH_MAX   108 /* sun_path */
 #define CONF_QUEUES_MAX 64  /* NFQUEUE numbers per daemon (queue_last - queue_first + 1) */
+#define CONF_USER_MAX   32  /* user name, NUL included */
+#define CONF_FILE_MAX   256 /* other file paths, NUL included */
 
 enum conf_firewall { CONF_FW_IPTABLES, CONF_FW_NONE };
 enum conf_handoff { CONF_HANDOFF_PROXY, CONF_HANDOFF_PASSFD };
@@ -58,6 +60,12 @@ struct conf_daemon {
 	bool fail_open;
 	char control_socket[CONF_PATH_MAX];
 	uint32_t cookie_rotation; /* seconds per cookie key epoch */
+	char user[CONF_USER_MAX]; /* account a daemon started as root switches to */
+	/* Prometheus endpoint (HTTP GET /metrics); metrics_len 0: disabled */
+	struct sockaddr_storage metrics;
+	socklen_t metrics_len;
+	/* cookie master key source: "" keeps random keys in memory only */
+	char cookie_secret_file[CONF_FILE_MAX];
 };
 
 struct conf {

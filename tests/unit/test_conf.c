@@ -99,6 +99,28 @@ static void assert_default_policy(const struct conf_policy *p)
 	assert_int_equal(p->idle_timeout, 300);
 }
 
+static void assert_inet_addr(const struct sockaddr_storage *ss, socklen_t len, int family,
+                             const char *addr, uint16_t port)
+{
+	uint8_t want[16];
+
+	assert_int_equal(inet_pton(family, addr, want), 1);
+	assert_int_equal(ss->ss_family, family);
+	if (family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+
+		assert_int_equal(len, sizeof(*a));
+		assert_memory_equal(&a->sin_addr, want, 4);
+		assert_int_equal(ntohs(a->sin_port), port);
+	} else {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+
+		assert_int_equal(len, sizeof(*a));
+		assert_memory_equal(&a->sin6_addr, want, 16);
+		assert_int_equal(ntohs(a->sin6_port), port);
+	}
+}
+
 static void assert_default_daemon(const struct conf_daemon *d)
 {
 	assert_int_equal(d->queue_first, 0);
@@ -107,28 +129,15 @@ static void assert_default_daemon(const struct conf_daemon *d)
 	assert_true(d->fail_open);
 	assert_string_equal(d->control_socket, "/run/synguard/control.sock");
 	assert_int_equal(d->cookie_rotation, 30);
+	assert_string_equal(d->user, "synguard");
+	assert_inet_addr(&d->metrics, d->metrics_len, AF_INET, "127.0.0.1", 9477);
+	assert_string_equal(d->cookie_secret_file, "");
 }
 
 static void assert_inet_backend(const struct conf_listener *l, int family, const char *addr,
                                 uint16_t port)
 {
-	uint8_t want[16];
-
-	assert_int_equal(inet_pton(family, addr, want), 1);
-	assert_int_equal(l->backend.ss_family, family);
-	if (family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)&l->backend;
-
-		assert_int_equal(l->backend_len, sizeof(*a));
-		assert_memory_equal(&a->sin_addr, want, 4);
-		assert_int_equal(ntohs(a->sin_port), port);
-	} else {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&l->backend;
-
-		assert_int_equal(l->backend_len, sizeof(*a));
-		assert_memory_equal(&a->sin6_addr, want, 16);
-		assert_int_equal(ntohs(a->sin6_port), port);
-	}
+	assert_inet_addr(&l->backend, l->backend_len, family, addr, port);
 }
 
 static void assert_address(const struct conf_listener *l, int family, const char *addr)
@@ -176,6 +185,9 @@ static void test_full(void **state)
 	assert_false(c->daemon.fail_open);
 	assert_string_equal(c->daemon.control_socket, "/var/run/sg/ctl.sock");
 	assert_int_equal(c->daemon.cookie_rotation, 15);
+	assert_string_equal(c->daemon.user, "sg-daemon_1.x");
+	assert_inet_addr(&c->daemon.metrics, c->daemon.metrics_len, AF_INET6, "::", 9100);
+	assert_string_equal(c->daemon.cookie_secret_file, "/etc/synguard/cookie.key");
 
 	assert_int_equal(c->n_policies, 2);
 	def = &c->policies[0];
@@ -463,7 +475,8 @@ static const struct bad_text bad_texts[] = {
     /* daemon */
     {"daemon = 5;\n" LST(), "1: daemon: ", "must be a group"},
     {DMN("queues = \"0\";"), "1: daemon.queues: ",
-     "unknown key (allowed here: queue, firewall, fail_open, control_socket, cookie_rotation)"},
+     "unknown key (allowed here: queue, firewall, fail_open, control_socket, cookie_rotation, "
+     "user, metrics_listen, cookie_secret_file)"},
     {DMN("queue = 0;"), "1: daemon.queue: ", "must be a string: \"N\" or \"N:M\""},
     {DMN("queue = \"x\";"), "1: daemon.queue: ", "\"x\" is not valid: must be \"N\" or \"N:M\""},
     {DMN("queue = \"\";"), "1: daemon.queue: ", "is not valid"},
@@ -488,6 +501,26 @@ static const struct bad_text bad_texts[] = {
     {DMN("cookie_rotation = 3601;"), "1: daemon.cookie_rotation: ", "1..3600"},
     {DMN("cookie_rotation = 30.0;"), "1: daemon.cookie_rotation: ", "must be an integer 1..3600"},
     {DMN("cookie_rotation = \"30\";"), "1: daemon.cookie_rotation: ", "must be an integer"},
+    {DMN("user = 0;"), "1: daemon.user: ",
+     "must be a string: a user name of 1..31 characters of A-Z a-z 0-9 _ . - not starting "
+     "with -, e.g. \"synguard\""},
+    {DMN("user = \"\";"), "1: daemon.user: ", "\"\" is not valid: must be a user name"},
+    {DMN("user = \"-x\";"), "1: daemon.user: ", "\"-x\" is not valid"},
+    {DMN("user = \"a b\";"), "1: daemon.user: ", "\"a b\" is not valid"},
+    {DMN("user = \"abcdefghijklmnopqrstuvwxyz123456\";"), "1: daemon.user: ", "is not valid"},
+    {DMN("metrics_listen = 9477;"), "1: daemon.metrics_listen: ",
+     "must be a string: \"IPv4:port\" or \"[IPv6]:port\" to serve HTTP GET /metrics there, or "
+     "\"none\" (or \"\") to disable"},
+    {DMN("metrics_listen = \"127.0.0.1\";"),
+     "1: daemon.metrics_listen: ", "\"127.0.0.1\" is not valid: must be \"IPv4:port\""},
+    {DMN("metrics_listen = \"localhost:9477\";"), "1: daemon.metrics_listen: ", "is not valid"},
+    {DMN("metrics_listen = \"127.0.0.1:0\";"), "1: daemon.metrics_listen: ", "is not valid"},
+    {DMN("metrics_listen = \"::1:9477\";"), "1: daemon.metrics_listen: ", "is not valid"},
+    {DMN("metrics_listen = \"off\";"), "1: daemon.metrics_listen: ", "\"off\" is not valid"},
+    {DMN("cookie_secret_file = \"cookie.key\";"), "1: daemon.cookie_secret_file: ",
+     "\"cookie.key\" is not valid: must be an absolute path of at most 255 bytes, or \"\" to "
+     "keep random keys in memory only"},
+    {DMN("cookie_secret_file = true;"), "1: daemon.cookie_secret_file: ", "must be a string"},
 
     /* listener keys */
     {LST("nmae = \"x\";"), "1: listeners.[0].nmae: ",
@@ -708,6 +741,67 @@ static void test_path_limits(void **state)
 	}
 }
 
+/* metrics_listen: loopback, wildcard and IPv6 addresses, and both ways to disable it. */
+static void test_metrics_listen(void **state)
+{
+	static const struct {
+		const char *value;
+		int family; /* 0: disabled */
+		const char *addr;
+		uint16_t port;
+	} cases[] = {
+	    {"127.0.0.1:9477", AF_INET, "127.0.0.1", 9477},
+	    {"0.0.0.0:9100", AF_INET, "0.0.0.0", 9100},
+	    {"192.0.2.1:65535", AF_INET, "192.0.2.1", 65535},
+	    {"[::1]:9477", AF_INET6, "::1", 9477},
+	    {"[::]:1", AF_INET6, "::", 1},
+	    {"none", 0, NULL, 0},
+	    {"", 0, NULL, 0},
+	};
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct conf *c;
+
+		snprintf(text, sizeof(text), DMN("metrics_listen = \"%s\";"), cases[i].value);
+		c = parse_ok(text, cases[i].value);
+		if (cases[i].family)
+			assert_inet_addr(&c->daemon.metrics, c->daemon.metrics_len, cases[i].family,
+			                 cases[i].addr, cases[i].port);
+		else
+			assert_int_equal(c->daemon.metrics_len, 0);
+		conf_free(c);
+	}
+}
+
+/* cookie_secret_file: "" (the default) or an absolute path of up to 255 bytes. */
+static void test_secret_file_path(void **state)
+{
+	char path[CONF_FILE_MAX + 1], text[1024], err[512];
+	struct conf *c;
+
+	(void)state;
+	for (size_t len = CONF_FILE_MAX - 1; len <= CONF_FILE_MAX; len++) {
+		bool fits = len < CONF_FILE_MAX;
+
+		memset(path, 'k', len);
+		path[0] = '/';
+		path[len] = '\0';
+		snprintf(text, sizeof(text), DMN("cookie_secret_file = \"%s\";"), path);
+		c = NULL;
+		assert_int_equal(conf_parse(text, "t.conf", &c, err, sizeof(err)), fits ? 0 : -1);
+		if (fits)
+			assert_string_equal(c->daemon.cookie_secret_file, path);
+		else
+			assert_non_null(strstr(err, "t.conf:1: daemon.cookie_secret_file: \"/kkk"));
+		conf_free(c);
+	}
+	c = parse_ok(DMN("cookie_secret_file = \"\";"), "empty");
+	assert_string_equal(c->daemon.cookie_secret_file, "");
+	conf_free(c);
+}
+
 /* Messages are one line and bounded, whatever the input holds. */
 static void test_hostile_strings(void **state)
 {
@@ -742,6 +836,8 @@ int main(void)
 	    cmocka_unit_test(test_bad_texts),
 	    cmocka_unit_test(test_path_limits),
 	    cmocka_unit_test(test_hostile_strings),
+	    cmocka_unit_test(test_metrics_listen),
+	    cmocka_unit_test(test_secret_file_path),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
