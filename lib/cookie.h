@@ -58,7 +58,7 @@
 #define COOKIE_MSS_SLOTS 4
 
 /* Window scale values a cookie can carry (index 1..7 in the ISN). */
-#define COOKIE_WSCALE_TABLE {0, 2, 4, 6, 7, 8, 9}
+#define COOKIE_WSCALE_TABLE {0, 4, 6, 7, 8, 9, 10}
 
 /* Default MSS tables (RFC 879 / RFC 8200 minimums first; common Ethernet last). */
 #define COOKIE_MSS4_DEFAULT {536, 1300, 1440, 1460}
