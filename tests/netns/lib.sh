@@ -43,8 +43,8 @@ t_need() {
 [ -x $PY ] || t_skip "no $PY (tests/deps.sh installs it)"
 command -v iptables-save >/dev/null || t_skip "no iptables (tests/deps.sh installs it)"
 
-# Names stay short and distinct per test, so tests and a developer's lab coexist.
-export SGLAB_PREFIX=sgt-${T_NAME}
+# Names distinct per test run, so concurrent runs and a developer's lab coexist.
+export SGLAB_PREFIX=sgt$$-${T_NAME}
 # shellcheck source=../lab/lab.sh
 . "$T_TOP/tests/lab/lab.sh"
 
