@@ -18,6 +18,7 @@ daemon: {
 	firewall = "iptables";
 	fail_open = false;
 	control_socket = "$T_SOCK";
+	user = "root";
 };
 listeners = (
 	$(t_listener plain $LAB_SERVER4 80 proxy 127.0.0.1:8080),
@@ -60,10 +61,12 @@ for b in fdhttp fdecho; do
 	grep -q '^passfd connected' "$T_DIR/backend-$b.log" || t_fail "$b backend did not connect"
 done
 # ... and the daemon has registered them
-for i in $(seq 50); do
+for i in $(seq 100); do
 	[ "$(grep -c 'backend connected' "$T_DIR/synguardd.log")" -ge 2 ] && break
 	sleep 0.1
 done
+t_expect "daemon registered both pass-fd backends" \
+	"$(grep -c 'backend connected' "$T_DIR/synguardd.log")" = 2
 
 t_expect "pass-fd socket has mode 660" "$(stat -c %a "$T_DIR/fdhttp.sock")" = 660
 
@@ -73,12 +76,12 @@ fetch() {
 }
 
 # probe ADDR PORT: connects, sends a request, says how the connection ended:
-# reset, eof, data, or timeout (after a second).
+# reset, eof, data, or timeout (after 3 s: a backend connect would take 5).
 probe() {
 	lab_exec client $PY - "$1" "$2" <<'EOF'
 import socket, sys
 try:
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1)
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)
     s.sendall(b"GET / HTTP/1.0\r\n\r\n")
     print("eof" if s.recv(100) == b"" else "data")
 except (ConnectionResetError, ConnectionRefusedError, BrokenPipeError):
@@ -178,12 +181,15 @@ assert len(s.recv(1000)) > 0
 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 s.close()
 EOF
-sleep 0.5
+for i in $(seq 50); do
+	grep -q 'reset$' "$T_DIR/backend-echo.log" && break
+	sleep 0.1
+done
 t_expect "client reset reached the backend as a reset" \
 	"$(grep -c 'reset$' "$T_DIR/backend-echo.log")" -ge 1
 
 # dead backend: the client is reset at once, not left hanging
-t_expect "dead backend: the client is reset within a second" \
+t_expect "dead backend: the client is reset at once" \
 	"$(probe $LAB_SERVER4 84)" = reset
 t_expect "dead backend: handoff_failed counted" "$(t_stat listeners.dead.handoff_failed)" = 1
 t_expect "dead backend: no handoff counted" "$(t_stat listeners.dead.handoffs)" = 0
@@ -192,22 +198,21 @@ t_expect "dead backend: no handoff counted" "$(t_stat listeners.dead.handoffs)" 
 idle=$(lab_exec client $PY - $LAB_SERVER4 <<'EOF'
 import socket, sys, time
 s = socket.create_connection((sys.argv[1], 87), timeout=10)
-for _ in range(3):  # traffic every second keeps it open
+for _ in range(6):  # a byte each way every 0.5 s keeps it open past 2 s
     s.sendall(b"k")
     assert s.recv(1) == b"k"
-    time.sleep(1)
-t0 = time.monotonic()
+    last = time.monotonic()
+    time.sleep(0.5)
 try:
     r = s.recv(1)
     print("eof" if r == b"" else "data")
 except ConnectionResetError:
-    print("reset %.1f" % (time.monotonic() - t0))
+    print("%.1f" % (time.monotonic() - last))
 EOF
 )
-case $idle in
-"reset 1."* | "reset 2."* | "reset 3."*) t_ok "idle timeout reset the client ($idle s)" ;;
-*) t_fail "idle timeout: got '$idle'" ;;
-esac
+# 2 s after the last byte, give or take a loaded machine's scheduling
+t_expect "idle timeout reset the client ${idle} s after the last byte" \
+	"$(echo "$idle" | awk '$1 ~ /^[0-9.]+$/ && $1 >= 1.5 && $1 < 4 { print "yes" }')" = yes
 
 # ---- pass-fd ----
 out=$(fetch "http://$LAB_SERVER4:85/") || t_fail "pass-fd fetch"
