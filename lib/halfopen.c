@@ -1,0 +1,510 @@
+/*
+ * The half-open table: see halfopen.h for the layout and the retransmit
+ * schedule.
+ */
+#include "halfopen.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "srccount.h"
+
+#define NIL    UINT32_MAX
+#define NLISTS (HALFOPEN_MAX_RETRIES + 1)
+
+#define F_V6     0x01
+#define F_WSCALE 0x02
+#define F_SACK   0x04
+#define F_TS     0x08
+
+/* A tuple normalised so that IPv4 keys carry no stray bytes and compare with memcmp. */
+struct ho_key {
+	uint8_t saddr[16];
+	uint8_t daddr[16];
+	uint16_t sport;
+	uint16_t dport;
+};
+
+struct ho_entry {
+	struct ho_key k;
+	uint32_t client_isn;
+	uint32_t our_isn;
+	uint32_t our_tsval;
+	uint32_t client_tsval;
+	uint16_t mss;
+	uint8_t wscale;
+	uint8_t flags;
+	uint8_t stage; /* retransmits so far; the entry is in list[stage] */
+	uint8_t pad[3];
+	uint32_t hnext; /* bucket chain; free list while free */
+	uint32_t prev;  /* list[stage] */
+	uint32_t next;
+	uint64_t created_ms;
+};
+
+_Static_assert(sizeof(struct ho_key) == 36, "ho_key has no padding");
+_Static_assert(sizeof(struct ho_entry) == 80, "ho_entry is packed");
+
+struct ho_list {
+	uint32_t head;
+	uint32_t tail;
+};
+
+struct halfopen {
+	struct ho_entry *e;
+	uint32_t *heads;
+	uint32_t bmask;
+	uint32_t free;
+	size_t count;
+	struct ho_list list[NLISTS];
+	struct srccount *src; /* NULL when per_source is 0 */
+	struct halfopen_params p;
+	uint8_t seed_bytes[HALFOPEN_SEED_LEN];
+	struct siphash_key seed;
+	uint64_t last_ms;
+};
+
+static bool ho_params_ok(const struct halfopen_params *p)
+{
+	return p->capacity >= 1 && p->capacity <= HALFOPEN_MAX_CAPACITY && p->prefix_v4 <= 32 &&
+	       p->prefix_v6 <= 64 && p->rto_ms >= 1 && p->retries <= HALFOPEN_MAX_RETRIES;
+}
+
+/* Sets up *h for p with every entry free; on failure *h is left without arrays. */
+static int ho_alloc(struct halfopen *h, const struct halfopen_params *p,
+                    const uint8_t seed[HALFOPEN_SEED_LEN], uint64_t last_ms)
+{
+	size_t nb = 1;
+
+	while (nb < p->capacity)
+		nb <<= 1;
+	memset(h, 0, sizeof(*h));
+	memcpy(h->seed_bytes, seed, HALFOPEN_SEED_LEN);
+	h->seed = siphash_key_from_bytes(seed);
+	h->last_ms = last_ms;
+	h->p = *p;
+	h->e = calloc(p->capacity, sizeof(*h->e));
+	h->heads = malloc(nb * sizeof(*h->heads));
+	if (p->per_source != 0)
+		h->src = srccount_new(p->capacity, p->prefix_v4, p->prefix_v6, seed);
+	if (h->e == NULL || h->heads == NULL || (p->per_source != 0 && h->src == NULL)) {
+		free(h->e);
+		free(h->heads);
+		srccount_free(h->src);
+		errno = ENOMEM;
+		return -1;
+	}
+	memset(h->heads, 0xff, nb * sizeof(*h->heads));
+	h->bmask = (uint32_t)(nb - 1);
+	for (size_t i = 0; i < p->capacity; i++)
+		h->e[i].hnext = i + 1 < p->capacity ? (uint32_t)(i + 1) : NIL;
+	h->free = 0;
+	for (int k = 0; k < NLISTS; k++)
+		h->list[k].head = h->list[k].tail = NIL;
+	return 0;
+}
+
+struct halfopen *halfopen_new(const struct halfopen_params *p,
+                              const uint8_t seed[HALFOPEN_SEED_LEN])
+{
+	struct halfopen *h;
+
+	if (!ho_params_ok(p)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	h = malloc(sizeof(*h));
+	if (h == NULL)
+		return NULL;
+	if (ho_alloc(h, p, seed, 0) < 0) {
+		free(h);
+		return NULL;
+	}
+	return h;
+}
+
+static void ho_release(struct halfopen *h)
+{
+	free(h->e);
+	free(h->heads);
+	srccount_free(h->src);
+}
+
+void halfopen_free(struct halfopen *h)
+{
+	if (h == NULL)
+		return;
+	ho_release(h);
+	free(h);
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint8_t ho_key_make(struct ho_key *k, const struct pkt_tuple *t)
+{
+	size_t alen = t->family == AF_INET ? 4 : 16;
+
+	memset(k, 0, sizeof(*k));
+	memcpy(k->saddr, t->saddr, alen);
+	memcpy(k->daddr, t->daddr, alen);
+	k->sport = t->sport;
+	k->dport = t->dport;
+	return t->family == AF_INET ? 0 : F_V6;
+}
+
+static uint32_t ho_bucket(const struct halfopen *h, const struct ho_key *k, uint8_t v6)
+{
+	uint64_t w[5];
+	uint64_t ports = (uint64_t)v6 << 32 | (uint64_t)k->sport << 16 | k->dport;
+	size_t n;
+
+	if (v6) {
+		w[0] = be64(k->saddr);
+		w[1] = be64(k->saddr + 8);
+		w[2] = be64(k->daddr);
+		w[3] = be64(k->daddr + 8);
+		w[4] = ports;
+		n = 5;
+	} else {
+		w[0] = (uint64_t)be32(k->saddr) << 32 | be32(k->daddr);
+		w[1] = ports;
+		n = 2;
+	}
+	return (uint32_t)siphash13(&h->seed, w, n) & h->bmask;
+}
+
+/* The link (bucket head or an entry's hnext) that points at the entry of k, or at NIL. */
+static uint32_t *ho_link(const struct halfopen *h, const struct ho_key *k, uint8_t v6)
+{
+	uint32_t *link = &h->heads[ho_bucket(h, k, v6)];
+
+	while (*link != NIL) {
+		const struct ho_entry *e = &h->e[*link];
+
+		if ((e->flags & F_V6) == v6 && memcmp(&e->k, k, sizeof(*k)) == 0)
+			break;
+		link = &h->e[*link].hnext;
+	}
+	return link;
+}
+
+static uint64_t ho_deadline(const struct halfopen *h, const struct ho_entry *e, unsigned stage)
+{
+	return e->created_ms + (uint64_t)h->p.rto_ms * ((2ULL << stage) - 1);
+}
+
+static void ho_list_append(struct halfopen *h, unsigned k, uint32_t i)
+{
+	struct ho_entry *e = &h->e[i];
+
+	e->stage = (uint8_t)k;
+	e->next = NIL;
+	e->prev = h->list[k].tail;
+	if (e->prev == NIL)
+		h->list[k].head = i;
+	else
+		h->e[e->prev].next = i;
+	h->list[k].tail = i;
+}
+
+static void ho_list_unlink(struct halfopen *h, uint32_t i)
+{
+	struct ho_entry *e = &h->e[i];
+	struct ho_list *l = &h->list[e->stage];
+
+	if (e->prev == NIL)
+		l->head = e->next;
+	else
+		h->e[e->prev].next = e->next;
+	if (e->next == NIL)
+		l->tail = e->prev;
+	else
+		h->e[e->next].prev = e->prev;
+}
+
+static void ho_to_entry(const struct ho_entry *e, struct halfopen_entry *out)
+{
+	struct halfopen_syn *s = &out->syn;
+
+	memset(out, 0, sizeof(*out));
+	s->t.family = e->flags & F_V6 ? AF_INET6 : AF_INET;
+	memcpy(s->t.saddr, e->k.saddr, 16);
+	memcpy(s->t.daddr, e->k.daddr, 16);
+	s->t.sport = e->k.sport;
+	s->t.dport = e->k.dport;
+	s->client_isn = e->client_isn;
+	s->our_isn = e->our_isn;
+	s->our_tsval = e->our_tsval;
+	s->opt.mss = e->mss;
+	s->opt.wscale = e->wscale;
+	s->opt.has_wscale = e->flags & F_WSCALE;
+	s->opt.sack_ok = e->flags & F_SACK;
+	s->opt.has_ts = e->flags & F_TS;
+	s->opt.tsval = e->client_tsval;
+	out->created_ms = e->created_ms;
+	out->retransmits = e->stage;
+}
+
+/* Takes a free entry, fills it from syn and links it; per-source accounting is the caller's. */
+static uint32_t ho_place(struct halfopen *h, uint32_t *link, const struct ho_key *k, uint8_t v6,
+                         const struct halfopen_syn *syn, uint64_t created_ms, unsigned stage)
+{
+	uint32_t i = h->free;
+	struct ho_entry *e = &h->e[i];
+
+	h->free = e->hnext;
+	e->k = *k;
+	e->client_isn = syn->client_isn;
+	e->our_isn = syn->our_isn;
+	e->our_tsval = syn->our_tsval;
+	e->client_tsval = syn->opt.tsval;
+	e->mss = syn->opt.mss;
+	e->wscale = syn->opt.wscale;
+	e->flags = v6 | (syn->opt.has_wscale ? F_WSCALE : 0) | (syn->opt.sack_ok ? F_SACK : 0) |
+	           (syn->opt.has_ts ? F_TS : 0);
+	e->created_ms = created_ms;
+	/* at the chain's end: link is the NIL that ended the search */
+	e->hnext = NIL;
+	*link = i;
+	ho_list_append(h, stage, i);
+	h->count++;
+	return i;
+}
+
+static uint64_t ho_now(struct halfopen *h, uint64_t now_ms)
+{
+	if (now_ms < h->last_ms)
+		return h->last_ms;
+	h->last_ms = now_ms;
+	return now_ms;
+}
+
+enum halfopen_result halfopen_insert(struct halfopen *h, const struct halfopen_syn *syn,
+                                     uint64_t now_ms)
+{
+	struct ho_key k;
+	uint8_t v6 = ho_key_make(&k, &syn->t);
+	uint32_t *link = ho_link(h, &k, v6);
+
+	now_ms = ho_now(h, now_ms);
+	if (*link != NIL)
+		return HALFOPEN_EEXIST;
+	if (h->free == NIL)
+		return HALFOPEN_EFULL;
+	if (h->src != NULL) {
+		switch (srccount_acquire(h->src, syn->t.family, syn->t.saddr, h->p.per_source)) {
+		case SRCCOUNT_OK:
+			break;
+		case SRCCOUNT_ECAP:
+			return HALFOPEN_ESOURCE;
+		case SRCCOUNT_EFULL: /* sized to the capacity: cannot happen while an entry is free
+		                      */
+			return HALFOPEN_EFULL;
+		}
+	}
+	ho_place(h, link, &k, v6, syn, now_ms, 0);
+	return HALFOPEN_OK;
+}
+
+bool halfopen_find(const struct halfopen *h, const struct pkt_tuple *t, struct halfopen_entry *out)
+{
+	struct ho_key k;
+	uint8_t v6 = ho_key_make(&k, t);
+	uint32_t *link = ho_link(h, &k, v6);
+
+	if (*link == NIL)
+		return false;
+	if (out != NULL)
+		ho_to_entry(&h->e[*link], out);
+	return true;
+}
+
+/* Unlinks entry *link (found through its chain) and frees it. */
+static void ho_drop(struct halfopen *h, uint32_t *link)
+{
+	uint32_t i = *link;
+	struct ho_entry *e = &h->e[i];
+
+	*link = e->hnext;
+	ho_list_unlink(h, i);
+	if (h->src != NULL)
+		srccount_release(h->src, e->flags & F_V6 ? AF_INET6 : AF_INET, e->k.saddr);
+	e->hnext = h->free;
+	h->free = i;
+	h->count--;
+}
+
+bool halfopen_remove(struct halfopen *h, const struct pkt_tuple *t)
+{
+	struct ho_key k;
+	uint8_t v6 = ho_key_make(&k, t);
+	uint32_t *link = ho_link(h, &k, v6);
+
+	if (*link == NIL)
+		return false;
+	ho_drop(h, link);
+	return true;
+}
+
+static void ho_expire(struct halfopen *h, uint32_t i, struct halfopen_event *ev)
+{
+	struct ho_entry *e = &h->e[i];
+	struct ho_key k = e->k;
+	uint8_t v6 = e->flags & F_V6;
+
+	ev->kind = HALFOPEN_EXPIRED;
+	ho_to_entry(e, &ev->e);
+	ho_drop(h, ho_link(h, &k, v6));
+}
+
+size_t halfopen_due(struct halfopen *h, uint64_t now_ms, struct halfopen_event *ev, size_t max)
+{
+	unsigned last = h->p.retries;
+	size_t n = 0;
+
+	now_ms = ho_now(h, now_ms);
+	/* entries past a retries count lowered by a reload: their time is up */
+	for (unsigned k = NLISTS - 1; k > last; k--)
+		while (n < max && h->list[k].head != NIL)
+			ho_expire(h, h->list[k].head, &ev[n++]);
+	/* from the last list down, so that an entry moved up is not seen twice in one call */
+	for (int k = (int)last; k >= 0; k--) {
+		uint32_t i;
+
+		while (n < max && (i = h->list[k].head) != NIL &&
+		       ho_deadline(h, &h->e[i], (unsigned)k) <= now_ms) {
+			if ((unsigned)k == last) {
+				ho_expire(h, i, &ev[n++]);
+				continue;
+			}
+			ho_list_unlink(h, i);
+			ho_list_append(h, (unsigned)k + 1, i);
+			ev[n].kind = HALFOPEN_RETRANSMIT;
+			ho_to_entry(&h->e[i], &ev[n].e);
+			n++;
+		}
+	}
+	return n;
+}
+
+uint64_t halfopen_next_due(const struct halfopen *h)
+{
+	uint64_t next = UINT64_MAX;
+
+	for (unsigned k = 0; k < NLISTS; k++) {
+		uint32_t i = h->list[k].head;
+		uint64_t d;
+
+		if (i == NIL)
+			continue;
+		if (k > h->p.retries)
+			return 0;
+		d = ho_deadline(h, &h->e[i], k);
+		if (d < next)
+			next = d;
+	}
+	return next;
+}
+
+/* The entry with the smallest creation time among the list heads (lists are sorted by it). */
+static uint32_t ho_oldest(const struct halfopen *h, const uint32_t cur[NLISTS], unsigned *list)
+{
+	uint32_t best = NIL;
+
+	for (unsigned k = 0; k < NLISTS; k++) {
+		if (cur[k] == NIL)
+			continue;
+		if (best == NIL || h->e[cur[k]].created_ms < h->e[best].created_ms) {
+			best = cur[k];
+			*list = k;
+		}
+	}
+	return best;
+}
+
+/* Moves every entry of `old` into the empty table `nh`, oldest first, dropping the oldest
+ * ones that do not fit; each keeps its creation time and retransmit count. */
+static size_t ho_migrate(struct halfopen *nh, const struct halfopen *old)
+{
+	uint32_t cur[NLISTS];
+	size_t drop = old->count > nh->p.capacity ? old->count - nh->p.capacity : 0;
+	size_t dropped = 0;
+	uint32_t i;
+	unsigned k = 0;
+
+	for (unsigned j = 0; j < NLISTS; j++)
+		cur[j] = old->list[j].head;
+	while ((i = ho_oldest(old, cur, &k)) != NIL) {
+		const struct ho_entry *e = &old->e[i];
+		struct halfopen_entry x;
+		uint8_t v6 = e->flags & F_V6;
+
+		cur[k] = e->next;
+		if (dropped < drop) {
+			dropped++;
+			continue;
+		}
+		ho_to_entry(e, &x);
+		if (nh->src != NULL) /* already admitted: never refused by a lowered cap */
+			srccount_acquire(nh->src, x.syn.t.family, x.syn.t.saddr, 0);
+		ho_place(nh, ho_link(nh, &e->k, v6), &e->k, v6, &x.syn, e->created_ms, e->stage);
+	}
+	return dropped;
+}
+
+int halfopen_reconfigure(struct halfopen *h, const struct halfopen_params *p, size_t *dropped)
+{
+	struct halfopen nh;
+
+	if (dropped != NULL)
+		*dropped = 0;
+	if (!ho_params_ok(p)) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (p->capacity == h->p.capacity && (p->per_source != 0) == (h->src != NULL) &&
+	    (p->per_source == 0 ||
+	     (p->prefix_v4 == h->p.prefix_v4 && p->prefix_v6 == h->p.prefix_v6))) {
+		/* lists stay sorted: a deadline is creation time plus a function of the list */
+		h->p = *p;
+		return 0;
+	}
+	if (ho_alloc(&nh, p, h->seed_bytes, h->last_ms) < 0)
+		return -1;
+	if (dropped != NULL)
+		*dropped = ho_migrate(&nh, h);
+	else
+		ho_migrate(&nh, h);
+	ho_release(h);
+	*h = nh;
+	return 0;
+}
+
+size_t halfopen_count(const struct halfopen *h)
+{
+	return h->count;
+}
+
+size_t halfopen_capacity(const struct halfopen *h)
+{
+	return h->p.capacity;
+}
+
+double halfopen_occupancy(const struct halfopen *h)
+{
+	return (double)h->count / (double)h->p.capacity;
+}
