@@ -744,6 +744,39 @@ static void test_relay_many(void **state)
 	env_free(e);
 }
 
+static void test_inbox_bounded(void **state)
+{
+	(void)state;
+	struct env *e = env_conf(0, 0);
+	struct handoff_conn hc;
+	char err[256];
+	int n = 0;
+
+	/* The loop is not running yet: nothing drains the inbox. Entries
+	 * carry no socket (fd -1), so draining them later only counts. */
+	e->loop = ev_loop_new(EVFLAG_AUTO);
+	e->h = handoff_new(e->loop, &e->conf, err, sizeof(err));
+	assert_non_null(e->h);
+	memset(&hc, 0, sizeof(hc));
+	hc.fd = -1;
+	while (handoff_submit(e->h, &hc) == 0)
+		assert_true(++n <= 1 << 20);
+	assert_int_equal(n, 4096);
+	/* Once the loop runs, everything is taken out (more than one wakeup's
+	 * budget), and there is room again. */
+	ev_async_init(&e->stop, on_stop);
+	ev_async_start(e->loop, &e->stop);
+	assert_int_equal(pthread_create(&e->thread, NULL, loop_thread, e), 0);
+	wait_stat(e, 0, ST_HANDOFF_FAILED, 4096);
+	assert_int_equal(handoff_submit(e->h, &hc), 0);
+	wait_stat(e, 0, ST_HANDOFF_FAILED, 4097);
+	/* A listener index past the configuration is refused, counted apart. */
+	hc.listener = 7;
+	assert_int_equal(handoff_submit(e->h, &hc), 0);
+	wait_stat(e, 2, ST_HANDOFF_FAILED, 1);
+	env_free(e);
+}
+
 static void test_passfd_basic(void **state)
 {
 	(void)state;
@@ -960,6 +993,7 @@ int main(void)
 	    cmocka_unit_test(test_relay_bulk_duplex),
 	    cmocka_unit_test(test_relay_backpressure),
 	    cmocka_unit_test(test_relay_many),
+	    cmocka_unit_test(test_inbox_bounded),
 	    cmocka_unit_test(test_passfd_basic),
 	    cmocka_unit_test(test_passfd_refuses_non_socket),
 	    cmocka_unit_test(test_passfd_refuses_live_socket),
