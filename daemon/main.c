@@ -7,10 +7,18 @@
  * Start-up order matters: queues are bound before the firewall sends them
  * packets, and rules are removed before the queues go away, so that no SYN
  * ever waits in a queue nobody reads.
+ *
+ * Privileges: what needs root is done first (reading the cookie secret file,
+ * creating the control socket's directory); then, before any thread exists,
+ * a daemon started as root becomes daemon.user with only CAP_NET_ADMIN and
+ * CAP_NET_RAW (privdrop.h). Everything after that, including iptables at
+ * start and at exit, runs exactly as it does under systemd's User=.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +35,11 @@
 #include "firewall.h"
 #include "handoff.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
+#include "privdrop.h"
 #include "queue.h"
+#include "secret.h"
 
 #define CONF_DEFAULT  "/etc/synguard/synguard.conf"
 #define CONF_SIZE_MAX (1 << 20)
@@ -41,6 +53,9 @@ struct daemon {
 	uint16_t *queue_nums;
 	const struct stats_block **blocks;
 	struct control *control;
+	struct metrics *metrics;
+	struct notify *notify;
+	uint8_t cookie_master[SGD_MASTER_KEY_LEN]; /* handed to the queues, then wiped */
 	int fw_installed;
 	ev_signal sig_term, sig_int, sig_hup;
 };
@@ -114,6 +129,27 @@ static struct conf *load_conf(const char *path, char *err, size_t errlen)
 	return c;
 }
 
+_Static_assert(SECRET_MASTER_LEN == SGD_MASTER_KEY_LEN, "one cookie master size");
+
+/* The cookie master: derived from the shared secret file, or random and never stored. */
+static int load_cookie_master(const struct conf *c, uint8_t master[SECRET_MASTER_LEN], char *err,
+                              size_t errlen)
+{
+	struct secret_owners ok = {.self = geteuid()};
+	const struct passwd *pw;
+
+	if (!c->daemon.cookie_secret_file[0]) {
+		randombytes_buf(master, SECRET_MASTER_LEN);
+		return 0;
+	}
+	pw = getpwnam(c->daemon.user);
+	if (pw) {
+		ok.daemon_uid = pw->pw_uid;
+		ok.have_daemon_uid = true;
+	}
+	return secret_load(c->daemon.cookie_secret_file, &ok, master, err, errlen);
+}
+
 static void remove_rules(void)
 {
 	if (the_daemon && the_daemon->fw_installed) {
@@ -146,7 +182,8 @@ static void start_queues(struct daemon *d)
 
 	shared.conf = d->conf;
 	shared.handoff = d->handoff;
-	randombytes_buf(shared.cookie_master, sizeof(shared.cookie_master));
+	memcpy(shared.cookie_master, d->cookie_master, sizeof(shared.cookie_master));
+	sodium_memzero(d->cookie_master, sizeof(d->cookie_master));
 
 	d->n_queues = (size_t)dc->queue_last - dc->queue_first + 1;
 	d->queues = calloc(d->n_queues, sizeof(*d->queues));
@@ -181,6 +218,7 @@ static void run(struct daemon *d)
 {
 	struct control_source src;
 	char err[512];
+	int nfq_fd;
 
 	d->loop = ev_default_loop(EVFLAG_AUTO);
 	if (!d->loop)
@@ -191,6 +229,12 @@ static void run(struct daemon *d)
 	ev_signal_start(d->loop, &d->sig_term);
 	ev_signal_start(d->loop, &d->sig_int);
 	ev_signal_start(d->loop, &d->sig_hup);
+
+	/* root-only, and read at every scrape: opened while it still can be */
+	nfq_fd = d->conf->daemon.metrics_len ? metrics_nfq_open() : -1;
+	/* before any thread: threads inherit the capabilities of their creator */
+	if (privdrop_run(d->conf, err, sizeof(err)) < 0)
+		fatalx("privileges: %s", err);
 
 	d->handoff = handoff_new(d->loop, d->conf, err, sizeof(err));
 	if (!d->handoff)
@@ -204,6 +248,21 @@ static void run(struct daemon *d)
 	d->control = control_new(d->loop, d->conf->daemon.control_socket, &src, err, sizeof(err));
 	if (!d->control)
 		fatalx("control socket: %s", err);
+	if (d->conf->daemon.metrics_len) {
+		const struct sockaddr *ma = (const struct sockaddr *)&d->conf->daemon.metrics;
+		char where[INET6_ADDRSTRLEN + 16];
+
+		d->metrics = metrics_new(d->loop, ma, d->conf->daemon.metrics_len, &src, nfq_fd,
+		                         err, sizeof(err));
+		if (!d->metrics)
+			fatalx("metrics: %s", err);
+		metrics_addr_str(ma, where, sizeof(where));
+		log_info("metrics: http://%s/metrics", where);
+		if (!metrics_addr_is_loopback(ma))
+			log_warnx("metrics: %s is not a loopback address: whoever reaches it can "
+			          "read the counters",
+			          where);
+	}
 
 	if (d->conf->daemon.firewall == CONF_FW_IPTABLES) {
 		d->fw_installed = 1; /* a partial install is removed on exit too */
@@ -216,12 +275,15 @@ static void run(struct daemon *d)
 	         d->conf->daemon.queue_first, d->conf->daemon.queue_last,
 	         d->conf->daemon.fail_open ? "open" : "closed");
 	sd_notifyf(0, "READY=1\nSTATUS=protecting %zu listener(s)", d->conf->n_listeners);
+	d->notify = notify_new(d->loop, &src);
 
 	ev_run(d->loop, 0);
 
 	sd_notify(0, "STOPPING=1");
 	remove_rules();
 	stop_queues(d);
+	notify_free(d->notify);
+	metrics_free(d->metrics);
 	control_free(d->control);
 	handoff_free(d->handoff);
 }
@@ -266,6 +328,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		err[0] = '\0';
+		if (sodium_init() < 0 ||
+		    load_cookie_master(d.conf, d.cookie_master, err, sizeof(err)) < 0) {
+			fprintf(stderr, "synguardd: %s: %s\n", conf_path,
+			        err[0] ? err : "libsodium failed to initialise");
+			conf_free(d.conf);
+			return 1;
+		}
+		sodium_memzero(d.cookie_master, sizeof(d.cookie_master));
 		printf("synguardd: %s: configuration OK\n", conf_path);
 		conf_free(d.conf);
 		return 0;
@@ -279,6 +350,10 @@ int main(int argc, char **argv)
 	log_init(verbosity, getenv("JOURNAL_STREAM") != NULL);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
+	if (load_cookie_master(d.conf, d.cookie_master, err, sizeof(err)) < 0)
+		fatalx("%s", err);
+	if (d.conf->daemon.cookie_secret_file[0])
+		log_info("cookie keys derive from %s", d.conf->daemon.cookie_secret_file);
 	signal(SIGPIPE, SIG_IGN);
 	the_daemon = &d;
 	atexit(remove_rules);

@@ -99,6 +99,7 @@ daemon: {
 	firewall = "iptables";
 	fail_open = true;
 	control_socket = "$sock";
+	user = "root";
 };
 listeners = (
 	{ name = "web4"; address = "$LAB_SERVER4"; port = 80; handoff = "proxy"; backend = "127.0.0.1:8080"; },

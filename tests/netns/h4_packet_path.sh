@@ -25,6 +25,7 @@ daemon: {
 	firewall = "iptables";
 	fail_open = $2;
 	control_socket = "$T_SOCK";
+	user = "root";
 };
 listeners = (
 	$(t_listener web4 $LAB_SERVER4 80 proxy 127.0.0.1:8080),

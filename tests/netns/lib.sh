@@ -101,6 +101,7 @@ daemon: {
 	fail_open = true;
 	control_socket = "$T_SOCK";
 	cookie_rotation = 30;
+	user = "root"; # root's temporary directory; privdrop.sh tests the drop
 };
 listeners = (
 $1

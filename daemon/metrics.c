@@ -1,0 +1,642 @@
+/*
+ * Prometheus endpoint. See metrics.h.
+ *
+ * A scrape sums the stats blocks with relaxed loads, like the control
+ * socket, and reads the kernel's NFQUEUE table (a small procfs file; the
+ * read does not block). The answer is built in memory, then written as the
+ * socket accepts it, so a client that does not read cannot stall the loop.
+ */
+#define _GNU_SOURCE
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define NFQ_TEXT_MAX (64 * 1024)
+
+/* HELP lines; a counter added to stats.h later gets a generic one until it is described here. */
+static const char *const stats_help[ST_MAX] = {
+    [ST_SYN_RECEIVED] = "SYNs received from the NFQUEUE queues.",
+    [ST_SYNACK_SENT] = "Cookie SYN-ACKs sent.",
+    [ST_SYNACK_SEND_FAILED] = "SYN-ACKs that could not be sent.",
+    [ST_ACK_VALID] = "Handshake ACKs with a valid cookie.",
+    [ST_ACK_INVALID] = "ACKs with an invalid cookie (forged or stray), dropped.",
+    [ST_ACK_EXPIRED] = "ACKs whose cookie key epoch had expired, dropped.",
+    [ST_ACK_FLOW_PASSED] = "ACKs of recently validated flows passed to the kernel.",
+    [ST_PKT_MALFORMED] = "Queued packets that could not be parsed.",
+    [ST_PKT_OTHER] = "Queued packets that were neither SYN nor ACK of a handshake.",
+    [ST_REPAIR_FAILED] = "Validated handshakes whose TCP_REPAIR socket could not be built.",
+    [ST_HANDOFFS] = "Connections handed to the backend.",
+    [ST_HANDOFF_FAILED] = "Connections that could not be handed to the backend.",
+    [ST_ACTIVE_CONNECTIONS] = "Connections being relayed or passed now.",
+    [ST_BYTES_TO_BACKEND] = "Bytes relayed from clients to backends.",
+    [ST_BYTES_TO_CLIENT] = "Bytes relayed from backends to clients.",
+};
+
+struct metrics_client {
+	struct metrics *m;
+	struct metrics_client *next;
+	int fd;
+	ev_io io;
+	ev_timer timer;
+	size_t req_len;
+	char req[METRICS_REQ_MAX];
+	char *out; /* answer, malloc'ed by open_memstream */
+	size_t out_len;
+	size_t out_off;
+};
+
+struct metrics {
+	struct ev_loop *loop;
+	int fd;
+	int nfq_fd; /* the NFQUEUE table, re-read from offset 0 at each scrape; -1: not open */
+	struct control_source src;
+	ev_io accept_io;
+	struct metrics_client *clients;
+	size_t n_clients;
+};
+
+/* ---- pure part ----------------------------------------------------------- */
+
+int metrics_nfq_find(const char *text, uint16_t num, struct metrics_nfq *out)
+{
+	const char *line = text;
+
+	while (line && *line) {
+		unsigned long long f[9];
+		const char *p = line;
+		int n = 0;
+
+		for (; n < 9; n++) {
+			char *end;
+
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p < '0' || *p > '9')
+				break;
+			errno = 0;
+			f[n] = strtoull(p, &end, 10);
+			if (errno)
+				break;
+			p = end;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (n == 9 && (*p == '\n' || *p == '\0') && f[0] == num) {
+			out->queue = num;
+			out->portid = (uint32_t)f[1];
+			out->length = f[2];
+			out->dropped = f[5];
+			out->user_dropped = f[6];
+			return 0;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return -1;
+}
+
+static void put_label_value(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(out, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+static void put_value(FILE *out, size_t id, uint64_t v)
+{
+	if (stats_kinds[id] == STATS_GAUGE)
+		fprintf(out, " %" PRId64 "\n", (int64_t)v);
+	else
+		fprintf(out, " %" PRIu64 "\n", v);
+}
+
+static void put_header(FILE *out, const char *prefix, size_t id, const char *per)
+{
+	const char *suffix = stats_kinds[id] == STATS_COUNTER ? "_total" : "";
+	const char *help = stats_help[id];
+
+	fprintf(out, "# HELP synguard_%s%s%s ", prefix, stats_names[id], suffix);
+	if (help)
+		fprintf(out, "%s", help);
+	else
+		fprintf(out, "synguard %s.", stats_names[id]);
+	fprintf(out, " Per %s.\n", per);
+	fprintf(out, "# TYPE synguard_%s%s%s %s\n", prefix, stats_names[id], suffix,
+	        stats_kinds[id] == STATS_COUNTER ? "counter" : "gauge");
+}
+
+/* Blocks of the wrong shape (a configuration they were not made for) are left out. */
+static void sum_rows(const struct control_source *src, struct stats_row *rows, size_t n_rows,
+                     struct stats_row *per_queue)
+{
+	for (size_t b = 0; b <= src->n_queues; b++) {
+		const struct stats_block *blk = src->blocks[b];
+
+		if (!blk || blk->n_rows != n_rows)
+			continue;
+		stats_block_sum(rows, blk);
+		if (b == src->n_queues)
+			continue;
+		for (size_t r = 0; r < blk->n_rows; r++)
+			for (size_t i = 0; i < ST_MAX; i++)
+				per_queue[b].v[i] +=
+				    __atomic_load_n(&blk->rows[r].v[i], __ATOMIC_RELAXED);
+	}
+}
+
+static void render_nfq(FILE *out, const struct control_source *src, const char *nfq_text)
+{
+	static const struct {
+		const char *name, *type, *help;
+	} fams[] = {
+	    {"synguard_nfqueue_dropped_total", "counter",
+	     "Packets the kernel dropped because the NFQUEUE queue was full."},
+	    {"synguard_nfqueue_user_dropped_total", "counter",
+	     "Packets the kernel dropped because the daemon's netlink socket buffer was full."},
+	    {"synguard_nfqueue_length", "gauge", "Packets waiting in the NFQUEUE queue now."},
+	};
+	struct metrics_nfq q[CONF_QUEUES_MAX];
+	bool have[CONF_QUEUES_MAX] = {false};
+	size_t n = src->n_queues < CONF_QUEUES_MAX ? src->n_queues : CONF_QUEUES_MAX;
+	bool any = false;
+
+	if (!nfq_text)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		have[i] = metrics_nfq_find(nfq_text, src->queue_nums[i], &q[i]) == 0;
+		any |= have[i];
+	}
+	if (!any)
+		return;
+	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", fams[f].name, fams[f].help,
+		        fams[f].name, fams[f].type);
+		for (size_t i = 0; i < n; i++) {
+			if (!have[i])
+				continue;
+			fprintf(out, "%s{queue=\"%u\"} %" PRIu64 "\n", fams[f].name, q[i].queue,
+			        f == 0   ? q[i].dropped
+			        : f == 1 ? q[i].user_dropped
+			                 : q[i].length);
+		}
+	}
+}
+
+void metrics_render(FILE *out, const struct control_source *src, const char *nfq_text)
+{
+	const struct conf *conf = src->conf;
+	size_t n_rows = conf->n_listeners + 1;
+	struct stats_row *rows = calloc(n_rows, sizeof(*rows));
+	struct stats_row *per_queue = calloc(src->n_queues ? src->n_queues : 1, sizeof(*per_queue));
+
+	if (!rows || !per_queue)
+		goto out;
+	sum_rows(src, rows, n_rows, per_queue);
+
+	for (size_t i = 0; i < ST_MAX; i++) {
+		const char *suffix = stats_kinds[i] == STATS_COUNTER ? "_total" : "";
+
+		put_header(out, "", i, "listener");
+		for (size_t r = 0; r < n_rows; r++) {
+			fprintf(out, "synguard_%s%s{listener=\"", stats_names[i], suffix);
+			put_label_value(out, r < conf->n_listeners ? conf->listeners[r].name
+			                                           : "(unmatched)");
+			fputs("\"}", out);
+			put_value(out, i, rows[r].v[i]);
+		}
+	}
+	for (size_t i = 0; i < ST_MAX && src->n_queues; i++) {
+		const char *suffix = stats_kinds[i] == STATS_COUNTER ? "_total" : "";
+
+		put_header(out, "queue_", i, "queue thread");
+		for (size_t q = 0; q < src->n_queues; q++) {
+			fprintf(out, "synguard_queue_%s%s{queue=\"%u\"}", stats_names[i], suffix,
+			        src->queue_nums[q]);
+			put_value(out, i, per_queue[q].v[i]);
+		}
+	}
+	render_nfq(out, src, nfq_text);
+out:
+	free(rows);
+	free(per_queue);
+}
+
+static bool is_token_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+enum metrics_req metrics_parse_request(const char *buf, size_t len)
+{
+	const char *eol = memchr(buf, '\n', len);
+	const char *p = buf, *target, *target_end, *version;
+	size_t method_len, line_len;
+
+	if (!eol)
+		return METRICS_REQ_INCOMPLETE;
+	/* the request line is complete: judge it, but answer only once all headers are in */
+	line_len = (size_t)(eol - buf);
+	if (line_len && buf[line_len - 1] == '\r')
+		line_len--;
+	while (p < buf + line_len && *p && is_token_char(*p))
+		p++;
+	method_len = (size_t)(p - buf);
+	if (!method_len || p >= buf + line_len || *p != ' ')
+		return METRICS_REQ_BAD;
+	target = p + 1;
+	target_end = memchr(target, ' ', (size_t)(buf + line_len - target));
+	if (!target_end || target_end == target)
+		return METRICS_REQ_BAD;
+	version = target_end + 1;
+	if ((size_t)(buf + line_len - version) != 8 || strncmp(version, "HTTP/1.", 7) != 0 ||
+	    version[7] < '0' || version[7] > '9')
+		return METRICS_REQ_BAD;
+	for (const char *c = target; c < target_end; c++)
+		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f)
+			return METRICS_REQ_BAD;
+
+	/* end of headers: an empty line */
+	if (!memmem(buf, len, "\r\n\r\n", 4) && !memmem(buf, len, "\n\n", 2))
+		return METRICS_REQ_INCOMPLETE;
+	if (method_len != 3 || memcmp(buf, "GET", 3) != 0)
+		return METRICS_REQ_BAD_METHOD;
+	{
+		size_t tl = (size_t)(target_end - target);
+		const char *path = "/metrics";
+
+		if (tl >= 8 && memcmp(target, path, 8) == 0 && (tl == 8 || target[8] == '?'))
+			return METRICS_REQ_OK;
+	}
+	return METRICS_REQ_NOT_FOUND;
+}
+
+bool metrics_addr_is_loopback(const struct sockaddr *addr)
+{
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+
+		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(&a->sin6_addr))
+			return true;
+		return IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && a->sin6_addr.s6_addr[12] == 127;
+	}
+	return false;
+}
+
+void metrics_addr_str(const struct sockaddr *addr, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)addr;
+
+		inet_ntop(AF_INET, &s->sin_addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(s->sin_port));
+	} else if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)addr;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(s->sin6_port));
+	} else {
+		snprintf(buf, len, "?");
+	}
+}
+
+/* ---- server -------------------------------------------------------------- */
+
+int metrics_nfq_open(void)
+{
+	return open(METRICS_NFQUEUE_PROC, O_RDONLY | O_CLOEXEC);
+}
+
+/* The NFQUEUE table, or NULL when this kernel (or a sandbox) does not show it to us. */
+static char *read_nfq_text(struct metrics *m)
+{
+	char *buf;
+	size_t got = 0;
+
+	if (m->nfq_fd < 0) {
+		m->nfq_fd = metrics_nfq_open();
+		if (m->nfq_fd < 0) {
+			log_warnx_ratelimited(3600,
+			                      "metrics: %s: %s: the NFQUEUE drop counters are left "
+			                      "out (see synguardd(8))",
+			                      METRICS_NFQUEUE_PROC, strerror(errno));
+			return NULL;
+		}
+	}
+	buf = malloc(NFQ_TEXT_MAX);
+	if (!buf)
+		return NULL;
+	if (lseek(m->nfq_fd, 0, SEEK_SET) < 0) {
+		free(buf);
+		return NULL;
+	}
+	while (got < NFQ_TEXT_MAX - 1) {
+		ssize_t n = read(m->nfq_fd, buf + got, NFQ_TEXT_MAX - 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	return buf;
+}
+
+static void client_close(struct metrics_client *cl)
+{
+	struct metrics *m = cl->m;
+	struct metrics_client **pp;
+
+	ev_io_stop(m->loop, &cl->io);
+	ev_timer_stop(m->loop, &cl->timer);
+	close(cl->fd);
+	free(cl->out);
+	for (pp = &m->clients; *pp; pp = &(*pp)->next) {
+		if (*pp == cl) {
+			*pp = cl->next;
+			break;
+		}
+	}
+	m->n_clients--;
+	free(cl);
+}
+
+static void client_write(struct metrics_client *cl)
+{
+	while (cl->out_off < cl->out_len) {
+		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return; /* the write watcher calls again */
+			client_close(cl);
+			return;
+		}
+		cl->out_off += (size_t)n;
+	}
+	client_close(cl);
+}
+
+static void respond(struct metrics_client *cl, int code, const char *reason, const char *extra)
+{
+	struct metrics *m = cl->m;
+	char *body = NULL, *head = NULL;
+	size_t body_len = 0, head_len = 0;
+	FILE *b = open_memstream(&body, &body_len), *h;
+
+	if (!b)
+		goto fail;
+	if (code == 200) {
+		char *nfq = read_nfq_text(m);
+
+		metrics_render(b, &m->src, nfq);
+		free(nfq);
+	} else {
+		fprintf(b, "%d %s\n", code, reason);
+	}
+	if (fclose(b) != 0)
+		goto fail;
+	h = open_memstream(&head, &head_len);
+	if (!h)
+		goto fail;
+	fprintf(h,
+	        "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: "
+	        "close\r\n\r\n",
+	        code, reason,
+	        code == 200 ? "text/plain; version=0.0.4; charset=utf-8"
+	                    : "text/plain; charset=utf-8",
+	        body_len, extra ? extra : "");
+	fwrite(body, 1, body_len, h);
+	if (fclose(h) != 0)
+		goto fail;
+	free(body);
+	cl->out = head;
+	cl->out_len = head_len;
+	ev_io_stop(m->loop, &cl->io);
+	ev_io_set(&cl->io, cl->fd, EV_WRITE);
+	ev_io_start(m->loop, &cl->io);
+	client_write(cl);
+	return;
+fail:
+	log_warn("metrics: building the answer");
+	free(body);
+	free(head);
+	client_close(cl);
+}
+
+static void client_read(struct metrics_client *cl)
+{
+	for (;;) {
+		size_t room = sizeof(cl->req) - cl->req_len;
+		enum metrics_req r;
+		ssize_t n;
+
+		if (room == 0) {
+			respond(cl, 431, "Request Header Fields Too Large", NULL);
+			return;
+		}
+		n = recv(cl->fd, cl->req + cl->req_len, room, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				client_close(cl);
+			return;
+		}
+		if (n == 0) {
+			client_close(cl); /* gone before the request was complete */
+			return;
+		}
+		cl->req_len += (size_t)n;
+		r = metrics_parse_request(cl->req, cl->req_len);
+		switch (r) {
+		case METRICS_REQ_INCOMPLETE:
+			continue;
+		case METRICS_REQ_OK:
+			respond(cl, 200, "OK", NULL);
+			return;
+		case METRICS_REQ_NOT_FOUND:
+			respond(cl, 404, "Not Found", NULL);
+			return;
+		case METRICS_REQ_BAD_METHOD:
+			respond(cl, 405, "Method Not Allowed", "Allow: GET\r\n");
+			return;
+		case METRICS_REQ_BAD:
+			respond(cl, 400, "Bad Request", NULL);
+			return;
+		}
+	}
+}
+
+static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct metrics_client *cl = w->data;
+
+	(void)loop;
+	if (revents & EV_READ)
+		client_read(cl);
+	else if (revents & EV_WRITE)
+		client_write(cl);
+}
+
+static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	client_close(w->data);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct metrics *m = w->data;
+
+	(void)revents;
+	for (;;) {
+		struct metrics_client *cl;
+		int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warnx_ratelimited(10, "metrics: accept: %s", strerror(errno));
+			return;
+		}
+		if (m->n_clients >= METRICS_CLIENTS_MAX) {
+			static const char busy[] =
+			    "HTTP/1.0 503 Service Unavailable\r\nContent-Length: "
+			    "0\r\nConnection: close\r\n\r\n";
+
+			(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			close(fd);
+			continue;
+		}
+		cl = calloc(1, sizeof(*cl));
+		if (!cl) {
+			close(fd);
+			continue;
+		}
+		cl->m = m;
+		cl->fd = fd;
+		cl->next = m->clients;
+		m->clients = cl;
+		m->n_clients++;
+		ev_io_init(&cl->io, client_io_cb, fd, EV_READ);
+		cl->io.data = cl;
+		ev_timer_init(&cl->timer, client_timeout_cb, METRICS_TIMEOUT, 0.);
+		cl->timer.data = cl;
+		ev_io_start(loop, &cl->io);
+		ev_timer_start(loop, &cl->timer);
+	}
+}
+
+struct metrics *metrics_new(struct ev_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
+                            const struct control_source *src, int nfq_fd, char *err, size_t errlen)
+{
+	struct metrics *m;
+	char where[INET6_ADDRSTRLEN + 16];
+	int one = 1;
+
+	metrics_addr_str(addr, where, sizeof(where));
+	if (!src || !src->conf || !src->blocks) {
+		snprintf(err, errlen, "metrics: no stats source");
+		if (nfq_fd >= 0)
+			close(nfq_fd);
+		return NULL;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		if (nfq_fd >= 0)
+			close(nfq_fd);
+		return NULL;
+	}
+	m->nfq_fd = nfq_fd;
+	m->loop = loop;
+	m->src = *src;
+	m->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (m->fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	(void)setsockopt(m->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(m->fd, addr, addrlen) < 0) {
+		int e = errno;
+		uint16_t port = addr->sa_family == AF_INET
+		                    ? ntohs(((const struct sockaddr_in *)addr)->sin_port)
+		                    : ntohs(((const struct sockaddr_in6 *)addr)->sin6_port);
+
+		snprintf(err, errlen, "bind %s: %s%s", where, strerror(e),
+		         e == EACCES && port < 1024
+		             ? " (ports below 1024 need CAP_NET_BIND_SERVICE, which the daemon "
+		               "does not keep)"
+		             : "");
+		goto fail;
+	}
+	if (listen(m->fd, 16) < 0) {
+		snprintf(err, errlen, "listen %s: %s", where, strerror(errno));
+		goto fail;
+	}
+	ev_io_init(&m->accept_io, accept_cb, m->fd, EV_READ);
+	m->accept_io.data = m;
+	ev_io_start(loop, &m->accept_io);
+	return m;
+fail:
+	if (m->fd >= 0)
+		close(m->fd);
+	if (m->nfq_fd >= 0)
+		close(m->nfq_fd);
+	free(m);
+	return NULL;
+}
+
+void metrics_free(struct metrics *m)
+{
+	if (!m)
+		return;
+	while (m->clients)
+		client_close(m->clients);
+	ev_io_stop(m->loop, &m->accept_io);
+	close(m->fd);
+	if (m->nfq_fd >= 0)
+		close(m->nfq_fd);
+	free(m);
+}
+
+uint16_t metrics_port(const struct metrics *m)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(m->fd, (struct sockaddr *)&ss, &len) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
