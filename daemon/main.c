@@ -69,7 +69,7 @@ static void usage(FILE *out)
 	             "  -c FILE  configuration file (default " CONF_DEFAULT ")\n"
 	             "  -t       check the configuration and exit\n"
 	             "  -P       print the firewall rules the daemon would install and exit\n"
-	             "  -v       more verbose logging (repeat for debug)\n"
+	             "  -v       verbose: log debug messages too\n"
 	             "  -h       this help\n");
 }
 

@@ -30,9 +30,10 @@ static const char *const stats_help[ST_MAX] = {
     [ST_ACK_VALID] = "Handshake ACKs with a valid cookie.",
     [ST_ACK_INVALID] = "ACKs with an invalid cookie (forged or stray), dropped.",
     [ST_ACK_EXPIRED] = "ACKs whose cookie key epoch had expired, dropped.",
-    [ST_ACK_FLOW_PASSED] = "ACKs of recently validated flows passed to the kernel.",
-    [ST_PKT_MALFORMED] = "Queued packets that could not be parsed.",
-    [ST_PKT_OTHER] = "Queued packets that were neither SYN nor ACK of a handshake.",
+    [ST_ACK_FLOW_PASSED] = "ACKs of recently handed-off flows passed to the kernel.",
+    [ST_PKT_MALFORMED] = "Queued packets that could not be parsed, passed to the kernel.",
+    [ST_PKT_OTHER] = "Queued packets of no listener, or neither SYN nor handshake ACK, passed "
+                     "to the kernel.",
     [ST_REPAIR_FAILED] = "Validated handshakes whose TCP_REPAIR socket could not be built.",
     [ST_HANDOFFS] = "Connections handed to the backend.",
     [ST_HANDOFF_FAILED] = "Connections that could not be handed to the backend.",

@@ -5,8 +5,9 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang
 libev-dev libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev
-libcmocka-dev libsodium-dev libsystemd-dev libpcap-dev
-iptables iproute2 kmod procps psmisc curl socat python3 python3-scapy tcpdump"
+libcmocka-dev libsodium-dev libsystemd-dev libpcap-dev libcap-dev
+iptables iproute2 kmod procps psmisc curl socat python3 python3-scapy tcpdump
+prometheus groff-base dpkg-dev fakeroot"
 
 missing=""
 for p in $PKGS; do
