@@ -21,7 +21,7 @@ struct cidr_set {
 	size_t n6;
 	uint32_t *start4; /* sorted; start4[0] == 0 */
 	int32_t *val4;
-	struct u128 *start6; /* sorted; start6[0] == 0 */
+	unsigned __int128 *start6; /* sorted; start6[0] == 0 */
 	int32_t *val6;
 };
 
@@ -388,9 +388,18 @@ struct cidr_set *cidr_set_new(const struct cidr_entry *entries, size_t n, char *
 	s->val4 = f4.val;
 	f4.val = NULL;
 	s->n6 = f6.n;
-	s->start6 = f6.start;
+	s->start6 = malloc(f6.n * sizeof(*s->start6));
+	if (s->start6 == NULL) {
+		cidr_err(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* one 128-bit number compares without branches */
+	for (size_t i = 0; i < f6.n; i++)
+		s->start6[i] = (unsigned __int128)f6.start[i].hi << 64 | f6.start[i].lo;
 	s->val6 = f6.val;
+	f6.val = NULL;
 	free(f4.start);
+	free(f6.start);
 	free(p4);
 	free(p6);
 	return s;
@@ -416,20 +425,27 @@ int32_t cidr_set_lookup(const struct cidr_set *s, int family, const uint8_t *add
 		while (n > 1) {
 			size_t half = n / 2;
 
+			/* both candidates for the next probe: large sets wait on memory */
+			__builtin_prefetch(base + half / 2);
+			__builtin_prefetch(base + half + half / 2);
 			base = base[half] <= a ? base + half : base;
 			n -= half;
 		}
 		return s->val4[base - s->start4];
 	}
 	if (family == AF_INET6) {
-		struct u128 a = u128_of(AF_INET6, addr);
-		const struct u128 *base = s->start6;
+		unsigned __int128 a =
+		    (unsigned __int128)be_load(addr, 8) << 64 | be_load(addr + 8, 8);
+		const unsigned __int128 *base = s->start6;
 		size_t n = s->n6;
 
 		while (n > 1) {
 			size_t half = n / 2;
 
-			base = u128_lt(a, base[half]) ? base : base + half;
+			/* both candidates for the next probe: large sets wait on memory */
+			__builtin_prefetch(base + half / 2);
+			__builtin_prefetch(base + half + half / 2);
+			base = base[half] <= a ? base + half : base;
 			n -= half;
 		}
 		return s->val6[base - s->start6];

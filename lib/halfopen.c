@@ -38,14 +38,20 @@ struct ho_entry {
 	uint8_t flags;
 	uint8_t stage; /* retransmits so far; the entry is in list[stage] */
 	uint8_t pad[3];
-	uint32_t hnext; /* bucket chain; free list while free */
-	uint32_t prev;  /* list[stage] */
+	uint32_t free_next; /* the free list, while free */
+	uint32_t prev;      /* list[stage] */
 	uint32_t next;
 	uint64_t created_ms;
 };
 
 _Static_assert(sizeof(struct ho_key) == 36, "ho_key has no padding");
 _Static_assert(sizeof(struct ho_entry) == 80, "ho_entry is packed");
+
+/* An index slot: the entry's hash (its low bits are the home slot) and the entry. */
+struct ho_slot {
+	uint32_t hash;
+	uint32_t idx; /* NIL: empty */
+};
 
 struct ho_list {
 	uint32_t head;
@@ -54,8 +60,8 @@ struct ho_list {
 
 struct halfopen {
 	struct ho_entry *e;
-	uint32_t *heads;
-	uint32_t bmask;
+	struct ho_slot *index;
+	uint32_t imask;
 	uint32_t free;
 	size_t count;
 	struct ho_list list[NLISTS];
@@ -76,9 +82,9 @@ static bool ho_params_ok(const struct halfopen_params *p)
 static int ho_alloc(struct halfopen *h, const struct halfopen_params *p,
                     const uint8_t seed[HALFOPEN_SEED_LEN], uint64_t last_ms)
 {
-	size_t nb = 1;
+	size_t nb = 2;
 
-	while (nb < p->capacity)
+	while (nb < 2 * p->capacity)
 		nb <<= 1;
 	memset(h, 0, sizeof(*h));
 	memcpy(h->seed_bytes, seed, HALFOPEN_SEED_LEN);
@@ -86,20 +92,21 @@ static int ho_alloc(struct halfopen *h, const struct halfopen_params *p,
 	h->last_ms = last_ms;
 	h->p = *p;
 	h->e = calloc(p->capacity, sizeof(*h->e));
-	h->heads = malloc(nb * sizeof(*h->heads));
+	h->index = malloc(nb * sizeof(*h->index));
 	if (p->per_source != 0)
 		h->src = srccount_new(p->capacity, p->prefix_v4, p->prefix_v6, seed);
-	if (h->e == NULL || h->heads == NULL || (p->per_source != 0 && h->src == NULL)) {
+	if (h->e == NULL || h->index == NULL || (p->per_source != 0 && h->src == NULL)) {
 		free(h->e);
-		free(h->heads);
+		free(h->index);
 		srccount_free(h->src);
 		errno = ENOMEM;
 		return -1;
 	}
-	memset(h->heads, 0xff, nb * sizeof(*h->heads));
-	h->bmask = (uint32_t)(nb - 1);
+	for (size_t i = 0; i < nb; i++)
+		h->index[i].idx = NIL;
+	h->imask = (uint32_t)(nb - 1);
 	for (size_t i = 0; i < p->capacity; i++)
-		h->e[i].hnext = i + 1 < p->capacity ? (uint32_t)(i + 1) : NIL;
+		h->e[i].free_next = i + 1 < p->capacity ? (uint32_t)(i + 1) : NIL;
 	h->free = 0;
 	for (int k = 0; k < NLISTS; k++)
 		h->list[k].head = h->list[k].tail = NIL;
@@ -128,7 +135,7 @@ struct halfopen *halfopen_new(const struct halfopen_params *p,
 static void ho_release(struct halfopen *h)
 {
 	free(h->e);
-	free(h->heads);
+	free(h->index);
 	srccount_free(h->src);
 }
 
@@ -166,7 +173,7 @@ static uint8_t ho_key_make(struct ho_key *k, const struct pkt_tuple *t)
 	return t->family == AF_INET ? 0 : F_V6;
 }
 
-static uint32_t ho_bucket(const struct halfopen *h, const struct ho_key *k, uint8_t v6)
+static uint32_t ho_hash(const struct halfopen *h, const struct ho_key *k, uint8_t v6)
 {
 	uint64_t w[5];
 	uint64_t ports = (uint64_t)v6 << 32 | (uint64_t)k->sport << 16 | k->dport;
@@ -184,22 +191,52 @@ static uint32_t ho_bucket(const struct halfopen *h, const struct ho_key *k, uint
 		w[1] = ports;
 		n = 2;
 	}
-	return (uint32_t)siphash13(&h->seed, w, n) & h->bmask;
+	return (uint32_t)siphash13(&h->seed, w, n);
 }
 
-/* The link (bucket head or an entry's hnext) that points at the entry of k, or at NIL. */
-static uint32_t *ho_link(const struct halfopen *h, const struct ho_key *k, uint8_t v6)
+/*
+ * The index slot holding the entry of k, or the empty slot that ends its
+ * probe: the index is at most half full, so one always does. Entries are
+ * read only when the whole 32-bit hash matches, so a miss usually touches
+ * nothing but the index.
+ */
+static uint32_t ho_lookup(const struct halfopen *h, const struct ho_key *k, uint8_t v6,
+                          uint32_t hash)
 {
-	uint32_t *link = &h->heads[ho_bucket(h, k, v6)];
+	for (uint32_t i = hash & h->imask;; i = (i + 1) & h->imask) {
+		const struct ho_slot *s = &h->index[i];
+		const struct ho_entry *e;
 
-	while (*link != NIL) {
-		const struct ho_entry *e = &h->e[*link];
-
+		if (s->idx == NIL)
+			return i;
+		if (s->hash != hash)
+			continue;
+		e = &h->e[s->idx];
 		if ((e->flags & F_V6) == v6 && memcmp(&e->k, k, sizeof(*k)) == 0)
-			break;
-		link = &h->e[*link].hnext;
+			return i;
 	}
-	return link;
+}
+
+/* Empties index slot `hole`, pulling later members of its cluster back (Knuth's algorithm R). */
+static void ho_unindex(struct halfopen *h, uint32_t hole)
+{
+	uint32_t j = hole;
+
+	for (;;) {
+		uint32_t home;
+
+		j = (j + 1) & h->imask;
+		if (h->index[j].idx == NIL)
+			break;
+		home = h->index[j].hash & h->imask;
+		/* the slot at j may move to the hole unless its home lies cyclically in (hole, j]
+		 */
+		if (((j - home) & h->imask) >= ((j - hole) & h->imask)) {
+			h->index[hole] = h->index[j];
+			hole = j;
+		}
+	}
+	h->index[hole].idx = NIL;
 }
 
 static uint64_t ho_deadline(const struct halfopen *h, const struct ho_entry *e, unsigned stage)
@@ -259,14 +296,16 @@ static void ho_to_entry(const struct ho_entry *e, struct halfopen_entry *out)
 	out->retransmits = e->stage;
 }
 
-/* Takes a free entry, fills it from syn and links it; per-source accounting is the caller's. */
-static uint32_t ho_place(struct halfopen *h, uint32_t *link, const struct ho_key *k, uint8_t v6,
-                         const struct halfopen_syn *syn, uint64_t created_ms, unsigned stage)
+/* Takes a free entry, fills it from syn and indexes it in the empty index slot `slot` (from
+ * ho_lookup); per-source accounting is the caller's. */
+static uint32_t ho_place(struct halfopen *h, uint32_t slot, uint32_t hash, const struct ho_key *k,
+                         uint8_t v6, const struct halfopen_syn *syn, uint64_t created_ms,
+                         unsigned stage)
 {
 	uint32_t i = h->free;
 	struct ho_entry *e = &h->e[i];
 
-	h->free = e->hnext;
+	h->free = e->free_next;
 	e->k = *k;
 	e->client_isn = syn->client_isn;
 	e->our_isn = syn->our_isn;
@@ -277,9 +316,8 @@ static uint32_t ho_place(struct halfopen *h, uint32_t *link, const struct ho_key
 	e->flags = v6 | (syn->opt.has_wscale ? F_WSCALE : 0) | (syn->opt.sack_ok ? F_SACK : 0) |
 	           (syn->opt.has_ts ? F_TS : 0);
 	e->created_ms = created_ms;
-	/* at the chain's end: link is the NIL that ended the search */
-	e->hnext = NIL;
-	*link = i;
+	h->index[slot].hash = hash;
+	h->index[slot].idx = i;
 	ho_list_append(h, stage, i);
 	h->count++;
 	return i;
@@ -298,10 +336,11 @@ enum halfopen_result halfopen_insert(struct halfopen *h, const struct halfopen_s
 {
 	struct ho_key k;
 	uint8_t v6 = ho_key_make(&k, &syn->t);
-	uint32_t *link = ho_link(h, &k, v6);
+	uint32_t hash = ho_hash(h, &k, v6);
+	uint32_t slot = ho_lookup(h, &k, v6, hash);
 
 	now_ms = ho_now(h, now_ms);
-	if (*link != NIL)
+	if (h->index[slot].idx != NIL)
 		return HALFOPEN_EEXIST;
 	if (h->free == NIL)
 		return HALFOPEN_EFULL;
@@ -316,7 +355,7 @@ enum halfopen_result halfopen_insert(struct halfopen *h, const struct halfopen_s
 			return HALFOPEN_EFULL;
 		}
 	}
-	ho_place(h, link, &k, v6, syn, now_ms, 0);
+	ho_place(h, slot, hash, &k, v6, syn, now_ms, 0);
 	return HALFOPEN_OK;
 }
 
@@ -324,26 +363,26 @@ bool halfopen_find(const struct halfopen *h, const struct pkt_tuple *t, struct h
 {
 	struct ho_key k;
 	uint8_t v6 = ho_key_make(&k, t);
-	uint32_t *link = ho_link(h, &k, v6);
+	uint32_t idx = h->index[ho_lookup(h, &k, v6, ho_hash(h, &k, v6))].idx;
 
-	if (*link == NIL)
+	if (idx == NIL)
 		return false;
 	if (out != NULL)
-		ho_to_entry(&h->e[*link], out);
+		ho_to_entry(&h->e[idx], out);
 	return true;
 }
 
-/* Unlinks entry *link (found through its chain) and frees it. */
-static void ho_drop(struct halfopen *h, uint32_t *link)
+/* Frees the entry of index slot `slot`. */
+static void ho_drop(struct halfopen *h, uint32_t slot)
 {
-	uint32_t i = *link;
+	uint32_t i = h->index[slot].idx;
 	struct ho_entry *e = &h->e[i];
 
-	*link = e->hnext;
+	ho_unindex(h, slot);
 	ho_list_unlink(h, i);
 	if (h->src != NULL)
 		srccount_release(h->src, e->flags & F_V6 ? AF_INET6 : AF_INET, e->k.saddr);
-	e->hnext = h->free;
+	e->free_next = h->free;
 	h->free = i;
 	h->count--;
 }
@@ -352,23 +391,24 @@ bool halfopen_remove(struct halfopen *h, const struct pkt_tuple *t)
 {
 	struct ho_key k;
 	uint8_t v6 = ho_key_make(&k, t);
-	uint32_t *link = ho_link(h, &k, v6);
+	uint32_t slot = ho_lookup(h, &k, v6, ho_hash(h, &k, v6));
 
-	if (*link == NIL)
+	if (h->index[slot].idx == NIL)
 		return false;
-	ho_drop(h, link);
+	ho_drop(h, slot);
 	return true;
 }
 
 static void ho_expire(struct halfopen *h, uint32_t i, struct halfopen_event *ev)
 {
 	struct ho_entry *e = &h->e[i];
-	struct ho_key k = e->k;
-	uint8_t v6 = e->flags & F_V6;
+	uint32_t slot = ho_hash(h, &e->k, e->flags & F_V6) & h->imask;
 
+	while (h->index[slot].idx != i)
+		slot = (slot + 1) & h->imask;
 	ev->kind = HALFOPEN_EXPIRED;
 	ho_to_entry(e, &ev->e);
-	ho_drop(h, ho_link(h, &k, v6));
+	ho_drop(h, slot);
 }
 
 size_t halfopen_due(struct halfopen *h, uint64_t now_ms, struct halfopen_event *ev, size_t max)
@@ -452,6 +492,7 @@ static size_t ho_migrate(struct halfopen *nh, const struct halfopen *old)
 		const struct ho_entry *e = &old->e[i];
 		struct halfopen_entry x;
 		uint8_t v6 = e->flags & F_V6;
+		uint32_t hash;
 
 		cur[k] = e->next;
 		if (dropped < drop) {
@@ -461,7 +502,9 @@ static size_t ho_migrate(struct halfopen *nh, const struct halfopen *old)
 		ho_to_entry(e, &x);
 		if (nh->src != NULL) /* already admitted: never refused by a lowered cap */
 			srccount_acquire(nh->src, x.syn.t.family, x.syn.t.saddr, 0);
-		ho_place(nh, ho_link(nh, &e->k, v6), &e->k, v6, &x.syn, e->created_ms, e->stage);
+		hash = ho_hash(nh, &e->k, v6);
+		ho_place(nh, ho_lookup(nh, &e->k, v6, hash), hash, &e->k, v6, &x.syn, e->created_ms,
+		         e->stage);
 	}
 	return dropped;
 }

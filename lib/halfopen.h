@@ -1,9 +1,9 @@
 /*
  * The half-open table of stateful mode: one entry per SYN answered with a
  * SYN-ACK whose ISN is ours rather than a cookie, holding the client's exact
- * options (a cookie keeps an MSS from a table of four and no timestamps
- * value), until the client's ACK completes the handshake, like the kernel's
- * SYN queue.
+ * options (a cookie keeps the MSS only as one of four table entries and the
+ * window scale rounded down), until the client's ACK completes the
+ * handshake, like the kernel's SYN queue.
  *
  * Bounded: capacity is fixed at halfopen_new; entries live in one array and
  * nothing is allocated per SYN. When the table is full, or the SYN's source
@@ -11,10 +11,13 @@
  * answers that SYN with a cookie instead (mode.h decides when to stop trying
  * the table at all).
  *
- * Layout: entries (80 bytes) in an array; a power-of-two array of 32-bit
- * bucket heads indexes them by SipHash-1-3 of the tuple under a secret seed,
- * chained through the entries (load at most one). Free entries form a list.
- * Per-source counts live in a srccount table sized so that it never fills.
+ * Layout: entries (80 bytes) in an array, free ones in a list. An index of
+ * 8-byte slots (32-bit hash, entry number), at least twice as many as
+ * entries, finds them by linear probing on SipHash-1-3 of the tuple under a
+ * secret seed; an entry is read only when its whole hash matches, so a
+ * lookup that misses (a forged ACK) touches the index alone, and removal
+ * shifts the probe cluster back instead of leaving tombstones. Per-source
+ * counts live in a srccount table sized so that it never fills.
  *
  * Retransmission: SYN-ACK k (k = 1..retries) is due at created + rto (2^k - 1)
  * (with rto 1 s: 1, 3, 7, 15 ... s after the SYN, gaps of 1, 2, 4, 8 s), and

@@ -535,6 +535,50 @@ static void test_churn(void **state)
 	halfopen_free(h);
 }
 
+/* A tiny table (8 entries, 16 index slots) under random inserts and removals of 24 tuples,
+ * against a model: probe clusters wrap and shift back all the time. */
+static void test_index_model(void **state)
+{
+	struct halfopen_params p = params(8, 0, 1000, 3);
+	struct halfopen *h = halfopen_new(&p, seed);
+	bool in[24] = {false};
+	size_t n = 0;
+	uint64_t rng = 17;
+
+	(void)state;
+	for (int op = 0; op < 200000; op++) {
+		uint64_t r = rng_next(&rng);
+		unsigned i = (unsigned)(r % 24);
+		struct halfopen_syn s = syn_from(i % 3 ? "198.51.100.1" : "2001:db8::9", 1000 + i);
+
+		if ((r >> 32) % 2) {
+			enum halfopen_result want = in[i]    ? HALFOPEN_EEXIST
+			                            : n == 8 ? HALFOPEN_EFULL
+			                                     : HALFOPEN_OK;
+
+			assert_int_equal(halfopen_insert(h, &s, 0), want);
+			if (want == HALFOPEN_OK) {
+				in[i] = true;
+				n++;
+			}
+		} else {
+			assert_int_equal(halfopen_remove(h, &s.t), in[i]);
+			if (in[i]) {
+				in[i] = false;
+				n--;
+			}
+		}
+		assert_int_equal(halfopen_count(h), n);
+		for (unsigned j = 0; j < 24; j++) {
+			struct halfopen_syn q =
+			    syn_from(j % 3 ? "198.51.100.1" : "2001:db8::9", 1000 + j);
+
+			assert_int_equal(halfopen_find(h, &q.t, NULL), in[j]);
+		}
+	}
+	halfopen_free(h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -548,6 +592,7 @@ int main(void)
 	    cmocka_unit_test(test_reconfigure),
 	    cmocka_unit_test(test_reconfigure_per_source),
 	    cmocka_unit_test(test_churn),
+	    cmocka_unit_test(test_index_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
