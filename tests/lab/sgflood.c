@@ -2,16 +2,15 @@
  * sgflood: a bounded TCP flood generator for the lab.
  *
  * Builds IPv4/IPv6 TCP packets with pkt_build() (plus hand-made options and
- * payloads for the odd kinds), wraps them in Ethernet and sends them from an
- * AF_PACKET socket bound to one interface, through a PACKET_TX_RING when the
- * kernel gives one (sendmmsg batches otherwise), or writes them to a pcap
- * file. Spoofed sources are random inside a prefix (198.18.0.0/15 and
+ * payloads for the odd kinds), wraps them in Ethernet and hands them to the
+ * lab's common sender (sgsend.h): an AF_PACKET TX ring on one interface, or a
+ * pcap file. Spoofed sources are random inside a prefix (198.18.0.0/15 and
  * 2001:db8:ffff::/48 by default).
  *
  * Safety: every destination and source prefix must lie inside the
  * documentation/benchmark ranges (192.0.2.0/24, 198.51.100.0/24,
  * 203.0.113.0/24, 198.18.0.0/15, 2001:db8::/32); a run needs --count or
- * --duration, and never lasts longer than FLOOD_MAX_SECONDS whatever it was
+ * --duration, and never lasts longer than SGSEND_MAX_SECONDS whatever it was
  * asked.
  */
 #define _GNU_SOURCE
@@ -19,43 +18,26 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <linux/if_packet.h>
 #include <net/ethernet.h>
-#include <net/if.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/random.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "csum.h"
 #include "pkt.h"
+#include "sgsend.h"
 
-#define FLOOD_MAX_SECONDS 600
-#define FRAME_MAX         2048
-#define PAYLOAD_MAX       512
-#define BATCH             64
-#define RING_FRAME_SIZE   2048
-#define RING_BLOCK_SIZE   (1 << 16)
-#define RING_BLOCKS       16
+#define PAYLOAD_MAX 512
 
 enum kind { K_SYN, K_ACK, K_SYNOPTS, K_SYNDATA, K_JUNK, K_MIX };
 
 static const char *const kind_names[] = {"syn", "ack", "synopts", "syndata", "junk", "mix"};
-
-struct prefix {
-	int family;
-	uint8_t addr[16];
-	unsigned len;
-};
 
 struct opts {
 	const char *iface;
@@ -64,7 +46,7 @@ struct opts {
 	int family;
 	uint8_t dst[16];
 	uint16_t dport;
-	struct prefix src;
+	struct sgsend_prefix src;
 	bool src_set;
 	uint8_t dst_mac[6];
 	bool dst_mac_set;
@@ -105,79 +87,7 @@ static uint32_t rnd32(void)
 	return (uint32_t)rnd64();
 }
 
-/* ---- address safety ---- */
-
-static const struct {
-	int family;
-	const char *addr;
-	unsigned len;
-} allowed_ranges[] = {
-    {AF_INET, "192.0.2.0", 24},  {AF_INET, "198.51.100.0", 24}, {AF_INET, "203.0.113.0", 24},
-    {AF_INET, "198.18.0.0", 15}, {AF_INET6, "2001:db8::", 32},
-};
-
-static bool prefix_contains(int family, const uint8_t *net, unsigned netlen, const uint8_t *addr)
-{
-	unsigned bytes = netlen / 8, bits = netlen % 8;
-
-	(void)family;
-	if (memcmp(net, addr, bytes) != 0)
-		return false;
-	if (bits) {
-		uint8_t mask = (uint8_t)(0xff << (8 - bits));
-
-		if ((net[bytes] & mask) != (addr[bytes] & mask))
-			return false;
-	}
-	return true;
-}
-
-/* True when the whole prefix p lies inside one allowed range. */
-static bool prefix_allowed(const struct prefix *p)
-{
-	for (size_t i = 0; i < sizeof(allowed_ranges) / sizeof(allowed_ranges[0]); i++) {
-		uint8_t net[16] = {0};
-
-		if (allowed_ranges[i].family != p->family)
-			continue;
-		inet_pton(p->family, allowed_ranges[i].addr, net);
-		if (p->len >= allowed_ranges[i].len &&
-		    prefix_contains(p->family, net, allowed_ranges[i].len, p->addr))
-			return true;
-	}
-	return false;
-}
-
-static int parse_prefix(const char *s, struct prefix *p)
-{
-	char buf[INET6_ADDRSTRLEN + 8];
-	char *slash, *end;
-	unsigned max;
-
-	snprintf(buf, sizeof(buf), "%s", s);
-	slash = strchr(buf, '/');
-	if (slash)
-		*slash = '\0';
-	memset(p, 0, sizeof(*p));
-	if (inet_pton(AF_INET, buf, p->addr) == 1)
-		p->family = AF_INET;
-	else if (inet_pton(AF_INET6, buf, p->addr) == 1)
-		p->family = AF_INET6;
-	else
-		return -1;
-	max = p->family == AF_INET ? 32 : 128;
-	p->len = max;
-	if (slash) {
-		unsigned long l = strtoul(slash + 1, &end, 10);
-
-		if (*end || end == slash + 1 || l > max)
-			return -1;
-		p->len = (unsigned)l;
-	}
-	return 0;
-}
-
-static void random_in_prefix(const struct prefix *p, uint8_t *out)
+static void random_in_prefix(const struct sgsend_prefix *p, uint8_t *out)
 {
 	size_t n = p->family == AF_INET ? 4 : 16;
 	uint8_t r[16];
@@ -207,6 +117,8 @@ struct frame_ctx {
 	const struct opts *o;
 	uint8_t eth[ETH_HLEN]; /* dst, src, type */
 	size_t iphlen;
+	uint64_t index; /* frames built so far */
+	double start;
 };
 
 /* Fixes IP length fields and both checksums after options or payload were added. */
@@ -292,9 +204,14 @@ static enum kind pick_kind(enum kind k)
 	return K_JUNK;
 }
 
-/* Builds one Ethernet frame into buf. Returns its length. */
-static size_t build_frame(const struct frame_ctx *fc, uint8_t *buf)
+/*
+ * Builds one Ethernet frame into buf (sgsend_fill_fn). In a pcap file, frames
+ * get synthetic timestamps at the requested rate, which keeps the capture
+ * replayable at that rate; unpaced, the time they were built.
+ */
+static size_t build_frame(void *ctx, uint8_t *buf, size_t cap, double *ts)
 {
+	struct frame_ctx *fc = ctx;
 	const struct opts *o = fc->o;
 	struct pkt_spec s;
 	enum kind k = pick_kind(o->kind);
@@ -339,7 +256,11 @@ static size_t build_frame(const struct frame_ctx *fc, uint8_t *buf)
 		break;
 	}
 
-	len = pkt_build(ip, FRAME_MAX - ETH_HLEN - 40 - PAYLOAD_MAX, &s);
+	*ts = o->rate ? (double)fc->index / (double)o->rate : sgsend_now() - fc->start;
+	fc->index++;
+	if (cap < ETH_HLEN + PKT_BUILD_MAX + 40 + PAYLOAD_MAX)
+		return 0;
+	len = pkt_build(ip, PKT_BUILD_MAX, &s);
 	if (!len)
 		return 0;
 	thlen = len - fc->iphlen;
@@ -355,254 +276,6 @@ static size_t build_frame(const struct frame_ctx *fc, uint8_t *buf)
 		finalize(ip, o->family, fc->iphlen, thlen, plen);
 	}
 	return ETH_HLEN + fc->iphlen + thlen + plen;
-}
-
-/* ---- time and pacing ---- */
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-struct pacer {
-	double rate, burst, tokens, last;
-};
-
-static void pacer_init(struct pacer *p, uint64_t rate)
-{
-	p->rate = (double)rate;
-	/* a millisecond's worth, at least one batch: smooth without a syscall per packet */
-	p->burst = p->rate / 1000 > BATCH ? p->rate / 1000 : BATCH;
-	p->tokens = 0;
-	p->last = now_s();
-}
-
-/* How many packets may go now (at most want); sleeps when none may. */
-static unsigned pacer_take(struct pacer *p, unsigned want)
-{
-	double t;
-	unsigned n;
-
-	if (p->rate == 0)
-		return want;
-	t = now_s();
-	p->tokens += (t - p->last) * p->rate;
-	p->last = t;
-	if (p->tokens > p->burst)
-		p->tokens = p->burst;
-	if (p->tokens < 1) {
-		double wait = (1 - p->tokens) / p->rate;
-		struct timespec ts = {.tv_sec = (time_t)wait,
-		                      .tv_nsec = (long)((wait - (double)(time_t)wait) * 1e9)};
-
-		if (ts.tv_sec == 0 && ts.tv_nsec < 20000)
-			ts.tv_nsec = 20000;
-		nanosleep(&ts, NULL);
-		return 0;
-	}
-	n = p->tokens < want ? (unsigned)p->tokens : want;
-	p->tokens -= n;
-	return n;
-}
-
-/* ---- outputs ---- */
-
-struct out {
-	int fd;
-	FILE *pcap;
-	/* TX ring */
-	uint8_t *ring;
-	size_t ring_len;
-	unsigned frames, next;
-	/* sendmmsg fallback */
-	struct sockaddr_ll sll;
-	uint8_t (*bufs)[FRAME_MAX];
-	struct mmsghdr *msgs;
-	struct iovec *iov;
-	uint64_t errors;
-	int last_errno;
-};
-
-static int out_open_socket(struct out *w, const struct opts *o, uint8_t *src_mac)
-{
-	struct ifreq ifr = {0};
-	int ver = TPACKET_V2, one = 1;
-	struct tpacket_req req = {
-	    .tp_block_size = RING_BLOCK_SIZE,
-	    .tp_block_nr = RING_BLOCKS,
-	    .tp_frame_size = RING_FRAME_SIZE,
-	    .tp_frame_nr = RING_BLOCKS * (RING_BLOCK_SIZE / RING_FRAME_SIZE),
-	};
-	unsigned ifindex = if_nametoindex(o->iface);
-
-	if (!ifindex) {
-		fprintf(stderr, "sgflood: interface %s: %s\n", o->iface, strerror(errno));
-		return -1;
-	}
-	/* protocol 0: a sender only, never a receiver of the flood's echo */
-	w->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
-	if (w->fd < 0) {
-		fprintf(stderr, "sgflood: AF_PACKET socket: %s\n", strerror(errno));
-		return -1;
-	}
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", o->iface);
-	if (!o->src_mac_set) {
-		if (ioctl(w->fd, SIOCGIFHWADDR, &ifr) < 0) {
-			fprintf(stderr, "sgflood: %s: no hardware address: %s\n", o->iface,
-			        strerror(errno));
-			return -1;
-		}
-		memcpy(src_mac, ifr.ifr_hwaddr.sa_data, 6);
-	}
-	w->sll.sll_family = AF_PACKET;
-	w->sll.sll_ifindex = (int)ifindex;
-	w->sll.sll_protocol = htons(o->family == AF_INET ? ETH_P_IP : ETH_P_IPV6);
-	w->sll.sll_halen = 6;
-	memcpy(w->sll.sll_addr, o->dst_mac, 6);
-	if (bind(w->fd,
-	         (struct sockaddr *)&(struct sockaddr_ll){.sll_family = AF_PACKET,
-	                                                  .sll_ifindex = (int)ifindex},
-	         sizeof(struct sockaddr_ll)) < 0) {
-		fprintf(stderr, "sgflood: bind to %s: %s\n", o->iface, strerror(errno));
-		return -1;
-	}
-	/* the qdisc would only add a lock and a queue to drop from */
-	setsockopt(w->fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof(one));
-
-	if (setsockopt(w->fd, SOL_PACKET, PACKET_VERSION, &ver, sizeof(ver)) == 0 &&
-	    setsockopt(w->fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req)) == 0) {
-		w->ring_len = (size_t)req.tp_block_size * req.tp_block_nr;
-		w->ring = mmap(NULL, w->ring_len, PROT_READ | PROT_WRITE, MAP_SHARED, w->fd, 0);
-		if (w->ring == MAP_FAILED) {
-			w->ring = NULL;
-		} else {
-			w->frames = req.tp_frame_nr;
-			return 0;
-		}
-	}
-	if (!o->quiet)
-		fprintf(stderr, "sgflood: no TX ring (%s); using sendmmsg\n", strerror(errno));
-	w->bufs = calloc(BATCH, sizeof(*w->bufs));
-	w->msgs = calloc(BATCH, sizeof(*w->msgs));
-	w->iov = calloc(BATCH, sizeof(*w->iov));
-	if (!w->bufs || !w->msgs || !w->iov) {
-		fprintf(stderr, "sgflood: out of memory\n");
-		return -1;
-	}
-	return 0;
-}
-
-static struct tpacket2_hdr *ring_frame(struct out *w, unsigned i)
-{
-	return (struct tpacket2_hdr *)(w->ring + (size_t)i * RING_FRAME_SIZE);
-}
-
-static uint8_t *ring_data(struct tpacket2_hdr *h)
-{
-	return (uint8_t *)h + TPACKET2_HDRLEN - sizeof(struct sockaddr_ll);
-}
-
-/* Sends up to n frames; returns how many were queued (the rest: ring full). */
-static unsigned out_send(struct out *w, const struct frame_ctx *fc, unsigned n)
-{
-	unsigned done = 0;
-
-	if (w->ring) {
-		for (; done < n; done++) {
-			struct tpacket2_hdr *h = ring_frame(w, w->next);
-			uint32_t st = __atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE);
-
-			if (st & TP_STATUS_WRONG_FORMAT) {
-				w->errors++;
-				st = TP_STATUS_AVAILABLE;
-			}
-			if (st != TP_STATUS_AVAILABLE)
-				break;
-			h->tp_len = (uint32_t)build_frame(fc, ring_data(h));
-			__atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST, __ATOMIC_RELEASE);
-			w->next = (w->next + 1) % w->frames;
-		}
-		if (send(w->fd, NULL, 0, MSG_DONTWAIT) < 0 && errno != EAGAIN && errno != ENOBUFS) {
-			w->errors++;
-			w->last_errno = errno;
-		}
-		return done;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		w->iov[i].iov_base = w->bufs[i];
-		w->iov[i].iov_len = build_frame(fc, w->bufs[i]);
-		w->msgs[i].msg_hdr = (struct msghdr){.msg_name = &w->sll,
-		                                     .msg_namelen = sizeof(w->sll),
-		                                     .msg_iov = &w->iov[i],
-		                                     .msg_iovlen = 1};
-	}
-	while (done < n) {
-		int r = sendmmsg(w->fd, w->msgs + done, n - done, 0);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			/* a full device queue: count the packet as lost, move on */
-			w->errors++;
-			w->last_errno = errno;
-			done++;
-			continue;
-		}
-		done += (unsigned)r;
-	}
-	return n;
-}
-
-/* Waits (bounded) until the kernel has taken every ring frame. */
-static void out_drain(struct out *w)
-{
-	double deadline = now_s() + 2;
-
-	if (!w->ring)
-		return;
-	while (now_s() < deadline) {
-		bool busy = false;
-
-		send(w->fd, NULL, 0, MSG_DONTWAIT);
-		for (unsigned i = 0; i < w->frames; i++) {
-			uint32_t st =
-			    __atomic_load_n(&ring_frame(w, i)->tp_status, __ATOMIC_ACQUIRE);
-
-			if (st & (TP_STATUS_SEND_REQUEST | TP_STATUS_SENDING))
-				busy = true;
-		}
-		if (!busy)
-			return;
-		usleep(1000);
-	}
-}
-
-static int pcap_open(struct out *w, const char *path)
-{
-	/* classic pcap: magic, v2.4, GMT offset, accuracy, snaplen, LINKTYPE_ETHERNET */
-	const uint32_t hdr[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 1};
-
-	w->pcap = fopen(path, "wbe");
-	if (!w->pcap) {
-		fprintf(stderr, "sgflood: %s: %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (fwrite(hdr, sizeof(hdr), 1, w->pcap) != 1)
-		return -1;
-	return 0;
-}
-
-static int pcap_write(struct out *w, const uint8_t *frame, size_t len, double t)
-{
-	uint32_t rec[4] = {(uint32_t)t, (uint32_t)((t - (double)(uint32_t)t) * 1e6), (uint32_t)len,
-	                   (uint32_t)len};
-
-	if (fwrite(rec, sizeof(rec), 1, w->pcap) != 1 || fwrite(frame, len, 1, w->pcap) != 1)
-		return -1;
-	return 0;
 }
 
 /* ---- command line ---- */
@@ -623,33 +296,7 @@ static void usage(FILE *f)
 	        "  --quiet         print only the final line\n"
 	        "Destinations and sources must lie in 192.0.2.0/24, 198.51.100.0/24,\n"
 	        "203.0.113.0/24, 198.18.0.0/15 or 2001:db8::/32.\n",
-	        FLOOD_MAX_SECONDS);
-}
-
-static int parse_mac(const char *s, uint8_t *mac)
-{
-	unsigned v[6];
-	char tail;
-
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-		return -1;
-	for (int i = 0; i < 6; i++) {
-		if (v[i] > 0xff)
-			return -1;
-		mac[i] = (uint8_t)v[i];
-	}
-	return 0;
-}
-
-static int parse_u64(const char *s, uint64_t *out)
-{
-	char *end;
-
-	errno = 0;
-	if (*s == '-')
-		return -1;
-	*out = strtoull(s, &end, 10);
-	return (errno || *end || end == s) ? -1 : 0;
+	        SGSEND_MAX_SECONDS);
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
@@ -671,7 +318,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct prefix dst = {0};
+	struct sgsend_prefix dst = {0};
 	bool dst_set = false;
 	uint64_t v;
 	char *end;
@@ -684,35 +331,35 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->iface = optarg;
 			break;
 		case 'd':
-			if (parse_prefix(optarg, &dst) < 0 || strchr(optarg, '/')) {
+			if (sgsend_parse_prefix(optarg, &dst) < 0 || strchr(optarg, '/')) {
 				fprintf(stderr, "sgflood: bad destination address: %s\n", optarg);
 				return -1;
 			}
 			dst_set = true;
 			break;
 		case 'p':
-			if (parse_u64(optarg, &v) < 0 || v < 1 || v > 65535) {
+			if (sgsend_parse_u64(optarg, &v) < 0 || v < 1 || v > 65535) {
 				fprintf(stderr, "sgflood: --dport must be 1..65535\n");
 				return -1;
 			}
 			o->dport = (uint16_t)v;
 			break;
 		case 'm':
-			if (parse_mac(optarg, o->dst_mac) < 0) {
+			if (sgsend_parse_mac(optarg, o->dst_mac) < 0) {
 				fprintf(stderr, "sgflood: bad MAC address: %s\n", optarg);
 				return -1;
 			}
 			o->dst_mac_set = true;
 			break;
 		case 'M':
-			if (parse_mac(optarg, o->src_mac) < 0) {
+			if (sgsend_parse_mac(optarg, o->src_mac) < 0) {
 				fprintf(stderr, "sgflood: bad MAC address: %s\n", optarg);
 				return -1;
 			}
 			o->src_mac_set = true;
 			break;
 		case 's':
-			if (parse_prefix(optarg, &o->src) < 0) {
+			if (sgsend_parse_prefix(optarg, &o->src) < 0) {
 				fprintf(stderr, "sgflood: bad source prefix: %s\n", optarg);
 				return -1;
 			}
@@ -732,13 +379,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case 'r':
-			if (parse_u64(optarg, &o->rate) < 0) {
+			if (sgsend_parse_u64(optarg, &o->rate) < 0) {
 				fprintf(stderr, "sgflood: bad --rate: %s\n", optarg);
 				return -1;
 			}
 			break;
 		case 'n':
-			if (parse_u64(optarg, &o->count) < 0 || o->count == 0) {
+			if (sgsend_parse_u64(optarg, &o->count) < 0 || o->count == 0) {
 				fprintf(stderr, "sgflood: --count must be a positive integer\n");
 				return -1;
 			}
@@ -746,9 +393,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case 't':
 			o->duration = strtod(optarg, &end);
 			if (*end || end == optarg || !(o->duration > 0) ||
-			    o->duration > FLOOD_MAX_SECONDS) {
+			    o->duration > SGSEND_MAX_SECONDS) {
 				fprintf(stderr, "sgflood: --duration must be in (0, %d] seconds\n",
-				        FLOOD_MAX_SECONDS);
+				        SGSEND_MAX_SECONDS);
 				return -1;
 			}
 			break;
@@ -756,7 +403,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->pcap = optarg;
 			break;
 		case 'S':
-			if (parse_u64(optarg, &o->seed) < 0) {
+			if (sgsend_parse_u64(optarg, &o->seed) < 0) {
 				fprintf(stderr, "sgflood: bad --seed\n");
 				return -1;
 			}
@@ -781,7 +428,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "sgflood: --dst and --dport are required\n");
 		return -1;
 	}
-	if (!prefix_allowed(&dst)) {
+	if (!sgsend_prefix_allowed(&dst)) {
 		char a[INET6_ADDRSTRLEN];
 
 		inet_ntop(dst.family, dst.addr, a, sizeof(a));
@@ -794,13 +441,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->family = dst.family;
 	memcpy(o->dst, dst.addr, 16);
 	if (!o->src_set)
-		parse_prefix(o->family == AF_INET ? "198.18.0.0/15" : "2001:db8:ffff::/48",
-		             &o->src);
+		sgsend_parse_prefix(o->family == AF_INET ? "198.18.0.0/15" : "2001:db8:ffff::/48",
+		                    &o->src);
 	if (o->src.family != o->family) {
 		fprintf(stderr, "sgflood: --src and --dst must be of the same family\n");
 		return -1;
 	}
-	if (!prefix_allowed(&o->src)) {
+	if (!sgsend_prefix_allowed(&o->src)) {
 		char a[INET6_ADDRSTRLEN];
 
 		inet_ntop(o->src.family, o->src.addr, a, sizeof(a));
@@ -820,16 +467,16 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	if (o->duration == 0)
-		o->duration = FLOOD_MAX_SECONDS;
+		o->duration = SGSEND_MAX_SECONDS;
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct opts o = {0};
-	struct out w = {.fd = -1};
+	struct sgsend w;
 	struct frame_ctx fc;
-	struct pacer pacer;
+	struct sgsend_pacer pacer;
 	uint8_t src_mac[6] = {0x02, 0, 0, 0, 0, 0x02};
 	uint64_t sent = 0;
 	double start, end, elapsed;
@@ -844,7 +491,8 @@ int main(int argc, char **argv)
 
 	if (o.src_mac_set)
 		memcpy(src_mac, o.src_mac, 6);
-	if (o.pcap ? pcap_open(&w, o.pcap) < 0 : out_open_socket(&w, &o, src_mac) < 0)
+	if (o.pcap ? sgsend_open_pcap(&w, o.pcap) < 0
+	           : sgsend_open_iface(&w, o.iface, src_mac, o.src_mac_set, o.quiet) < 0)
 		return 1;
 
 	memset(&fc, 0, sizeof(fc));
@@ -857,62 +505,39 @@ int main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	pacer_init(&pacer, o.rate);
-	start = now_s();
+	sgsend_pacer_init(&pacer, o.rate);
+	start = sgsend_now();
+	fc.start = start;
 	end = start + o.duration;
 	while (!stop_flag) {
-		unsigned want = BATCH, n;
-		double t = now_s();
+		unsigned want = SGSEND_BATCH, n, q;
 
-		if (t >= end)
+		if (sgsend_now() >= end)
 			break;
 		if (o.count && o.count - sent < want)
 			want = (unsigned)(o.count - sent);
 		if (want == 0)
 			break;
-		n = pacer_take(&pacer, want);
+		n = sgsend_pacer_take(&pacer, want);
 		if (!n)
 			continue;
-		if (o.pcap) {
-			uint8_t frame[FRAME_MAX];
-
-			for (unsigned i = 0; i < n; i++) {
-				size_t len = build_frame(&fc, frame);
-				/* synthetic timestamps at the requested rate keep the capture
-				 * replayable at that rate */
-				double ts =
-				    o.rate ? (double)(sent + i) / (double)o.rate : t - start;
-
-				if (pcap_write(&w, frame, len, ts) < 0) {
-					fprintf(stderr, "sgflood: writing %s: %s\n", o.pcap,
-					        strerror(errno));
-					return 1;
-				}
-			}
-			sent += n;
-		} else {
-			unsigned q = out_send(&w, &fc, n);
-
-			sent += q;
-			if (q < n) {
-				/* the ring is full: give back the tokens not used, wait for room */
-				struct pollfd p = {.fd = w.fd, .events = POLLOUT};
-
-				if (pacer.rate)
-					pacer.tokens += n - q;
-				poll(&p, 1, 1);
-			}
+		q = sgsend_batch(&w, n, build_frame, &fc);
+		sent += q;
+		if (q < n) {
+			/* the ring is full: give back the tokens not used, wait for room */
+			sgsend_pacer_giveback(&pacer, n - q);
+			sgsend_wait(&w, 1);
 		}
 	}
-	out_drain(&w);
-	elapsed = now_s() - start;
-	if (w.pcap && fclose(w.pcap) != 0) {
-		fprintf(stderr, "sgflood: writing %s: %s\n", o.pcap, strerror(errno));
-		return 1;
-	}
-	if (w.errors)
+	sgsend_drain(&w);
+	elapsed = sgsend_now() - start;
+	if (w.errors && !o.pcap)
 		fprintf(stderr, "sgflood: %" PRIu64 " send errors (last: %s)\n", w.errors,
 		        strerror(w.last_errno));
+	if (sgsend_close(&w) < 0) {
+		fprintf(stderr, "sgflood: writing %s: %s\n", o.pcap, strerror(w.last_errno));
+		return 1;
+	}
 	printf("sgflood: %s %s %" PRIu64 " packets in %.3f s (%.0f pps)\n", kind_names[o.kind],
 	       o.pcap ? "wrote" : "sent", sent, elapsed, elapsed > 0 ? (double)sent / elapsed : 0);
 	return 0;
