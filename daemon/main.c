@@ -9,10 +9,11 @@
  * ever waits in a queue nobody reads.
  *
  * Privileges: what needs root is done first (reading the cookie secret file,
- * creating the control socket's directory); then, before any thread exists,
- * a daemon started as root becomes daemon.user with only CAP_NET_ADMIN and
- * CAP_NET_RAW (privdrop.h). Everything after that, including iptables at
- * start and at exit, runs exactly as it does under systemd's User=.
+ * opening the kernel's NFQUEUE table, creating the control socket's
+ * directory); then, before any thread exists, a daemon started as root
+ * becomes daemon.user with only CAP_NET_ADMIN, CAP_NET_RAW and, for ports
+ * below 1024, CAP_NET_BIND_SERVICE (privdrop.h). Everything after that,
+ * including iptables at start and at exit, runs as it does under systemd.
  */
 #include <errno.h>
 #include <fcntl.h>

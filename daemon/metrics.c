@@ -595,8 +595,8 @@ struct metrics *metrics_new(struct ev_loop *loop, const struct sockaddr *addr, s
 
 		snprintf(err, errlen, "bind %s: %s%s", where, strerror(e),
 		         e == EACCES && port < 1024
-		             ? " (ports below 1024 need CAP_NET_BIND_SERVICE, which the daemon "
-		               "does not keep)"
+		             ? " (ports below net.ipv4.ip_unprivileged_port_start need "
+		               "CAP_NET_BIND_SERVICE)"
 		             : "");
 		goto fail;
 	}

@@ -14,6 +14,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,7 +242,7 @@ int privdrop_check_needed(const struct privdrop_creds *c, const struct privdrop_
 		privdrop_caps_str(missing, names, sizeof(names));
 		snprintf(err, errlen,
 		         "the process lacks %s: start it as root, or grant it (systemd: "
-		         "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW)",
+		         "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE)",
 		         names);
 		return -1;
 	}
@@ -295,11 +296,11 @@ int privdrop_check_exact(const struct privdrop_creds *c, const struct privdrop_w
 			return -1;
 		}
 	}
-	if (extra("effective", c->cap_eff, want->caps, err, errlen) < 0 ||
-	    extra("permitted", c->cap_prm, want->caps, err, errlen) < 0 ||
-	    extra("bounding", c->cap_bnd, want->caps, err, errlen) < 0 ||
-	    extra("ambient", c->cap_amb, want->ambient, err, errlen) < 0 ||
-	    extra("inheritable", c->cap_inh, want->ambient, err, errlen) < 0)
+	if (extra("effective", c->cap_eff, want->caps_max, err, errlen) < 0 ||
+	    extra("permitted", c->cap_prm, want->caps_max, err, errlen) < 0 ||
+	    extra("bounding", c->cap_bnd, want->caps_max, err, errlen) < 0 ||
+	    extra("ambient", c->cap_amb, want->ambient_max, err, errlen) < 0 ||
+	    extra("inheritable", c->cap_inh, want->ambient_max, err, errlen) < 0)
 		return -1;
 	if (privdrop_check_needed(c, want, err, errlen) < 0)
 		return -1;
@@ -312,6 +313,24 @@ int privdrop_check_exact(const struct privdrop_creds *c, const struct privdrop_w
 		return -1;
 	}
 	return 0;
+}
+
+uint64_t privdrop_needed_caps(const struct conf *c, unsigned unprivileged_port_start)
+{
+	uint64_t caps = PRIVDROP_CAPS_BASE;
+	const struct sockaddr *m = (const struct sockaddr *)&c->daemon.metrics;
+	unsigned mport = 0;
+
+	if (c->daemon.metrics_len && m->sa_family == AF_INET)
+		mport = ntohs(((const struct sockaddr_in *)m)->sin_port);
+	else if (c->daemon.metrics_len && m->sa_family == AF_INET6)
+		mport = ntohs(((const struct sockaddr_in6 *)m)->sin6_port);
+	if (mport && mport < unprivileged_port_start)
+		caps |= 1ULL << PRIVDROP_CAP_NET_BIND_SERVICE;
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (c->listeners[i].port < unprivileged_port_start)
+			caps |= 1ULL << PRIVDROP_CAP_NET_BIND_SERVICE;
+	return caps;
 }
 
 bool privdrop_may(const struct stat *st, uid_t uid, gid_t gid, int bits)
@@ -568,7 +587,7 @@ static int drop_to(const struct passwd *pw, const struct privdrop_want *want, ch
 {
 	struct privdrop_creds c;
 
-	if (trim_bounding_set(want->caps, err, errlen) < 0)
+	if (trim_bounding_set(want->caps_max, err, errlen) < 0)
 		return -1;
 	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
 		snprintf(err, errlen, "PR_SET_KEEPCAPS: %s", strerror(errno));
@@ -621,20 +640,39 @@ static int verify_as_is(const struct conf *conf, struct privdrop_want *want, cha
 	return 0;
 }
 
+/* net.ipv4.ip_unprivileged_port_start; the kernel's default when unreadable. */
+static unsigned unprivileged_port_start(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_unprivileged_port_start", "re");
+	unsigned v = 1024;
+
+	if (f) {
+		if (fscanf(f, "%u", &v) != 1)
+			v = 1024;
+		fclose(f);
+	}
+	return v;
+}
+
 int privdrop_run(const struct conf *conf, char *err, size_t errlen)
 {
 	struct privdrop_want want = {
-	    .caps = PRIVDROP_KEEP,
-	    .ambient = conf->daemon.firewall == CONF_FW_IPTABLES ? PRIVDROP_KEEP : 0,
+	    .caps = privdrop_needed_caps(conf, unprivileged_port_start()),
+	    .ambient = conf->daemon.firewall == CONF_FW_IPTABLES ? PRIVDROP_CAPS_BASE : 0,
 	};
 	struct passwd *pw;
 	char names[256];
 
 	if (getuid() != 0 && geteuid() != 0) {
+		/* what the systemd unit grants is fine, even if this configuration needs less */
 		want.uid = geteuid();
 		want.gid = getegid();
+		want.caps_max = PRIVDROP_CAPS_MAX;
+		want.ambient_max = PRIVDROP_CAPS_MAX;
 		return verify_as_is(conf, &want, err, errlen);
 	}
+	want.caps_max = want.caps;
+	want.ambient_max = want.ambient;
 
 	errno = 0;
 	pw = getpwnam(conf->daemon.user);
@@ -651,9 +689,10 @@ int privdrop_run(const struct conf *conf, char *err, size_t errlen)
 		return -1;
 	}
 	if (pw->pw_uid == 0) {
+		privdrop_caps_str(want.caps, names, sizeof(names));
 		log_warnx("privileges: daemon.user \"%s\" is root: the daemon keeps every "
-		          "privilege (it needs only CAP_NET_ADMIN and CAP_NET_RAW)",
-		          conf->daemon.user);
+		          "privilege (it needs only %s)",
+		          conf->daemon.user, names);
 		return 0;
 	}
 	if (pw->pw_gid == 0) {
@@ -672,6 +711,6 @@ int privdrop_run(const struct conf *conf, char *err, size_t errlen)
 	privdrop_caps_str(want.caps, names, sizeof(names));
 	log_info("privileges: now user %s (uid %u, gid %u) with %s%s", pw->pw_name,
 	         (unsigned)pw->pw_uid, (unsigned)pw->pw_gid, names,
-	         want.ambient ? " (ambient, for iptables)" : "");
+	         want.ambient ? " (CAP_NET_ADMIN CAP_NET_RAW ambient, for iptables)" : "");
 	return 0;
 }

@@ -1,25 +1,29 @@
 /*
- * Privilege drop. synguardd needs exactly two capabilities for its whole
- * life: CAP_NET_ADMIN (NFQUEUE binding, TCP_REPAIR, iptables) and CAP_NET_RAW
- * (raw sockets for SYN-ACKs). Nothing else: no file access beyond its own
- * runtime directory, no other user's files, no way back to root.
+ * Privilege drop. synguardd needs two capabilities for its whole life:
+ * CAP_NET_ADMIN (NFQUEUE binding, TCP_REPAIR, iptables) and CAP_NET_RAW (raw
+ * sockets for SYN-ACKs); and CAP_NET_BIND_SERVICE when it protects a port
+ * below net.ipv4.ip_unprivileged_port_start (1024), because each repaired
+ * socket is bound to the protected port, and bind() checks that capability
+ * whether or not the socket is in repair mode. Nothing else: no file access
+ * beyond its own runtime directory, no other user's files, no way back to
+ * root.
  *
  * Started as root (outside systemd), the daemon becomes daemon.user at once,
  * before any thread exists (capabilities are per thread: threads created
  * later inherit the reduced set, threads created earlier would not):
- *   1. the bounding set is trimmed to the two capabilities (needs
+ *   1. the bounding set is trimmed to the capabilities kept (needs
  *      CAP_SETPCAP, so while still root);
  *   2. with PR_SET_KEEPCAPS, groups, gids and uids become the user's;
- *   3. permitted = effective = the two capabilities; when the daemon runs
- *      iptables they are also inheritable and ambient, because iptables is
- *      an ordinary program exec'd by a non-root process and only ambient
- *      capabilities survive that exec;
+ *   3. permitted = effective = the capabilities kept; when the daemon runs
+ *      iptables, CAP_NET_ADMIN and CAP_NET_RAW are also inheritable and
+ *      ambient, because iptables is an ordinary program exec'd by a non-root
+ *      process and only ambient capabilities survive that exec;
  *   4. no_new_privs is set;
  *   5. the result is read back from /proc/self/status (not from the API that
  *      set it) and checked, and setuid(0)/setgid(0) must fail.
  * Started non-root (systemd's User= with AmbientCapabilities=), nothing is
- * changed: the same check runs, missing capabilities are fatal and extra
- * ones are reported.
+ * changed: missing capabilities are fatal, and anything beyond the three
+ * network capabilities the unit grants is reported.
  *
  * The only thing done as root for the daemon's later use is the directory
  * of the control socket (/run/synguard by default), created for the user the
@@ -36,10 +40,14 @@
 
 #include "conf.h"
 
-#define PRIVDROP_CAP_NET_ADMIN 12
-#define PRIVDROP_CAP_NET_RAW   13
-#define PRIVDROP_KEEP          ((1ULL << PRIVDROP_CAP_NET_ADMIN) | (1ULL << PRIVDROP_CAP_NET_RAW))
-#define PRIVDROP_GROUPS_MAX    64
+#define PRIVDROP_CAP_NET_BIND_SERVICE 10
+#define PRIVDROP_CAP_NET_ADMIN        12
+#define PRIVDROP_CAP_NET_RAW          13
+/* always needed, and what iptables needs (ambient) */
+#define PRIVDROP_CAPS_BASE ((1ULL << PRIVDROP_CAP_NET_ADMIN) | (1ULL << PRIVDROP_CAP_NET_RAW))
+/* the most the daemon ever needs (and what the systemd unit grants) */
+#define PRIVDROP_CAPS_MAX   (PRIVDROP_CAPS_BASE | (1ULL << PRIVDROP_CAP_NET_BIND_SERVICE))
+#define PRIVDROP_GROUPS_MAX 64
 
 /* Credentials of a process as /proc/PID/status shows them. */
 struct privdrop_creds {
@@ -55,9 +63,16 @@ struct privdrop_creds {
 struct privdrop_want {
 	uid_t uid;
 	gid_t gid;
-	uint64_t caps; /* exactly these permitted and effective, nothing else in the bounding set */
-	uint64_t ambient; /* exactly these ambient (and inheritable) */
+	uint64_t caps;        /* must be effective and permitted */
+	uint64_t ambient;     /* must be ambient (and so inheritable) */
+	uint64_t caps_max;    /* nothing beyond this effective, permitted or in the bounding set */
+	uint64_t ambient_max; /* nothing beyond this ambient or inheritable */
 };
+
+/* Pure. The capabilities a configuration needs: PRIVDROP_CAPS_BASE, plus
+ * CAP_NET_BIND_SERVICE when a listener or the metrics endpoint uses a port
+ * below unprivileged_port_start (net.ipv4.ip_unprivileged_port_start). */
+uint64_t privdrop_needed_caps(const struct conf *c, unsigned unprivileged_port_start);
 
 /* Parses the text of /proc/PID/status. Pure. 0, or -1 with a message. */
 int privdrop_parse_status(const char *text, struct privdrop_creds *out, char *err, size_t errlen);
@@ -70,9 +85,10 @@ int privdrop_check_needed(const struct privdrop_creds *c, const struct privdrop_
                           char *err, size_t errlen);
 
 /*
- * Pure. The complete drop: every uid and gid the user's, no other group, no
- * capability beyond want (permitted, effective, inheritable, ambient,
- * bounding), no_new_privs set. 0, or -1 naming the first difference.
+ * Pure. The complete drop: every uid and gid the user's, no other group,
+ * nothing beyond want->caps_max (effective, permitted, bounding) or
+ * want->ambient_max (ambient, inheritable), what is needed present,
+ * no_new_privs set. 0, or -1 naming the first difference.
  */
 int privdrop_check_exact(const struct privdrop_creds *c, const struct privdrop_want *want,
                          char *err, size_t errlen);

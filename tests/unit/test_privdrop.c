@@ -38,8 +38,13 @@ static const char dropped_status[] = "Name:\tsynguardd\n"
                                      "Seccomp:\t0\n"
                                      "Cpus_allowed_list:\t0-1\n";
 
-static const struct privdrop_want want_fw = {
-    .uid = 65534, .gid = 65534, .caps = PRIVDROP_KEEP, .ambient = PRIVDROP_KEEP};
+/* A root-started daemon with iptables and no port below 1024. */
+static const struct privdrop_want want_fw = {.uid = 65534,
+                                             .gid = 65534,
+                                             .caps = PRIVDROP_CAPS_BASE,
+                                             .ambient = PRIVDROP_CAPS_BASE,
+                                             .caps_max = PRIVDROP_CAPS_BASE,
+                                             .ambient_max = PRIVDROP_CAPS_BASE};
 
 static struct privdrop_creds parsed(const char *text)
 {
@@ -78,7 +83,8 @@ static void test_parse(void **state)
 	assert_int_equal(c.cap_bnd, 0x3000);
 	assert_int_equal(c.cap_amb, 0x3000);
 	assert_true(c.no_new_privs);
-	assert_int_equal(PRIVDROP_KEEP, 0x3000);
+	assert_int_equal(PRIVDROP_CAPS_BASE, 0x3000);
+	assert_int_equal(PRIVDROP_CAPS_MAX, 0x3400);
 }
 
 static void test_parse_root_and_groups(void **state)
@@ -189,6 +195,7 @@ static void test_check_exact(void **state)
 
 	/* without the firewall, ambient (and inheritable) capabilities are extra */
 	no_fw.ambient = 0;
+	no_fw.ambient_max = 0;
 	expect_exact_fails(&ok, &no_fw,
 	                   "ambient capability set holds more than needed: "
 	                   "CAP_NET_ADMIN CAP_NET_RAW");
@@ -212,12 +219,76 @@ static void test_check_needed(void **state)
 	c.cap_eff = 1ULL << PRIVDROP_CAP_NET_RAW;
 	assert_int_equal(privdrop_check_needed(&c, &want_fw, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "the process lacks CAP_NET_ADMIN"));
-	assert_non_null(strstr(err, "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW"));
+	assert_non_null(
+	    strstr(err, "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE"));
 
-	c.cap_eff = PRIVDROP_KEEP;
+	c.cap_eff = PRIVDROP_CAPS_BASE;
 	c.cap_amb = 0;
 	assert_int_equal(privdrop_check_needed(&c, &want_fw, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "CAP_NET_ADMIN CAP_NET_RAW not in the ambient set"));
+}
+
+/* Under systemd the unit grants CAP_NET_BIND_SERVICE too: allowed, not required. */
+static void test_check_ranges(void **state)
+{
+	struct privdrop_creds c = parsed(dropped_status);
+	struct privdrop_want unit = want_fw;
+	char err[512] = "";
+
+	(void)state;
+	unit.caps_max = PRIVDROP_CAPS_MAX;
+	unit.ambient_max = PRIVDROP_CAPS_MAX;
+	c.cap_eff = c.cap_prm = c.cap_bnd = c.cap_amb = c.cap_inh = PRIVDROP_CAPS_MAX;
+	assert_int_equal(privdrop_check_exact(&c, &unit, err, sizeof(err)), 0);
+	/* a root-started drop keeps exactly what the configuration needs */
+	expect_exact_fails(&c, &want_fw,
+	                   "effective capability set holds more than needed: "
+	                   "CAP_NET_BIND_SERVICE");
+	/* and when it needs the low ports, lacking the capability is fatal */
+	unit.caps = PRIVDROP_CAPS_MAX;
+	c.cap_eff = PRIVDROP_CAPS_BASE;
+	assert_int_equal(privdrop_check_needed(&c, &unit, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "the process lacks CAP_NET_BIND_SERVICE"));
+}
+
+static struct conf *conf_of(const char *text)
+{
+	struct conf *c = NULL;
+	char err[256];
+
+	if (conf_parse(text, "t.conf", &c, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	return c;
+}
+
+/* CAP_NET_BIND_SERVICE: only when a repaired socket (or the metrics) binds a privileged port. */
+static void test_needed_caps(void **state)
+{
+#define L(port)                                                                                    \
+	"{ name = \"l" #port "\"; address = \"192.0.2.1\"; port = " #port                          \
+	"; backend = \"127.0.0.1:9\"; }"
+	struct conf *c;
+
+	(void)state;
+	c = conf_of("listeners = ( " L(8080) " );");
+	assert_int_equal(privdrop_needed_caps(c, 1024), PRIVDROP_CAPS_BASE);
+	conf_free(c);
+	c = conf_of("listeners = ( " L(8080) ", " L(1023) " );");
+	assert_int_equal(privdrop_needed_caps(c, 1024), PRIVDROP_CAPS_MAX);
+	/* net.ipv4.ip_unprivileged_port_start moves the line */
+	assert_int_equal(privdrop_needed_caps(c, 1000), PRIVDROP_CAPS_BASE);
+	assert_int_equal(privdrop_needed_caps(c, 0), PRIVDROP_CAPS_BASE);
+	conf_free(c);
+	c = conf_of("listeners = ( " L(80) " );");
+	assert_int_equal(privdrop_needed_caps(c, 1024), PRIVDROP_CAPS_MAX);
+	conf_free(c);
+	c = conf_of("daemon: { metrics_listen = \"[::1]:80\"; };\nlisteners = ( " L(8080) " );");
+	assert_int_equal(privdrop_needed_caps(c, 1024), PRIVDROP_CAPS_MAX);
+	conf_free(c);
+	c = conf_of("daemon: { metrics_listen = \"none\"; };\nlisteners = ( " L(8080) " );");
+	assert_int_equal(privdrop_needed_caps(c, 1024), PRIVDROP_CAPS_BASE);
+	conf_free(c);
+#undef L
 }
 
 static void test_caps_str(void **state)
@@ -227,8 +298,10 @@ static void test_caps_str(void **state)
 	(void)state;
 	privdrop_caps_str(0, buf, sizeof(buf));
 	assert_string_equal(buf, "none");
-	privdrop_caps_str(PRIVDROP_KEEP, buf, sizeof(buf));
+	privdrop_caps_str(PRIVDROP_CAPS_BASE, buf, sizeof(buf));
 	assert_string_equal(buf, "CAP_NET_ADMIN CAP_NET_RAW");
+	privdrop_caps_str(PRIVDROP_CAPS_MAX, buf, sizeof(buf));
+	assert_string_equal(buf, "CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW");
 	privdrop_caps_str((1ULL << 40) | (1ULL << 50) | 1, buf, sizeof(buf));
 	assert_string_equal(buf, "CAP_CHOWN CAP_CHECKPOINT_RESTORE cap_50");
 	privdrop_caps_str(~0ULL, buf, 16); /* truncated, still terminated */
@@ -283,7 +356,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse),        cmocka_unit_test(test_parse_root_and_groups),
 	    cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_check_exact),
-	    cmocka_unit_test(test_check_needed), cmocka_unit_test(test_caps_str),
+	    cmocka_unit_test(test_check_needed), cmocka_unit_test(test_check_ranges),
+	    cmocka_unit_test(test_needed_caps),  cmocka_unit_test(test_caps_str),
 	    cmocka_unit_test(test_may),          cmocka_unit_test(test_self),
 	};
 
