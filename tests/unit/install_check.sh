@@ -70,9 +70,11 @@ if command -v cc >/dev/null; then
 #include <synguard_client.h>
 int main(int argc, char **argv) { (void)argv; return argc > 99 ? sgc_connect("/x") : 0; }
 C
-	cc -Wall -Werror -I"$dest$includedir" "$tmp/backend.c" -L"$dest$libdir" \
-		-lsynguard_client -o "$tmp/backend" 2>"$tmp/cc.log" ||
+	# shellcheck disable=SC2086 # flag lists
+	cc -Wall -Werror ${SG_CFLAGS:-} -I"$dest$includedir" "$tmp/backend.c" ${SG_LDFLAGS:-} \
+		-L"$dest$libdir" -lsynguard_client -o "$tmp/backend" 2>"$tmp/cc.log" ||
 		{ cat "$tmp/cc.log"; fail "a backend does not build against the installed client API"; }
+	"$tmp/backend" || fail "the backend does not run"
 	echo "ok: a backend builds against the installed synguard_client"
 fi
 echo "PASS: install tree"
