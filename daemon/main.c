@@ -348,7 +348,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	log_init(verbosity, getenv("JOURNAL_STREAM") != NULL);
+	log_init(verbosity, notify_fd_is_journal(STDERR_FILENO, getenv("JOURNAL_STREAM")));
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
 	if (load_cookie_master(d.conf, d.cookie_master, err, sizeof(err)) < 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
@@ -42,6 +43,20 @@ void notify_sample_take(const struct control_source *src, double when, struct no
 			    (int64_t)__atomic_load_n(&v[ST_ACTIVE_CONNECTIONS], __ATOMIC_RELAXED);
 		}
 	}
+}
+
+bool notify_fd_is_journal(int fd, const char *journal_stream)
+{
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	if (!journal_stream || sscanf(journal_stream, "%llu:%llu%n", &dev, &ino, &end) != 2 ||
+	    journal_stream[end] != '\0')
+		return false;
+	if (fstat(fd, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
 static const char *mode_name(enum conf_mode m)

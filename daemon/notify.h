@@ -11,6 +11,7 @@
 #define SYNGUARD_NOTIFY_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,14 @@ void notify_modes(const struct conf *conf, char *buf, size_t len);
 /* Pure: the STATUS= text for the interval from prev to cur. */
 void notify_format_status(char *buf, size_t len, const char *modes,
                           const struct notify_sample *prev, const struct notify_sample *cur);
+
+/*
+ * Whether file descriptor fd is the journal stream systemd connected it to:
+ * JOURNAL_STREAM names the stream's "device:inode", and a daemon started by
+ * hand from a shell that inherited the variable must not prefix its
+ * terminal output with "<N>". Pure apart from fstat.
+ */
+bool notify_fd_is_journal(int fd, const char *journal_stream);
 
 struct notify;
 

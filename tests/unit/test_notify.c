@@ -10,11 +10,12 @@
 
 #include <cmocka.h>
 
-#include <poll.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -204,12 +205,47 @@ static void test_under_fake_systemd(void **state)
 	conf_free(conf);
 }
 
+/* "<N>" prefixes only when stderr really is the stream JOURNAL_STREAM names. */
+static void test_fd_is_journal(void **state)
+{
+	int fds[2];
+	struct stat st;
+	char js[64];
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(fstat(fds[1], &st), 0);
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino);
+	assert_true(notify_fd_is_journal(fds[1], js));
+	assert_true(notify_fd_is_journal(fds[0], js)); /* both ends are one pipe inode */
+	/* inherited from a service into a shell whose stderr is something else */
+	{
+		int other = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+		assert_true(other >= 0);
+		assert_false(notify_fd_is_journal(other, js));
+		close(other);
+	}
+	assert_false(notify_fd_is_journal(-1, js));
+	snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev,
+	         (unsigned long long)st.st_ino + 1);
+	assert_false(notify_fd_is_journal(fds[1], js));
+	assert_false(notify_fd_is_journal(fds[1], NULL));
+	assert_false(notify_fd_is_journal(fds[1], ""));
+	assert_false(notify_fd_is_journal(fds[1], "8:1x"));
+	assert_false(notify_fd_is_journal(fds[1], "garbage"));
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_sample_and_status),
 	    cmocka_unit_test(test_not_under_systemd),
 	    cmocka_unit_test(test_under_fake_systemd),
+	    cmocka_unit_test(test_fd_is_journal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
