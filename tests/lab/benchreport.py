@@ -1,0 +1,464 @@
+#!/usr/bin/python3
+"""Sampling and reporting for tests/lab/bench.sh.
+
+  benchreport.py sample --out FILE --stop FILE --max-seconds S [--iface IF] [--pidfile NAME=PATH]...
+      Runs in the attacker's namespace: every --interval seconds appends one
+      JSON line with the wall time, the packets received on IF (the answers
+      the defense sent to spoofed sources), the machine's /proc/stat CPU
+      line and the CPU ticks of the named processes.
+
+  benchreport.py report DIR
+      Reads what bench.sh left in DIR (scenario.json, one directory per
+      defense) and writes DIR/results.json, DIR/table.txt, DIR/chart.png
+      (gnuplot), and prints the table.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+DEFENSE_LABEL = {
+    "none": "no defense",
+    "syncookies": "syncookies",
+    "synproxy": "SYNPROXY",
+    "synguard": "synguard",
+}
+
+
+# ---------------------------------------------------------------- sampling
+
+
+def read_int(path):
+    try:
+        with open(path) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def proc_ticks(pid):
+    """utime + stime of a process, in clock ticks, or None once it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_line():
+    with open("/proc/stat") as f:
+        return [int(x) for x in f.readline().split()[1:]]
+
+
+def cmd_sample(a):
+    pidfiles = dict(p.split("=", 1) for p in a.pidfile)
+    pids = {}
+    deadline = time.monotonic() + a.max_seconds
+    with open(a.out, "a") as out:
+        while time.monotonic() < deadline and not os.path.exists(a.stop):
+            for name, path in pidfiles.items():
+                if name not in pids:
+                    pid = read_int(path)
+                    if pid:
+                        pids[name] = pid
+            rec = {
+                "t": time.time(),
+                "rx": read_int("/sys/class/net/%s/statistics/rx_packets" % a.iface),
+                "cpu": cpu_line(),
+                "proc": {n: proc_ticks(p) for n, p in pids.items()},
+            }
+            out.write(json.dumps(rec) + "\n")
+            out.flush()
+            time.sleep(a.interval)
+
+
+# ---------------------------------------------------------------- parsing snapshots
+
+
+def slurp(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def ipt_counts(text):
+    """Packet counts of an `iptables -nvxL CHAIN` listing, by rule, in order."""
+    rows = []
+    for line in text.splitlines():
+        m = re.match(r"\s*(\d+)\s+(\d+)\s+(\S+)", line)
+        if m:
+            rows.append((int(m.group(1)), m.group(3), line))
+    return rows
+
+
+def netstat(text):
+    """/proc/net/netstat or /proc/net/snmp as {Prefix: {Key: value}}."""
+    out, lines = {}, text.splitlines()
+    for head, vals in zip(lines[::2], lines[1::2]):
+        p, keys = head.split(":", 1)
+        _, nums = vals.split(":", 1)
+        out[p] = dict(zip(keys.split(), (int(x) for x in nums.split())))
+    return out
+
+
+def nfq_drops(text):
+    """Packets NFQUEUE dropped: queue full plus failed deliveries to the reader."""
+    total = 0
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) >= 7:
+            total += int(f[5]) + int(f[6])
+    return total
+
+
+def cpu_of(cpu):
+    """(busy, softirq, total) ticks of a /proc/stat cpu line."""
+    total = sum(cpu[:8])
+    idle = cpu[3] + cpu[4]
+    return total - idle, cpu[6], total
+
+
+def snapshot(d):
+    s = {"time": float(slurp(os.path.join(d, "time.txt"), "0") or 0)}
+    s["cpu"] = [int(x) for x in slurp(os.path.join(d, "stat.txt")).split()[1:9]] or None
+    s["synguardd_ticks"] = None
+    st = slurp(os.path.join(d, "synguardd.stat"))
+    if st:
+        f = st.rsplit(")", 1)[1].split()
+        s["synguardd_ticks"] = int(f[11]) + int(f[12])
+    att = ipt_counts(slurp(os.path.join(d, "att_raw4.txt"))) + ipt_counts(
+        slurp(os.path.join(d, "att_raw6.txt")))
+    s["att_synack"] = sum(n for n, _, l in att if "sg-synack" in l)
+    s["att_rst"] = sum(n for n, _, l in att if "sg-rst" in l)
+    s["att_rx"] = int(slurp(os.path.join(d, "att_rx.txt"), "0") or 0)
+    ns = netstat(slurp(os.path.join(d, "srv_netstat.txt")))
+    sn = netstat(slurp(os.path.join(d, "srv_snmp.txt")))
+    s["tcpext"] = ns.get("TcpExt", {})
+    s["tcp"] = sn.get("Tcp", {})
+    filt = ipt_counts(slurp(os.path.join(d, "srv_filter4.txt"))) + ipt_counts(
+        slurp(os.path.join(d, "srv_filter6.txt")))
+    s["synproxy_invalid_drop"] = sum(n for n, tgt, _ in filt if tgt == "DROP")
+    s["synproxy_passed"] = sum(n for n, tgt, _ in filt if tgt == "SYNPROXY")
+    s["nfq_dropped"] = nfq_drops(slurp(os.path.join(d, "srv_nfq.txt")))
+    try:
+        s["synguard"] = json.loads(slurp(os.path.join(d, "synguard.json"), "{}")).get("total", {})
+    except ValueError:
+        s["synguard"] = {}
+    return s
+
+
+# ---------------------------------------------------------------- one defense
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def defense_result(ddir, name, scen):
+    meta = json.loads(slurp(os.path.join(ddir, "meta.json"), "{}"))
+    load = json.loads(slurp(os.path.join(ddir, "load.json"), "{}"))
+    b, e = snapshot(os.path.join(ddir, "before")), snapshot(os.path.join(ddir, "after"))
+    secs = max(e["time"] - b["time"], 1e-3)
+    r = {"defense": name, "flood_seconds": round(secs, 3), "setup": meta.get("setup", "")}
+    w = load.get("window_summary", {})
+    r["legit"] = {
+        "attempts": w.get("attempts", 0),
+        "ok": w.get("ok", 0),
+        "success_pct": w.get("success_pct"),
+        "connect_ms": w.get("connect_ms", {}),
+        "connect_retransmitted": w.get("connect_retransmitted", 0),
+        "failures": {k: v for k, v in w.get("results", {}).items() if k != "ok" and v},
+    }
+    r["legit_all"] = load.get("all", {})
+    r["flood"] = {"sent": meta.get("flood_sent"), "log": meta.get("flood_log", "")}
+    if r["flood"]["sent"] is not None:
+        r["flood"]["pps"] = round(r["flood"]["sent"] / secs)
+    synacks = e["att_synack"] - b["att_synack"]
+    r["synack_per_s"] = round(synacks / secs)
+    r["rst_per_s"] = round((e["att_rst"] - b["att_rst"]) / secs)
+    r["attacker_rx_per_s"] = round((e["att_rx"] - b["att_rx"]) / secs)
+    cpu = None
+    if b["cpu"] and e["cpu"]:
+        bb, bs, bt = cpu_of(b["cpu"])
+        eb, es, et = cpu_of(e["cpu"])
+        # ticks over all CPUs -> cores busy on average
+        span = (et - bt) / NCPU
+        cpu = {
+            "machine_cores": round((eb - bb) / span, 3) if span else None,
+            "softirq_cores": round((es - bs) / span, 3) if span else None,
+            "ncpu": NCPU,
+        }
+        busy_s = (eb - bb) / TICK
+        cpu["machine_us_per_synack"] = round(busy_s * 1e6 / synacks, 3) if synacks else None
+    if b["synguardd_ticks"] is not None and e["synguardd_ticks"] is not None and cpu:
+        cpu["synguardd_cores"] = round((e["synguardd_ticks"] - b["synguardd_ticks"]) / TICK / secs, 3)
+    r["cpu"] = cpu
+    r["synguardd_peak_rss_kb"] = meta.get("vmhwm_kb")
+    # invalid ACKs each defense dropped (where it counts them)
+    bad = None
+    if name == "synguard":
+        bad = e["synguard"].get("ack_invalid", 0) - b["synguard"].get("ack_invalid", 0)
+        r["synguard"] = {k: e["synguard"].get(k, 0) - b["synguard"].get(k, 0)
+                         for k in ("syn_received", "synack_sent", "ack_valid", "ack_invalid",
+                                   "handoffs", "handoff_failed", "repair_failed")}
+    elif name == "synproxy":
+        bad = e["synproxy_invalid_drop"] - b["synproxy_invalid_drop"]
+    elif name == "syncookies":
+        bad = e["tcpext"].get("SyncookiesFailed", 0) - b["tcpext"].get("SyncookiesFailed", 0)
+    r["invalid_acks_dropped"] = bad
+    r["nfqueue_dropped"] = (e["nfq_dropped"] - b["nfq_dropped"]) if name == "synguard" else None
+    r["kernel"] = {k: e["tcpext"].get(k, 0) - b["tcpext"].get(k, 0)
+                   for k in ("SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed",
+                             "ListenOverflows", "ListenDrops", "TCPReqQFullDrop",
+                             "TCPReqQFullDoCookies")}
+    r["kernel"]["OutRsts"] = e["tcp"].get("OutRsts", 0) - b["tcp"].get("OutRsts", 0)
+    r["series"] = series(ddir, load, meta)
+    return r
+
+
+def series(ddir, load, meta):
+    """Per second since the load started: legit success and latency, answers/s at the attacker."""
+    out = {str(s["t"]): {"success_pct": s.get("success_pct"), "p50": s.get("p50"),
+                         "p99": s.get("p99"), "attempts": s.get("attempts")}
+           for s in load.get("series", [])}
+    t0 = meta.get("load_start")
+    samples = []
+    for line in slurp(os.path.join(ddir, "samples.jsonl")).splitlines():
+        try:
+            samples.append(json.loads(line))
+        except ValueError:
+            pass
+    if t0 is not None:
+        for p, q in zip(samples, samples[1:]):
+            if p.get("rx") is None or q.get("rx") is None:
+                continue
+            mid = (p["t"] + q["t"]) / 2 - t0
+            sec = str(int(math.floor(mid)))
+            dt = q["t"] - p["t"]
+            if sec in out and dt > 0:
+                o = out[sec]
+                o.setdefault("_rx", []).append((q["rx"] - p["rx"]) / dt)
+                bp, _, tp = cpu_of(p["cpu"])
+                bq, _, tq = cpu_of(q["cpu"])
+                if tq > tp:
+                    o.setdefault("_cpu", []).append((bq - bp) / (tq - tp) * NCPU)
+        for o in out.values():
+            rx = o.pop("_rx", None)
+            c = o.pop("_cpu", None)
+            o["answers_per_s"] = round(sum(rx) / len(rx)) if rx else None
+            o["machine_cores"] = round(sum(c) / len(c), 3) if c else None
+    return [dict(t=int(k), **v) for k, v in sorted(out.items(), key=lambda kv: int(kv[0]))]
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt(v, spec="%.1f", none="-"):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return none
+    return spec % v
+
+
+def fmt_ratio(v):
+    if v is None:
+        return "n/a"
+    if v >= 100:
+        return "%.0fx" % v
+    return "%.2fx" % v
+
+
+def table(res, scen):
+    lines = []
+    s = scen
+    attack = s["ATTACK"]
+    lines.append("scenario %s: %s" % (s["NAME"], s.get("DESCRIPTION", "")))
+    lines.append("  attack %s, IPv%s, %s pps for %s s; legit %s new connections/s x %s requests"
+                 " (connect timeout %s s)" % (attack, s["FAMILY"], s["RATE"], s["DURATION"],
+                                              s["LEGIT_CPS"], s["LEGIT_REQUESTS"],
+                                              s["LEGIT_CONNECT_TIMEOUT"]))
+    lines.append("  legit figures count the connections started during the flood; CPU is the"
+                 " whole %d-CPU machine (generator and clients included)" % NCPU)
+    lines.append("")
+    hdr = ("%-11s %8s %8s %8s %8s %9s %9s %10s %7s %7s %8s %8s %7s %8s" %
+           ("defense", "legit ok", "p50 ms", "p99 ms", "p99.9 ms", "flood pps", "SYN-ACK/s",
+            "bad ACK", "CPU", "softirq", "us/SYNACK", "sgd CPU", "RSS MB", "NFQ drop"))
+    lines.append(hdr)
+    lines.append("-" * len(hdr))
+    for r in res:
+        L, c = r["legit"], r["cpu"] or {}
+        lat = L["connect_ms"]
+        lines.append("%-11s %7s%% %8s %8s %8s %9s %9s %10s %7s %7s %8s %8s %7s %8s" % (
+            r["defense"], fmt(L["success_pct"]), fmt(lat.get("p50"), "%.2f"),
+            fmt(lat.get("p99"), "%.1f"), fmt(lat.get("p99.9"), "%.1f"),
+            fmt(r["flood"].get("pps"), "%d"), fmt(r["synack_per_s"], "%d"),
+            fmt(r["invalid_acks_dropped"], "%d"), fmt(c.get("machine_cores"), "%.2f"),
+            fmt(c.get("softirq_cores"), "%.2f"), fmt(c.get("machine_us_per_synack"), "%.2f"),
+            fmt(c.get("synguardd_cores"), "%.2f"),
+            fmt(r["synguardd_peak_rss_kb"] / 1024 if r["synguardd_peak_rss_kb"] else None, "%.1f"),
+            fmt(r["nfqueue_dropped"], "%d")))
+    lines.append("")
+    lines.append("  CPU, softirq, sgd CPU: cores busy on average during the flood (of %d);"
+                 " us/SYNACK: machine CPU microseconds per SYN-ACK seen by the attacker" % NCPU)
+    lines.append("  bad ACK: synguard ack_invalid; SYNPROXY: conntrack INVALID drops;"
+                 " syncookies: TcpExt SyncookiesFailed")
+    for r in res:
+        if r["legit"]["failures"]:
+            lines.append("  %s failures: %s" % (r["defense"], ", ".join(
+                "%s %d" % kv for kv in sorted(r["legit"]["failures"].items()))))
+    return lines
+
+
+def ratios(res):
+    by = {r["defense"]: r for r in res}
+    sg = by.get("synguard")
+    out = {}
+    if not sg:
+        return out
+    for peer, r in by.items():
+        if peer == "synguard":
+            continue
+        sgc, pc = sg["cpu"] or {}, r["cpu"] or {}
+        out[peer] = {
+            "legit_success": ratio(sg["legit"]["success_pct"], r["legit"]["success_pct"]),
+            "connect_p99": ratio(sg["legit"]["connect_ms"].get("p99"),
+                                 r["legit"]["connect_ms"].get("p99")),
+            "synack_rate": ratio(sg["synack_per_s"], r["synack_per_s"]),
+            "cpu_per_answered_syn": ratio(sgc.get("machine_us_per_synack"),
+                                          pc.get("machine_us_per_synack")),
+        }
+    return out
+
+
+def ratio_lines(rat):
+    if not rat:
+        return []
+    lines = ["", "synguard / peer     legit success   connect p99   SYN-ACK rate   CPU per answered SYN"]
+    for peer, x in rat.items():
+        lines.append("  vs %-14s %13s %13s %14s %22s" % (
+            peer, fmt_ratio(x["legit_success"]), fmt_ratio(x["connect_p99"]),
+            fmt_ratio(x["synack_rate"]), fmt_ratio(x["cpu_per_answered_syn"])))
+    lines.append("  (success and SYN-ACK rate: higher is better for synguard; p99 and CPU: lower)")
+    return lines
+
+
+GNUPLOT = r"""
+set terminal pngcairo size 1100,1000 font "DejaVu Sans,10"
+set output '{png}'
+set datafile missing '?'
+set datafile separator whitespace
+set key outside right top
+set grid
+set multiplot layout 3,1 title "{title}" font ",12"
+set object 1 rect from {f0},graph 0 to {f1},graph 1 behind fc rgb "#ffe9e0" fs solid noborder
+set lmargin 10
+set rmargin 20
+set xrange [0:{tmax}]
+set ylabel "legit success %"
+set yrange [-2:102]
+plot {succ}
+set ylabel "connect p99 ms"
+set logscale y
+set yrange [0.01:*]
+plot {lat}
+unset logscale y
+set ylabel "answers to spoofed sources (k/s)"
+set yrange [0:*]
+set xlabel "seconds since the legitimate load started (shaded: flood)"
+plot {rx}
+unset multiplot
+"""
+
+COLORS = {"none": "#d62728", "syncookies": "#1f77b4", "synproxy": "#2ca02c", "synguard": "#9467bd"}
+
+
+def chart(d, res, scen):
+    if not res:
+        return None
+    files = []
+    for r in res:
+        path = os.path.join(d, "series-%s.dat" % r["defense"])
+        with open(path, "w") as f:
+            f.write("# t success_pct p50_ms p99_ms answers_per_s machine_cores\n")
+            for s in r["series"]:
+                f.write("%s %s %s %s %s %s\n" % (
+                    s["t"] + 0.5, fmt(s["success_pct"], "%.2f", "?"), fmt(s["p50"], "%.3f", "?"),
+                    fmt(s["p99"], "%.3f", "?"), fmt(s.get("answers_per_s"), "%d", "?"),
+                    fmt(s.get("machine_cores"), "%.3f", "?")))
+        files.append((r["defense"], path))
+
+    def plots(col, scale=""):
+        return ", ".join("'%s' using 1:(%s$%d) with linespoints lw 2 pt 7 ps 0.5 lc rgb '%s' title '%s'" %
+                         (p, scale, col, COLORS.get(n, "black"), DEFENSE_LABEL.get(n, n))
+                         for n, p in files)
+
+    pre = float(scen["PRE"])
+    dur = float(scen["DURATION"])
+    tmax = max((s["t"] + 1 for r in res for s in r["series"]), default=pre + dur)
+    png = os.path.join(d, "chart.png")
+    gp = GNUPLOT.format(
+        png=png, f0=pre, f1=pre + dur, tmax=tmax,
+        title="%s: %s at %s pps, legit %s conn/s" % (scen["NAME"], scen["ATTACK"], scen["RATE"],
+                                                    scen["LEGIT_CPS"]),
+        succ=plots(2), lat=plots(4), rx=plots(5, "0.001*"))
+    gpath = os.path.join(d, "chart.gp")
+    with open(gpath, "w") as f:
+        f.write(gp)
+    try:
+        subprocess.run(["gnuplot", gpath], check=True, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print("benchreport: gnuplot failed: %s" % getattr(e, "stderr", e), file=sys.stderr)
+        return None
+    return png
+
+
+def cmd_report(a):
+    d = a.dir
+    scen = json.loads(slurp(os.path.join(d, "scenario.json")))
+    res = []
+    for name in scen["DEFENSES"].split():
+        ddir = os.path.join(d, name)
+        if os.path.isdir(ddir):
+            res.append(defense_result(ddir, name, scen))
+    rat = ratios(res)
+    lines = table(res, scen) + ratio_lines(rat)
+    host = json.loads(slurp(os.path.join(d, "host.json"), "{}"))
+    png = chart(d, res, scen)
+    doc = {"scenario": scen, "host": host, "results": res, "ratios_synguard_over_peer": rat,
+           "chart": os.path.basename(png) if png else None}
+    with open(os.path.join(d, "results.json"), "w") as f:
+        json.dump(doc, f, indent=1)
+    with open(os.path.join(d, "table.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("sample")
+    s.add_argument("--out", required=True)
+    s.add_argument("--stop", required=True)
+    s.add_argument("--max-seconds", type=float, required=True)
+    s.add_argument("--iface", default="eth0")
+    s.add_argument("--interval", type=float, default=0.5)
+    s.add_argument("--pidfile", action="append", default=[])
+    r = sub.add_parser("report")
+    r.add_argument("dir")
+    a = ap.parse_args()
+    return cmd_sample(a) if a.cmd == "sample" else cmd_report(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
