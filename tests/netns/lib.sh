@@ -58,6 +58,10 @@ t_cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
 	if [ $rc != 0 ] && [ $rc != 77 ]; then
+		if [ -n "$T_DAEMON_PID" ] && kill -0 "$T_DAEMON_PID" 2>/dev/null; then
+			echo "---- synguardctl stats at failure"
+			t_ctl stats 2>&1 | awk '$2 != 0'
+		fi
 		for f in "$T_DIR"/*.log; do
 			[ -s "$f" ] || continue
 			echo "---- $(basename "$f") (last 30 lines)"
@@ -135,7 +139,9 @@ t_start_daemon() {
 	for i in $(seq 100); do
 		kill -0 "$T_DAEMON_PID" 2>/dev/null || t_fail "synguardd exited at start"
 		if t_ctl status >/dev/null 2>&1 &&
-			lab_exec server iptables-save 2>/dev/null | grep -q NFQUEUE; then
+			lab_exec server iptables-save 2>/dev/null | grep -q NFQUEUE &&
+			{ ! grep -q 'address = "[0-9a-f:]*:' "$T_CONF" ||
+				lab_exec server ip6tables-save 2>/dev/null | grep -q NFQUEUE; }; then
 			return 0
 		fi
 		sleep 0.1
