@@ -10,7 +10,16 @@
  *   ACK of a recent flow -> ACCEPT (queued before its socket existed: flows.h)
  *   ACK, valid cookie    -> repaired socket, handoff; ACCEPT
  *   ACK, invalid cookie  -> DROP, counted, nothing else
+ *   unparseable          -> ACCEPT, counted by reason
+ *   bad TCP checksum     -> DROP, counted (only SYNs and ACKs to a listener)
  *   anything else        -> ACCEPT, counted: we never black-hole what we do not own
+ *
+ * Checksums: the kernel verifies TCP checksums after netfilter, so a SYN with
+ * a bad checksum would get a SYN-ACK the kernel itself would never send. When
+ * the kernel says it has not verified the checksum yet (NFQA_SKB_CSUM_NOTVERIFIED;
+ * not for locally built packets whose checksum is not even computed,
+ * NFQA_SKB_CSUMNOTREADY, nor when hardware verified it) and the whole segment
+ * was copied to us, we check it and drop a bad one.
  *
  * Verdicts are appended to one send buffer as runs: consecutive packet ids
  * with the same verdict collapse into one NFQNL_MSG_VERDICT_BATCH message
@@ -213,6 +222,25 @@ static void q_verdict(struct queue_thread *q, uint32_t id, int verdict)
 
 /* ---- packets ---- */
 
+/* Why pkt_parse() refused a packet, as a counter. */
+static const enum stats_id q_malformed_stat[PKT_NERR] = {
+    [PKT_ETRUNC] = ST_MALFORMED_TRUNC,     [PKT_EVERSION] = ST_MALFORMED_VERSION,
+    [PKT_EIHL] = ST_MALFORMED_IHL,         [PKT_ELEN] = ST_MALFORMED_LEN,
+    [PKT_EFRAG] = ST_MALFORMED_FRAG,       [PKT_EEXTHDR] = ST_MALFORMED_EXTHDR,
+    [PKT_ENEXTHDR] = ST_MALFORMED_NEXTHDR, [PKT_ENOTTCP] = ST_MALFORMED_NOTTCP,
+    [PKT_ETCPOFF] = ST_MALFORMED_TCPOFF,   [PKT_EOPT] = ST_MALFORMED_OPT,
+};
+_Static_assert(PKT_NERR == PKT_EOPT + 2, "a counter for every parse error");
+
+/* True when the segment was captured whole and its checksum is wrong. A longer one (data
+ * beyond the copy range) goes on unchecked: the kernel checks it after us anyway. */
+static bool q_csum_bad(const uint8_t *data, size_t len, const struct pkt_tcp *p)
+{
+	if ((size_t)p->l4off + p->tcp_hlen + p->payload_len > len)
+		return false;
+	return !pkt_tcp_csum_ok(data, len, p);
+}
+
 static const uint16_t *q_mss_table(const struct conf_policy *pol, int family)
 {
 	return family == AF_INET ? pol->mss : pol->mss6;
@@ -322,13 +350,19 @@ static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li)
 	return NF_ACCEPT;
 }
 
-static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len)
+static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len,
+                       bool csum_unverified)
 {
 	struct pkt_tcp p;
+	enum pkt_err err;
+	bool syn, ack;
 	int li;
 
-	if (pkt_parse(data, len, PKT_PARSE_PARTIAL, &p) != PKT_OK) {
+	err = pkt_parse(data, len, PKT_PARSE_PARTIAL, &p);
+	if (err != PKT_OK) {
 		stats_inc(q_row(q, -1), ST_PKT_MALFORMED);
+		if ((unsigned)err < PKT_NERR && q_malformed_stat[err])
+			stats_inc(q_row(q, -1), q_malformed_stat[err]);
 		return NF_ACCEPT; /* the kernel's own checks will deal with it */
 	}
 	li = conf_match_listener(q->conf, p.t.family, p.t.daddr, p.t.dport);
@@ -336,12 +370,17 @@ static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len)
 		stats_inc(q_row(q, -1), ST_PKT_OTHER);
 		return NF_ACCEPT;
 	}
-	if ((p.flags & (PKT_SYN | PKT_ACK | PKT_RST | PKT_FIN)) == PKT_SYN)
-		return q_on_syn(q, &p, li);
-	if ((p.flags & (PKT_SYN | PKT_ACK | PKT_RST)) == PKT_ACK)
-		return q_on_ack(q, &p, li);
-	stats_inc(q_row(q, li), ST_PKT_OTHER);
-	return NF_ACCEPT;
+	syn = (p.flags & (PKT_SYN | PKT_ACK | PKT_RST | PKT_FIN)) == PKT_SYN;
+	ack = (p.flags & (PKT_SYN | PKT_ACK | PKT_RST)) == PKT_ACK;
+	if (!syn && !ack) {
+		stats_inc(q_row(q, li), ST_PKT_OTHER);
+		return NF_ACCEPT;
+	}
+	if (csum_unverified && q_csum_bad(data, len, &p)) {
+		stats_inc(q_row(q, li), ST_BAD_CSUM);
+		return NF_DROP;
+	}
+	return syn ? q_on_syn(q, &p, li) : q_on_ack(q, &p, li);
 }
 
 /* ---- netlink messages ---- */
@@ -352,6 +391,7 @@ static void q_on_nlmsg(struct queue_thread *q, const struct nlmsghdr *nlh)
 	const struct nfqnl_msg_packet_hdr *ph;
 	const uint8_t *payload = NULL;
 	size_t plen = 0;
+	bool csum_unverified = false;
 
 	if (nlh->nlmsg_type == NLMSG_ERROR) {
 		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
@@ -378,7 +418,13 @@ static void q_on_nlmsg(struct queue_thread *q, const struct nlmsghdr *nlh)
 		payload = mnl_attr_get_payload(attr[NFQA_PAYLOAD]);
 		plen = mnl_attr_get_payload_len(attr[NFQA_PAYLOAD]);
 	}
-	q_verdict(q, ntohl(ph->packet_id), q_on_packet(q, payload, plen));
+	/* Sent because the queue is configured with NFQA_CFG_F_GSO. Without the NOTVERIFIED
+	 * flag there is nothing to check: hardware or the stack verified the checksum, or
+	 * the packet is local and its checksum not computed yet (NFQA_SKB_CSUMNOTREADY). */
+	if (attr[NFQA_SKB_INFO] && mnl_attr_get_payload_len(attr[NFQA_SKB_INFO]) >= 4)
+		csum_unverified =
+		    ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) & NFQA_SKB_CSUM_NOTVERIFIED;
+	q_verdict(q, ntohl(ph->packet_id), q_on_packet(q, payload, plen, csum_unverified));
 }
 
 static void q_on_datagram(struct queue_thread *q, const void *buf, size_t len)

@@ -10,7 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* X(id, name, kind): kind is COUNTER or GAUGE. Names are the JSON keys. */
+/*
+ * X(id, name, kind): kind is COUNTER or GAUGE. Names are the JSON keys.
+ * packets_malformed counts every queued packet pkt_parse() refused; the
+ * malformed_* counters split it by reason (enum pkt_err). bad_checksum counts
+ * SYNs and ACKs whose TCP checksum the kernel had not verified yet and which
+ * were wrong.
+ */
 #define STATS_LIST(X)                                                                              \
 	X(SYN_RECEIVED, "syn_received", COUNTER)                                                   \
 	X(SYNACK_SENT, "synack_sent", COUNTER)                                                     \
@@ -20,6 +26,17 @@
 	X(ACK_EXPIRED, "ack_expired", COUNTER)                                                     \
 	X(ACK_FLOW_PASSED, "ack_flow_passed", COUNTER)                                             \
 	X(PKT_MALFORMED, "packets_malformed", COUNTER)                                             \
+	X(MALFORMED_TRUNC, "malformed_truncated", COUNTER)                                         \
+	X(MALFORMED_VERSION, "malformed_ip_version", COUNTER)                                      \
+	X(MALFORMED_IHL, "malformed_ipv4_ihl", COUNTER)                                            \
+	X(MALFORMED_LEN, "malformed_ip_length", COUNTER)                                           \
+	X(MALFORMED_FRAG, "malformed_fragment", COUNTER)                                           \
+	X(MALFORMED_EXTHDR, "malformed_ipv6_exthdr", COUNTER)                                      \
+	X(MALFORMED_NEXTHDR, "malformed_ipv6_nexthdr", COUNTER)                                    \
+	X(MALFORMED_NOTTCP, "malformed_not_tcp", COUNTER)                                          \
+	X(MALFORMED_TCPOFF, "malformed_tcp_offset", COUNTER)                                       \
+	X(MALFORMED_OPT, "malformed_tcp_option", COUNTER)                                          \
+	X(BAD_CSUM, "bad_checksum", COUNTER)                                                       \
 	X(PKT_OTHER, "packets_other", COUNTER)                                                     \
 	X(REPAIR_FAILED, "repair_failed", COUNTER)                                                 \
 	X(HANDOFFS, "handoffs", COUNTER)                                                           \
