@@ -10,9 +10,16 @@
  *   ACK of a recent flow -> ACCEPT (queued before its socket existed: flows.h)
  *   ACK, valid cookie    -> repaired socket, handoff; ACCEPT
  *   ACK, invalid cookie  -> DROP, counted, nothing else
- *   unparseable          -> ACCEPT, counted by reason
+ *   unparseable          -> DROP, counted by reason (below)
  *   bad TCP checksum     -> DROP, counted (only SYNs and ACKs to a listener)
  *   anything else        -> ACCEPT, counted: we never black-hole what we do not own
+ *
+ * Unparseable packets are dropped, not left to the kernel: the rules queue
+ * only TCP SYNs and ACKs to protected ports, so one we cannot parse is still
+ * aimed at a protected service, and Linux reads TCP options leniently (it
+ * stops at a bad option length and keeps the SYN). Accepted, a SYN with a
+ * broken option would reach a listener on the protected address without a
+ * cookie: a way around the whole defence. No legitimate stack sends them.
  *
  * Checksums: the kernel verifies TCP checksums after netfilter, so a SYN with
  * a bad checksum would get a SYN-ACK the kernel itself would never send. When
@@ -363,7 +370,7 @@ static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len,
 		stats_inc(q_row(q, -1), ST_PKT_MALFORMED);
 		if ((unsigned)err < PKT_NERR && q_malformed_stat[err])
 			stats_inc(q_row(q, -1), q_malformed_stat[err]);
-		return NF_ACCEPT; /* the kernel's own checks will deal with it */
+		return NF_DROP; /* see the top of this file */
 	}
 	li = conf_match_listener(q->conf, p.t.family, p.t.daddr, p.t.dport);
 	if (li < 0) {
