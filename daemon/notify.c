@@ -59,28 +59,18 @@ bool notify_fd_is_journal(int fd, const char *journal_stream)
 	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-static const char *mode_name(enum conf_mode m)
-{
-	switch (m) {
-	case CONF_MODE_COOKIE:
-		return "cookie";
-	}
-	return "?";
-}
-
 void notify_modes(const struct conf *conf, char *buf, size_t len)
 {
 	size_t n = 0;
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < conf->n_listeners; i++) {
-		const char *m = mode_name(conf->policies[conf->listeners[i].policy].mode);
+		const char *m = conf_mode_name(conf->policies[conf->listeners[i].policy].mode);
 		bool seen = false;
 
 		for (size_t j = 0; j < i && !seen; j++)
-			seen =
-			    strcmp(m, mode_name(conf->policies[conf->listeners[j].policy].mode)) ==
-			    0;
+			seen = strcmp(m, conf_mode_name(
+			                     conf->policies[conf->listeners[j].policy].mode)) == 0;
 		if (seen)
 			continue;
 		int w = snprintf(buf + n, len - n, "%s%s", n ? "+" : "", m);
@@ -124,6 +114,8 @@ static void on_status(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)revents;
 	notify_sample_take(&n->src, ev_now(loop), &now);
+	/* a reload may have changed the policies since the last update */
+	notify_modes(n->src.conf, n->modes, sizeof(n->modes));
 	notify_format_status(status, sizeof(status), n->modes, &n->last, &now);
 	sd_notifyf(0, "STATUS=%s", status);
 	n->last = now;

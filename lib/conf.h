@@ -18,6 +18,8 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "cidr.h"
+
 #define CONF_NAME_MAX   32
 #define CONF_PATH_MAX   108 /* sun_path */
 #define CONF_QUEUES_MAX 64  /* NFQUEUE numbers per daemon (queue_last - queue_first + 1) */
@@ -26,7 +28,27 @@
 
 enum conf_firewall { CONF_FW_IPTABLES, CONF_FW_NONE };
 enum conf_handoff { CONF_HANDOFF_PROXY, CONF_HANDOFF_PASSFD };
-enum conf_mode { CONF_MODE_COOKIE };
+enum conf_mode { CONF_MODE_COOKIE, CONF_MODE_STATEFUL, CONF_MODE_AUTO };
+enum conf_overflow { CONF_OVERFLOW_DROP, CONF_OVERFLOW_RESET };
+
+#define CONF_CIDRS_MAX 65536 /* entries of one allow or deny list */
+
+/* Limits per source prefix (the address cut to prefix_v4 / prefix_v6 bits). */
+struct conf_per_source {
+	uint32_t syn_rate;        /* SYNs per second a prefix may send; 0: no limit */
+	uint32_t burst;           /* SYNs a prefix may send at once (bucket depth) */
+	uint8_t prefix_v4;        /* 24..32 */
+	uint8_t prefix_v6;        /* 48..64 */
+	uint32_t max_connections; /* concurrent connections per prefix; 0: no cap */
+	uint32_t table_size;      /* prefixes the SYN rate limiter tracks, per queue thread */
+};
+
+/* TCP keepalive on the sockets the daemon holds for clients and backends. */
+struct conf_keepalive {
+	uint32_t idle;     /* seconds of silence before the first probe; 0: keepalive off */
+	uint32_t interval; /* seconds between probes */
+	uint32_t count;    /* unanswered probes before the connection is dropped */
+};
 
 struct conf_policy {
 	char name[CONF_NAME_MAX];
@@ -37,6 +59,32 @@ struct conf_policy {
 	bool sack;
 	bool timestamps;
 	uint32_t idle_timeout; /* seconds without data in either direction before a relay closes */
+
+	/* stateful and auto modes: the half-open table (per listener, shared out among the
+	 * queue threads) */
+	uint32_t half_open_max;        /* entries */
+	uint32_t half_open_per_source; /* entries per source prefix; 0: no cap */
+	uint8_t synack_retries;        /* SYN-ACK retransmits, 1 s apart doubling, 0..15 */
+	/* auto mode: cookies when either trigger is reached, back after auto_calm_time */
+	uint32_t syn_rate_trigger;      /* SYNs per second per listener; 0: never */
+	uint8_t half_open_fill_trigger; /* percent of the half-open table, 1..100 */
+	uint32_t auto_calm_time;        /* seconds */
+
+	/* the accept queue: proven connections waiting for their backend */
+	uint32_t accept_backlog;
+	enum conf_overflow accept_overflow;
+	uint32_t accept_timeout;       /* seconds a connection may wait in it */
+	uint32_t max_connections;      /* per listener, accept queue + relayed; 0: no cap */
+	uint32_t max_backend_connects; /* backend connects in flight per listener (proxy) */
+
+	struct conf_per_source per_source;
+	/* Access lists, longest prefix wins between them: deny drops SYNs and ACKs, allow
+	 * skips the per-source limits. Never the same prefix in both. */
+	struct cidr *allow;
+	size_t n_allow;
+	struct cidr *deny;
+	size_t n_deny;
+	struct conf_keepalive keepalive;
 };
 
 struct conf_listener {
@@ -82,6 +130,10 @@ struct conf {
  */
 int conf_parse(const char *text, const char *filename, struct conf **out, char *err, size_t errlen);
 void conf_free(struct conf *c);
+
+/* The name of a mode ("cookie", "stateful", "auto") and of an overflow action. */
+const char *conf_mode_name(enum conf_mode m);
+const char *conf_overflow_name(enum conf_overflow o);
 
 /* Index of the listener for a destination address and port (exact address
  * before wildcard), or -1. addr is network order, 4 or 16 bytes by family. */

@@ -97,6 +97,30 @@ static void assert_default_policy(const struct conf_policy *p)
 	assert_true(p->sack);
 	assert_true(p->timestamps);
 	assert_int_equal(p->idle_timeout, 300);
+	assert_int_equal(p->half_open_max, 65536);
+	assert_int_equal(p->half_open_per_source, 0);
+	assert_int_equal(p->synack_retries, 5);
+	assert_int_equal(p->syn_rate_trigger, 20000);
+	assert_int_equal(p->half_open_fill_trigger, 75);
+	assert_int_equal(p->auto_calm_time, 10);
+	assert_int_equal(p->accept_backlog, 1024);
+	assert_int_equal(p->accept_overflow, CONF_OVERFLOW_DROP);
+	assert_int_equal(p->accept_timeout, 10);
+	assert_int_equal(p->max_connections, 0);
+	assert_int_equal(p->max_backend_connects, 256);
+	assert_int_equal(p->per_source.syn_rate, 0);
+	assert_int_equal(p->per_source.burst, 1);
+	assert_int_equal(p->per_source.prefix_v4, 32);
+	assert_int_equal(p->per_source.prefix_v6, 64);
+	assert_int_equal(p->per_source.max_connections, 0);
+	assert_int_equal(p->per_source.table_size, 65536);
+	assert_int_equal(p->n_allow, 0);
+	assert_null(p->allow);
+	assert_int_equal(p->n_deny, 0);
+	assert_null(p->deny);
+	assert_int_equal(p->keepalive.idle, 0);
+	assert_int_equal(p->keepalive.interval, 75);
+	assert_int_equal(p->keepalive.count, 9);
 }
 
 static void assert_inet_addr(const struct sockaddr_storage *ss, socklen_t len, int family,
@@ -250,6 +274,77 @@ static void test_passfd(void **state)
 	assert_int_equal(l->backend_len, offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
 	assert_int_equal(l->proxy_protocol, 0);
 	assert_address(l, AF_INET, "198.51.100.7");
+	conf_free(c);
+}
+
+static void assert_cidr(const struct cidr *c, const char *text)
+{
+	char got[CIDR_TEXT_MAX];
+
+	cidr_format(c, got, sizeof(got));
+	assert_string_equal(got, text);
+}
+
+static void test_policies(void **state)
+{
+	struct conf *c = parse_fixture(FIXTURES "good-policies.conf");
+	const struct conf_policy *g, *k;
+
+	(void)state;
+	assert_int_equal(c->n_policies, 3);
+	g = &c->policies[0];
+	k = &c->policies[1];
+	assert_string_equal(g->name, "guarded");
+	assert_int_equal(g->mode, CONF_MODE_AUTO);
+	assert_int_equal(g->half_open_max, 1000);
+	assert_int_equal(g->half_open_per_source, 4);
+	assert_int_equal(g->synack_retries, 2);
+	assert_int_equal(g->syn_rate_trigger, 0);
+	assert_int_equal(g->half_open_fill_trigger, 50);
+	assert_int_equal(g->auto_calm_time, 3);
+	assert_int_equal(g->accept_backlog, 2);
+	assert_int_equal(g->accept_overflow, CONF_OVERFLOW_RESET);
+	assert_int_equal(g->accept_timeout, 60);
+	assert_int_equal(g->max_connections, 10000);
+	assert_int_equal(g->max_backend_connects, 8);
+	assert_int_equal(g->per_source.syn_rate, 20);
+	assert_int_equal(g->per_source.burst, 50);
+	assert_int_equal(g->per_source.prefix_v4, 24);
+	assert_int_equal(g->per_source.prefix_v6, 48);
+	assert_int_equal(g->per_source.max_connections, 16);
+	assert_int_equal(g->per_source.table_size, 4096);
+	assert_int_equal(g->n_allow, 3);
+	assert_cidr(&g->allow[0], "192.0.2.0/24");
+	assert_cidr(&g->allow[1], "2001:db8::/64");
+	assert_cidr(&g->allow[2], "198.51.100.7/32");
+	assert_int_equal(g->n_deny, 2);
+	assert_cidr(&g->deny[0], "198.51.100.0/24");
+	assert_cidr(&g->deny[1], "2001:db8:bad::/48");
+	assert_int_equal(g->keepalive.idle, 60);
+	assert_int_equal(g->keepalive.interval, 10);
+	assert_int_equal(g->keepalive.count, 6);
+
+	/* Left out: defaults; burst follows syn_rate; a partial keepalive group. */
+	assert_string_equal(k->name, "kernel-like");
+	assert_int_equal(k->mode, CONF_MODE_STATEFUL);
+	assert_int_equal(k->per_source.syn_rate, 100);
+	assert_int_equal(k->per_source.burst, 100);
+	assert_int_equal(k->per_source.prefix_v4, 32);
+	assert_int_equal(k->keepalive.idle, 30);
+	assert_int_equal(k->keepalive.interval, 75);
+	assert_int_equal(k->keepalive.count, 9);
+	assert_int_equal(k->half_open_max, 65536);
+	assert_int_equal(k->accept_overflow, CONF_OVERFLOW_DROP);
+	assert_default_policy(&c->policies[2]);
+
+	assert_int_equal(c->listeners[0].policy, 0);
+	assert_int_equal(c->listeners[1].policy, 1);
+	assert_int_equal(c->listeners[2].policy, 2);
+	assert_string_equal(conf_mode_name(g->mode), "auto");
+	assert_string_equal(conf_mode_name(k->mode), "stateful");
+	assert_string_equal(conf_mode_name(CONF_MODE_COOKIE), "cookie");
+	assert_string_equal(conf_overflow_name(CONF_OVERFLOW_RESET), "reset");
+	assert_string_equal(conf_overflow_name(CONF_OVERFLOW_DROP), "drop");
 	conf_free(c);
 }
 
@@ -429,6 +524,15 @@ static const struct bad_file bad_files[] = {
      FIXTURES "bad-missing-port.conf:8: listeners.[1].port: ", "is required: an integer 1..65535"},
     {FIXTURES "bad-port-truncated.conf", FIXTURES "bad-port-truncated.conf:6: listeners.[0].port: ",
      "out of range: must be an integer 1..65535"},
+    {FIXTURES "bad-access-overlap.conf",
+     FIXTURES "bad-access-overlap.conf:5: policies.default.deny: ",
+     "entry [1] 2001:db8::/32 is in allow too: a prefix may be in one list only"},
+    {FIXTURES "bad-per-source-prefix.conf",
+     FIXTURES "bad-per-source-prefix.conf:7: policies.default.per_source.prefix_v4: ",
+     "16 is out of range: must be an integer 24..32"},
+    {FIXTURES "bad-cidr.conf", FIXTURES "bad-cidr.conf:4: policies.default.deny: ",
+     "entry [1] \"198.51.100.1/24\" is not valid: host bits set in \"198.51.100.1/24\": the "
+     "network is 198.51.100.0/24"},
 };
 
 static void test_bad_files(void **state)
@@ -655,10 +759,14 @@ static const struct bad_text bad_texts[] = {
     {LST() "policies = {\n abcdefghijklmnopqrstuvwxyz123456 = { }; };\n",
      "3: policies.abcdefghijklmnopqrstuvwxyz123456: ", "policy name must be"},
     {POL("moed = \"cookie\";"), "2: policies.default.moed: ",
-     "unknown key (allowed here: mode, mss, mss6, wscale, sack, timestamps, idle_timeout)"},
-    {POL("mode = \"stateful\";"),
-     "2: policies.default.mode: ", "\"stateful\" is not allowed: must be one of \"cookie\""},
-    {POL("mode = 1;"), "2: policies.default.mode: ", "must be a string, one of \"cookie\""},
+     "unknown key (allowed here: mode, mss, mss6, wscale, sack, timestamps, idle_timeout, "
+     "half_open_max, half_open_per_source, synack_retries, syn_rate_trigger, "
+     "half_open_fill_trigger, auto_calm_time, accept_backlog, accept_overflow, accept_timeout, "
+     "max_connections, max_backend_connects, per_source, allow, deny, keepalive)"},
+    {POL("mode = \"adaptive\";"), "2: policies.default.mode: ",
+     "\"adaptive\" is not allowed: must be one of \"cookie\", \"stateful\", \"auto\""},
+    {POL("mode = 1;"),
+     "2: policies.default.mode: ", "must be a string, one of \"cookie\", \"stateful\", \"auto\""},
     {POL("mss = 1460;"),
      "2: policies.default.mss: ", "must be a list of 1..4 ascending distinct integers 88..65535"},
     {POL("mss = [ ];"), "2: policies.default.mss: ", "has 0 entries: must be a list of 1..4"},
@@ -686,6 +794,81 @@ static const struct bad_text bad_texts[] = {
     {POL("idle_timeout = 0;"),
      "2: policies.default.idle_timeout: ", "0 is out of range: must be an integer 1..86400"},
     {POL("idle_timeout = 86401;"), "2: policies.default.idle_timeout: ", "1..86400"},
+
+    /* half-open table and modes */
+    {POL("half_open_max = 0;"),
+     "2: policies.default.half_open_max: ", "0 is out of range: must be an integer 1..268435456"},
+    {POL("half_open_max = 268435457;"), "2: policies.default.half_open_max: ", "1..268435456"},
+    {POL("half_open_max = \"1k\";"), "2: policies.default.half_open_max: ", "must be an integer"},
+    {POL("half_open_per_source = -1;"),
+     "2: policies.default.half_open_per_source: ", "-1 is out of range: must be an integer 0.."},
+    {POL("synack_retries = 16;"),
+     "2: policies.default.synack_retries: ", "16 is out of range: must be an integer 0..15"},
+    {POL("syn_rate_trigger = 100000001;"),
+     "2: policies.default.syn_rate_trigger: ", "must be an integer 0..100000000"},
+    {POL("syn_rate_trigger = 1.5;"),
+     "2: policies.default.syn_rate_trigger: ", "must be an integer"},
+    {POL("half_open_fill_trigger = 0;"), "2: policies.default.half_open_fill_trigger: ",
+     "0 is out of range: must be an integer 1..100"},
+    {POL("half_open_fill_trigger = 101;"),
+     "2: policies.default.half_open_fill_trigger: ", "1..100"},
+    {POL("auto_calm_time = 0;"), "2: policies.default.auto_calm_time: ", "1..3600"},
+
+    /* accept queue and caps */
+    {POL("accept_backlog = 0;"),
+     "2: policies.default.accept_backlog: ", "0 is out of range: must be an integer 1..1000000"},
+    {POL("accept_overflow = \"queue\";"), "2: policies.default.accept_overflow: ",
+     "\"queue\" is not allowed: must be one of \"drop\", \"reset\""},
+    {POL("accept_overflow = false;"),
+     "2: policies.default.accept_overflow: ", "must be a string, one of \"drop\", \"reset\""},
+    {POL("accept_timeout = 0;"), "2: policies.default.accept_timeout: ", "1..3600"},
+    {POL("max_connections = 10000001;"), "2: policies.default.max_connections: ", "0..10000000"},
+    {POL("max_backend_connects = 0;"), "2: policies.default.max_backend_connects: ", "1..65535"},
+
+    /* per source */
+    {POL("per_source = 5;"), "2: policies.default.per_source: ", "must be a group { syn_rate = "},
+    {POL("per_source = { rate = 5; };"), "2: policies.default.per_source.rate: ",
+     "unknown key (allowed here: syn_rate, burst, prefix_v4, prefix_v6, max_connections, "
+     "table_size)"},
+    {POL("per_source = { syn_rate = 1000001; };"),
+     "2: policies.default.per_source.syn_rate: ", "must be an integer 0..1000000"},
+    {POL("per_source = { syn_rate = 5; burst = 0; };"),
+     "2: policies.default.per_source.burst: ", "0 is out of range: must be an integer 1..10000000"},
+    {POL("per_source = { burst = 10; };"),
+     "2: policies.default.per_source.burst: ", "is set but syn_rate is 0 (no limit)"},
+    {POL("per_source = { prefix_v4 = 33; };"),
+     "2: policies.default.per_source.prefix_v4: ", "must be an integer 24..32"},
+    {POL("per_source = { prefix_v6 = 47; };"),
+     "2: policies.default.per_source.prefix_v6: ", "47 is out of range: must be an integer 48..64"},
+    {POL("per_source = { prefix_v6 = 128; };"),
+     "2: policies.default.per_source.prefix_v6: ", "48..64"},
+    {POL("per_source = { max_connections = -1; };"),
+     "2: policies.default.per_source.max_connections: ", "0..1000000"},
+    {POL("per_source = { table_size = 1000; };"),
+     "2: policies.default.per_source.table_size: ", "must be an integer 1024..16777216"},
+
+    /* access lists */
+    {POL("deny = \"198.51.100.0/24\";"),
+     "2: policies.default.deny: ", "must be a list of IPv4 or IPv6 prefixes or addresses"},
+    {POL("allow = [ 5 ];"), "2: policies.default.allow: ", "entry [0] is not a string"},
+    {POL("allow = ( \"192.0.2.0/24\", 7 );"),
+     "2: policies.default.allow: ", "entry [1] is not a string"},
+    {POL("deny = [ \"198.51.100.0/33\" ];"), "2: policies.default.deny: ",
+     "entry [0] \"198.51.100.0/33\" is not valid: prefix length 33 is out of range"},
+    {POL("deny = [ \"example.com\" ];"), "2: policies.default.deny: ",
+     "entry [0] \"example.com\" is not valid: not an IPv4 or IPv6 address"},
+    {POL("deny = [ \"2001:db8::/\" ];"), "2: policies.default.deny: ", "missing prefix length"},
+    {POL("allow = [ \"192.0.2.0/24\" ]; deny = [ \"192.0.2.0/24\" ];"),
+     "2: policies.default.deny: ", "entry [0] 192.0.2.0/24 is in allow too"},
+
+    /* keepalive */
+    {POL("keepalive = true;"), "2: policies.default.keepalive: ", "must be a group { idle = 60;"},
+    {POL("keepalive = { idle = 32768; };"),
+     "2: policies.default.keepalive.idle: ", "must be an integer 0..32767"},
+    {POL("keepalive = { interval = 0; };"), "2: policies.default.keepalive.interval: ", "1..32767"},
+    {POL("keepalive = { count = 128; };"), "2: policies.default.keepalive.count: ", "1..127"},
+    {POL("keepalive = { probes = 3; };"),
+     "2: policies.default.keepalive.probes: ", "unknown key (allowed here: idle, interval, count)"},
 };
 
 static void test_bad_texts(void **state)
@@ -827,6 +1010,7 @@ int main(void)
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_ipv6),
 	    cmocka_unit_test(test_passfd),
+	    cmocka_unit_test(test_policies),
 	    cmocka_unit_test(test_wildcard_match),
 	    cmocka_unit_test(test_example),
 	    cmocka_unit_test(test_example_uncommented),
