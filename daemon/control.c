@@ -73,6 +73,7 @@ struct control_cmd {
 static void cmd_stats(struct control *c, int argc, char **argv, FILE *out);
 static void cmd_status(struct control *c, int argc, char **argv, FILE *out);
 static void cmd_help(struct control *c, int argc, char **argv, FILE *out);
+static bool printable(const char *s);
 
 static const struct control_cmd control_cmds[] = {
     {"stats", "stats [--json]", cmd_stats},
@@ -242,9 +243,10 @@ static void cmd_stats(struct control *c, int argc, char **argv, FILE *out)
 		if (strcmp(argv[i], "--json") == 0) {
 			json = true;
 		} else {
+			/* echoed back: only if printable, like an unknown command */
 			fprintf(out,
 			        "error: stats: unknown argument \"%s\" (usage: stats [--json])\n",
-			        argv[i]);
+			        printable(argv[i]) ? argv[i] : "?");
 			return;
 		}
 	}
