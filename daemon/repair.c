@@ -107,6 +107,16 @@ int repair_socket(const struct repair_params *p)
 	if (repair_setint(fd, IPPROTO_TCP, TCP_MAXSEG, p->mss) < 0)
 		goto fail;
 
+	/* Before connect(): from connect() on, the socket is in the established hash and
+	 * the client's data (let in by -m socket) may reach it, and an ACK it sends
+	 * must already carry our timestamp clock, or the client's PAWS check will
+	 * drop everything after it. */
+	if (p->has_ts) {
+		uint32_t ts = (p->ack_tsecr + 1) & ~1U;
+
+		if (setsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, sizeof(ts)) < 0)
+			goto fail;
+	}
 	local_len = repair_sockaddr(&local, t->family, t->daddr, t->dport);
 	peer_len = repair_sockaddr(&peer, t->family, t->saddr, t->sport);
 	if (bind(fd, (struct sockaddr *)&local, local_len) < 0)
@@ -116,12 +126,6 @@ int repair_socket(const struct repair_params *p)
 
 	if (repair_options(fd, p) < 0)
 		goto fail;
-	if (p->has_ts) {
-		uint32_t ts = (p->ack_tsecr + 1) & ~1U;
-
-		if (setsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, sizeof(ts)) < 0)
-			goto fail;
-	}
 	if (repair_window(fd, p) < 0)
 		goto fail;
 	if (repair_setint(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP) < 0)
