@@ -230,6 +230,11 @@ snapshot() {
 
 setup_defense() {
 	local d=$1
+	# The lab has one client address. Without this, the kernel would remember
+	# it (TCP metrics) as a proven peer and, with syncookies off, keep the last
+	# quarter of the SYN backlog for it: real legitimate clients are mostly
+	# addresses the server has not seen yet.
+	lab_sysctl server net.ipv4.tcp_no_metrics_save=1
 	case "$d" in
 	none) lab_sysctl server net.ipv4.tcp_syncookies=0 ;;
 	*) lab_sysctl server net.ipv4.tcp_syncookies=1 ;;
@@ -285,7 +290,7 @@ EOF
 
 describe_defense() {
 	case "$1" in
-	none) echo "tcp_syncookies=0; sgbackend echo listening on $BACKEND_LISTEN (backlog 4096)" ;;
+	none) echo "tcp_syncookies=0 (tcp_max_syn_backlog $(lab_exec server sysctl -n net.ipv4.tcp_max_syn_backlog)); sgbackend echo listening on $BACKEND_LISTEN (backlog 4096)" ;;
 	syncookies) echo "tcp_syncookies=1 (kernel default); sgbackend echo listening on $BACKEND_LISTEN" ;;
 	synproxy) echo "tcp_syncookies=1; $IPT SYNPROXY (raw CT --notrack on SYNs; INVALID,UNTRACKED -> SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460; INVALID -> DROP), nf_conntrack_tcp_loose=0; sgbackend on $BACKEND_LISTEN" ;;
 	synguard) echo "synguardd (queues $SYNGUARD_QUEUES, proxy handoff) on $SERVER:$PORT -> sgbackend echo on 127.0.0.1:8080" ;;
@@ -313,8 +318,8 @@ run_defense() {
 	daemon_pid=
 	rm -rf "$run_dir"
 	mkdir -p "$run_dir"
-	say "$d: $(describe_defense "$d")"
 	lab_up
+	say "$d: $(describe_defense "$d")"
 	setup_defense "$d" || return 1
 	# the attacker counts what comes back to the spoofed sources
 	local ipt
@@ -342,7 +347,8 @@ run_defense() {
 	lab_bg client "$run_dir/load.log" "$SGLOAD" --rate "$LEGIT_CPS" --duration "$load_seconds" \
 		--requests "$LEGIT_REQUESTS" --size "$LEGIT_SIZE" \
 		--connect-timeout "$LEGIT_CONNECT_TIMEOUT" --timeout "$LEGIT_TIMEOUT" \
-		--window "$PRE:$((PRE + DURATION))" --json "$run_dir/load.json" "$SERVER" "$PORT"
+		--window "$PRE:$((PRE + DURATION))" --json "$run_dir/load.json" \
+		--records "$run_dir/connections.csv" "$SERVER" "$PORT"
 	load_pid=$LAB_LAST_PID
 	sleep "$PRE"
 	snapshot "$run_dir/before"

@@ -1,0 +1,71 @@
+#!/bin/bash
+# Smoke run of the comparative benchmark (tests/lab/bench.sh, scenario
+# "smoke"): a SYN-flood capture replayed by sgreplay while sgload opens
+# legitimate connections through synguard. At least 95% of the legitimate
+# connections started during the flood must succeed, synguard must answer the
+# flood, the report (JSON, table, chart) must be written, all within 60 s.
+# First, sgreplay's rewriting is checked offline (sgreplay --out,
+# sgreplay_check.py): addresses and port rewritten, checksums right, the rest
+# of every packet kept.
+prefix_in=${SGLAB_PREFIX:-}
+. "$(dirname "$0")/lib.sh" "$@"
+t_need sgbackend sgflood
+SGREPLAY=$T_BUILD/tests/lab/sgreplay
+SGLOAD=$T_BUILD/tests/lab/sgload
+[ -x "$SGREPLAY" ] || t_skip "sgreplay not built"
+[ -x "$SGLOAD" ] || t_skip "sgload not built"
+LAB=$T_TOP/tests/lab
+CAP=$LAB/captures
+start=$(date +%s)
+
+# ---- sgreplay rewriting, offline
+"$SGREPLAY" --quiet --dst 203.0.113.7 --dport 8443 --src4 198.19.0.0/16 --pps 50000 \
+	--out "$T_DIR/mix.pcap" "$CAP/mix-v4.pcap" || t_fail "sgreplay --out (mix-v4)"
+$PY "$LAB/sgreplay_check.py" "$CAP/mix-v4.pcap" "$T_DIR/mix.pcap" 203.0.113.7 8443 198.19.0.0/16 ||
+	t_fail "sgreplay rewrote mix-v4 wrongly"
+"$SGREPLAY" --quiet --dst 2001:db8:5::7 --dst 192.0.2.1 --speed 4 --loop --count 5000 \
+	--out "$T_DIR/syn6.pcap" "$CAP/syn-v6.pcap" || t_fail "sgreplay --out (syn-v6)"
+$PY "$LAB/sgreplay_check.py" "$CAP/syn-v6.pcap" "$T_DIR/syn6.pcap" 2001:db8:5::7 80 2001:db8:ffff::/48 ||
+	t_fail "sgreplay rewrote syn-v6 wrongly"
+"$SGREPLAY" --quiet --dst 8.8.8.8 --out "$T_DIR/x.pcap" "$CAP/syn-v4.pcap" 2>/dev/null &&
+	t_fail "sgreplay accepted a destination outside the documentation ranges"
+"$SGREPLAY" --quiet --dst 192.0.2.1 --loop --iface lo --dst-mac 02:00:00:00:00:01 \
+	"$CAP/syn-v4.pcap" 2>/dev/null && t_fail "sgreplay accepted an unbounded --loop"
+t_ok "sgreplay rewrites addresses and checksums and refuses unsafe runs"
+
+# ---- the benchmark, synguard only
+SGLAB_PREFIX=${prefix_in:-$SGLAB_PREFIX} "$LAB/bench.sh" --no-deps --no-build \
+	--build-dir "$T_BUILD" --scenario smoke --out "$T_DIR/bench" >"$T_DIR/bench.log" 2>&1 ||
+	{ cat "$T_DIR/bench.log"; t_fail "bench.sh failed"; }
+cat "$T_DIR/bench.log"
+elapsed=$(($(date +%s) - start))
+R=$T_DIR/bench/results.json
+[ -s "$R" ] || t_fail "no results.json"
+[ -s "$T_DIR/bench/table.txt" ] || t_fail "no table.txt"
+get() { lab_json_get "$1" <"$R"; }
+sg() { $PY -c '
+import json, sys
+r = [x for x in json.load(open(sys.argv[1]))["results"] if x["defense"] == "synguard"][0]
+for k in sys.argv[2].split("."):
+    r = r[k]
+print(r if not isinstance(r, float) else int(r))' "$R" "$1"; }
+
+rate=$(get scenario.RATE)
+dur=$(get scenario.DURATION)
+cps=$(get scenario.LEGIT_CPS)
+attempts=$(sg legit.attempts)
+ok=$(sg legit.ok)
+sent=$(sg flood.sent)
+synacks=$(sg synack_per_s)
+echo "synguard: $ok of $attempts legitimate connections during the flood; flood $sent packets; $synacks SYN-ACK/s"
+t_expect "the legitimate load ran during the flood (>= 80% of the planned connections)" \
+	"$attempts" -ge $((cps * dur * 8 / 10))
+t_expect "at least 95% of the legitimate connections succeeded" $((ok * 100)) -ge $((attempts * 95))
+t_expect "the flood was sent (>= 50% of RATE x DURATION)" "$sent" -ge $((rate * dur / 2))
+t_expect "synguard answered the flood (>= 50% of RATE SYN-ACKs/s at the attacker)" \
+	"$synacks" -ge $((rate / 2))
+if command -v gnuplot >/dev/null; then
+	t_expect "the chart was drawn" -s "$T_DIR/bench/chart.png"
+fi
+t_expect "the smoke run took under 60 s ($elapsed s)" "$elapsed" -lt 60
+echo "PASS: $T_NAME"
