@@ -22,7 +22,7 @@
 
 #define NFQ_TEXT_MAX (64 * 1024)
 
-/* HELP lines; a counter added to stats.h later gets a generic one until it is described here. */
+/* HELP lines; a counter added to stats.h gets a generic one until it is described here. */
 static const char *const stats_help[ST_MAX] = {
     [ST_SYN_RECEIVED] = "SYNs received from the NFQUEUE queues.",
     [ST_SYNACK_SENT] = "Cookie SYN-ACKs sent.",
@@ -31,7 +31,18 @@ static const char *const stats_help[ST_MAX] = {
     [ST_ACK_INVALID] = "ACKs with an invalid cookie (forged or stray), dropped.",
     [ST_ACK_EXPIRED] = "ACKs whose cookie key epoch had expired, dropped.",
     [ST_ACK_FLOW_PASSED] = "ACKs of recently handed-off flows passed to the kernel.",
-    [ST_PKT_MALFORMED] = "Queued packets that could not be parsed, passed to the kernel.",
+    [ST_PKT_MALFORMED] = "Queued packets that could not be parsed, dropped.",
+    [ST_MALFORMED_TRUNC] = "Unparseable packets: cut short.",
+    [ST_MALFORMED_VERSION] = "Unparseable packets: IP version.",
+    [ST_MALFORMED_IHL] = "Unparseable packets: IPv4 header length.",
+    [ST_MALFORMED_LEN] = "Unparseable packets: IP length field.",
+    [ST_MALFORMED_FRAG] = "Unparseable packets: IP fragments.",
+    [ST_MALFORMED_EXTHDR] = "Unparseable packets: IPv6 extension header chain.",
+    [ST_MALFORMED_NEXTHDR] = "Unparseable packets: unknown IPv6 next header.",
+    [ST_MALFORMED_NOTTCP] = "Unparseable packets: not TCP.",
+    [ST_MALFORMED_TCPOFF] = "Unparseable packets: TCP data offset.",
+    [ST_MALFORMED_OPT] = "Unparseable packets: TCP option.",
+    [ST_BAD_CSUM] = "SYNs and ACKs with a wrong TCP checksum the kernel had not verified, dropped.",
     [ST_PKT_OTHER] = "Queued packets of no listener, or neither SYN nor handshake ACK, passed "
                      "to the kernel.",
     [ST_REPAIR_FAILED] = "Validated handshakes whose TCP_REPAIR socket could not be built.",
