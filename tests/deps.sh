@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config clang
 libev-dev libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev
-libcmocka-dev libsodium-dev libsystemd-dev libpcap-dev libcap-dev
+libcmocka-dev libsodium-dev libsystemd-dev libpcap-dev gnuplot-nox libcap-dev
 iptables iproute2 kmod procps psmisc curl socat python3 python3-scapy tcpdump
 prometheus groff-base dpkg-dev fakeroot"
 
@@ -16,6 +16,14 @@ for p in $PKGS; do
 done
 if [ -n "$missing" ]; then
 	export DEBIAN_FRONTEND=noninteractive
+	# Only promtool of the prometheus package is used: tell invoke-rc.d not to
+	# start any service that these packages bring, unless the admin has a policy.
+	policy=/usr/sbin/policy-rc.d
+	if [ ! -e $policy ]; then
+		printf '#!/bin/sh\nexit 101\n' >$policy
+		chmod 755 $policy
+		trap 'rm -f $policy' EXIT
+	fi
 	apt-get update -qq
 	# shellcheck disable=SC2086
 	apt-get install -y -qq --no-install-recommends $missing
