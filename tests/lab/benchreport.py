@@ -204,6 +204,8 @@ def defense_result(ddir, name, scen):
     if b["synguardd_ticks"] is not None and e["synguardd_ticks"] is not None and cpu:
         cpu["synguardd_cores"] = round((e["synguardd_ticks"] - b["synguardd_ticks"]) / TICK / secs, 3)
     r["cpu"] = cpu
+    if cpu is not None:
+        cpu["machine_cores_before_flood"] = baseline_cores(ddir, meta, float(scen["PRE"]))
     r["synguardd_peak_rss_kb"] = meta.get("vmhwm_kb")
     # invalid ACKs each defense dropped (where it counts them)
     bad = None
@@ -227,18 +229,36 @@ def defense_result(ddir, name, scen):
     return r
 
 
+def load_samples(ddir):
+    out = []
+    for line in slurp(os.path.join(ddir, "samples.jsonl")).splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def baseline_cores(ddir, meta, pre):
+    """Machine cores busy before the flood (legit load only): what else ran on the machine."""
+    t0 = meta.get("load_start")
+    if t0 is None:
+        return None
+    s = [x for x in load_samples(ddir) if t0 + 0.5 <= x["t"] <= t0 + pre]
+    if len(s) < 2:
+        return None
+    b0, _, t_0 = cpu_of(s[0]["cpu"])
+    b1, _, t_1 = cpu_of(s[-1]["cpu"])
+    return round((b1 - b0) / (t_1 - t_0) * NCPU, 3) if t_1 > t_0 else None
+
+
 def series(ddir, load, meta):
     """Per second since the load started: legit success and latency, answers/s at the attacker."""
     out = {str(s["t"]): {"success_pct": s.get("success_pct"), "p50": s.get("p50"),
                          "p99": s.get("p99"), "attempts": s.get("attempts")}
            for s in load.get("series", [])}
     t0 = meta.get("load_start")
-    samples = []
-    for line in slurp(os.path.join(ddir, "samples.jsonl")).splitlines():
-        try:
-            samples.append(json.loads(line))
-        except ValueError:
-            pass
+    samples = load_samples(ddir)
     if t0 is not None:
         for p, q in zip(samples, samples[1:]):
             if p.get("rx") is None or q.get("rx") is None:
@@ -312,6 +332,15 @@ def table(res, scen):
                  " us/SYNACK: machine CPU microseconds per SYN-ACK seen by the attacker" % NCPU)
     lines.append("  bad ACK: synguard ack_invalid; SYNPROXY: conntrack INVALID drops;"
                  " syncookies: TcpExt SyncookiesFailed")
+    base = ["%s %s" % (r["defense"], fmt((r["cpu"] or {}).get("machine_cores_before_flood"), "%.2f"))
+            for r in res]
+    lines.append("  machine cores busy before the flood (legit load, anything else running): " +
+                 ", ".join(base))
+    busy = [r["defense"] for r in res
+            if ((r["cpu"] or {}).get("machine_cores_before_flood") or 0) > 0.5]
+    if busy:
+        lines.append("  WARNING: something else kept the machine busy before the flood (%s):"
+                     " figures are not comparable; rerun on an idle machine" % ", ".join(busy))
     for r in res:
         if r["legit"]["failures"]:
             lines.append("  %s failures: %s" % (r["defense"], ", ".join(
@@ -331,8 +360,11 @@ def ratios(res):
         sgc, pc = sg["cpu"] or {}, r["cpu"] or {}
         out[peer] = {
             "legit_success": ratio(sg["legit"]["success_pct"], r["legit"]["success_pct"]),
+            # latency of the few connections a failing peer let through says little
             "connect_p99": ratio(sg["legit"]["connect_ms"].get("p99"),
-                                 r["legit"]["connect_ms"].get("p99")),
+                                 r["legit"]["connect_ms"].get("p99"))
+            if min(sg["legit"]["success_pct"] or 0, r["legit"]["success_pct"] or 0) >= 50
+            else None,
             "synack_rate": ratio(sg["synack_per_s"], r["synack_per_s"]),
             "cpu_per_answered_syn": ratio(sgc.get("machine_us_per_synack"),
                                           pc.get("machine_us_per_synack")),
@@ -348,7 +380,8 @@ def ratio_lines(rat):
         lines.append("  vs %-14s %13s %13s %14s %22s" % (
             peer, fmt_ratio(x["legit_success"]), fmt_ratio(x["connect_p99"]),
             fmt_ratio(x["synack_rate"]), fmt_ratio(x["cpu_per_answered_syn"])))
-    lines.append("  (success and SYN-ACK rate: higher is better for synguard; p99 and CPU: lower)")
+    lines.append("  (success and SYN-ACK rate: higher is better for synguard; p99 and CPU: lower;"
+                 " p99 n/a when either side kept under 50% of the connections)")
     return lines
 
 
