@@ -223,6 +223,7 @@ snapshot() {
 	lab_exec server iptables -nvxL INPUT >"$d/srv_filter4.txt" 2>&1 || true
 	lab_exec server ip6tables -nvxL INPUT >"$d/srv_filter6.txt" 2>&1 || true
 	lab_exec server cat /proc/net/netfilter/nfnetlink_queue >"$d/srv_nfq.txt" 2>/dev/null || true
+	lab_exec server cat /proc/net/stat/synproxy >"$d/srv_synproxy.txt" 2>/dev/null || true
 	if [ -n "${daemon_pid:-}" ]; then
 		"$SYNGUARDCTL" -s "$run_dir/control.sock" stats --json >"$d/synguard.json" 2>/dev/null || true
 	fi

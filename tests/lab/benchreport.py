@@ -120,6 +120,21 @@ def nfq_drops(text):
     return total
 
 
+def synproxy_stat(text):
+    """/proc/net/stat/synproxy (one hex row per CPU) summed by column."""
+    lines = text.split("\n")
+    if not lines or not lines[0].strip():
+        return {}
+    keys = lines[0].split()
+    out = dict.fromkeys(keys, 0)
+    for line in lines[1:]:
+        vals = line.split()
+        if len(vals) == len(keys):
+            for k, v in zip(keys, vals):
+                out[k] += int(v, 16)
+    return out
+
+
 def cpu_of(cpu):
     """(busy, softirq, total) ticks of a /proc/stat cpu line."""
     total = sum(cpu[:8])
@@ -148,6 +163,7 @@ def snapshot(d):
         slurp(os.path.join(d, "srv_filter6.txt")))
     s["synproxy_invalid_drop"] = sum(n for n, tgt, _ in filt if tgt == "DROP")
     s["synproxy_passed"] = sum(n for n, tgt, _ in filt if tgt == "SYNPROXY")
+    s["synproxy"] = synproxy_stat(slurp(os.path.join(d, "srv_synproxy.txt")))
     s["nfq_dropped"] = nfq_drops(slurp(os.path.join(d, "srv_nfq.txt")))
     try:
         s["synguard"] = json.loads(slurp(os.path.join(d, "synguard.json"), "{}")).get("total", {})
@@ -215,7 +231,12 @@ def defense_result(ddir, name, scen):
                          for k in ("syn_received", "synack_sent", "ack_valid", "ack_invalid",
                                    "handoffs", "handoff_failed", "repair_failed")}
     elif name == "synproxy":
-        bad = e["synproxy_invalid_drop"] - b["synproxy_invalid_drop"]
+        bad = e["synproxy"].get("cookie_invalid", 0) - b["synproxy"].get("cookie_invalid", 0)
+        r["synproxy"] = {k: e["synproxy"].get(k, 0) - b["synproxy"].get(k, 0)
+                         for k in ("syn_received", "cookie_invalid", "cookie_valid",
+                                   "cookie_retrans")}
+        r["synproxy"]["conntrack_invalid_dropped"] = (e["synproxy_invalid_drop"] -
+                                                      b["synproxy_invalid_drop"])
     elif name == "syncookies":
         bad = e["tcpext"].get("SyncookiesFailed", 0) - b["tcpext"].get("SyncookiesFailed", 0)
     r["invalid_acks_dropped"] = bad
@@ -330,8 +351,9 @@ def table(res, scen):
     lines.append("")
     lines.append("  CPU, softirq, sgd CPU: cores busy on average during the flood (of %d);"
                  " us/SYNACK: machine CPU microseconds per SYN-ACK seen by the attacker" % NCPU)
-    lines.append("  bad ACK: synguard ack_invalid; SYNPROXY: conntrack INVALID drops;"
-                 " syncookies: TcpExt SyncookiesFailed")
+    lines.append("  bad ACK: invalid handshake ACKs dropped: synguard ack_invalid; SYNPROXY"
+                 " cookie_invalid; syncookies TcpExt SyncookiesFailed (checked only while the"
+                 " SYN queue overflows; otherwise the kernel answers a stray ACK with a RST)")
     base = ["%s %s" % (r["defense"], fmt((r["cpu"] or {}).get("machine_cores_before_flood"), "%.2f"))
             for r in res]
     lines.append("  machine cores busy before the flood (legit load, anything else running): " +
