@@ -213,6 +213,7 @@ def defense_result(ddir, name, scen):
         cpu = {
             "machine_cores": round((eb - bb) / span, 3) if span else None,
             "softirq_cores": round((es - bs) / span, 3) if span else None,
+            "system_cores": round((e["cpu"][2] - b["cpu"][2]) / span, 3) if span else None,
             "ncpu": NCPU,
         }
         busy_s = (eb - bb) / TICK
