@@ -23,7 +23,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 lab=$top/tests/lab
 scenario=default
 defenses=
-o_rate= o_duration= o_cps=
+o_rate='' o_duration='' o_cps=''
 out=
 deps=1
 build=1
@@ -74,8 +74,8 @@ LEGIT_TIMEOUT=10
 DEFENSES="none syncookies synproxy synguard"
 PORT=80
 SYNGUARD_QUEUES=0:1
-KEYS="NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE
-LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT DEFENSES PORT SYNGUARD_QUEUES"
+KEYS="NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE"
+KEYS="$KEYS LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT DEFENSES PORT SYNGUARD_QUEUES"
 
 # KEY=VALUE lines, values optionally quoted; read, never executed.
 lineno=0
@@ -90,8 +90,8 @@ while IFS= read -r line || [ -n "$line" ]; do
 	val=${BASH_REMATCH[2]}
 	val=${val%%[[:space:]]#*}
 	if [[ "$val" =~ ^\"(.*)\"$ ]] || [[ "$val" =~ ^\'(.*)\'$ ]]; then val=${BASH_REMATCH[1]}; fi
-	case " $(echo $KEYS) " in *" $key "*) ;; *)
-		echo "bench: $scen_file:$lineno: unknown key $key (one of: $(echo $KEYS))" >&2
+	case " $KEYS " in *" $key "*) ;; *)
+		echo "bench: $scen_file:$lineno: unknown key $key (one of: $KEYS)" >&2
 		exit 2 ;;
 	esac
 	printf -v "$key" '%s' "$val"
@@ -275,8 +275,8 @@ EOF
 		lab_bg server "$run_dir/synguardd.log" "$SYNGUARDD" -c "$run_dir/synguard.conf"
 		daemon_pid=$LAB_LAST_PID
 		echo "$daemon_pid" >"$run_dir/synguardd.pid"
-		local i
-		for i in $(seq 100); do
+		local _
+		for _ in $(seq 100); do
 			kill -0 "$daemon_pid" 2>/dev/null || { echo "bench: synguardd exited" >&2; return 1; }
 			if "$SYNGUARDCTL" -s "$run_dir/control.sock" status >/dev/null 2>&1 &&
 				lab_exec server $IPT-save 2>/dev/null | grep -q NFQUEUE; then
@@ -314,7 +314,7 @@ start_flood() {
 }
 
 run_defense() {
-	local d=$1 load_pid sampler_pid t_load i
+	local d=$1 load_pid sampler_pid t_load
 	run_dir=$out/$d
 	daemon_pid=
 	rm -rf "$run_dir"
@@ -358,7 +358,7 @@ run_defense() {
 	snapshot "$run_dir/after"
 	sed 's/^/   /' "$run_dir/flood.log"
 	# the load ends by itself: its duration, then at most one connection timeout
-	for i in $(seq $(((POST + LEGIT_TIMEOUT + 10) * 10))); do
+	for _ in $(seq $(((POST + LEGIT_TIMEOUT + 10) * 10))); do
 		kill -0 "$load_pid" 2>/dev/null || break
 		sleep 0.1
 	done
