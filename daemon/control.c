@@ -28,6 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "log.h"
 
 #define CONTROL_REQ_MAX     256
@@ -57,6 +60,7 @@ struct control {
 	ino_t ino;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct control_source src;
+	struct control_hooks hooks;
 	struct timespec started; /* CLOCK_MONOTONIC */
 	ev_io accept_io;
 	struct control_client *clients;
@@ -73,12 +77,15 @@ struct control_cmd {
 static void cmd_stats(struct control *c, int argc, char **argv, FILE *out);
 static void cmd_status(struct control *c, int argc, char **argv, FILE *out);
 static void cmd_help(struct control *c, int argc, char **argv, FILE *out);
+static void cmd_reload(struct control *c, int argc, char **argv, FILE *out);
+static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out);
+static void cmd_policy(struct control *c, int argc, char **argv, FILE *out);
 static bool printable(const char *s);
 
 static const struct control_cmd control_cmds[] = {
-    {"stats", "stats [--json]", cmd_stats},
-    {"status", "status", cmd_status},
-    {"help", "help", cmd_help},
+    {"stats", "stats [--json]", cmd_stats}, {"status", "status", cmd_status},
+    {"reload", "reload", cmd_reload},       {"listeners", "listeners [--json]", cmd_listeners},
+    {"policy", "policy NAME", cmd_policy},  {"help", "help", cmd_help},
 };
 
 #define N_CMDS (sizeof(control_cmds) / sizeof(control_cmds[0]))
@@ -294,6 +301,210 @@ static void cmd_status(struct control *c, int argc, char **argv, FILE *out)
 		fprintf(out, "%s%u", q ? "," : "", c->src.queue_nums[q]);
 	fputs(")\n", out);
 	fprintf(out, "listeners: %zu\n", c->src.conf->n_listeners);
+}
+
+static void cmd_reload(struct control *c, int argc, char **argv, FILE *out)
+{
+	(void)argv;
+	if (argc > 1) {
+		fputs("error: reload takes no arguments\n", out);
+		return;
+	}
+	if (!c->hooks.reload) {
+		fputs("error: reload is not available\n", out);
+		return;
+	}
+	c->hooks.reload(c->hooks.arg, out);
+}
+
+/* ---- listeners and policies ---- */
+
+static void addr_port(const struct conf_listener *l, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(l->family, l->addr, a, sizeof(a));
+	snprintf(buf, len, l->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, l->port);
+}
+
+static void backend_str(const struct conf_listener *l, char *buf, size_t len)
+{
+	if (l->backend.ss_family == AF_UNIX) {
+		snprintf(buf, len, "unix:%s", ((const struct sockaddr_un *)&l->backend)->sun_path);
+	} else if (l->backend.ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)&l->backend;
+		char h[INET_ADDRSTRLEN];
+
+		inet_ntop(AF_INET, &a->sin_addr, h, sizeof(h));
+		snprintf(buf, len, "%s:%u", h, ntohs(a->sin_port));
+	} else {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&l->backend;
+		char h[INET6_ADDRSTRLEN];
+
+		inet_ntop(AF_INET6, &a->sin6_addr, h, sizeof(h));
+		snprintf(buf, len, "[%s]:%u", h, ntohs(a->sin6_port));
+	}
+}
+
+/* What the listener answers SYNs with right now: its mode, and for auto the current use. */
+static void mode_now(const struct control *c, size_t i, const struct control_listener_info *in,
+                     char *buf, size_t len)
+{
+	const struct conf *conf = c->src.conf;
+	enum conf_mode m = conf->policies[conf->listeners[i].policy].mode;
+
+	if (m != CONF_MODE_AUTO || !c->hooks.listener_info)
+		snprintf(buf, len, "%s", conf_mode_name(m));
+	else if (in->cookie_threads == 0)
+		snprintf(buf, len, "auto:stateful");
+	else if (in->cookie_threads >= c->src.n_queues)
+		snprintf(buf, len, "auto:cookie");
+	else
+		snprintf(buf, len, "auto:cookie(%u/%zu)", in->cookie_threads, c->src.n_queues);
+}
+
+static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
+{
+	const struct conf *conf = c->src.conf;
+	size_t n_rows = conf->n_listeners + 1;
+	struct stats_row *rows;
+	bool json = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") != 0) {
+			fprintf(out,
+			        "error: listeners: unknown argument \"%s\" (usage: listeners "
+			        "[--json])\n",
+			        printable(argv[i]) ? argv[i] : "?");
+			return;
+		}
+		json = true;
+	}
+	rows = calloc(n_rows, sizeof(*rows));
+	if (!rows) {
+		fputs("error: out of memory\n", out);
+		return;
+	}
+	sum_blocks(c, rows, n_rows, NULL);
+	if (json)
+		fputs("{", out);
+	else
+		fprintf(out, "%-16s %-24s %-7s %-28s %-12s %-16s %8s %8s %8s\n", "name", "address",
+		        "handoff", "backend", "policy", "mode", "accept_q", "conns", "halfopen");
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		const struct conf_listener *l = &conf->listeners[i];
+		struct control_listener_info in = {0};
+		char ap[INET6_ADDRSTRLEN + 8], be[128], mode[64];
+
+		if (c->hooks.listener_info)
+			c->hooks.listener_info(c->hooks.arg, i, &in);
+		addr_port(l, ap, sizeof(ap));
+		backend_str(l, be, sizeof(be));
+		mode_now(c, i, &in, mode, sizeof(mode));
+		if (json) {
+			fprintf(out, "%s", i ? "," : "");
+			json_string(out, l->name);
+			fputs(":{\"address\":", out);
+			json_string(out, ap);
+			fprintf(out, ",\"handoff\":\"%s\",\"backend\":",
+			        l->handoff == CONF_HANDOFF_PASSFD ? "pass-fd" : "proxy");
+			json_string(out, be);
+			fputs(",\"policy\":", out);
+			json_string(out, conf->policies[l->policy].name);
+			fprintf(out,
+			        ",\"mode\":\"%s\",\"cookie_threads\":%u,\"threads\":%zu,"
+			        "\"accept_queue\":%u,\"connections\":%u,\"sources\":%u,"
+			        "\"halfopen\":%" PRId64 "}",
+			        mode, in.cookie_threads, c->src.n_queues, in.accept_queue,
+			        in.connections, in.sources,
+			        (int64_t)rows[i].v[ST_HALFOPEN_ENTRIES]);
+		} else {
+			fprintf(out, "%-16s %-24s %-7s %-28s %-12s %-16s %8u %8u %8" PRId64 "\n",
+			        l->name, ap,
+			        l->handoff == CONF_HANDOFF_PASSFD ? "pass-fd" : "proxy", be,
+			        conf->policies[l->policy].name, mode, in.accept_queue,
+			        in.connections, (int64_t)rows[i].v[ST_HALFOPEN_ENTRIES]);
+		}
+	}
+	if (json)
+		fputs("}\n", out);
+	free(rows);
+}
+
+static void cidr_list(FILE *out, const char *key, const struct cidr *v, size_t n)
+{
+	fprintf(out, "\t%s = [", key);
+	for (size_t i = 0; i < n; i++) {
+		char t[CIDR_TEXT_MAX];
+
+		cidr_format(&v[i], t, sizeof(t));
+		fprintf(out, "%s \"%s\"", i ? "," : "", t);
+	}
+	fputs(" ];\n", out);
+}
+
+/* The effective policy, every key with its value, in configuration syntax. */
+static void cmd_policy(struct control *c, int argc, char **argv, FILE *out)
+{
+	const struct conf *conf = c->src.conf;
+	const struct conf_policy *p = NULL;
+	size_t pi = 0;
+	bool any = false;
+
+	if (argc != 2) {
+		fputs("error: usage: policy NAME\n", out);
+		return;
+	}
+	for (pi = 0; pi < conf->n_policies && !p; pi++)
+		if (strcmp(conf->policies[pi].name, argv[1]) == 0)
+			p = &conf->policies[pi];
+	if (!p) {
+		fprintf(out, "error: no policy is named \"%s\"\n",
+		        printable(argv[1]) ? argv[1] : "?");
+		return;
+	}
+	pi--;
+	fprintf(out, "# listeners:");
+	for (size_t i = 0; i < conf->n_listeners; i++) {
+		struct control_listener_info in = {0};
+		char mode[64];
+
+		if (conf->listeners[i].policy != pi)
+			continue;
+		if (c->hooks.listener_info)
+			c->hooks.listener_info(c->hooks.arg, i, &in);
+		mode_now(c, i, &in, mode, sizeof(mode));
+		fprintf(out, " %s (%s)", conf->listeners[i].name, mode);
+		any = true;
+	}
+	fprintf(out, "%s\n%s = {\n", any ? "" : " none", p->name);
+	fprintf(out, "\tmode = \"%s\";\n", conf_mode_name(p->mode));
+	fprintf(out, "\tmss = [ %u, %u, %u, %u ];\n", p->mss[0], p->mss[1], p->mss[2], p->mss[3]);
+	fprintf(out, "\tmss6 = [ %u, %u, %u, %u ];\n", p->mss6[0], p->mss6[1], p->mss6[2],
+	        p->mss6[3]);
+	fprintf(out, "\twscale = %u;\n\tsack = %s;\n\ttimestamps = %s;\n\tidle_timeout = %u;\n",
+	        p->wscale, p->sack ? "true" : "false", p->timestamps ? "true" : "false",
+	        p->idle_timeout);
+	fprintf(out,
+	        "\thalf_open_max = %u;\n\thalf_open_per_source = %u;\n\tsynack_retries = %u;\n"
+	        "\tsyn_rate_trigger = %u;\n\thalf_open_fill_trigger = %u;\n"
+	        "\tauto_calm_time = %u;\n",
+	        p->half_open_max, p->half_open_per_source, p->synack_retries, p->syn_rate_trigger,
+	        p->half_open_fill_trigger, p->auto_calm_time);
+	fprintf(out,
+	        "\taccept_backlog = %u;\n\taccept_overflow = \"%s\";\n\taccept_timeout = %u;\n"
+	        "\tmax_connections = %u;\n\tmax_backend_connects = %u;\n",
+	        p->accept_backlog, conf_overflow_name(p->accept_overflow), p->accept_timeout,
+	        p->max_connections, p->max_backend_connects);
+	fprintf(out,
+	        "\tper_source = { syn_rate = %u; burst = %u; prefix_v4 = %u; prefix_v6 = %u; "
+	        "max_connections = %u; table_size = %u; };\n",
+	        p->per_source.syn_rate, p->per_source.burst, p->per_source.prefix_v4,
+	        p->per_source.prefix_v6, p->per_source.max_connections, p->per_source.table_size);
+	cidr_list(out, "allow", p->allow, p->n_allow);
+	cidr_list(out, "deny", p->deny, p->n_deny);
+	fprintf(out, "\tkeepalive = { idle = %u; interval = %u; count = %u; };\n};\n",
+	        p->keepalive.idle, p->keepalive.interval, p->keepalive.count);
 }
 
 static void cmd_help(struct control *c, int argc, char **argv, FILE *out)
@@ -650,6 +861,11 @@ fail:
 		close(c->fd);
 	free(c);
 	return NULL;
+}
+
+void control_set_hooks(struct control *c, const struct control_hooks *hooks)
+{
+	c->hooks = *hooks;
 }
 
 void control_free(struct control *c)

@@ -9,6 +9,7 @@
 #include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "conf.h"
 #include "stats.h"
@@ -23,10 +24,29 @@ struct control_source {
 	size_t n_queues;
 };
 
+/* The runtime state of one listener (handoff.h's counts). */
+struct control_listener_info {
+	uint32_t accept_queue;
+	uint32_t connections;
+	uint32_t cookie_threads; /* of n_queues */
+	uint32_t sources;        /* source prefixes with a connection count */
+};
+
+/* What only the running daemon can do; without them those commands answer an error. */
+struct control_hooks {
+	void *arg;
+	/* "reload": re-reads the configuration and writes the answer, starting with
+	 * "error:" when the configuration was kept */
+	void (*reload)(void *arg, FILE *out);
+	/* the state of listener i of the source's conf */
+	void (*listener_info)(void *arg, size_t i, struct control_listener_info *out);
+};
+
 struct control;
 
 struct control *control_new(struct ev_loop *loop, const char *path,
-			    const struct control_source *src, char *err, size_t errlen);
+                            const struct control_source *src, char *err, size_t errlen);
 void control_free(struct control *c);
+void control_set_hooks(struct control *c, const struct control_hooks *hooks);
 
 #endif

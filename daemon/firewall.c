@@ -176,7 +176,9 @@ static void fw_restore_rule(void *ctx, const char *table, const char *chain, con
 		fprintf(r->out, "-A %s %s\n", chain, spec);
 }
 
-static void fw_restore_text(FILE *out, const struct conf *c, const struct fw_family *f)
+/* jumps: also insert the jumps from the built-in chains (a first install; a reload only
+ * re-declares, and so empties and refills, our own chains). */
+static void fw_restore_text(FILE *out, const struct conf *c, const struct fw_family *f, bool jumps)
 {
 	static const char *const tables[] = {"raw", "filter"};
 
@@ -187,7 +189,7 @@ static void fw_restore_text(FILE *out, const struct conf *c, const struct fw_fam
 		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
 			if (strcmp(fw_jumps[j].table, tables[t]) == 0)
 				fprintf(out, ":%s - [0:0]\n", fw_jumps[j].to);
-		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
+		for (size_t j = 0; jumps && j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
 			if (strcmp(fw_jumps[j].table, tables[t]) == 0)
 				fprintf(out, "-I %s 1 -j %s\n", fw_jumps[j].from, fw_jumps[j].to);
 		fw_rules(c, f, fw_restore_rule, &r);
@@ -247,7 +249,8 @@ out:
 	return status;
 }
 
-static int fw_restore(const struct conf *c, const struct fw_family *f, char *err, size_t errlen)
+static int fw_restore(const struct conf *c, const struct fw_family *f, bool jumps, char *err,
+                      size_t errlen)
 {
 	char *const argv[] = {(char *)f->restore, "-w", "--noflush", NULL};
 	char out[512];
@@ -265,7 +268,7 @@ static int fw_restore(const struct conf *c, const struct fw_family *f, char *err
 		close(fd);
 		return -1;
 	}
-	fw_restore_text(in, c, f);
+	fw_restore_text(in, c, f, jumps);
 	if (fclose(in) != 0) {
 		snprintf(err, errlen, "writing the ruleset: %s", strerror(errno));
 		close(fd);
@@ -295,22 +298,24 @@ static int fw_cmd(const struct fw_family *f, const char *table, const char *a1, 
 	return fw_run(argv, -1, NULL, 0);
 }
 
+static void fw_remove_family(const struct fw_family *f)
+{
+	for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
+		/* an earlier crash may have left more than one jump */
+		for (int k = 0; k < 16; k++)
+			if (fw_cmd(f, fw_jumps[j].table, "-D", fw_jumps[j].from, "-j",
+			           fw_jumps[j].to) != 0)
+				break;
+	for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++) {
+		fw_cmd(f, fw_jumps[j].table, "-F", fw_jumps[j].to, NULL, NULL);
+		fw_cmd(f, fw_jumps[j].table, "-X", fw_jumps[j].to, NULL, NULL);
+	}
+}
+
 void fw_remove(void)
 {
-	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++) {
-		const struct fw_family *f = &fw_families[i];
-
-		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
-			/* an earlier crash may have left more than one jump */
-			for (int k = 0; k < 16; k++)
-				if (fw_cmd(f, fw_jumps[j].table, "-D", fw_jumps[j].from, "-j",
-				           fw_jumps[j].to) != 0)
-					break;
-		for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++) {
-			fw_cmd(f, fw_jumps[j].table, "-F", fw_jumps[j].to, NULL, NULL);
-			fw_cmd(f, fw_jumps[j].table, "-X", fw_jumps[j].to, NULL, NULL);
-		}
-	}
+	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++)
+		fw_remove_family(&fw_families[i]);
 }
 
 int fw_install(const struct conf *c, char *err, size_t errlen)
@@ -321,9 +326,29 @@ int fw_install(const struct conf *c, char *err, size_t errlen)
 
 		if (!fw_has_family(c, f->af))
 			continue;
-		if (fw_restore(c, f, err, errlen) < 0)
+		if (fw_restore(c, f, true, err, errlen) < 0)
 			return -1;
 		log_info("%s: rules installed in chains " FW_CHAIN " and " FW_CHAIN_OUT, f->cmd);
+	}
+	return 0;
+}
+
+int fw_update(const struct conf *old, const struct conf *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++) {
+		const struct fw_family *f = &fw_families[i];
+		bool had = fw_has_family(old, f->af), has = fw_has_family(c, f->af);
+
+		if (had && !has) {
+			fw_remove_family(f);
+			log_info("%s: no listener of this family left: rules removed", f->cmd);
+		} else if (has) {
+			if (!had)
+				fw_remove_family(f); /* stale rules of an earlier run */
+			if (fw_restore(c, f, !had, err, errlen) < 0)
+				return -1;
+			log_info("%s: rules %s", f->cmd, had ? "updated" : "installed");
+		}
 	}
 	return 0;
 }

@@ -16,6 +16,15 @@
 /* Removes stale rules of an earlier run, then installs the rules for every listener. */
 int fw_install(const struct conf *c, char *err, size_t errlen);
 
+/*
+ * Reload: replaces the rules of `old` with those of c. Each family's chains
+ * are re-declared and filled in one iptables-restore transaction (atomic:
+ * the rules of listeners that stay never go missing, established connections
+ * see no gap); a family that appears gets its chains and jumps, one that
+ * disappears loses them. On failure the family keeps its previous rules.
+ */
+int fw_update(const struct conf *old, const struct conf *c, char *err, size_t errlen);
+
 /* Removes exactly our rules, for both families. Safe when none are installed. */
 void fw_remove(void);
 

@@ -5,14 +5,31 @@
  * batches (the lock is never held while a connection is dispatched) and
  * hands each to its listener's backend. A full ring is the caller's to
  * handle (reset + count): producers never wait on the main loop.
+ *
+ * Listener states (see handoff.h) live as long as some configuration names
+ * them: handoff_reconfigure carries them over by name and retires the
+ * others, which handoff_commit frees once no queue thread can reach them.
+ * A connection admitted under a retired listener and still in the inbox is
+ * reset at dispatch: its listener is gone.
+ *
+ * Per-source connection counts: one srccount table per listener with a cap,
+ * under a mutex (queue threads acquire, the main loop releases; only proven
+ * connections get here, so the lock is not on the flood's path). A table is
+ * reference-counted: the listener holds one reference and every counted
+ * connection one, so a reload that changes its prefixes builds a new table
+ * while connections counted in the old one still release into it.
  */
+#define _GNU_SOURCE
 #include "handoff.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,15 +37,41 @@
 #include "log.h"
 #include "passfd.h"
 #include "relay.h"
+#include "srccount.h"
 
 #define HANDOFF_INBOX_CAP 4096 /* power of two */
 #define HANDOFF_BATCH     64   /* entries taken per lock */
 #define HANDOFF_BUDGET    1024 /* entries per wakeup before other watchers get a turn */
+/* Source prefixes a per-source table counts when the listener sets no max_connections. */
+#define HANDOFF_SOURCES_DEFAULT 65536
+
+struct handoff_src {
+	pthread_mutex_t lock;
+	struct srccount *sc;
+	uint32_t refs; /* atomic: the listener's, plus one per counted connection */
+	uint8_t prefix_v4, prefix_v6;
+	size_t max_sources;
+	struct handoff_src *next_retired;
+};
+
+struct handoff_listener {
+	char name[CONF_NAME_MAX];
+	/* shared with queue threads: atomics only */
+	uint32_t pending; /* in the accept queue */
+	uint32_t conns;   /* held */
+	uint32_t cookie_threads;
+	struct handoff_src *src; /* NULL: no per-source cap */
+	/* main thread */
+	int idx; /* in h->conf; -1 once retired */
+	struct handoff_listener *next_retired;
+	struct relay_wait relay;
+};
 
 struct handoff {
 	struct ev_loop *loop;
 	const struct conf *conf;
 	struct stats_block stats;
+	struct stats_block old_stats; /* the block before the latest reconfiguration */
 	ev_async wake;
 
 	pthread_mutex_t lock;
@@ -37,7 +80,10 @@ struct handoff {
 	size_t count;
 
 	struct relay *relay;
-	struct passfd **passfd; /* per listener; NULL for proxy listeners */
+	struct passfd **passfd;       /* per listener; NULL for proxy listeners */
+	struct handoff_listener **ls; /* per listener */
+	struct handoff_listener *retired;
+	struct handoff_src *src_retired;
 };
 
 void handoff_reset_fd(int fd)
@@ -52,33 +98,245 @@ void handoff_reset_fd(int fd)
 	close(fd);
 }
 
-static void dispatch(struct handoff *h, const struct handoff_conn *c)
+void handoff_keepalive(int fd, const struct conf_keepalive *k)
 {
-	const struct conf_listener *l;
+	int on = 1, idle = (int)k->idle, intvl = (int)k->interval, cnt = (int)k->count;
 
-	if (c->listener >= h->conf->n_listeners) {
-		/* A queue thread bug; never let it index past the listeners. */
-		handoff_reset_fd(c->fd);
-		stats_inc(&h->stats.rows[h->conf->n_listeners], ST_HANDOFF_FAILED);
-		log_warnx_ratelimited(10, "handoff: connection for unknown listener %u",
-		                      c->listener);
+	if (fd < 0 || k->idle == 0)
 		return;
-	}
-	l = &h->conf->listeners[c->listener];
-	if (l->handoff == CONF_HANDOFF_PASSFD)
-		passfd_send(h->passfd[c->listener], c);
-	else
-		relay_start(h->relay, c);
+	/* best effort: a socket without keepalive still works */
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
-static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+/* ---- per-source tables ---- */
+
+static struct handoff_src *src_new(const struct conf_policy *pol)
 {
-	struct handoff *h = w->data;
+	struct handoff_src *g = calloc(1, sizeof(*g));
+	uint8_t seed[SRCCOUNT_SEED_LEN];
+
+	if (!g)
+		return NULL;
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
+		free(g);
+		return NULL;
+	}
+	g->prefix_v4 = pol->per_source.prefix_v4;
+	g->prefix_v6 = pol->per_source.prefix_v6;
+	g->max_sources = pol->max_connections ? pol->max_connections : HANDOFF_SOURCES_DEFAULT;
+	g->sc = srccount_new(g->max_sources, g->prefix_v4, g->prefix_v6, seed);
+	if (!g->sc) {
+		free(g);
+		return NULL;
+	}
+	pthread_mutex_init(&g->lock, NULL);
+	g->refs = 1;
+	return g;
+}
+
+static void src_unref(struct handoff_src *g)
+{
+	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	srccount_free(g->sc);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+/* Whether listener state ls can keep its table under policy pol. */
+static bool src_fits(const struct handoff_src *g, const struct conf_policy *pol)
+{
+	size_t max = pol->max_connections ? pol->max_connections : HANDOFF_SOURCES_DEFAULT;
+
+	return g && g->prefix_v4 == pol->per_source.prefix_v4 &&
+	       g->prefix_v6 == pol->per_source.prefix_v6 && g->max_sources == max;
+}
+
+/* ---- listener states ---- */
+
+static struct handoff_listener *ls_new(const char *name)
+{
+	struct handoff_listener *ls = calloc(1, sizeof(*ls));
+
+	if (ls)
+		snprintf(ls->name, sizeof(ls->name), "%s", name);
+	return ls;
+}
+
+static void ls_free(struct handoff_listener *ls)
+{
+	if (!ls)
+		return;
+	src_unref(ls->src);
+	free(ls);
+}
+
+struct handoff_listener *handoff_listener(const struct handoff *h, size_t i)
+{
+	return i < h->conf->n_listeners ? h->ls[i] : NULL;
+}
+
+const char *handoff_listener_name(const struct handoff_listener *ls)
+{
+	return ls->name;
+}
+
+int handoff_listener_index(const struct handoff_listener *ls)
+{
+	return ls->idx;
+}
+
+struct relay_wait *handoff_listener_relay(struct handoff_listener *ls)
+{
+	return &ls->relay;
+}
+
+void handoff_listener_counts(const struct handoff_listener *ls, struct handoff_listener_counts *out)
+{
+	const struct handoff_src *g = __atomic_load_n(&ls->src, __ATOMIC_ACQUIRE);
+
+	out->accept_queue = __atomic_load_n(&ls->pending, __ATOMIC_RELAXED);
+	out->connections = __atomic_load_n(&ls->conns, __ATOMIC_RELAXED);
+	out->cookie_threads = __atomic_load_n(&ls->cookie_threads, __ATOMIC_RELAXED);
+	out->sources = 0;
+	if (g) {
+		pthread_mutex_lock((pthread_mutex_t *)&g->lock);
+		out->sources = (uint32_t)srccount_sources(g->sc);
+		pthread_mutex_unlock((pthread_mutex_t *)&g->lock);
+	}
+}
+
+uint32_t handoff_listener_cookie(struct handoff_listener *ls, int delta)
+{
+	return __atomic_add_fetch(&ls->cookie_threads, (uint32_t)delta, __ATOMIC_RELAXED);
+}
+
+/* ---- admission and accounting ---- */
+
+enum handoff_admit handoff_admit(struct handoff_conn *c, const struct conf_policy *pol,
+                                 bool skip_source)
+{
+	struct handoff_listener *ls = c->ls;
+	uint32_t n;
+
+	c->queued = c->held = false;
+	c->src = NULL;
+	n = __atomic_add_fetch(&ls->conns, 1, __ATOMIC_RELAXED);
+	if (pol->max_connections && n > pol->max_connections) {
+		__atomic_sub_fetch(&ls->conns, 1, __ATOMIC_RELAXED);
+		return HANDOFF_ADMIT_CONNS;
+	}
+	c->held = true;
+	n = __atomic_add_fetch(&ls->pending, 1, __ATOMIC_RELAXED);
+	c->queued = true;
+	if (n > pol->accept_backlog) {
+		handoff_unadmit(c);
+		return HANDOFF_ADMIT_BACKLOG;
+	}
+	if (pol->per_source.max_connections && !skip_source) {
+		struct handoff_src *g = __atomic_load_n(&ls->src, __ATOMIC_ACQUIRE);
+		enum srccount_result r;
+
+		if (g) {
+			pthread_mutex_lock(&g->lock);
+			r = srccount_acquire(g->sc, c->t.family, c->t.saddr,
+			                     pol->per_source.max_connections);
+			pthread_mutex_unlock(&g->lock);
+			if (r == SRCCOUNT_ECAP) {
+				handoff_unadmit(c);
+				return HANDOFF_ADMIT_SOURCE;
+			}
+			/* SRCCOUNT_EFULL: more sources than the table holds; let it through
+			 * uncounted rather than refuse a proven client */
+			if (r == SRCCOUNT_OK) {
+				__atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
+				c->src = g;
+			}
+		}
+	}
+	return HANDOFF_ADMIT_OK;
+}
+
+static void conn_release_src(struct handoff_conn *c)
+{
+	struct handoff_src *g = c->src;
+
+	if (!g)
+		return;
+	c->src = NULL;
+	pthread_mutex_lock(&g->lock);
+	srccount_release(g->sc, c->t.family, c->t.saddr);
+	pthread_mutex_unlock(&g->lock);
+	src_unref(g);
+}
+
+void handoff_unadmit(struct handoff_conn *c)
+{
+	if (c->queued && c->ls)
+		__atomic_sub_fetch(&c->ls->pending, 1, __ATOMIC_RELAXED);
+	c->queued = false;
+	if (c->held && c->ls)
+		__atomic_sub_fetch(&c->ls->conns, 1, __ATOMIC_RELAXED);
+	c->held = false;
+	conn_release_src(c);
+}
+
+void handoff_conn_dequeued(struct handoff_conn *c, struct stats_row *row)
+{
+	if (!c->queued)
+		return;
+	c->queued = false;
+	if (c->ls)
+		__atomic_sub_fetch(&c->ls->pending, 1, __ATOMIC_RELAXED);
+	stats_dec(row, ST_ACCEPT_QUEUE);
+}
+
+void handoff_conn_closed(struct handoff_conn *c)
+{
+	if (c->held && c->ls)
+		__atomic_sub_fetch(&c->ls->conns, 1, __ATOMIC_RELAXED);
+	c->held = false;
+	conn_release_src(c);
+}
+
+/* ---- the inbox ---- */
+
+static struct stats_row *unmatched_row(struct handoff *h)
+{
+	return &h->stats.rows[h->conf->n_listeners];
+}
+
+static void dispatch(struct handoff *h, struct handoff_conn *c)
+{
+	int idx = c->ls ? c->ls->idx : -1;
+	struct stats_row *row;
+
+	if (idx < 0) {
+		/* A listener removed by a reload (or a queue thread bug): nobody serves it. */
+		handoff_reset_fd(c->fd);
+		handoff_unadmit(c);
+		stats_inc(unmatched_row(h), ST_HANDOFF_FAILED);
+		log_warnx_ratelimited(10, "handoff: connection for %s listener %s: reset",
+		                      c->ls ? "removed" : "unknown", c->ls ? c->ls->name : "-");
+		return;
+	}
+	row = &h->stats.rows[idx];
+	stats_inc(row, ST_ACCEPT_QUEUE); /* handoff_conn_dequeued takes it back */
+	if (h->conf->listeners[idx].handoff == CONF_HANDOFF_PASSFD)
+		passfd_send(h->passfd[idx], c);
+	else
+		relay_start(h->relay, c, (size_t)idx);
+}
+
+/* Takes at most `budget` entries out; returns how many are left. */
+static size_t drain(struct handoff *h, size_t budget)
+{
 	struct handoff_conn batch[HANDOFF_BATCH];
 	size_t done = 0, n, left;
 
-	(void)loop;
-	(void)revents;
 	do {
 		pthread_mutex_lock(&h->lock);
 		n = h->count < HANDOFF_BATCH ? h->count : HANDOFF_BATCH;
@@ -92,17 +350,37 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 		for (size_t i = 0; i < n; i++)
 			dispatch(h, &batch[i]);
 		done += n;
-	} while (left > 0 && done < HANDOFF_BUDGET);
+	} while (left > 0 && done < budget);
+	return left;
+}
+
+static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct handoff *h = w->data;
+
+	(void)loop;
+	(void)revents;
 	/* Producers only signal on empty -> non-empty, so whatever is left
 	 * must be picked up by signalling ourselves. */
-	if (left > 0)
+	if (drain(h, HANDOFF_BUDGET) > 0)
 		ev_async_send(h->loop, &h->wake);
 }
 
-int handoff_submit(struct handoff *h, const struct handoff_conn *c)
+void handoff_drain(struct handoff *h)
+{
+	drain(h, SIZE_MAX);
+}
+
+int handoff_submit(struct handoff *h, struct handoff_conn *c)
 {
 	int was_empty;
 
+	if (!c->queued && !c->held && c->ls) {
+		/* not admitted: account for it anyway, so that the releases balance */
+		__atomic_add_fetch(&c->ls->conns, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&c->ls->pending, 1, __ATOMIC_RELAXED);
+		c->queued = c->held = true;
+	}
 	pthread_mutex_lock(&h->lock);
 	if (h->count == HANDOFF_INBOX_CAP) {
 		pthread_mutex_unlock(&h->lock);
@@ -144,6 +422,217 @@ static void raise_fd_limit(void)
 		         (unsigned long long)was, (unsigned long long)rl.rlim_cur);
 }
 
+/* ---- configuration ---- */
+
+static const struct conf_policy *policy_of(const struct conf *c, size_t i)
+{
+	return &c->policies[c->listeners[i].policy];
+}
+
+static const char *passfd_path_of(const struct conf_listener *l)
+{
+	return ((const struct sockaddr_un *)&l->backend)->sun_path;
+}
+
+/* What a reconfiguration builds before it commits to anything. */
+struct plan {
+	size_t n;
+	struct handoff_listener **ls;
+	struct passfd **passfd;
+	struct handoff_src **src; /* a new table for ls[i], or NULL to keep what it has */
+	bool *src_drop;           /* ls[i] keeps no table */
+	bool *ls_new;             /* ls[i] was created by this plan */
+	bool *passfd_new;         /* passfd[i] was created by this plan */
+	struct stats_block stats;
+};
+
+static void plan_undo(struct plan *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->passfd && p->passfd_new[i])
+			passfd_free(p->passfd[i]);
+		if (p->src)
+			src_unref(p->src[i]);
+		if (p->ls && p->ls_new[i])
+			ls_free(p->ls[i]);
+	}
+}
+
+static void plan_free(struct plan *p)
+{
+	free(p->ls);
+	free(p->passfd);
+	free(p->src);
+	free(p->src_drop);
+	free(p->ls_new);
+	free(p->passfd_new);
+	stats_block_free(&p->stats);
+}
+
+static int plan_make(struct handoff *h, const struct conf *c, struct plan *p, char *err,
+                     size_t errlen)
+{
+	size_t n = c->n_listeners, m = h->conf ? h->conf->n_listeners : 0, k = n ? n : 1;
+
+	memset(p, 0, sizeof(*p));
+	p->n = n;
+	p->ls = calloc(k, sizeof(*p->ls));
+	p->passfd = calloc(k, sizeof(*p->passfd));
+	p->src = calloc(k, sizeof(*p->src));
+	p->src_drop = calloc(k, sizeof(*p->src_drop));
+	p->ls_new = calloc(k, sizeof(*p->ls_new));
+	p->passfd_new = calloc(k, sizeof(*p->passfd_new));
+	if (!p->ls || !p->passfd || !p->src || !p->src_drop || !p->ls_new || !p->passfd_new ||
+	    stats_block_init(&p->stats, n) < 0)
+		goto oom;
+	for (size_t i = 0; i < n; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		const struct conf_policy *pol = policy_of(c, i);
+
+		for (size_t j = 0; j < m && !p->ls[i]; j++)
+			if (strcmp(h->ls[j]->name, l->name) == 0)
+				p->ls[i] = h->ls[j];
+		if (!p->ls[i]) {
+			if (!(p->ls[i] = ls_new(l->name)))
+				goto oom;
+			p->ls_new[i] = true;
+		}
+		if (!pol->per_source.max_connections)
+			p->src_drop[i] = p->ls[i]->src != NULL;
+		else if (!src_fits(p->ls[i]->src, pol) && !(p->src[i] = src_new(pol)))
+			goto oom;
+	}
+	/* pass-fd sockets: a path already open stays open (backends stay connected) */
+	for (size_t i = 0; i < n; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		char perr[256];
+
+		if (l->handoff != CONF_HANDOFF_PASSFD)
+			continue;
+		for (size_t j = 0; j < m && !p->passfd[i]; j++)
+			if (h->passfd[j] &&
+			    strcmp(passfd_path_of(&h->conf->listeners[j]), passfd_path_of(l)) == 0)
+				p->passfd[i] = h->passfd[j];
+		if (p->passfd[i])
+			continue;
+		p->passfd[i] =
+		    passfd_new(h->loop, l, policy_of(c, i), &p->stats.rows[i], perr, sizeof(perr));
+		if (!p->passfd[i]) {
+			snprintf(err, errlen, "listener %s: %s", l->name, perr);
+			return -1;
+		}
+		p->passfd_new[i] = true;
+	}
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+static bool in_plan(const struct plan *p, const void *x, bool passfd)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (passfd ? (const void *)p->passfd[i] == x : (const void *)p->ls[i] == x)
+			return true;
+	return false;
+}
+
+/* Commits a plan: nothing here fails. */
+static void plan_apply(struct handoff *h, const struct conf *c, struct plan *p)
+{
+	size_t m = h->conf ? h->conf->n_listeners : 0;
+	struct stats_row *unmatched = &p->stats.rows[p->n];
+
+	/* What goes away settles its accounts in the old rows first. */
+	for (size_t j = 0; j < m; j++) {
+		if (h->passfd[j] && !in_plan(p, h->passfd[j], true))
+			passfd_free(h->passfd[j]);
+		if (!in_plan(p, h->ls[j], false)) {
+			relay_listener_removed(h->relay, h->ls[j]);
+			h->ls[j]->idx = -1;
+			h->ls[j]->next_retired = h->retired;
+			h->retired = h->ls[j];
+		}
+	}
+	/* Counters follow their listener by name; a removed listener's go to unmatched. */
+	for (size_t j = 0; j < m; j++) {
+		struct stats_row *to = unmatched;
+
+		for (size_t i = 0; i < p->n; i++)
+			if (p->ls[i] == h->ls[j])
+				to = &p->stats.rows[i];
+		stats_row_add(to, &h->stats.rows[j]);
+	}
+	if (h->stats.rows)
+		stats_row_add(unmatched, &h->stats.rows[m]);
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct handoff_listener *ls = p->ls[i];
+		struct handoff_src *old = NULL;
+
+		ls->idx = (int)i;
+		if (p->src[i] || p->src_drop[i]) {
+			old = ls->src;
+			__atomic_store_n(&ls->src, p->src[i], __ATOMIC_RELEASE);
+		}
+		/* Queue threads on the old configuration may still read the old table's
+		 * pointer: its listener reference goes at commit. */
+		if (old) {
+			old->next_retired = h->src_retired;
+			h->src_retired = old;
+		}
+		if (p->passfd[i])
+			passfd_update(p->passfd[i], &c->listeners[i], policy_of(c, i),
+			              &p->stats.rows[i]);
+	}
+	free(h->ls);
+	free(h->passfd);
+	h->ls = p->ls;
+	h->passfd = p->passfd;
+	p->ls = NULL;
+	p->passfd = NULL;
+	h->old_stats = h->stats;
+	h->stats = p->stats;
+	memset(&p->stats, 0, sizeof(p->stats));
+	h->conf = c;
+	relay_reconfigure(h->relay, c, &h->stats);
+}
+
+int handoff_reconfigure(struct handoff *h, const struct conf *c, char *err, size_t errlen)
+{
+	struct plan p;
+
+	if (h->old_stats.rows || h->retired || h->src_retired) {
+		snprintf(err, errlen, "the previous reconfiguration is not committed yet");
+		return -1;
+	}
+	if (plan_make(h, c, &p, err, errlen) < 0) {
+		plan_undo(&p);
+		plan_free(&p);
+		return -1;
+	}
+	plan_apply(h, c, &p);
+	plan_free(&p);
+	return 0;
+}
+
+void handoff_commit(struct handoff *h)
+{
+	while (h->retired) {
+		struct handoff_listener *ls = h->retired;
+
+		h->retired = ls->next_retired;
+		ls_free(ls);
+	}
+	while (h->src_retired) {
+		struct handoff_src *g = h->src_retired;
+
+		h->src_retired = g->next_retired;
+		src_unref(g);
+	}
+	stats_block_free(&h->old_stats);
+}
+
 struct handoff *handoff_new(struct ev_loop *loop, const struct conf *conf, char *err, size_t errlen)
 {
 	struct handoff *h = calloc(1, sizeof(*h));
@@ -153,32 +642,17 @@ struct handoff *handoff_new(struct ev_loop *loop, const struct conf *conf, char 
 		return NULL;
 	}
 	h->loop = loop;
-	h->conf = conf;
 	raise_fd_limit();
 	pthread_mutex_init(&h->lock, NULL);
 	h->ring = calloc(HANDOFF_INBOX_CAP, sizeof(*h->ring));
-	h->passfd = calloc(conf->n_listeners ? conf->n_listeners : 1, sizeof(*h->passfd));
-	if (!h->ring || !h->passfd || stats_block_init(&h->stats, conf->n_listeners) < 0) {
+	h->relay = relay_new(loop, conf, NULL);
+	if (!h->ring || !h->relay) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	h->relay = relay_new(loop, conf, &h->stats);
-	if (!h->relay) {
-		snprintf(err, errlen, "out of memory");
+	if (handoff_reconfigure(h, conf, err, errlen) < 0)
 		goto fail;
-	}
-	for (size_t i = 0; i < conf->n_listeners; i++) {
-		char perr[256];
-
-		if (conf->listeners[i].handoff != CONF_HANDOFF_PASSFD)
-			continue;
-		h->passfd[i] =
-		    passfd_new(loop, &conf->listeners[i], &h->stats.rows[i], perr, sizeof(perr));
-		if (!h->passfd[i]) {
-			snprintf(err, errlen, "listener %s: %s", conf->listeners[i].name, perr);
-			goto fail;
-		}
-	}
+	handoff_commit(h);
 	ev_async_init(&h->wake, on_wake);
 	h->wake.data = h;
 	ev_async_start(loop, &h->wake);
@@ -194,16 +668,27 @@ void handoff_free(struct handoff *h)
 		return;
 	/* Queue threads are stopped by now: whatever is still in the inbox
 	 * will never be served; reset it rather than leave clients hanging. */
-	if (h->ring)
-		for (size_t i = 0; i < h->count; i++)
-			handoff_reset_fd(h->ring[(h->head + i) & (HANDOFF_INBOX_CAP - 1)].fd);
+	if (h->ring) {
+		for (size_t i = 0; i < h->count; i++) {
+			struct handoff_conn *c = &h->ring[(h->head + i) & (HANDOFF_INBOX_CAP - 1)];
+
+			handoff_reset_fd(c->fd);
+			handoff_unadmit(c);
+		}
+		h->count = 0;
+	}
 	if (ev_is_active(&h->wake))
 		ev_async_stop(h->loop, &h->wake);
 	if (h->relay)
 		relay_free(h->relay);
-	if (h->passfd)
+	if (h->passfd && h->conf)
 		for (size_t i = 0; i < h->conf->n_listeners; i++)
 			passfd_free(h->passfd[i]);
+	handoff_commit(h);
+	if (h->ls && h->conf)
+		for (size_t i = 0; i < h->conf->n_listeners; i++)
+			ls_free(h->ls[i]);
+	free(h->ls);
 	free(h->passfd);
 	free(h->ring);
 	stats_block_free(&h->stats);

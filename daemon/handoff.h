@@ -3,41 +3,141 @@
  * The service side runs on the main event loop and hands each connection to
  * its listener's backend: `proxy` (connect, optional PROXY header, splice
  * relay) or `pass-fd` (SCM_RIGHTS to a synguard-aware backend).
+ *
+ * Listeners are known by a handoff_listener: one per listener name, kept
+ * across reloads (indexes are not: a reload may add, remove and reorder
+ * listeners). It carries what queue threads and the service side share: the
+ * accept queue's occupancy, the connections held, the per-source connection
+ * counts, and how many queue threads answer with cookies. Queue threads only
+ * touch it through atomics and the per-source lock below.
+ *
+ * The accept queue of a listener holds its proven connections that have not
+ * reached the backend yet: in the inbox, connecting to a proxy backend (or
+ * waiting for a free connect slot, max_backend_connects), or waiting for a
+ * pass-fd backend to connect or read. A queue thread asks handoff_admit
+ * before it builds a connection's socket, so a full queue can drop the
+ * handshake ACK (the client retransmits) instead of wasting a socket;
+ * max_connections and per_source.max_connections are checked there too.
+ * The per-source count applies to what the daemon holds: proxy connections
+ * until they close, pass-fd connections until a backend takes them (after
+ * that the connection is the backend's and out of our sight).
  */
 #ifndef SYNGUARD_HANDOFF_H
 #define SYNGUARD_HANDOFF_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conf.h"
 #include "pkt.h"
 #include "stats.h"
 
+struct handoff_listener;
+struct handoff_src;
+
 struct handoff_conn {
-	int fd;            /* established, repaired socket; ownership moves with the struct */
-	uint32_t listener; /* index into conf->listeners */
-	struct pkt_tuple t; /* client -> server, as in the handshake */
+	int fd; /* established, repaired socket; ownership moves with the struct */
+	struct handoff_listener *ls; /* handoff_listener(); NULL is refused */
+	struct pkt_tuple t;          /* client -> server, as in the handshake */
+	/* accounting, set by handoff_admit (or by handoff_submit when not admitted) */
+	bool queued;             /* holds a place in the listener's accept queue */
+	bool held;               /* counts toward the listener's connections */
+	struct handoff_src *src; /* holds one count of its source prefix */
 };
 
 struct handoff;
 
 /* Creates the service side on `loop` (opens pass-fd sockets). NULL + err on failure. */
 struct handoff *handoff_new(struct ev_loop *loop, const struct conf *conf, char *err,
-			    size_t errlen);
+                            size_t errlen);
 void handoff_free(struct handoff *h);
 
 /*
  * Thread-safe; called by queue threads. Takes ownership of c->fd on success.
- * Returns -1 when the inbox is full: the caller keeps the fd, resets it and
- * counts ST_HANDOFF_FAILED.
+ * Returns -1 when the inbox is full: the caller keeps the fd, resets it,
+ * releases the admission (handoff_unadmit) and counts ST_HANDOFF_FAILED.
  */
-int handoff_submit(struct handoff *h, const struct handoff_conn *c);
+int handoff_submit(struct handoff *h, struct handoff_conn *c);
+
+enum handoff_admit {
+	HANDOFF_ADMIT_OK,
+	HANDOFF_ADMIT_BACKLOG, /* the accept queue holds accept_backlog connections */
+	HANDOFF_ADMIT_CONNS,   /* the listener holds max_connections */
+	HANDOFF_ADMIT_SOURCE,  /* the source prefix holds per_source.max_connections */
+};
+
+/*
+ * Thread-safe. Reserves c's place (c->ls and c->t set) under the policy's
+ * limits; skip_source (an allow-listed client) skips the per-source cap. On
+ * anything but HANDOFF_ADMIT_OK nothing is held.
+ */
+enum handoff_admit handoff_admit(struct handoff_conn *c, const struct conf_policy *pol,
+                                 bool skip_source);
+/* Thread-safe. Gives back what handoff_admit reserved, for a connection never submitted. */
+void handoff_unadmit(struct handoff_conn *c);
+
+/* Main thread: the state of listener i of the configuration in use. */
+struct handoff_listener *handoff_listener(const struct handoff *h, size_t i);
+const char *handoff_listener_name(const struct handoff_listener *ls);
+
+struct handoff_listener_counts {
+	uint32_t accept_queue;   /* connections in the accept queue */
+	uint32_t connections;    /* connections held (accept queue + relayed) */
+	uint32_t cookie_threads; /* queue threads answering SYNs with cookies */
+	uint32_t sources;        /* source prefixes with a connection count */
+};
+void handoff_listener_counts(const struct handoff_listener *ls,
+                             struct handoff_listener_counts *out);
+
+/* Thread-safe: a queue thread starts (+1) or stops (-1) answering the listener with
+ * cookies. Returns the number of such threads after the change. */
+uint32_t handoff_listener_cookie(struct handoff_listener *ls, int delta);
+
+/*
+ * Reload, main thread. Switches the service side to c at once: pass-fd
+ * sockets of new listeners are opened (a failure changes nothing: -1 +
+ * err), those of removed ones closed (their waiting connections reset),
+ * counters move to a new block by listener name (a removed listener's go
+ * to the unmatched row), established relays keep running whatever happens
+ * to their listener. Listener states of removed listeners stay valid for
+ * queue threads still on the old configuration, until handoff_commit.
+ * c must outlive the handoff or the next reconfiguration.
+ */
+int handoff_reconfigure(struct handoff *h, const struct conf *c, char *err, size_t errlen);
+
+/* Main thread: dispatches everything in the inbox now. */
+void handoff_drain(struct handoff *h);
+
+/* Main thread, once no queue thread uses the previous configuration and the inbox was
+ * drained: frees what it left (removed listeners, the previous counters block). */
+void handoff_commit(struct handoff *h);
 
 /* The service side's counters (handoffs, failures, active connections, bytes). */
 const struct stats_block *handoff_stats(const struct handoff *h);
 
 /* Closes a socket with a reset (SO_LINGER 0). */
 void handoff_reset_fd(int fd);
+
+/* Applies a policy's TCP keepalive to a socket (nothing when k->idle is 0). */
+void handoff_keepalive(int fd, const struct conf_keepalive *k);
+
+/*
+ * For relay.c and passfd.c (main thread): c left the accept queue (reached
+ * its backend, or failed) / c is no longer held (closed, reset, or handed
+ * to a pass-fd backend). Each releases its part once; row is where the
+ * accept_queue gauge is kept.
+ */
+void handoff_conn_dequeued(struct handoff_conn *c, struct stats_row *row);
+void handoff_conn_closed(struct handoff_conn *c);
+
+/* For relay.c: its per-listener fields, and the listener's current index (-1: removed). */
+struct relay_wait {
+	void *head, *tail;
+	uint32_t connecting; /* backend connects in flight */
+	bool kicking;        /* starting waiting connections */
+};
+struct relay_wait *handoff_listener_relay(struct handoff_listener *ls);
+int handoff_listener_index(const struct handoff_listener *ls);
 
 #endif

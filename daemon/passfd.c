@@ -20,13 +20,25 @@
 struct pbackend {
 	struct passfd *p;
 	int fd;
-	ev_io w;
+	ev_io w;  /* readable: the backend left (it never sends anything) */
+	ev_io wr; /* writable again, while connections wait */
+};
+
+/* A connection waiting for a backend. */
+struct pwait {
+	struct pwait *next;
+	struct handoff_conn c;
+	ev_tstamp since;
 };
 
 struct passfd {
 	struct ev_loop *loop;
 	const struct conf_listener *l;
+	const struct conf_policy *pol;
 	struct stats_row *row;
+	struct pwait *wait_head, *wait_tail;
+	size_t n_wait;
+	ev_timer wait_timer;
 	int lfd;
 	ev_io accept_w;
 	struct sockaddr_un sun;
@@ -40,11 +52,14 @@ struct passfd {
 	size_t next; /* round-robin position */
 };
 
+static void flush(struct passfd *p);
+
 static void backend_drop(struct passfd *p, size_t i, const char *why)
 {
 	struct pbackend *b = p->b[i];
 
 	ev_io_stop(p->loop, &b->w);
+	ev_io_stop(p->loop, &b->wr);
 	close(b->fd);
 	free(b);
 	p->b[i] = p->b[--p->n];
@@ -77,6 +92,15 @@ static void on_backend(struct ev_loop *loop, ev_io *w, int revents)
 		backend_drop(b->p, backend_index(b->p, b), "failed");
 }
 
+static void on_backend_writable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct pbackend *b = w->data;
+
+	(void)revents;
+	ev_io_stop(loop, w);
+	flush(b->p);
+}
+
 static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct passfd *p = w->data;
@@ -102,8 +126,12 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_init(&b->w, on_backend, fd, EV_READ);
 		b->w.data = b;
 		ev_io_start(loop, &b->w);
+		ev_io_init(&b->wr, on_backend_writable, fd, EV_WRITE);
+		b->wr.data = b;
 		p->b[p->n++] = b;
-		log_info("pass-fd %s: backend connected (%zu connected)", p->l->name, p->n);
+		log_info("pass-fd %s: backend connected (%zu connected, %zu connections waiting)",
+		         p->l->name, p->n, p->n_wait);
+		flush(p);
 	}
 }
 
@@ -150,7 +178,21 @@ static ssize_t send_record(int sock, const unsigned char *rec, int fd)
 	return sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
-void passfd_send(struct passfd *p, const struct handoff_conn *c)
+/* Drops a connection for good: reset, counted, accounts settled. */
+static void give_up(struct passfd *p, struct handoff_conn *c)
+{
+	handoff_reset_fd(c->fd);
+	stats_inc(p->row, ST_HANDOFF_FAILED);
+	handoff_conn_dequeued(c, p->row);
+	handoff_conn_closed(c);
+}
+
+/*
+ * Offers c to each connected backend once, starting where the last
+ * connection left off; one that is merely full is skipped (and watched until
+ * it drains), not dropped. True when a backend took it (c->fd is closed).
+ */
+static bool deliver(struct passfd *p, struct handoff_conn *c)
 {
 	unsigned char rec[SGC_RECORD_LEN];
 	struct sgc_conn sc;
@@ -160,10 +202,8 @@ void passfd_send(struct passfd *p, const struct handoff_conn *c)
 	to_sockaddr(&sc.server, c->t.family, c->t.daddr, c->t.dport);
 	snprintf(sc.listener, sizeof(sc.listener), "%s", p->l->name);
 	if (sgc_encode(rec, &sc) != SGC_RECORD_LEN)
-		goto fail;
+		return false;
 
-	/* Each connected backend gets one try, starting where the last
-	 * connection left off; one that is merely full is skipped, not dropped. */
 	for (size_t tries = p->n; tries > 0 && p->n > 0; tries--) {
 		size_t i = p->next++ % p->n;
 		ssize_t n = send_record(p->b[i]->fd, rec, c->fd);
@@ -171,7 +211,9 @@ void passfd_send(struct passfd *p, const struct handoff_conn *c)
 		if (n == SGC_RECORD_LEN) {
 			close(c->fd);
 			stats_inc(p->row, ST_HANDOFFS);
-			return;
+			handoff_conn_dequeued(c, p->row);
+			handoff_conn_closed(c); /* the backend's now, out of our sight */
+			return true;
 		}
 		if (n >= 0) {
 			/* A split record cannot happen on a Unix stream socket
@@ -179,17 +221,118 @@ void passfd_send(struct passfd *p, const struct handoff_conn *c)
 			backend_drop(p, i, "lost a record");
 		} else if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) {
 			backend_drop(p, i, "disconnected");
-		} else if (errno != EAGAIN) {
+		} else if (errno == EAGAIN) {
+			if (!ev_is_active(&p->b[i]->wr))
+				ev_io_start(p->loop, &p->b[i]->wr);
+		} else {
 			log_warnx_ratelimited(10, "pass-fd %s: sendmsg: %s", p->l->name,
 			                      strerror(errno));
 		}
 	}
+	return false;
+}
+
+static void wait_timer_arm(struct passfd *p)
+{
+	ev_tstamp left;
+
+	if (!p->wait_head) {
+		ev_timer_stop(p->loop, &p->wait_timer);
+		return;
+	}
+	left = p->wait_head->since + p->pol->accept_timeout - ev_now(p->loop);
+	p->wait_timer.repeat = left > 0.001 ? left : 0.001;
+	ev_timer_again(p->loop, &p->wait_timer);
+}
+
+static struct pwait *wait_pop(struct passfd *p)
+{
+	struct pwait *w = p->wait_head;
+
+	p->wait_head = w->next;
+	if (!p->wait_head)
+		p->wait_tail = NULL;
+	p->n_wait--;
+	return w;
+}
+
+/* Gives waiting connections, oldest first, to whichever backend takes them. */
+static void flush(struct passfd *p)
+{
+	while (p->wait_head && deliver(p, &p->wait_head->c))
+		free(wait_pop(p));
+	wait_timer_arm(p);
+}
+
+static void on_wait_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct passfd *p = w->data;
+	ev_tstamp now = ev_now(loop);
+	size_t expired = 0;
+
+	(void)revents;
+	while (p->wait_head && p->wait_head->since + p->pol->accept_timeout <= now + 0.0005) {
+		struct pwait *x = wait_pop(p);
+
+		stats_inc(p->row, ST_ACCEPT_TIMEOUT);
+		give_up(p, &x->c);
+		free(x);
+		expired++;
+	}
+	if (expired)
+		log_warnx_ratelimited(10,
+		                      "pass-fd %s: %zu connection(s) waited %u s for a backend: "
+		                      "reset (%zu backends connected)",
+		                      p->l->name, expired, p->pol->accept_timeout, p->n);
+	wait_timer_arm(p);
+}
+
+void passfd_send(struct passfd *p, const struct handoff_conn *conn)
+{
+	struct handoff_conn c = *conn;
+	struct pwait *w;
+
+	handoff_keepalive(c.fd, &p->pol->keepalive);
+	if (!p->wait_head && deliver(p, &c))
+		return;
+	if (p->pol->accept_timeout == 0 || p->n_wait >= p->pol->accept_backlog ||
+	    !(w = calloc(1, sizeof(*w)))) {
+		if (p->pol->accept_timeout && p->n_wait >= p->pol->accept_backlog)
+			stats_inc(p->row, ST_ACCEPT_OVERFLOW);
+		if (p->n == 0)
+			log_warnx_ratelimited(
+			    10, "pass-fd %s: no backend connected: resetting clients", p->l->name);
+		give_up(p, &c);
+		return;
+	}
 	if (p->n == 0)
-		log_warnx_ratelimited(10, "pass-fd %s: no backend connected: resetting clients",
-		                      p->l->name);
-fail:
-	handoff_reset_fd(c->fd);
-	stats_inc(p->row, ST_HANDOFF_FAILED);
+		log_warnx_ratelimited(10,
+		                      "pass-fd %s: no backend connected: clients wait up to %u s",
+		                      p->l->name, p->pol->accept_timeout);
+	w->c = c;
+	w->since = ev_now(p->loop);
+	if (p->wait_tail)
+		p->wait_tail->next = w;
+	else
+		p->wait_head = w;
+	p->wait_tail = w;
+	p->n_wait++;
+	if (!ev_is_active(&p->wait_timer))
+		wait_timer_arm(p);
+}
+
+void passfd_update(struct passfd *p, const struct conf_listener *l, const struct conf_policy *pol,
+                   struct stats_row *row)
+{
+	p->l = l;
+	p->pol = pol;
+	p->row = row;
+	wait_timer_arm(p); /* the timeout may have changed */
+}
+
+size_t passfd_waiting(const struct passfd *p)
+{
+	return p->n_wait;
 }
 
 /*
@@ -237,7 +380,8 @@ static int clear_stale(const struct passfd *p, char *err, size_t errlen)
 }
 
 struct passfd *passfd_new(struct ev_loop *loop, const struct conf_listener *l,
-                          struct stats_row *row, char *err, size_t errlen)
+                          const struct conf_policy *pol, struct stats_row *row, char *err,
+                          size_t errlen)
 {
 	struct passfd *p;
 	struct stat st;
@@ -255,8 +399,11 @@ struct passfd *passfd_new(struct ev_loop *loop, const struct conf_listener *l,
 	}
 	p->loop = loop;
 	p->l = l;
+	p->pol = pol;
 	p->row = row;
 	p->lfd = -1;
+	ev_init(&p->wait_timer, on_wait_timer);
+	p->wait_timer.data = p;
 	memcpy(&p->sun, &l->backend, l->backend_len);
 	p->sun_len = l->backend_len;
 	/* sun_path need not be NUL terminated when it is full */
@@ -307,8 +454,15 @@ void passfd_free(struct passfd *p)
 
 	if (!p)
 		return;
+	while (p->wait_head) {
+		struct pwait *w = wait_pop(p);
+
+		give_up(p, &w->c);
+		free(w);
+	}
+	ev_timer_stop(p->loop, &p->wait_timer);
 	while (p->n > 0)
-		backend_drop(p, p->n - 1, "closed at shutdown");
+		backend_drop(p, p->n - 1, "closed");
 	if (ev_is_active(&p->accept_w))
 		ev_io_stop(p->loop, &p->accept_w);
 	if (p->lfd >= 0)

@@ -5,10 +5,15 @@
  * backend, round-robin, as one record plus the socket (SCM_RIGHTS), after
  * which the daemon closes its copy: the backend owns the connection.
  *
- * No queueing yet: when no backend is connected or none can take the
- * message right now (socket buffer full: the backend is not reading), the
- * client is reset and ST_HANDOFF_FAILED counted. A backend that hangs up,
- * or whose socket fails, is dropped. Runs on the main event loop only.
+ * Accept queue: when no backend is connected, or none can take the message
+ * right now (its socket buffer is full: it is not reading), the connection
+ * waits in arrival order and goes to the next backend that connects or
+ * drains its socket, for at most the policy's accept_timeout seconds (then
+ * it is reset: ST_ACCEPT_TIMEOUT). The queue thread bounds the accept queue
+ * before the socket even exists (handoff_admit); the wait list also refuses
+ * to hold more than accept_backlog itself. A policy with accept_timeout 0
+ * holds nothing: the client is reset at once. A backend that hangs up, or
+ * whose socket fails, is dropped. Runs on the main event loop only.
  */
 #ifndef SYNGUARD_PASSFD_H
 #define SYNGUARD_PASSFD_H
@@ -25,21 +30,29 @@
 struct passfd;
 
 /*
- * Opens the socket for listener l (index idx): a stale socket file left by a
- * dead daemon is removed first, one that a live process still serves is an
+ * Opens the socket for listener l: a stale socket file left by a dead
+ * daemon is removed first, one that a live process still serves is an
  * error, and anything that is not a socket is never removed. The file gets
- * mode 0660. `row` (the listener's counters) must outlive the object.
- * NULL + err on failure.
+ * mode 0660. l, pol and `row` (the listener's counters) must outlive the
+ * object or the next passfd_update. NULL + err on failure.
  */
 struct passfd *passfd_new(struct ev_loop *loop, const struct conf_listener *l,
-                          struct stats_row *row, char *err, size_t errlen);
-/* Closes the backends and the socket, and removes the socket file. */
+                          const struct conf_policy *pol, struct stats_row *row, char *err,
+                          size_t errlen);
+/* Resets the waiting connections, closes the backends and the socket, and removes the socket
+ * file. */
 void passfd_free(struct passfd *p);
 
-/* Hands c->fd to a backend or resets it; takes ownership of c->fd either way. */
+/* Reload: the same socket (same path) under a new configuration. */
+void passfd_update(struct passfd *p, const struct conf_listener *l, const struct conf_policy *pol,
+                   struct stats_row *row);
+
+/* Hands c->fd to a backend, holds it, or resets it; takes ownership of c->fd and its
+ * accounting whatever happens. */
 void passfd_send(struct passfd *p, const struct handoff_conn *c);
 
-/* Backends currently connected. */
+/* Backends currently connected, connections waiting for one. */
 size_t passfd_backends(const struct passfd *p);
+size_t passfd_waiting(const struct passfd *p);
 
 #endif

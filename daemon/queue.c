@@ -6,9 +6,16 @@
  * number of rounds, so the flush below is never starved), and decides each
  * packet at once:
  *
- *   SYN to a listener    -> cookie SYN-ACK into the raw-socket batch; DROP
+ *   SYN to a listener    -> the policy decides (policy.h): deny list and per-source
+ *                           rate (DROP, counted), then a SYN-ACK into the raw-socket
+ *                           batch, backed by a half-open entry or by its cookie alone;
+ *                           DROP (the SYN itself never reaches the kernel)
  *   ACK of a recent flow -> ACCEPT (queued before its socket existed: flows.h)
- *   ACK, valid cookie    -> repaired socket, handoff; ACCEPT
+ *   ACK, deny-listed     -> DROP, counted
+ *   ACK, valid           -> (half-open entry first, then cookie) admission to the
+ *                           accept queue (handoff_admit), repaired socket, handoff;
+ *                           ACCEPT. Refused admission: the policy's accept_overflow
+ *                           ("drop": DROP, the client retransmits; "reset")
  *   ACK, invalid cookie  -> DROP, counted, nothing else
  *   unparseable          -> DROP, counted by reason (below)
  *   bad TCP checksum     -> DROP, counted (only SYNs and ACKs to a listener)
@@ -39,8 +46,9 @@
  * before its verdict is even queued, so the ACCEPT delivers the ACK (and any
  * data on it) to the new socket, never to a closed port.
  *
- * Nothing here allocates after queue_start(): receive buffers, the verdict
- * buffer, the transmit ring and the flows table are all sized up front.
+ * Nothing here allocates after queue_start() but a reload: receive buffers,
+ * the verdict buffer, the transmit ring, the flows table and the policy
+ * tables are all sized up front.
  */
 #define _GNU_SOURCE /* recvmmsg, pthread_setname_np */
 #include "queue.h"
@@ -68,6 +76,7 @@
 #include "cookie.h"
 #include "flows.h"
 #include "log.h"
+#include "policy.h"
 #include "repair.h"
 #include "tx.h"
 
@@ -101,10 +110,28 @@
 #define Q_SETUP_TIMEOUT_MS 2000
 #define Q_CFG_BUFSZ        512 /* one configuration message */
 
+/* The policy timer: SYN-ACK retransmits are due on whole seconds after their SYN; a tenth
+ * of a second late is well within what a client tolerates. */
+#define Q_TIMER_MS 100
+/* The first SYN-ACK retransmit, doubling after (as the kernel's TCP_TIMEOUT_INIT). */
+#define Q_SYNACK_RTO_MS 1000
+/* Timer events handled per policy_due() call. */
+#define Q_DUE_BATCH 64
+
+/* What a thread keeps per listener of its generation. */
+struct qlistener {
+	struct handoff_listener *ls;
+	struct policy *ps; /* NULL: cookies, no limits (its tables could not be built) */
+	bool cookie;       /* counted in ls's cookie_threads */
+};
+
 struct queue_thread {
 	uint16_t num;
 	const struct queue_shared *sh;
-	const struct conf *conf;
+	const struct queue_gen *gen;
+	const struct conf *conf; /* gen->conf */
+	struct qlistener *ql;    /* per listener of conf */
+	uint64_t seen;           /* atomic: gen->seq */
 
 	struct mnl_socket *nl;
 	int nlfd;
@@ -114,6 +141,8 @@ struct queue_thread {
 	ev_io io;
 	ev_prepare prepare;
 	ev_async stop;
+	ev_async wake;
+	ev_timer timer;
 	pthread_t thread;
 	bool thread_started;
 
@@ -124,7 +153,10 @@ struct queue_thread {
 
 	struct tx *tx;
 	struct flows *flows;
-	struct stats_block stats;
+	/* counters: blocks[cur] is written; the other is the previous one until main frees it */
+	struct stats_block blocks[2];
+	int cur; /* atomic */
+	struct stats_block *stats;
 
 	/* receive ring */
 	struct mmsghdr rx_msgs[Q_RX_BATCH];
@@ -146,7 +178,7 @@ struct queue_thread {
 
 static struct stats_row *q_row(struct queue_thread *q, int listener)
 {
-	return &q->stats.rows[listener < 0 ? q->conf->n_listeners : (size_t)listener];
+	return &q->stats->rows[listener < 0 ? q->conf->n_listeners : (size_t)listener];
 }
 
 /* ---- time and keys ---- */
@@ -253,104 +285,258 @@ static const uint16_t *q_mss_table(const struct conf_policy *pol, int family)
 	return family == AF_INET ? pol->mss : pol->mss6;
 }
 
+static const struct conf_policy *q_policy(const struct queue_thread *q, int li)
+{
+	return &q->conf->policies[q->conf->listeners[li].policy];
+}
+
+/* ---- modes ---- */
+
+/*
+ * Keeps the listener's count of threads answering with cookies in step with
+ * this thread's mode. The first thread to switch to cookies and the last to
+ * switch back log and count the listener's switch: once, however many threads
+ * there are. Switches made by a reload are the reload's to report.
+ */
+static void q_sync_mode(struct queue_thread *q, int li, bool loud)
+{
+	struct qlistener *ql = &q->ql[li];
+	struct stats_row *row = q_row(q, li);
+	bool cookie = !ql->ps || policy_mode(ql->ps) == MODE_USE_COOKIE;
+	unsigned why = ql->ps ? policy_mode_why(ql->ps) : 0;
+	uint32_t n;
+
+	if (cookie == ql->cookie)
+		return;
+	ql->cookie = cookie;
+	n = handoff_listener_cookie(ql->ls, cookie ? 1 : -1);
+	stats_add(row, ST_COOKIE_THREADS, cookie ? 1 : (uint64_t)-1);
+	if (!loud || (why & MODE_WHY_CONFIG))
+		return;
+	if (cookie && n == 1) {
+		stats_inc(row, ST_MODE_TO_COOKIE);
+		log_info("listener %s: answering new SYNs with cookies: %s%s%s (queue %u)",
+		         q->conf->listeners[li].name,
+		         why & MODE_WHY_RATE ? "the SYN rate reached syn_rate_trigger" : "",
+		         (why & MODE_WHY_RATE) && (why & MODE_WHY_FILL) ? ", " : "",
+		         why & MODE_WHY_FILL ? "the half-open table reached half_open_fill_trigger"
+		                             : "",
+		         q->num);
+	} else if (!cookie && n == 0) {
+		stats_inc(row, ST_MODE_TO_STATEFUL);
+		log_info("listener %s: back to stateful answers: calm for auto_calm_time",
+		         q->conf->listeners[li].name);
+	}
+}
+
+/* ---- SYN-ACKs ---- */
+
+/* Sends the SYN-ACK answering syn (the client's options already filtered by policy). */
+static void q_send_synack(struct queue_thread *q, const struct halfopen_syn *syn,
+                          const struct conf_policy *pol, struct stats_row *row)
+{
+	const uint16_t *table = q_mss_table(pol, syn->t.family);
+	uint16_t our_mss = syn->t.family == AF_INET ? Q_OUR_MSS4 : Q_OUR_MSS6;
+	struct pkt_spec s;
+
+	memset(&s, 0, sizeof(s));
+	s.t.family = syn->t.family;
+	memcpy(s.t.saddr, syn->t.daddr, sizeof(s.t.saddr));
+	memcpy(s.t.daddr, syn->t.saddr, sizeof(s.t.daddr));
+	s.t.sport = syn->t.dport;
+	s.t.dport = syn->t.sport;
+	s.seq = syn->our_isn;
+	s.ack = syn->client_isn + 1;
+	s.window = Q_SYNACK_WINDOW;
+	s.flags = PKT_SYN | PKT_ACK;
+	s.opt.mss = our_mss < table[3] ? our_mss : table[3];
+	s.opt.has_wscale = syn->opt.has_wscale;
+	s.opt.wscale = pol->wscale;
+	s.opt.sack_ok = syn->opt.sack_ok;
+	s.opt.has_ts = syn->opt.has_ts;
+	s.opt.tsval = syn->our_tsval;
+	s.opt.tsecr = syn->opt.tsval;
+	tx_queue(q->tx, &s, row);
+}
+
 static int q_on_syn(struct queue_thread *q, const struct pkt_tcp *p, int li)
 {
-	const struct conf_listener *l = &q->conf->listeners[li];
-	const struct conf_policy *pol = &q->conf->policies[l->policy];
-	const uint16_t *table = q_mss_table(pol, p->t.family);
+	const struct conf_policy *pol = q_policy(q, li);
+	struct qlistener *ql = &q->ql[li];
 	struct stats_row *row = q_row(q, li);
+	enum policy_syn verdict = POLICY_SYN_COOKIE;
+	struct halfopen_entry existing;
+	struct halfopen_syn hs;
 	struct cookie_syn in;
-	struct pkt_spec s;
-	uint32_t isn, tsval = 0;
-	uint16_t our_mss = p->t.family == AF_INET ? Q_OUR_MSS4 : Q_OUR_MSS6;
+	enum mode_event ev;
 
 	stats_inc(row, ST_SYN_RECEIVED);
+	if (ql->ps) {
+		verdict = policy_syn_check(ql->ps, &p->t, q->now_ms, &ev);
+		if (ev != MODE_EV_NONE)
+			q_sync_mode(q, li, true);
+		if (verdict == POLICY_SYN_DENY) {
+			stats_inc(row, ST_SYN_DENIED);
+			return NF_DROP;
+		}
+		if (verdict == POLICY_SYN_RATE_LIMITED) {
+			stats_inc(row, ST_SYN_RATE_LIMITED);
+			return NF_DROP;
+		}
+	}
+
 	memset(&in, 0, sizeof(in));
 	in.mss = p->opt.mss;
 	in.has_wscale = p->opt.has_wscale;
 	in.wscale = p->opt.wscale;
 	in.sack_ok = p->opt.sack_ok && pol->sack;
 	in.has_ts = p->opt.has_ts && pol->timestamps;
-	if (cookie_make(q->cookies, q->epoch, table, &p->t, p->seq, &in, &isn, &tsval) < 0) {
+	memset(&hs, 0, sizeof(hs));
+	hs.t = p->t;
+	hs.client_isn = p->seq;
+	/* Stateful answers carry a cookie too: their ACK validates even without the entry. */
+	if (cookie_make(q->cookies, q->epoch, q_mss_table(pol, p->t.family), &p->t, p->seq, &in,
+	                &hs.our_isn, &hs.our_tsval) < 0) {
 		stats_inc(row, ST_SYNACK_SEND_FAILED); /* cannot happen: the key is installed */
 		return NF_DROP;
 	}
+	hs.opt = p->opt; /* the client's exact MSS and window scale, for the table */
+	hs.opt.sack_ok = in.sack_ok;
+	hs.opt.has_ts = in.has_ts;
+	hs.opt.tsecr = 0;
 
-	memset(&s, 0, sizeof(s));
-	s.t.family = p->t.family;
-	memcpy(s.t.saddr, p->t.daddr, sizeof(s.t.saddr));
-	memcpy(s.t.daddr, p->t.saddr, sizeof(s.t.daddr));
-	s.t.sport = p->t.dport;
-	s.t.dport = p->t.sport;
-	s.seq = isn;
-	s.ack = p->seq + 1;
-	s.window = Q_SYNACK_WINDOW;
-	s.flags = PKT_SYN | PKT_ACK;
-	s.opt.mss = our_mss < table[3] ? our_mss : table[3];
-	s.opt.has_wscale = in.has_wscale;
-	s.opt.wscale = pol->wscale;
-	s.opt.sack_ok = in.sack_ok;
-	s.opt.has_ts = in.has_ts;
-	s.opt.tsval = tsval;
-	s.opt.tsecr = p->opt.tsval;
-	tx_queue(q->tx, &s, row);
+	if (verdict == POLICY_SYN_STATEFUL) {
+		switch (policy_syn_insert(ql->ps, &hs, q->now_ms, &existing)) {
+		case POLICY_INS_NEW:
+			stats_inc(row, ST_SYNACK_STATEFUL);
+			stats_inc(row, ST_HALFOPEN_ENTRIES);
+			break;
+		case POLICY_INS_RESEND:
+			/* the client did not hear us: the same SYN-ACK again */
+			stats_inc(row, ST_SYNACK_STATEFUL);
+			hs = existing.syn;
+			break;
+		case POLICY_INS_COOKIE:
+			break;
+		case POLICY_INS_FULL:
+			stats_inc(row, ST_SYN_HALFOPEN_FULL);
+			return NF_DROP;
+		case POLICY_INS_SOURCE_FULL:
+			stats_inc(row, ST_SYN_HALFOPEN_SOURCE);
+			return NF_DROP;
+		}
+	}
+	q_send_synack(q, &hs, pol, row);
 	return NF_DROP;
+}
+
+/* The ACK's handshake ends here (served, or refused for good): its half-open entry goes. */
+static void q_handshake_done(struct queue_thread *q, int li, const struct pkt_tuple *t)
+{
+	struct qlistener *ql = &q->ql[li];
+
+	if (ql->ps && policy_ack_done(ql->ps, t))
+		stats_dec(q_row(q, li), ST_HALFOPEN_ENTRIES);
 }
 
 static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li)
 {
 	const struct conf_listener *l = &q->conf->listeners[li];
-	const struct conf_policy *pol = &q->conf->policies[l->policy];
+	const struct conf_policy *pol = q_policy(q, li);
+	struct qlistener *ql = &q->ql[li];
 	struct stats_row *row = q_row(q, li);
+	enum policy_ack how = POLICY_ACK_COOKIE;
+	struct halfopen_entry e;
 	struct repair_params rp;
 	struct handoff_conn hc;
+	enum handoff_admit adm;
 	struct cookie_syn cs;
 	enum cookie_result r;
+	bool allowed;
 	int fd;
 
 	if (flows_contains(q->flows, &p->t, p->ack, q->now_ms)) {
 		stats_inc(row, ST_ACK_FLOW_PASSED);
 		return NF_ACCEPT;
 	}
-	r = cookie_check(q->cookies, q->epoch, q_mss_table(pol, p->t.family), &p->t, p->seq, p->ack,
-	                 &p->opt, &cs);
-	if (r != COOKIE_VALID) {
-		stats_inc(row, r == COOKIE_ENOKEY ? ST_ACK_EXPIRED : ST_ACK_INVALID);
+	if (ql->ps)
+		how = policy_ack(ql->ps, &p->t, p->seq, p->ack, &e);
+	if (how == POLICY_ACK_DENY) {
+		stats_inc(row, ST_ACK_DENIED);
 		return NF_DROP;
 	}
-	stats_inc(row, ST_ACK_VALID);
 
 	memset(&rp, 0, sizeof(rp));
 	rp.t = p->t;
 	rp.client_isn = p->seq - 1;
 	rp.our_isn = p->ack - 1;
-	rp.mss = cs.mss;
-	rp.has_wscale = cs.has_wscale;
-	rp.snd_wscale = cs.wscale;
 	rp.rcv_wscale = pol->wscale;
-	rp.sack_ok = cs.sack_ok;
-	rp.has_ts = cs.has_ts;
-	rp.ack_tsecr = p->opt.tsecr;
 	rp.ack_window = p->window;
 	rp.our_window = Q_SYNACK_WINDOW;
+	if (how == POLICY_ACK_HALFOPEN) {
+		/* the table kept what the client offered, exactly */
+		rp.mss = e.syn.opt.mss ? e.syn.opt.mss : p->t.family == AF_INET ? 536 : 1220;
+		rp.has_wscale = e.syn.opt.has_wscale;
+		rp.snd_wscale = e.syn.opt.wscale > 14 ? 14 : e.syn.opt.wscale;
+		rp.sack_ok = e.syn.opt.sack_ok;
+		rp.has_ts = e.syn.opt.has_ts;
+		rp.ack_tsecr = e.syn.our_tsval;
+		stats_inc(row, ST_ACK_VALID);
+		stats_inc(row, ST_ACK_HALFOPEN);
+	} else {
+		r = cookie_check(q->cookies, q->epoch, q_mss_table(pol, p->t.family), &p->t, p->seq,
+		                 p->ack, &p->opt, &cs);
+		if (r != COOKIE_VALID) {
+			stats_inc(row, r == COOKIE_ENOKEY ? ST_ACK_EXPIRED : ST_ACK_INVALID);
+			return NF_DROP;
+		}
+		stats_inc(row, ST_ACK_VALID);
+		rp.mss = cs.mss;
+		rp.has_wscale = cs.has_wscale;
+		rp.snd_wscale = cs.wscale;
+		rp.sack_ok = cs.sack_ok;
+		rp.has_ts = cs.has_ts;
+		rp.ack_tsecr = p->opt.tsecr;
+	}
+
+	/* A place in the accept queue before the socket exists: a full queue costs nothing. */
+	memset(&hc, 0, sizeof(hc));
+	hc.ls = ql->ls;
+	hc.t = p->t;
+	allowed =
+	    ql->ps && policy_access_of(ql->ps, p->t.family, p->t.saddr) == POLICY_ACCESS_ALLOW;
+	adm = handoff_admit(&hc, pol, allowed);
+	if (adm != HANDOFF_ADMIT_OK) {
+		stats_inc(row, adm == HANDOFF_ADMIT_BACKLOG ? ST_ACCEPT_OVERFLOW
+		               : adm == HANDOFF_ADMIT_CONNS ? ST_CONN_LIMITED
+		                                            : ST_SOURCE_CONN_LIMITED);
+		if (pol->accept_overflow == CONF_OVERFLOW_DROP)
+			return NF_DROP; /* the half-open entry stays: its retransmit asks again */
+		/* "reset": the client holds an established connection; tell it it is over */
+		fd = repair_socket(&rp);
+		if (fd >= 0)
+			handoff_reset_fd(fd);
+		q_handshake_done(q, li, &p->t);
+		return NF_DROP;
+	}
+
 	fd = repair_socket(&rp);
 	if (fd < 0) {
+		handoff_unadmit(&hc);
 		stats_inc(row, ST_REPAIR_FAILED);
 		log_warnx_ratelimited(10, "queue %u: listener %s: TCP_REPAIR failed: %s", q->num,
 		                      l->name, strerror(errno));
 		return NF_DROP;
 	}
-
-	memset(&hc, 0, sizeof(hc));
 	hc.fd = fd;
-	hc.listener = (uint32_t)li;
-	hc.t = p->t;
 	if (handoff_submit(q->sh->handoff, &hc) < 0) {
 		/* The reset carries our ISN + 1, the state the client already holds. */
 		handoff_reset_fd(fd);
+		handoff_unadmit(&hc);
 		stats_inc(row, ST_HANDOFF_FAILED);
 		return NF_DROP;
 	}
+	q_handshake_done(q, li, &p->t);
 	if (flows_insert(q->flows, &p->t, p->ack, q->now_ms))
 		log_warnx_ratelimited(60, "queue %u: recent-flows table full, oldest evicted",
 		                      q->num);
@@ -472,6 +658,188 @@ static int q_read(struct queue_thread *q, int rounds)
 	return 0;
 }
 
+/* ---- policy state and reloads ---- */
+
+static enum mode_kind q_mode_kind(enum conf_mode m)
+{
+	switch (m) {
+	case CONF_MODE_STATEFUL:
+		return MODE_STATEFUL;
+	case CONF_MODE_AUTO:
+		return MODE_AUTO;
+	case CONF_MODE_COOKIE:
+		break;
+	}
+	return MODE_COOKIE;
+}
+
+/* This thread's share of listener li's policy. */
+static void q_policy_params(const struct queue_thread *q, const struct queue_gen *g, size_t li,
+                            struct policy_params *pp)
+{
+	const struct conf *c = g->conf;
+	size_t pi = c->listeners[li].policy;
+	const struct conf_policy *pol = &c->policies[pi];
+	uint32_t n = q->sh->n_queues ? (uint32_t)q->sh->n_queues : 1;
+
+	memset(pp, 0, sizeof(*pp));
+	pp->kind = q_mode_kind(pol->mode);
+	pp->half_open_capacity = (pol->half_open_max + n - 1) / n;
+	pp->half_open_per_source = pol->half_open_per_source;
+	pp->rto_ms = Q_SYNACK_RTO_MS;
+	pp->synack_retries = pol->synack_retries;
+	pp->syn_rate_trigger = pol->syn_rate_trigger ? (pol->syn_rate_trigger + n - 1) / n : 0;
+	pp->fill_trigger = pol->half_open_fill_trigger / 100.0;
+	pp->calm_ms = pol->auto_calm_time * 1000;
+	pp->syn_rate = pol->per_source.syn_rate;
+	pp->burst = pol->per_source.burst;
+	pp->rate_table_size = pol->per_source.table_size;
+	pp->prefix_v4 = pol->per_source.prefix_v4;
+	pp->prefix_v6 = pol->per_source.prefix_v6;
+	pp->access = g->access[pi];
+}
+
+/* The state of listener i under its new params: the old one reconfigured, or a new one. */
+static void q_policy_set(struct queue_thread *q, const struct queue_gen *g, size_t i,
+                         struct qlistener *ql, struct stats_row *row)
+{
+	const char *name = g->conf->listeners[i].name;
+	uint8_t seed[POLICY_SEED_LEN];
+	struct policy_params pp;
+	size_t dropped = 0;
+
+	q_policy_params(q, g, i, &pp);
+	randombytes_buf(seed, sizeof(seed));
+	if (ql->ps && policy_reconfigure(ql->ps, &pp, seed, q->now_ms, &dropped) < 0) {
+		stats_add(row, ST_HALFOPEN_ENTRIES, (uint64_t) - (int64_t)policy_half_open(ql->ps));
+		policy_free(ql->ps);
+		ql->ps = NULL;
+	} else if (ql->ps) {
+		stats_add(row, ST_HALFOPEN_ENTRIES, (uint64_t) - (int64_t)dropped);
+	}
+	if (!ql->ps)
+		ql->ps = policy_new(&pp, seed, q->now_ms);
+	if (!ql->ps)
+		log_warnx("queue %u: listener %s: cannot build the policy's tables (%s): answering "
+		          "with cookies, without per-source limits",
+		          q->num, name, strerror(errno));
+	sodium_memzero(seed, sizeof(seed));
+}
+
+/*
+ * Moves to the published generation when there is a new one. The counters
+ * move to a block of the new shape by listener; what a removed listener
+ * counted goes to the unmatched row. Returns -1 when memory ran out: the
+ * thread stays where it is and tries again at its next batch.
+ */
+static int q_pickup(struct queue_thread *q)
+{
+	const struct queue_gen *g = __atomic_load_n(&q->sh->gen, __ATOMIC_ACQUIRE);
+	size_t n, m = q->gen ? q->conf->n_listeners : 0;
+	struct qlistener *nql;
+	struct stats_block *nb;
+	bool *kept;
+	int next;
+
+	if (g == q->gen)
+		return 0;
+	n = g->conf->n_listeners;
+	next = q->gen ? 1 - q->cur : q->cur;
+	nb = &q->blocks[next];
+	nql = calloc(n ? n : 1, sizeof(*nql));
+	kept = calloc(m ? m : 1, sizeof(*kept));
+	if (!nql || !kept || stats_block_init(nb, n) < 0) {
+		free(nql);
+		free(kept);
+		log_warnx_ratelimited(10, "queue %u: out of memory: the new configuration waits",
+		                      q->num);
+		return -1;
+	}
+	/* batched SYN-ACKs point at the current rows: out with them first */
+	q_flush_verdicts(q);
+	tx_flush(q->tx);
+
+	for (size_t i = 0; i < n; i++) {
+		nql[i].ls = g->ls[i];
+		for (size_t j = 0; j < m; j++) {
+			if (!kept[j] && q->ql[j].ls == g->ls[i]) {
+				kept[j] = true;
+				nql[i] = q->ql[j];
+				stats_row_add(&nb->rows[i], &q->stats->rows[j]);
+				break;
+			}
+		}
+		q_policy_set(q, g, i, &nql[i], &nb->rows[i]);
+	}
+	for (size_t j = 0; j < m; j++) {
+		struct stats_row *r = &q->stats->rows[j];
+
+		if (kept[j])
+			continue;
+		if (q->ql[j].ps) {
+			stats_add(r, ST_HALFOPEN_ENTRIES,
+			          (uint64_t) - (int64_t)policy_half_open(q->ql[j].ps));
+			policy_free(q->ql[j].ps);
+		}
+		if (q->ql[j].cookie) {
+			handoff_listener_cookie(q->ql[j].ls, -1);
+			stats_dec(r, ST_COOKIE_THREADS);
+		}
+		stats_row_add(&nb->rows[n], r);
+	}
+	if (q->gen)
+		stats_row_add(&nb->rows[n], &q->stats->rows[m]);
+	free(kept);
+	free(q->ql);
+	q->ql = nql;
+	q->gen = g;
+	q->conf = g->conf;
+	q->stats = nb;
+	for (size_t i = 0; i < n; i++) {
+		if (q->ql[i].ps)
+			(void)policy_tick(q->ql[i].ps, q->now_ms,
+			                  NULL); /* a new mode applies now */
+		q_sync_mode(q, (int)i, false);
+	}
+	__atomic_store_n(&q->cur, next, __ATOMIC_RELEASE);
+	__atomic_store_n(&q->seen, g->seq, __ATOMIC_RELEASE);
+	if (q->thread_started && q->sh->moved_on)
+		q->sh->moved_on(q->sh->moved_arg);
+	return 0;
+}
+
+/* SYN-ACK retransmits, half-open expiries, and the auto mode in quiet periods. */
+static void q_policy_timer(struct queue_thread *q)
+{
+	struct halfopen_event evs[Q_DUE_BATCH];
+
+	for (size_t li = 0; li < q->conf->n_listeners; li++) {
+		struct qlistener *ql = &q->ql[li];
+		const struct conf_policy *pol = q_policy(q, (int)li);
+		struct stats_row *row = q_row(q, (int)li);
+		enum mode_event ev;
+		size_t k;
+
+		if (!ql->ps)
+			continue;
+		do {
+			k = policy_due(ql->ps, q->now_ms, evs, Q_DUE_BATCH);
+			for (size_t i = 0; i < k; i++) {
+				if (evs[i].kind == HALFOPEN_RETRANSMIT) {
+					stats_inc(row, ST_SYNACK_RETRANSMITS);
+					q_send_synack(q, &evs[i].e.syn, pol, row);
+				} else {
+					stats_inc(row, ST_HALFOPEN_EXPIRED);
+					stats_dec(row, ST_HALFOPEN_ENTRIES);
+				}
+			}
+		} while (k == Q_DUE_BATCH);
+		(void)policy_tick(ql->ps, q->now_ms, &ev);
+		if (ev != MODE_EV_NONE)
+			q_sync_mode(q, (int)li, true);
+	}
+}
+
 /* ---- event loop ---- */
 
 static void q_on_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -481,6 +849,7 @@ static void q_on_readable(struct ev_loop *loop, ev_io *w, int revents)
 	(void)loop;
 	(void)revents;
 	q_refresh_time(q);
+	q_pickup(q);
 	if (q_read(q, Q_RX_ROUNDS) < 0)
 		log_warnx_ratelimited(10, "queue %u: netlink receive: %s", q->num, strerror(errno));
 }
@@ -493,6 +862,27 @@ static void q_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)revents;
 	q_flush_verdicts(q);
 	tx_flush(q->tx);
+}
+
+static void q_on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct queue_thread *q = w->data;
+
+	(void)loop;
+	(void)revents;
+	q_refresh_time(q);
+	q_pickup(q);
+}
+
+static void q_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct queue_thread *q = w->data;
+
+	(void)loop;
+	(void)revents;
+	q_refresh_time(q);
+	q_pickup(q);
+	q_policy_timer(q);
 }
 
 static void q_on_stop(struct ev_loop *loop, ev_async *w, int revents)
@@ -617,7 +1007,12 @@ static void q_free(struct queue_thread *q)
 	tx_free(q->tx);
 	flows_free(q->flows);
 	cookie_free(q->cookies);
-	stats_block_free(&q->stats);
+	if (q->ql)
+		for (size_t i = 0; i < q->conf->n_listeners; i++)
+			policy_free(q->ql[i].ps);
+	free(q->ql);
+	stats_block_free(&q->blocks[0]);
+	stats_block_free(&q->blocks[1]);
 	free(q->rx_buf);
 	free(q->vbuf);
 	free(q);
@@ -637,7 +1032,7 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	}
 	q->num = num;
 	q->sh = sh;
-	q->conf = sh->conf;
+	q->conf = __atomic_load_n(&sh->gen, __ATOMIC_ACQUIRE)->conf; /* until q_pickup */
 	if (q->conf->daemon.cookie_rotation == 0) {
 		snprintf(err, errlen, "cookie_rotation must be positive");
 		goto fail;
@@ -647,8 +1042,7 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	q->flows = flows_new(Q_FLOWS_CAPACITY, Q_FLOWS_TTL_MS, seed);
 	q->rx_buf = calloc(Q_RX_BATCH, sizeof(*q->rx_buf));
 	q->vbuf = calloc(1, Q_VBUF_SIZE);
-	if (!q->cookies || !q->flows || !q->rx_buf || !q->vbuf ||
-	    stats_block_init(&q->stats, q->conf->n_listeners) < 0) {
+	if (!q->cookies || !q->flows || !q->rx_buf || !q->vbuf) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -662,6 +1056,10 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	if (q->tx == NULL)
 		goto fail;
 	q_refresh_time(q);
+	if (q_pickup(q) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (q_open_netlink(q, err, errlen) < 0 || q_bind(q, err, errlen) < 0)
 		goto fail;
 	q_flush_verdicts(q);
@@ -680,6 +1078,12 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	ev_prepare_start(q->loop, &q->prepare);
 	ev_async_init(&q->stop, q_on_stop);
 	ev_async_start(q->loop, &q->stop);
+	ev_async_init(&q->wake, q_on_wake);
+	q->wake.data = q;
+	ev_async_start(q->loop, &q->wake);
+	ev_timer_init(&q->timer, q_on_timer, Q_TIMER_MS / 1000.0, Q_TIMER_MS / 1000.0);
+	q->timer.data = q;
+	ev_timer_start(q->loop, &q->timer);
 
 	/* Signals belong to the main thread's loop. */
 	sigfillset(&all);
@@ -717,7 +1121,22 @@ void queue_stop(struct queue_thread *q)
 
 const struct stats_block *queue_stats(const struct queue_thread *q)
 {
-	return &q->stats;
+	return &q->blocks[__atomic_load_n(&q->cur, __ATOMIC_ACQUIRE)];
+}
+
+void queue_stats_free_prev(struct queue_thread *q)
+{
+	stats_block_free(&q->blocks[1 - __atomic_load_n(&q->cur, __ATOMIC_ACQUIRE)]);
+}
+
+void queue_wake(struct queue_thread *q)
+{
+	ev_async_send(q->loop, &q->wake);
+}
+
+uint64_t queue_gen_seq(const struct queue_thread *q)
+{
+	return __atomic_load_n(&q->seen, __ATOMIC_ACQUIRE);
 }
 
 uint16_t queue_num(const struct queue_thread *q)

@@ -4,6 +4,24 @@
  * established socket (repair.c) and passes it to the handoff. Threads share
  * nothing per packet: each has its own netlink socket, raw sockets, cookie
  * keys (derived from the shared master) and counters.
+ *
+ * Policies: each thread keeps, per listener, its own policy state
+ * (policy.h: rate table, half-open table, mode), sized as the listener's
+ * share: half_open_max and syn_rate_trigger are divided among the threads
+ * (the firewall's --queue-balance hashes a connection's addresses, so a
+ * flow's SYN and ACK meet the same thread, and a flood spreads evenly);
+ * per-source limits apply per thread as configured (a source talking to one
+ * address always hashes to the same thread). A timer (every
+ * Q_TIMER_MS) retransmits SYN-ACKs, expires half-open entries and lets the
+ * auto mode notice a quiet period.
+ *
+ * Reload: main publishes a new queue_gen (an RCU-like scheme). Each thread
+ * picks it up at the top of its next batch (or when woken), rebuilds or
+ * reconfigures its per-listener state keyed by listener name (the
+ * handoff_listener), moves its counters into a block of the new shape by
+ * name, and says so (queue_gen_seq, the moved_on callback). Main frees the
+ * previous generation, and the previous counters block, only after every
+ * thread has moved on.
  */
 #ifndef SYNGUARD_QUEUE_H
 #define SYNGUARD_QUEUE_H
@@ -11,27 +29,50 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cidr.h"
 #include "conf.h"
 #include "handoff.h"
 #include "stats.h"
 
 #define SGD_MASTER_KEY_LEN 32
 
-struct queue_shared {
+/* A configuration as the queue threads use it; immutable once published. */
+struct queue_gen {
+	uint64_t seq; /* increases with every reload */
 	const struct conf *conf;
+	struct handoff_listener **ls; /* per listener of conf */
+	struct cidr_set **access;     /* per policy of conf: allow/deny; NULL when both empty */
+};
+
+struct queue_shared {
 	uint8_t cookie_master[SGD_MASTER_KEY_LEN];
 	struct handoff *handoff;
+	size_t n_queues;             /* threads sharing each listener */
+	const struct queue_gen *gen; /* read and written with atomics: the one to use */
+	/* called by a queue thread once it uses gen (any thread) */
+	void (*moved_on)(void *arg);
+	void *moved_arg;
 };
 
 struct queue_thread;
 
-/* Binds NFQUEUE `num` and starts its thread. NULL + err on failure (nothing left running). */
+/* Binds NFQUEUE `num` and starts its thread on sh->gen. NULL + err on failure (nothing left
+ * running). */
 struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, char *err,
-				 size_t errlen);
+                                 size_t errlen);
 /* Stops the thread, joins it, unbinds the queue. */
 void queue_stop(struct queue_thread *q);
 
+/* Wakes the thread to pick up a newly published generation. */
+void queue_wake(struct queue_thread *q);
+/* The seq of the generation the thread uses (atomic read). */
+uint64_t queue_gen_seq(const struct queue_thread *q);
+
+/* The counters block the thread writes now. */
 const struct stats_block *queue_stats(const struct queue_thread *q);
+/* Frees the block the thread wrote before it last moved on (call after queue_gen_seq shows
+ * the move, once no reader uses the old block). */
+void queue_stats_free_prev(struct queue_thread *q);
 uint16_t queue_num(const struct queue_thread *q);
 
 #endif

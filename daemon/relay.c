@@ -28,16 +28,18 @@ struct dir {
 struct rconn {
 	struct relay *r;
 	struct rconn *prev, *next;
+	struct rconn *wnext; /* its listener's wait list, while waiting */
 	struct stats_row *row;
-	uint32_t listener;
+	struct handoff_conn hc; /* the tuple and the accounting; hc.fd is fd[CLIENT] */
 	int fd[2];
 	ev_io rd[2], wr[2];
 	ev_timer timer;  /* connect timeout, then idle timeout */
 	struct dir d[2]; /* d[CLIENT]: client -> backend, d[BACKEND]: backend -> client */
 	ev_tstamp idle;  /* 0: none */
 	ev_tstamp last;  /* last byte moved */
-	bool connecting;
-	bool counted; /* in ST_ACTIVE_CONNECTIONS */
+	bool waiting;    /* for a connect slot of its listener */
+	bool connecting; /* holds a connect slot */
+	bool counted;    /* in ST_ACTIVE_CONNECTIONS */
 	uint8_t hdr_len, hdr_off;
 	uint8_t hdr[PP_BUILD_MAX];
 };
@@ -48,7 +50,89 @@ struct relay {
 	struct stats_block *stats;
 	struct rconn *conns;
 	size_t n;
+	bool closing; /* relay_free: start nothing new */
 };
+
+static void conn_connect(struct rconn *c);
+
+static const char *conn_name(const struct rconn *c)
+{
+	return c->hc.ls ? handoff_listener_name(c->hc.ls) : "(removed)";
+}
+
+/* The policy of c's listener; NULL once the listener was removed. */
+static const struct conf_policy *conn_policy(const struct rconn *c)
+{
+	int idx = c->hc.ls ? handoff_listener_index(c->hc.ls) : -1;
+
+	if (idx < 0)
+		return NULL;
+	return &c->r->conf->policies[c->r->conf->listeners[idx].policy];
+}
+
+static void wait_remove(struct rconn *c)
+{
+	struct relay_wait *w;
+	struct rconn **pp;
+
+	if (!c->waiting)
+		return;
+	c->waiting = false;
+	w = handoff_listener_relay(c->hc.ls);
+	for (pp = (struct rconn **)&w->head; *pp && *pp != c; pp = &(*pp)->wnext)
+		;
+	if (*pp)
+		*pp = c->wnext;
+	if (w->tail == c) {
+		struct rconn *t = w->head;
+
+		while (t && t->wnext)
+			t = t->wnext;
+		w->tail = t;
+	}
+	c->wnext = NULL;
+}
+
+/*
+ * A connect slot of listener ls is free: the longest-waiting connections take
+ * the free slots. A connect that fails at once frees its slot again from
+ * inside this loop; `kicking` keeps that from recursing.
+ */
+static void slot_freed(struct relay *r, struct handoff_listener *ls)
+{
+	struct relay_wait *w = handoff_listener_relay(ls);
+	int idx = handoff_listener_index(ls);
+	uint32_t max;
+
+	if (w->kicking || r->closing || idx < 0)
+		return;
+	max = r->conf->policies[r->conf->listeners[idx].policy].max_backend_connects;
+	w->kicking = true;
+	while (w->head && (max == 0 || w->connecting < max)) {
+		struct rconn *c = w->head;
+
+		wait_remove(c);
+		conn_connect(c);
+	}
+	w->kicking = false;
+}
+
+/* c gives back its connect slot and its place in the accept queue. */
+static void conn_leave_queue(struct rconn *c)
+{
+	wait_remove(c);
+	if (c->connecting && c->hc.ls) {
+		struct handoff_listener *ls = c->hc.ls;
+
+		c->connecting = false;
+		handoff_listener_relay(ls)->connecting--;
+		handoff_conn_dequeued(&c->hc, c->row);
+		slot_freed(c->r, ls);
+		return;
+	}
+	c->connecting = false;
+	handoff_conn_dequeued(&c->hc, c->row);
+}
 
 static void io_set(struct ev_loop *loop, ev_io *w, bool on)
 {
@@ -62,6 +146,8 @@ static void conn_free(struct rconn *c)
 {
 	struct relay *r = c->r;
 
+	conn_leave_queue(c);
+	handoff_conn_closed(&c->hc);
 	for (int i = 0; i < 2; i++) {
 		io_set(r->loop, &c->rd[i], false);
 		io_set(r->loop, &c->wr[i], false);
@@ -101,8 +187,8 @@ static void conn_close(struct rconn *c)
 static void connect_failed(struct rconn *c, const char *why, int err)
 {
 	stats_inc(c->row, ST_HANDOFF_FAILED);
-	log_warnx_ratelimited(10, "relay: listener %s: backend %s: %s",
-	                      c->r->conf->listeners[c->listener].name, why, strerror(err));
+	log_warnx_ratelimited(10, "relay: listener %s: backend %s: %s", conn_name(c), why,
+	                      strerror(err));
 	conn_abort(c);
 }
 
@@ -209,7 +295,7 @@ static void connected(struct rconn *c)
 {
 	struct ev_loop *loop = c->r->loop;
 
-	c->connecting = false;
+	conn_leave_queue(c);
 	c->counted = true;
 	stats_inc(c->row, ST_HANDOFFS);
 	stats_inc(c->row, ST_ACTIVE_CONNECTIONS);
@@ -228,6 +314,16 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_tstamp left;
 
 	(void)revents;
+	if (c->waiting) {
+		stats_inc(c->row, ST_ACCEPT_TIMEOUT);
+		stats_inc(c->row, ST_HANDOFF_FAILED);
+		log_warnx_ratelimited(10,
+		                      "relay: listener %s: no backend connect slot within the "
+		                      "accept timeout: client reset",
+		                      conn_name(c));
+		conn_abort(c);
+		return;
+	}
 	if (c->connecting) {
 		connect_failed(c, "connect", ETIMEDOUT);
 		return;
@@ -298,46 +394,24 @@ static int make_pipe(int p[2])
 	return 0;
 }
 
-void relay_start(struct relay *r, const struct handoff_conn *hc)
+/* Starts the backend connect (the connection holds a connect slot from here on). */
+static void conn_connect(struct rconn *c)
 {
-	const struct conf_listener *l = &r->conf->listeners[hc->listener];
-	const struct conf_policy *pol = &r->conf->policies[l->policy];
-	struct stats_row *row = &r->stats->rows[hc->listener];
-	struct rconn *c = calloc(1, sizeof(*c));
-	int fl;
+	struct relay *r = c->r;
+	int idx = c->hc.ls ? handoff_listener_index(c->hc.ls) : -1;
+	const struct conf_listener *l;
 
-	if (!c) {
-		stats_inc(row, ST_HANDOFF_FAILED);
-		handoff_reset_fd(hc->fd);
-		log_warnx_ratelimited(10, "relay: out of memory");
+	if (idx < 0) {
+		connect_failed(c, "connect", ENOENT); /* the listener was removed meanwhile */
 		return;
 	}
-	c->r = r;
-	c->row = row;
-	c->listener = hc->listener;
-	c->fd[CLIENT] = hc->fd;
-	c->fd[BACKEND] = -1;
-	c->d[0].pipe[0] = c->d[0].pipe[1] = c->d[1].pipe[0] = c->d[1].pipe[1] = -1;
-	c->idle = pol->idle_timeout;
+	l = &r->conf->listeners[idx];
 	c->connecting = true;
-	c->next = r->conns;
-	if (r->conns)
-		r->conns->prev = c;
-	r->conns = c;
-	r->n++;
-	ev_init(&c->timer, on_timer);
-	c->timer.data = c;
-
-	fl = fcntl(c->fd[CLIENT], F_GETFL);
-	if (fl < 0 || fcntl(c->fd[CLIENT], F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    make_pipe(c->d[0].pipe) < 0 || make_pipe(c->d[1].pipe) < 0) {
-		connect_failed(c, "relay setup", errno);
-		return;
-	}
+	handoff_listener_relay(c->hc.ls)->connecting++;
 	if (l->proxy_protocol == 1)
-		c->hdr_len = (uint8_t)pp_build_v1((char *)c->hdr, sizeof(c->hdr), &hc->t);
+		c->hdr_len = (uint8_t)pp_build_v1((char *)c->hdr, sizeof(c->hdr), &c->hc.t);
 	else if (l->proxy_protocol == 2)
-		c->hdr_len = (uint8_t)pp_build_v2(c->hdr, sizeof(c->hdr), &hc->t);
+		c->hdr_len = (uint8_t)pp_build_v2(c->hdr, sizeof(c->hdr), &c->hc.t);
 	if (l->proxy_protocol && c->hdr_len == 0) {
 		connect_failed(c, "PROXY header", EAFNOSUPPORT);
 		return;
@@ -349,6 +423,7 @@ void relay_start(struct relay *r, const struct handoff_conn *hc)
 		connect_failed(c, "socket", errno);
 		return;
 	}
+	handoff_keepalive(c->fd[BACKEND], &conn_policy(c)->keepalive);
 	for (int i = 0; i < 2; i++) {
 		ev_io_init(&c->rd[i], on_read, c->fd[i], EV_READ);
 		ev_io_init(&c->wr[i], on_write, c->fd[i], EV_WRITE);
@@ -363,6 +438,98 @@ void relay_start(struct relay *r, const struct handoff_conn *hc)
 	c->timer.repeat = RELAY_CONNECT_TIMEOUT;
 	ev_timer_again(r->loop, &c->timer);
 	settle(c);
+}
+
+void relay_start(struct relay *r, struct handoff_conn *hc, size_t idx)
+{
+	const struct conf_listener *l = &r->conf->listeners[idx];
+	const struct conf_policy *pol = &r->conf->policies[l->policy];
+	struct stats_row *row = &r->stats->rows[idx];
+	struct rconn *c = calloc(1, sizeof(*c));
+	struct relay_wait *w;
+	int fl;
+
+	if (!c) {
+		stats_inc(row, ST_HANDOFF_FAILED);
+		handoff_reset_fd(hc->fd);
+		handoff_conn_dequeued(hc, row);
+		handoff_conn_closed(hc);
+		log_warnx_ratelimited(10, "relay: out of memory");
+		return;
+	}
+	c->r = r;
+	c->row = row;
+	c->hc = *hc;
+	c->fd[CLIENT] = hc->fd;
+	c->fd[BACKEND] = -1;
+	c->d[0].pipe[0] = c->d[0].pipe[1] = c->d[1].pipe[0] = c->d[1].pipe[1] = -1;
+	c->idle = pol->idle_timeout;
+	c->next = r->conns;
+	if (r->conns)
+		r->conns->prev = c;
+	r->conns = c;
+	r->n++;
+	ev_init(&c->timer, on_timer);
+	c->timer.data = c;
+
+	fl = fcntl(c->fd[CLIENT], F_GETFL);
+	if (fl < 0 || fcntl(c->fd[CLIENT], F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    make_pipe(c->d[0].pipe) < 0 || make_pipe(c->d[1].pipe) < 0) {
+		connect_failed(c, "relay setup", errno);
+		return;
+	}
+	handoff_keepalive(c->fd[CLIENT], &pol->keepalive);
+
+	w = handoff_listener_relay(hc->ls);
+	if (pol->max_backend_connects && w->connecting >= pol->max_backend_connects) {
+		/* every connect slot is taken: wait in line, bounded in time */
+		c->waiting = true;
+		if (w->tail)
+			((struct rconn *)w->tail)->wnext = c;
+		else
+			w->head = c;
+		w->tail = c;
+		c->timer.repeat = pol->accept_timeout ? pol->accept_timeout : RELAY_CONNECT_TIMEOUT;
+		ev_timer_again(r->loop, &c->timer);
+		return;
+	}
+	conn_connect(c);
+}
+
+void relay_listener_removed(struct relay *r, struct handoff_listener *ls)
+{
+	struct rconn *c = r->conns, *next;
+
+	for (; c; c = next) {
+		next = c->next;
+		if (c->hc.ls != ls)
+			continue;
+		if (c->waiting) {
+			stats_inc(c->row, ST_HANDOFF_FAILED);
+			conn_abort(c);
+			continue;
+		}
+		/* The rest goes on without its listener: settle the accounts now. */
+		if (c->connecting) {
+			c->connecting = false;
+			handoff_listener_relay(ls)->connecting--;
+		}
+		handoff_conn_dequeued(&c->hc, c->row);
+		handoff_conn_closed(&c->hc);
+		c->hc.ls = NULL;
+	}
+	/* conn_abort of the waiting may have unlinked entries; next was read before */
+}
+
+void relay_reconfigure(struct relay *r, const struct conf *conf, struct stats_block *stats)
+{
+	r->conf = conf;
+	r->stats = stats;
+	for (struct rconn *c = r->conns; c; c = c->next) {
+		int idx = c->hc.ls ? handoff_listener_index(c->hc.ls) : -1;
+
+		c->row = &stats->rows[idx < 0 ? conf->n_listeners : (size_t)idx];
+	}
 }
 
 struct relay *relay_new(struct ev_loop *loop, const struct conf *conf, struct stats_block *stats)
@@ -381,6 +548,7 @@ void relay_free(struct relay *r)
 {
 	if (!r)
 		return;
+	r->closing = true;
 	while (r->conns)
 		conn_abort(r->conns);
 	free(r);

@@ -18,6 +18,17 @@
  * A backend that refuses, is unreachable or does not answer within
  * RELAY_CONNECT_TIMEOUT gets the client reset at once.
  *
+ * Accept queue: a connection is in its listener's accept queue until its
+ * backend connect succeeds or fails. At most max_backend_connects connects
+ * per listener are in flight (0: no cap); the rest wait in arrival order,
+ * each for at most accept_timeout seconds (then reset, ST_ACCEPT_TIMEOUT).
+ * Both sockets get the policy's TCP keepalive.
+ *
+ * Reloads: a connection keeps its listener's state while the listener
+ * exists (by name); when a reload removes it, connections still waiting
+ * for a connect slot are reset, the others go on to their end, counted in
+ * the unmatched row.
+ *
  * Counters (the listener's row): ST_HANDOFFS when the backend connect
  * succeeds, ST_HANDOFF_FAILED when it does not, ST_ACTIVE_CONNECTIONS while
  * a relay is open (connected until closed), ST_BYTES_TO_BACKEND and
@@ -37,13 +48,20 @@
 
 struct relay;
 
-/* conf and stats must outlive the relay. */
+/* conf and stats (may be NULL until relay_reconfigure) must outlive the relay or the next
+ * relay_reconfigure. */
 struct relay *relay_new(struct ev_loop *loop, const struct conf *conf, struct stats_block *stats);
 /* Resets every connection still open and frees everything. */
 void relay_free(struct relay *r);
 
-/* Takes ownership of c->fd whatever happens; c->listener is a proxy listener. */
-void relay_start(struct relay *r, const struct handoff_conn *c);
+/* Takes ownership of c->fd and its accounting whatever happens; idx is the index of c->ls,
+ * a proxy listener, in the relay's configuration. */
+void relay_start(struct relay *r, struct handoff_conn *c, size_t idx);
+
+/* Reload: listener ls is going away (its rows are still the old block's). */
+void relay_listener_removed(struct relay *r, struct handoff_listener *ls);
+/* Reload: the new configuration and counters; listener indexes are already updated. */
+void relay_reconfigure(struct relay *r, const struct conf *conf, struct stats_block *stats);
 
 /* Connections currently held (connecting or relaying). */
 size_t relay_count(const struct relay *r);

@@ -34,3 +34,9 @@ void stats_block_sum(struct stats_row *dst, const struct stats_block *src)
 		for (size_t i = 0; i < ST_MAX; i++)
 			dst[r].v[i] += __atomic_load_n(&src->rows[r].v[i], __ATOMIC_RELAXED);
 }
+
+void stats_row_add(struct stats_row *dst, const struct stats_row *src)
+{
+	for (size_t i = 0; i < ST_MAX; i++)
+		stats_add(dst, (enum stats_id)i, __atomic_load_n(&src->v[i], __ATOMIC_RELAXED));
+}

@@ -16,6 +16,22 @@
  * malformed_* counters split it by reason (enum pkt_err). bad_checksum counts
  * SYNs and ACKs whose TCP checksum the kernel had not verified yet and which
  * were wrong.
+ *
+ * Policies (policy.h): syn_denied / ack_denied (deny list), syn_rate_limited
+ * (per-source token bucket), synack_stateful (SYNs answered through the
+ * half-open table, retransmitted SYNs included; the others got cookies),
+ * synack_retransmits, syn_halfopen_full / syn_halfopen_source_full (mode
+ * stateful: no room, dropped), halfopen_expired (entries whose SYN-ACKs went
+ * unanswered), ack_halfopen (valid ACKs matched in the table; ack_valid
+ * counts them too), mode_to_cookie / mode_to_stateful (the listener's auto
+ * mode switched: the first queue thread to use cookies, the last to stop).
+ * Accept queue: accept_overflow (accept_backlog reached), conn_limited
+ * (max_connections), source_conn_limited (per_source.max_connections): each
+ * got the accept_overflow action; accept_timeout (waited accept_timeout
+ * seconds for a backend: reset). Gauges: halfopen_entries, accept_queue
+ * (connections waiting for their backend: connecting, or for a pass-fd
+ * backend), cookie_threads (queue threads answering the listener's SYNs
+ * with cookies).
  */
 #define STATS_LIST(X)                                                                              \
 	X(SYN_RECEIVED, "syn_received", COUNTER)                                                   \
@@ -41,6 +57,24 @@
 	X(REPAIR_FAILED, "repair_failed", COUNTER)                                                 \
 	X(HANDOFFS, "handoffs", COUNTER)                                                           \
 	X(HANDOFF_FAILED, "handoff_failed", COUNTER)                                               \
+	X(SYN_DENIED, "syn_denied", COUNTER)                                                       \
+	X(ACK_DENIED, "ack_denied", COUNTER)                                                       \
+	X(SYN_RATE_LIMITED, "syn_rate_limited", COUNTER)                                           \
+	X(SYNACK_STATEFUL, "synack_stateful", COUNTER)                                             \
+	X(SYNACK_RETRANSMITS, "synack_retransmits", COUNTER)                                       \
+	X(SYN_HALFOPEN_FULL, "syn_halfopen_full", COUNTER)                                         \
+	X(SYN_HALFOPEN_SOURCE, "syn_halfopen_source_full", COUNTER)                                \
+	X(HALFOPEN_EXPIRED, "halfopen_expired", COUNTER)                                           \
+	X(ACK_HALFOPEN, "ack_halfopen", COUNTER)                                                   \
+	X(MODE_TO_COOKIE, "mode_to_cookie", COUNTER)                                               \
+	X(MODE_TO_STATEFUL, "mode_to_stateful", COUNTER)                                           \
+	X(ACCEPT_OVERFLOW, "accept_overflow", COUNTER)                                             \
+	X(CONN_LIMITED, "conn_limited", COUNTER)                                                   \
+	X(SOURCE_CONN_LIMITED, "source_conn_limited", COUNTER)                                     \
+	X(ACCEPT_TIMEOUT, "accept_timeout", COUNTER)                                               \
+	X(HALFOPEN_ENTRIES, "halfopen_entries", GAUGE)                                             \
+	X(ACCEPT_QUEUE, "accept_queue", GAUGE)                                                     \
+	X(COOKIE_THREADS, "cookie_threads", GAUGE)                                                 \
 	X(ACTIVE_CONNECTIONS, "active_connections", GAUGE)                                         \
 	X(BYTES_TO_BACKEND, "bytes_to_backend", COUNTER)                                           \
 	X(BYTES_TO_CLIENT, "bytes_to_client", COUNTER)
@@ -49,7 +83,7 @@ enum stats_id {
 #define STATS_ENUM(id, name, kind) ST_##id,
 	STATS_LIST(STATS_ENUM)
 #undef STATS_ENUM
-	ST_MAX
+	    ST_MAX
 };
 
 enum stats_kind { STATS_COUNTER, STATS_GAUGE };
@@ -71,7 +105,7 @@ static inline void stats_add(struct stats_row *r, enum stats_id id, uint64_t n)
 {
 	/* single writer: a relaxed load/store pair, no lock prefix */
 	__atomic_store_n(&r->v[id], __atomic_load_n(&r->v[id], __ATOMIC_RELAXED) + n,
-			 __ATOMIC_RELAXED);
+	                 __ATOMIC_RELAXED);
 }
 
 static inline void stats_inc(struct stats_row *r, enum stats_id id)
@@ -85,6 +119,8 @@ static inline void stats_dec(struct stats_row *r, enum stats_id id)
 }
 
 int stats_block_init(struct stats_block *b, size_t n_listeners);
+/* Adds row src into dst (both owned by the calling writer, or no longer written). */
+void stats_row_add(struct stats_row *dst, const struct stats_row *src);
 void stats_block_free(struct stats_block *b);
 
 /* Adds every row of src into dst (same shape), reading with relaxed loads. */

@@ -33,13 +33,19 @@ struct ctl_cmd {
 	const char *usage;
 	const char *help;
 	const char *const *options; /* allowed arguments, NULL-terminated; NULL: none */
+	bool takes_name;            /* exactly one free argument instead */
 };
 
 static const char *const stats_opts[] = {"--json", NULL};
 
 static const struct ctl_cmd ctl_cmds[] = {
-    {"stats", "stats [--json]", "counters, per listener and queue", stats_opts},
-    {"status", "status", "pid, uptime, queues, listeners", NULL},
+    {"stats", "stats [--json]", "counters, per listener and queue", stats_opts, false},
+    {"status", "status", "pid, uptime, queues, listeners", NULL, false},
+    {"listeners", "listeners [--json]",
+     "each listener: address, backend, policy, mode now, accept queue", stats_opts, false},
+    {"policy", "policy NAME", "the effective policy NAME, every key", NULL, true},
+    {"reload", "reload", "re-read the configuration file (as SIGHUP); says why if it is kept", NULL,
+     false},
 };
 
 #define N_CMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -53,7 +59,7 @@ static void usage(FILE *out)
 	        "commands:\n",
 	        DEFAULT_SOCKET, DEFAULT_CONFIG);
 	for (size_t i = 0; i < N_CMDS; i++)
-		fprintf(out, "  %-16s %s\n", ctl_cmds[i].usage, ctl_cmds[i].help);
+		fprintf(out, "  %-20s %s\n", ctl_cmds[i].usage, ctl_cmds[i].help);
 }
 
 static const struct ctl_cmd *find_cmd(const char *name)
@@ -282,8 +288,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	len = (size_t)snprintf(request, sizeof(request), "%s", cmd->name);
+	if (cmd->takes_name && argc != 2) {
+		fprintf(stderr, "synguardctl: %s: usage: %s\n", cmd->name, cmd->usage);
+		return 1;
+	}
 	for (int i = 1; i < argc; i++) {
-		if (!option_allowed(cmd, argv[i])) {
+		if (!cmd->takes_name && !option_allowed(cmd, argv[i])) {
 			fprintf(stderr, "synguardctl: %s: unexpected argument \"%s\" (usage: %s)\n",
 			        cmd->name, argv[i], cmd->usage);
 			return 1;

@@ -30,13 +30,15 @@ listeners = (
 	$(t_listener dead $LAB_SERVER4 84 proxy 127.0.0.1:9),
 	$(t_listener fdhttp $LAB_SERVER4 85 pass-fd unix:$T_DIR/fdhttp.sock),
 	$(t_listener fdecho $LAB_SERVER6 85 pass-fd unix:$T_DIR/fdecho.sock),
-	$(t_listener fdnone $LAB_SERVER4 86 pass-fd unix:$T_DIR/fdnone.sock),
+	{ name = "fdnone"; address = "$LAB_SERVER4"; port = 86; handoff = "pass-fd";
+	  backend = "unix:$T_DIR/fdnone.sock"; policy = "nowait"; },
 	{ name = "idle"; address = "$LAB_SERVER4"; port = 87; handoff = "proxy";
 	  backend = "127.0.0.1:8083"; policy = "short"; }
 );
 policies = {
 	default = { };
 	short = { idle_timeout = 2; };
+	nowait = { accept_timeout = 1; };
 };
 EOF
 
@@ -225,9 +227,12 @@ t_expect "pass-fd over IPv6: 8 MB full-duplex echo straight from the backend" \
 t_expect "pass-fd moved no byte through the daemon" \
 	"$(t_stat listeners.fdecho.bytes_to_backend)" = 0
 
+# (held in the accept queue for accept_timeout, then reset: policy_*.sh tests the wait)
 t_expect "pass-fd without a backend: the client is reset" "$(probe $LAB_SERVER4 86)" = reset
 t_expect "pass-fd without a backend: handoff_failed counted" \
 	"$(t_stat listeners.fdnone.handoff_failed)" = 1
+t_expect "pass-fd without a backend: after waiting accept_timeout" \
+	"$(t_stat listeners.fdnone.accept_timeout)" = 1
 
 # ---- counters ----
 t_expect "echo listener: 8 MB + 40 x 200 kB to the backend" \

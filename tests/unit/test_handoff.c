@@ -41,6 +41,9 @@ struct env {
 	struct conf conf;
 	struct conf_listener listeners[2];
 	struct conf_policy policy;
+	/* what a reload switches to */
+	struct conf conf2;
+	struct conf_listener listeners2[2];
 	struct ev_loop *loop;
 	struct handoff *h;
 	ev_async stop;
@@ -260,7 +263,7 @@ static int client_via(struct env *e, uint32_t listener, struct pkt_tuple *t)
 	assert_true(s >= 0);
 	memset(&hc, 0, sizeof(hc));
 	hc.fd = s;
-	hc.listener = listener;
+	hc.ls = handoff_listener(e->h, listener);
 	tuple_of(s, &hc.t);
 	if (t)
 		*t = hc.t;
@@ -759,8 +762,11 @@ static void test_inbox_bounded(void **state)
 	assert_non_null(e->h);
 	memset(&hc, 0, sizeof(hc));
 	hc.fd = -1;
-	while (handoff_submit(e->h, &hc) == 0)
+	hc.ls = handoff_listener(e->h, 0);
+	while (handoff_submit(e->h, &hc) == 0) {
 		assert_true(++n <= 1 << 20);
+		hc.queued = hc.held = false; /* each entry accounts for itself */
+	}
 	assert_int_equal(n, 4096);
 	/* Once the loop runs, everything is taken out (more than one wakeup's
 	 * budget), and there is room again. */
@@ -770,10 +776,19 @@ static void test_inbox_bounded(void **state)
 	wait_stat(e, 0, ST_HANDOFF_FAILED, 4096);
 	assert_int_equal(handoff_submit(e->h, &hc), 0);
 	wait_stat(e, 0, ST_HANDOFF_FAILED, 4097);
-	/* A listener index past the configuration is refused, counted apart. */
-	hc.listener = 7;
+	/* A connection of no listener is refused, counted apart. */
+	memset(&hc, 0, sizeof(hc));
+	hc.fd = -1;
 	assert_int_equal(handoff_submit(e->h, &hc), 0);
 	wait_stat(e, 2, ST_HANDOFF_FAILED, 1);
+	/* Every entry's accounting was settled. */
+	{
+		struct handoff_listener_counts lc;
+
+		handoff_listener_counts(handoff_listener(e->h, 0), &lc);
+		assert_int_equal(lc.accept_queue, 0);
+		assert_int_equal(lc.connections, 0);
+	}
 	env_free(e);
 }
 
@@ -977,6 +992,332 @@ static void test_passfd_backend_not_reading(void **state)
 	env_free(e);
 }
 
+/* Stops the loop thread, so the test thread may act as the main thread. */
+static void env_pause(struct env *e)
+{
+	ev_async_send(e->loop, &e->stop);
+	pthread_join(e->thread, NULL);
+}
+
+static void env_resume(struct env *e)
+{
+	assert_int_equal(pthread_create(&e->thread, NULL, loop_thread, e), 0);
+}
+
+static struct handoff_conn conn_from(struct env *e, uint32_t listener, const char *src)
+{
+	struct handoff_conn hc;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.fd = -1;
+	hc.ls = handoff_listener(e->h, listener);
+	hc.t.family = AF_INET;
+	assert_int_equal(inet_pton(AF_INET, src, hc.t.saddr), 1);
+	return hc;
+}
+
+static void assert_counts(struct env *e, uint32_t listener, uint32_t queue, uint32_t conns,
+                          uint32_t sources)
+{
+	struct handoff_listener_counts lc;
+
+	handoff_listener_counts(handoff_listener(e->h, listener), &lc);
+	assert_int_equal(lc.accept_queue, queue);
+	assert_int_equal(lc.connections, conns);
+	assert_int_equal(lc.sources, sources);
+}
+
+/* Admission: accept_backlog, max_connections and the per-source cap, all given back. */
+static void test_admit_limits(void **state)
+{
+	(void)state;
+	struct env *e = env_conf(0, 0);
+	struct handoff_conn a, b, c, d, x;
+	char err[256];
+
+	e->policy.accept_backlog = 2;
+	e->policy.max_connections = 3;
+	e->policy.per_source.max_connections = 1;
+	e->policy.per_source.prefix_v4 = 24;
+	e->policy.per_source.prefix_v6 = 64;
+	e->loop = ev_loop_new(EVFLAG_AUTO);
+	e->h = handoff_new(e->loop, &e->conf, err, sizeof(err));
+	assert_non_null(e->h);
+	assert_string_equal(handoff_listener_name(handoff_listener(e->h, 0)), "web");
+	assert_null(handoff_listener(e->h, 2));
+
+	a = conn_from(e, 0, "192.0.2.10");
+	b = conn_from(e, 0, "192.0.2.11"); /* the same /24 */
+	c = conn_from(e, 0, "198.51.100.1");
+	assert_int_equal(handoff_admit(&a, &e->policy, false), HANDOFF_ADMIT_OK);
+	assert_int_equal(handoff_admit(&b, &e->policy, false), HANDOFF_ADMIT_SOURCE);
+	assert_counts(e, 0, 1, 1, 1);
+	/* allow-listed: no per-source cap */
+	assert_int_equal(handoff_admit(&b, &e->policy, true), HANDOFF_ADMIT_OK);
+	assert_int_equal(handoff_admit(&c, &e->policy, false), HANDOFF_ADMIT_BACKLOG);
+	assert_counts(e, 0, 2, 2, 1);
+	/* the other listener has its own counts */
+	x = conn_from(e, 1, "192.0.2.10");
+	assert_int_equal(handoff_admit(&x, &e->policy, false), HANDOFF_ADMIT_OK);
+	handoff_unadmit(&x);
+	assert_counts(e, 1, 0, 0, 0);
+
+	handoff_unadmit(&a);
+	handoff_unadmit(&a); /* twice changes nothing */
+	assert_counts(e, 0, 1, 1, 0);
+	e->policy.accept_backlog = 10;
+	assert_int_equal(handoff_admit(&a, &e->policy, false), HANDOFF_ADMIT_OK);
+	assert_int_equal(handoff_admit(&c, &e->policy, false), HANDOFF_ADMIT_OK);
+	d = conn_from(e, 0, "203.0.113.1");
+	assert_int_equal(handoff_admit(&d, &e->policy, false), HANDOFF_ADMIT_CONNS);
+	assert_counts(e, 0, 3, 3, 2);
+	/* leaving the accept queue keeps the connection held */
+	{
+		struct stats_row scratch = {{0}};
+
+		handoff_conn_dequeued(&a, &scratch);
+	}
+	assert_counts(e, 0, 2, 3, 2);
+	handoff_conn_closed(&a);
+	handoff_unadmit(&b);
+	handoff_unadmit(&c);
+	assert_counts(e, 0, 0, 0, 0);
+	assert_int_equal(handoff_listener_cookie(handoff_listener(e->h, 0), 1), 1);
+	assert_int_equal(handoff_listener_cookie(handoff_listener(e->h, 0), -1), 0);
+	handoff_free(e->h);
+	ev_loop_destroy(e->loop);
+	close(e->front);
+	close(e->backend);
+	free(e);
+}
+
+/* True when nothing arrives on fd (no data, no FIN, no reset) for ms milliseconds. */
+static bool quiet_for(int fd, int ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, ms) == 0;
+}
+
+static void test_passfd_hold(void **state)
+{
+	(void)state;
+	struct env *e = env_conf(0, 0);
+	struct sgc_conn conn;
+	char buf[4];
+	int c, s;
+
+	e->policy.accept_timeout = 5;
+	e->policy.accept_backlog = 8;
+	env_run(e);
+	c = client_via(e, 1, NULL);
+	/* no backend: the client waits, it is not reset */
+	assert_true(quiet_for(c, 300));
+	wait_stat(e, 1, ST_ACCEPT_QUEUE, 1);
+	assert_int_equal(stat_get(e, 1, ST_HANDOFF_FAILED), 0);
+	/* the first backend to connect gets it */
+	s = sgc_connect(e->sock_path);
+	assert_true(s >= 0);
+	set_timeouts(s);
+	assert_int_equal(sgc_recv(s, &conn), 0);
+	wait_stat(e, 1, ST_HANDOFFS, 1);
+	wait_stat(e, 1, ST_ACCEPT_QUEUE, 0);
+	assert_int_equal(send(conn.fd, "late", 4, 0), 4);
+	read_exact(c, buf, 4);
+	assert_memory_equal(buf, "late", 4);
+	close(conn.fd);
+	close(c);
+	close(s);
+	env_free(e);
+}
+
+static void test_passfd_hold_timeout(void **state)
+{
+	(void)state;
+	struct env *e = env_conf(0, 0);
+	double t0;
+	int c;
+
+	e->policy.accept_timeout = 1;
+	e->policy.accept_backlog = 8;
+	env_run(e);
+	t0 = now_s();
+	c = client_via(e, 1, NULL);
+	expect_reset(c);
+	assert_true(now_s() - t0 > 0.9);
+	wait_stat(e, 1, ST_ACCEPT_TIMEOUT, 1);
+	assert_int_equal(stat_get(e, 1, ST_HANDOFF_FAILED), 1);
+	assert_int_equal(stat_get(e, 1, ST_ACCEPT_QUEUE), 0);
+	close(c);
+	env_free(e);
+}
+
+/* The wait list never holds more than accept_backlog, whoever submits. */
+static void test_passfd_hold_backlog(void **state)
+{
+	(void)state;
+	struct env *e = env_conf(0, 0);
+	int c[3], s, got = 0;
+
+	e->policy.accept_timeout = 5;
+	e->policy.accept_backlog = 2;
+	env_run(e);
+	for (int i = 0; i < 3; i++)
+		c[i] = client_via(e, 1, NULL);
+	expect_reset(c[2]);
+	wait_stat(e, 1, ST_ACCEPT_OVERFLOW, 1);
+	assert_true(quiet_for(c[0], 100));
+	s = sgc_connect(e->sock_path);
+	assert_true(s >= 0);
+	set_timeouts(s);
+	for (double end = now_s() + IO_TIMEOUT_S; got < 2; usleep(5000)) {
+		got += drain_backend(s);
+		assert_true(now_s() < end);
+	}
+	wait_stat(e, 1, ST_HANDOFFS, 2);
+	for (int i = 0; i < 3; i++)
+		close(c[i]);
+	close(s);
+	env_free(e);
+}
+
+/* max_backend_connects: the next connection waits for a slot, within accept_timeout. */
+static void test_relay_connect_slots(void **state)
+{
+	(void)state;
+	struct env *e = env_conf(0, 0);
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(sin);
+	int full, filler, a, b;
+	double t0;
+
+	/* a backend whose connects hang (full backlog), as in test_relay_backend_timeout */
+	full = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(full, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(full, 0), 0);
+	assert_int_equal(getsockname(full, (struct sockaddr *)&sin, &len), 0);
+	filler = tcp_connect(ntohs(sin.sin_port));
+	backend_addr(&e->listeners[0], ntohs(sin.sin_port));
+	e->policy.max_backend_connects = 1;
+	e->policy.accept_timeout = 1;
+	e->policy.accept_backlog = 8;
+	env_run(e);
+	t0 = now_s();
+	a = client_via(e, 0, NULL);
+	b = client_via(e, 0, NULL);
+	wait_stat(e, 0, ST_ACCEPT_QUEUE, 2);
+	/* b never got a slot: reset after the accept timeout; a is still connecting */
+	expect_reset(b);
+	assert_true(now_s() - t0 > 0.9);
+	assert_true(now_s() - t0 < 4.0);
+	wait_stat(e, 0, ST_ACCEPT_TIMEOUT, 1);
+	assert_int_equal(stat_get(e, 0, ST_ACCEPT_QUEUE), 1);
+	assert_true(quiet_for(a, 100));
+	close(a);
+	close(b);
+	env_free(e);
+	close(filler);
+	close(full);
+}
+
+/*
+ * Reload: "web" goes, "app" stays (same pass-fd path: its backend stays
+ * connected), "api" comes. A relay of the removed listener runs on; the
+ * counters follow the names; a reload that cannot open a socket changes
+ * nothing.
+ */
+static void test_reconfigure(void **state)
+{
+	(void)state;
+	struct env *e = env_new(0, 0);
+	struct handoff_listener *app = handoff_listener(e->h, 1);
+	char buf[6], err[256], bad_path[320];
+	struct sgc_conn conn;
+	int c, b, s, c2, b2, fd;
+	struct stat st;
+
+	c = client_via(e, 0, NULL);
+	b = backend_accept(e);
+	wait_stat(e, 0, ST_HANDOFFS, 1);
+	s = sgc_connect(e->sock_path);
+	assert_true(s >= 0);
+	set_timeouts(s);
+	{
+		int resets = 0;
+
+		close(passfd_client(e, NULL, &resets));
+		assert_int_equal(sgc_recv(s, &conn), 0);
+		close(conn.fd);
+	}
+
+	/* new configuration: [0] "app" (same pass-fd), [1] "api" (proxy, same backend) */
+	e->listeners2[0] = e->listeners[1];
+	e->listeners2[1] = e->listeners[0];
+	strcpy(e->listeners2[1].name, "api");
+	e->conf2 = e->conf;
+	e->conf2.listeners = e->listeners2;
+
+	/* first a bad one: api as pass-fd on a path that is not a socket */
+	snprintf(bad_path, sizeof(bad_path), "%s/test_handoff.%d.notsock", e->dir, (int)getpid());
+	fd = open(bad_path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	e->listeners2[1].handoff = CONF_HANDOFF_PASSFD;
+	passfd_addr(&e->listeners2[1], bad_path);
+	env_pause(e);
+	assert_int_equal(handoff_reconfigure(e->h, &e->conf2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a socket"));
+	assert_string_equal(handoff_listener_name(handoff_listener(e->h, 0)), "web");
+	assert_ptr_equal(handoff_listener(e->h, 1), app);
+	unlink(bad_path);
+
+	e->listeners2[1].handoff = CONF_HANDOFF_PROXY;
+	e->listeners2[1].backend = e->listeners[0].backend;
+	e->listeners2[1].backend_len = e->listeners[0].backend_len;
+	assert_int_equal(handoff_reconfigure(e->h, &e->conf2, err, sizeof(err)), 0);
+	/* the same state object, at its new index */
+	assert_ptr_equal(handoff_listener(e->h, 0), app);
+	assert_string_equal(handoff_listener_name(handoff_listener(e->h, 1)), "api");
+	/* counters by name: app's pass-fd handoff at [0], web's relay in unmatched [2] */
+	assert_int_equal(stat_get(e, 0, ST_HANDOFFS), 1);
+	assert_int_equal(stat_get(e, 1, ST_HANDOFFS), 0);
+	assert_int_equal(stat_get(e, 2, ST_HANDOFFS), 1);
+	assert_int_equal(stat_get(e, 2, ST_ACTIVE_CONNECTIONS), 1);
+	handoff_commit(e->h);
+	env_resume(e);
+
+	/* the removed listener's relay runs on */
+	assert_int_equal(send(c, "before", 6, 0), 6);
+	read_exact(b, buf, 6);
+	assert_memory_equal(buf, "before", 6);
+	assert_int_equal(send(b, "after!", 6, 0), 6);
+	read_exact(c, buf, 6);
+	assert_memory_equal(buf, "after!", 6);
+	/* the pass-fd socket is the same one: its backend is still connected */
+	assert_int_equal(lstat(e->sock_path, &st), 0);
+	{
+		int pc = client_via(e, 0, NULL); /* app is listener 0 now */
+
+		assert_int_equal(sgc_recv(s, &conn), 0);
+		wait_stat(e, 0, ST_HANDOFFS, 2);
+		close(conn.fd);
+		close(pc);
+	}
+	/* the new listener works */
+	c2 = client_via(e, 1, NULL);
+	b2 = backend_accept(e);
+	wait_stat(e, 1, ST_HANDOFFS, 1);
+	close(c2);
+	close(b2);
+	/* the old relay ends cleanly, in the unmatched row */
+	close(c);
+	close(b);
+	wait_stat(e, 2, ST_ACTIVE_CONNECTIONS, 0);
+	wait_stat(e, 1, ST_ACTIVE_CONNECTIONS, 0);
+	close(s);
+	env_free(e);
+}
+
 int main(void)
 {
 	struct rlimit rl;
@@ -1000,6 +1341,12 @@ int main(void)
 	    cmocka_unit_test(test_passfd_round_robin),
 	    cmocka_unit_test(test_passfd_no_backend),
 	    cmocka_unit_test(test_passfd_backend_not_reading),
+	    cmocka_unit_test(test_admit_limits),
+	    cmocka_unit_test(test_passfd_hold),
+	    cmocka_unit_test(test_passfd_hold_timeout),
+	    cmocka_unit_test(test_passfd_hold_backlog),
+	    cmocka_unit_test(test_relay_connect_slots),
+	    cmocka_unit_test(test_reconfigure),
 	};
 
 	/* Hundreds of relays at once: six fds each on the daemon's side. */
