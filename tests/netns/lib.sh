@@ -48,6 +48,14 @@ export SGLAB_PREFIX=sgt$$-${T_NAME}
 # shellcheck source=../lab/lab.sh
 . "$T_TOP/tests/lab/lab.sh"
 
+# A sanitizer build (CMAKE_BUILD_TYPE=ASan or UBSan) reports into the programs'
+# logs; t_cleanup fails the test on any report, and a daemon that exits
+# nonzero fails t_stop_daemon. Leaks are checked at the daemon's exit.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=66:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=66}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-exitcode=66}
+T_SAN_PATTERN='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|LeakSanitizer has encountered a fatal error'
+
 T_DIR=$(mktemp -d -t "sgt-$T_NAME.XXXXXX")
 T_SOCK=$T_DIR/control.sock
 T_CONF=$T_DIR/synguard.conf
@@ -69,6 +77,15 @@ t_cleanup() {
 		done
 	fi
 	lab_cleanup
+	# after lab_cleanup: the programs have exited, leak reports are written
+	if grep -lE "$T_SAN_PATTERN" "$T_DIR"/*.log >/dev/null 2>&1; then
+		for f in $(grep -lE "$T_SAN_PATTERN" "$T_DIR"/*.log); do
+			echo "---- sanitizer report in $(basename "$f")"
+			grep -E -A40 "$T_SAN_PATTERN" "$f" | head -80
+		done
+		echo "FAIL: sanitizer report"
+		if [ $rc = 0 ] || [ $rc = 77 ]; then rc=1; fi
+	fi
 	rm -rf "$T_DIR"
 	exit $rc
 }
@@ -151,10 +168,15 @@ t_start_daemon() {
 
 # Stops the daemon with SIGTERM and waits (bounded) for it to exit.
 t_stop_daemon() {
-	local i
+	local i st
 	kill -TERM "$T_DAEMON_PID" 2>/dev/null
 	for i in $(seq 100); do
-		kill -0 "$T_DAEMON_PID" 2>/dev/null || { wait "$T_DAEMON_PID" 2>/dev/null; return 0; }
+		if ! kill -0 "$T_DAEMON_PID" 2>/dev/null; then
+			wait "$T_DAEMON_PID" 2>/dev/null
+			st=$?
+			[ $st = 0 ] || t_fail "synguardd exited with status $st after SIGTERM"
+			return 0
+		fi
 		sleep 0.1
 	done
 	t_fail "synguardd did not exit within 10 s of SIGTERM"
