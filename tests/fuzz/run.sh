@@ -53,7 +53,7 @@ for t in $targets; do
 	echo "=== fuzz_$t: ${secs}s"
 	"$fz/fuzz_$t" "${args[@]}" "$work" "$here/corpus/$t" >"$fz/$t.log" 2>&1
 	rc=$?
-	grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ +DONE)' "$fz/$t.log"
+	grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+\s+DONE)' "$fz/$t.log"
 	if [ $rc != 0 ]; then
 		failed+=("$t")
 		grep -E -A30 'ERROR: |runtime error|==ERROR|deadly signal|Test unit written' \
