@@ -1195,6 +1195,17 @@ static int parse_listener(struct ctx *x, const config_setting_t *g, struct conf 
 			    quote(v, q, sizeof(q)), rule);
 		if (!parse_unix_backend(v, &l->backend, &l->backend_len))
 			return fail(x, s, "\"%s\" is not valid: %s", quote(v, q, sizeof(q)), rule);
+		for (size_t i = 0; i < c->n_listeners; i++) {
+			const struct conf_listener *o = &c->listeners[i];
+
+			if (o->handoff == CONF_HANDOFF_PASSFD && o->backend_len == l->backend_len &&
+			    memcmp(&o->backend, &l->backend, l->backend_len) == 0)
+				return fail(
+				    x, s,
+				    "\"%s\" is already the socket of listeners.[%zu] \"%s\": "
+				    "each pass-fd listener needs a socket of its own",
+				    quote(v, q, sizeof(q)), i, o->name);
+		}
 	}
 
 	if ((s = config_setting_get_member(g, "proxy_protocol"))) {

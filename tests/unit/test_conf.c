@@ -412,8 +412,9 @@ static void test_example(void **state)
 }
 
 /*
- * Uncommenting the example's commented-out listeners ("\t# , {" blocks)
- * gives a valid configuration too, so the examples cannot rot.
+ * Uncommenting the example's commented-out listeners ("\t# , {" blocks) and
+ * policy ("\t# guarded = {") gives a valid configuration too, so the examples
+ * cannot rot.
  */
 static void test_example_uncommented(void **state)
 {
@@ -429,7 +430,7 @@ static void test_example_uncommented(void **state)
 		const char *eol = strchr(p, '\n');
 		size_t n = eol ? (size_t)(eol - p + 1) : strlen(p);
 
-		if (strncmp(p, "\t# , {", 6) == 0)
+		if (strncmp(p, "\t# , {", 6) == 0 || strncmp(p, "\t# guarded = {", 14) == 0)
 			in_block = true;
 		if (in_block && strncmp(p, "\t#", 2) == 0) {
 			*o++ = '\t';
@@ -454,6 +455,14 @@ static void test_example_uncommented(void **state)
 	assert_string_equal(c->listeners[2].name, "web6");
 	assert_int_equal(c->listeners[2].family, AF_INET6);
 	assert_true(c->listeners[2].wildcard);
+	/* and the example policy */
+	assert_int_equal(c->n_policies, 2);
+	assert_string_equal(c->policies[1].name, "guarded");
+	assert_int_equal(c->policies[1].mode, CONF_MODE_AUTO);
+	assert_int_equal(c->policies[1].per_source.prefix_v4, 24);
+	assert_int_equal(c->policies[1].n_deny, 2);
+	assert_int_equal(c->policies[1].accept_overflow, CONF_OVERFLOW_RESET);
+	assert_int_equal(c->policies[1].keepalive.idle, 60);
 	conf_free(c);
 	free(out);
 	free(text);
@@ -713,6 +722,12 @@ static const struct bad_text bad_texts[] = {
      "1: listeners.[0].backend: ",
      "\"127.0.0.1:8080\" is not a Unix socket, which handoff \"pass-fd\" needs: handoff "
      "\"pass-fd\" needs \"unix:/absolute/path\""},
+    {"listeners = ( { name = \"a\"; address = \"192.0.2.1\"; port = 80; handoff = \"pass-fd\"; "
+     "backend = \"unix:/run/a.sock\"; },\n { name = \"b\"; address = \"192.0.2.1\"; port = 81; "
+     "handoff = \"pass-fd\"; backend = \"unix:/run/a.sock\"; } );\n",
+     "2: listeners.[1].backend: ",
+     "\"unix:/run/a.sock\" is already the socket of listeners.[0] \"a\": each pass-fd listener "
+     "needs a socket of its own"},
     {LSTX("\"192.0.2.1\"", "80", "\"unix:run/web.sock\"", "handoff = \"pass-fd\";"),
      "1: listeners.[0].backend: ", "\"unix:run/web.sock\" is not valid: handoff \"pass-fd\""},
     {LSTX("\"192.0.2.1\"", "80", "\"127.0.0.1\""), "1: listeners.[0].backend: ",
