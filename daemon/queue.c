@@ -916,6 +916,9 @@ static int q_bind(struct queue_thread *q, char *err, size_t errlen)
 
 	if (q->conf->daemon.fail_open)
 		flags |= NFQA_CFG_F_FAIL_OPEN;
+	/* libmnl 1.0.4 leaves attribute padding as it finds it (the 5-byte copy
+	 * parameters are padded to 8): no stack bytes go to the kernel */
+	memset(buf, 0, sizeof(buf));
 	nlh = nfq_nlmsg_put(buf, NFQNL_MSG_CONFIG, q->num);
 	nlh->nlmsg_flags |= NLM_F_ACK;
 	nlh->nlmsg_seq = q->cfg_seq = (uint32_t)time(NULL) | 1;
