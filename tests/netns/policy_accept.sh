@@ -105,7 +105,8 @@ out=$(conns client $LAB_SERVER4 92 1 2)
 echo "$out"
 t_expect "max_connections 1: a second concurrent one is reset" \
 	"$(echo "$out" | awk '$1 == "conn" { print $3 }')" = reset
-t_expect "max_connections: counted" "$(t_stat listeners.capped.conn_limited)" = 1
+# (its handshake ACK, and its request if it raced the reset: each refused and counted)
+t_expect "max_connections: counted" "$(t_stat listeners.capped.conn_limited)" -ge 1
 touch "$T_DIR/stop-hold"
 wait $hpid
 pc_wait 5 pc_stat_eq listeners.capped.active_connections 0 || t_fail "the first did not close"
@@ -121,7 +122,7 @@ pc_wait 5 pc_stat_eq listeners.persrc.active_connections 1 || t_fail "the first 
 out=$(conns client $LAB_SERVER4 93 1 2)
 t_expect "per source: a second connection of the client is reset" \
 	"$(echo "$out" | awk '$1 == "conn" { print $3 }')" = reset
-t_expect "per source: counted" "$(t_stat listeners.persrc.source_conn_limited)" = 1
+t_expect "per source: counted" "$(t_stat listeners.persrc.source_conn_limited)" -ge 1
 out=$(conns attacker $LAB_SERVER4 93 1 2)
 t_expect "per source: another source connects" \
 	"$(echo "$out" | awk '$1 == "conn" { print $3 }')" = answer
