@@ -5,7 +5,8 @@
 #    the backend that connects later;
 #    "drop": the third's handshake ACK and data are dropped (the client
 #    retransmits) until the queue has room: all three are served;
-#  - max_connections: a second concurrent connection gets the overflow action;
+#  - max_connections: a second concurrent connection gets the overflow action
+#    (and the policy's TCP keepalive is on both sockets of the first);
 #  - per_source.max_connections: the same for a second connection of one
 #    source, while another source connects.
 . "$(dirname "$0")/lib.sh" "$@"
@@ -20,7 +21,8 @@ $(pc_listener capped $LAB_SERVER4 92 proxy 127.0.0.1:8081 capped),
 $(pc_listener persrc $LAB_SERVER4 93 proxy 127.0.0.1:8081 persrc)" '
 	q_reset = { accept_backlog = 2; accept_overflow = "reset"; accept_timeout = 30; };
 	q_drop = { accept_backlog = 2; accept_overflow = "drop"; accept_timeout = 30; };
-	capped = { max_connections = 1; accept_overflow = "reset"; };
+	capped = { max_connections = 1; accept_overflow = "reset";
+	           keepalive = { idle = 30; interval = 5; count = 3; }; };
 	persrc = { per_source = { max_connections = 1; }; accept_overflow = "reset"; };'
 t_backend echo --listen 127.0.0.1:8081 echo
 lab_wait_tcp server 127.0.0.1 8081 || t_fail "backend did not start"
@@ -101,6 +103,13 @@ done
 lab_bg client "$T_DIR/hold.log" $PY "$T_DIR/conns.py" $LAB_SERVER4 92 1 20 "$T_DIR/stop-hold"
 hpid=$LAB_LAST_PID
 pc_wait 5 pc_stat_eq listeners.capped.active_connections 1 || t_fail "the first connection"
+# keepalive on both sockets the daemon holds: the client's and the backend's
+ka=$(lab_exec server ss -tnoH state established '( sport = :92 or dport = :8081 )')
+echo "$ka"
+t_expect "keepalive: the client's socket" \
+	"$(echo "$ka" | grep -- ':92 ' | grep -c 'timer:(keepalive,')" = 1
+t_expect "keepalive: the backend socket" \
+	"$(echo "$ka" | grep -- ':8081 ' | grep -c 'timer:(keepalive,')" = 1
 out=$(conns client $LAB_SERVER4 92 1 2)
 echo "$out"
 t_expect "max_connections 1: a second concurrent one is reset" \
