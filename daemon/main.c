@@ -271,6 +271,9 @@ static const char *daemon_changed(const struct conf_daemon *a, const struct conf
 		return "metrics_listen";
 	if (strcmp(a->cookie_secret_file, b->cookie_secret_file) != 0)
 		return "cookie_secret_file";
+	/* a key this list does not know yet (both structs come zeroed from conf_parse) */
+	if (memcmp(a, b, sizeof(*a)) != 0)
+		return "*";
 	return NULL;
 }
 
@@ -375,9 +378,9 @@ static int reload(struct daemon *d, FILE *out)
 	}
 	if ((key = daemon_changed(&d->conf->daemon, &c->daemon))) {
 		fprintf(out,
-		        "error: %s: daemon.%s changed: the daemon section applies at start only "
+		        "error: %s: daemon%s%s changed: the daemon section applies at start only "
 		        "(restart synguardd to change it); configuration kept\n",
-		        d->conf_path, key);
+		        d->conf_path, strcmp(key, "*") ? "." : "", strcmp(key, "*") ? key : "");
 		conf_free(c);
 		return -1;
 	}

@@ -104,7 +104,8 @@ static void slot_freed(struct relay *r, struct handoff_listener *ls)
 	int idx = handoff_listener_index(ls);
 	uint32_t max;
 
-	if (w->kicking || r->closing || idx < 0)
+	if (w->kicking || r->closing || idx < 0 ||
+	    r->conf->listeners[idx].handoff != CONF_HANDOFF_PROXY)
 		return;
 	max = r->conf->policies[r->conf->listeners[idx].policy].max_backend_connects;
 	w->kicking = true;
@@ -523,12 +524,25 @@ void relay_listener_removed(struct relay *r, struct handoff_listener *ls)
 
 void relay_reconfigure(struct relay *r, const struct conf *conf, struct stats_block *stats)
 {
+	struct rconn *c, *next;
+
 	r->conf = conf;
 	r->stats = stats;
-	for (struct rconn *c = r->conns; c; c = c->next) {
+	for (c = r->conns; c; c = c->next) {
 		int idx = c->hc.ls ? handoff_listener_index(c->hc.ls) : -1;
 
 		c->row = &stats->rows[idx < 0 ? conf->n_listeners : (size_t)idx];
+	}
+	/* A listener that is pass-fd now (same name): its connections still waiting for a
+	 * connect slot have no proxy backend any more. */
+	for (c = r->conns; c; c = next) {
+		int idx = c->hc.ls ? handoff_listener_index(c->hc.ls) : -1;
+
+		next = c->next;
+		if (c->waiting && idx >= 0 && conf->listeners[idx].handoff != CONF_HANDOFF_PROXY) {
+			stats_inc(c->row, ST_HANDOFF_FAILED);
+			conn_abort(c);
+		}
 	}
 }
 
