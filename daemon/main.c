@@ -517,7 +517,8 @@ static void ctl_listener_info(void *arg, size_t i, struct control_listener_info 
 	struct handoff_listener *ls = handoff_listener(d->handoff, i);
 
 	memset(out, 0, sizeof(*out));
-	if (!ls)
+	/* while a slow reload finishes, the view's indexes are not the handoff's yet */
+	if (!ls || d->reloading)
 		return;
 	handoff_listener_counts(ls, &lc);
 	out->accept_queue = lc.accept_queue;
