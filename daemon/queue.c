@@ -711,11 +711,11 @@ static void q_policy_set(struct queue_thread *q, const struct queue_gen *g, size
 	q_policy_params(q, g, i, &pp);
 	randombytes_buf(seed, sizeof(seed));
 	if (ql->ps && policy_reconfigure(ql->ps, &pp, seed, q->now_ms, &dropped) < 0) {
-		stats_add(row, ST_HALFOPEN_ENTRIES, (uint64_t) - (int64_t)policy_half_open(ql->ps));
+		stats_add(row, ST_HALFOPEN_ENTRIES, -(uint64_t)policy_half_open(ql->ps));
 		policy_free(ql->ps);
 		ql->ps = NULL;
 	} else if (ql->ps) {
-		stats_add(row, ST_HALFOPEN_ENTRIES, (uint64_t) - (int64_t)dropped);
+		stats_add(row, ST_HALFOPEN_ENTRIES, -(uint64_t)dropped);
 	}
 	if (!ql->ps)
 		ql->ps = policy_new(&pp, seed, q->now_ms);
@@ -777,8 +777,7 @@ static int q_pickup(struct queue_thread *q)
 		if (kept[j])
 			continue;
 		if (q->ql[j].ps) {
-			stats_add(r, ST_HALFOPEN_ENTRIES,
-			          (uint64_t) - (int64_t)policy_half_open(q->ql[j].ps));
+			stats_add(r, ST_HALFOPEN_ENTRIES, -(uint64_t)policy_half_open(q->ql[j].ps));
 			policy_free(q->ql[j].ps);
 		}
 		if (q->ql[j].cookie) {
@@ -795,10 +794,10 @@ static int q_pickup(struct queue_thread *q)
 	q->gen = g;
 	q->conf = g->conf;
 	q->stats = nb;
+	/* a mode changed by the reload applies now, quietly: the reload reports it */
 	for (size_t i = 0; i < n; i++) {
 		if (q->ql[i].ps)
-			(void)policy_tick(q->ql[i].ps, q->now_ms,
-			                  NULL); /* a new mode applies now */
+			(void)policy_tick(q->ql[i].ps, q->now_ms, NULL);
 		q_sync_mode(q, (int)i, false);
 	}
 	__atomic_store_n(&q->cur, next, __ATOMIC_RELEASE);
