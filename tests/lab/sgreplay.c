@@ -2,7 +2,8 @@
  * sgreplay: plays a pcap file of TCP attack traffic into the lab.
  *
  *   sgreplay --dst ADDR [--dst ADDR6] [--dport PORT] (--iface IF --dst-mac MAC | --out FILE)
- *            [--pps N | --speed F] [--loop] [--count N] [--duration S] [options] FILE
+ *            [--pps N | --speed F] [--loop] [--count N] [--duration S] [--filter EXPR]
+ *            [options] FILE
  *
  * The capture (any link type libpcap reads among Ethernet, raw IP, Linux
  * cooked v1/v2, BSD loopback) is loaded into memory. Each packet is rewritten
@@ -16,7 +17,8 @@
  * payload are kept byte for byte (malformed options included); the IPv4
  * header checksum and the TCP checksum are recomputed. Fragments, non-TCP
  * packets, packets of a family without --dst and packets captured short are
- * skipped and counted.
+ * skipped and counted; --filter keeps only what a pcap-filter expression
+ * matches (a capture usually holds the victim's answers too).
  *
  * Timing: --pps sends at a constant rate; --speed F keeps the capture's
  * inter-packet times divided by F (default 1: real time); --pps 0 sends as
@@ -80,6 +82,7 @@ struct opts {
 	const char *file;
 	const char *iface;
 	const char *out;
+	const char *filter; /* BPF expression: replay only the packets it matches */
 	uint8_t dst_mac[6], src_mac[6];
 	bool dst_mac_set, src_mac_set;
 	struct sgsend_prefix dst4, dst6, src4, src6;
@@ -254,6 +257,18 @@ static int load(struct replay *rp, const struct opts *o, struct skipped *sk)
 	if (!pc) {
 		fprintf(stderr, "sgreplay: %s\n", err);
 		return -1;
+	}
+	if (o->filter) {
+		struct bpf_program prog;
+
+		if (pcap_compile(pc, &prog, o->filter, 1, PCAP_NETMASK_UNKNOWN) < 0 ||
+		    pcap_setfilter(pc, &prog) < 0) {
+			fprintf(stderr, "sgreplay: --filter \"%s\": %s\n", o->filter,
+			        pcap_geterr(pc));
+			pcap_close(pc);
+			return -1;
+		}
+		pcap_freecode(&prog);
 	}
 	dlt = pcap_datalink(pc);
 	rp->pkts = malloc(cap_pkts * sizeof(*rp->pkts));
@@ -462,6 +477,8 @@ static void usage(FILE *f)
 	        "  --duration S    stop after S seconds (at most %d)\n"
 	        "  --seed N        key of the source mapping (default 0)\n"
 	        "  --src-mac MAC   source MAC (default: the interface's)\n"
+	        "  --filter EXPR   replay only the packets this pcap-filter expression matches\n"
+	        "                  (e.g. \"tcp dst port 80\": a capture's answers are not attack)\n"
 	        "  --out FILE      write the rewritten frames to a pcap file instead of sending\n"
 	        "  --quiet         print only the final line\n"
 	        "Destinations and source prefixes must lie in 192.0.2.0/24, 198.51.100.0/24,\n"
@@ -472,23 +489,15 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lopts[] = {
-	    {"dst", required_argument, NULL, 'd'},
-	    {"dport", required_argument, NULL, 'p'},
-	    {"src4", required_argument, NULL, '4'},
-	    {"src6", required_argument, NULL, '6'},
-	    {"iface", required_argument, NULL, 'i'},
-	    {"dst-mac", required_argument, NULL, 'm'},
-	    {"src-mac", required_argument, NULL, 'M'},
-	    {"out", required_argument, NULL, 'w'},
-	    {"pps", required_argument, NULL, 'r'},
-	    {"speed", required_argument, NULL, 'x'},
-	    {"loop", no_argument, NULL, 'l'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"duration", required_argument, NULL, 't'},
-	    {"seed", required_argument, NULL, 'S'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"dst", required_argument, NULL, 'd'},      {"dport", required_argument, NULL, 'p'},
+	    {"src4", required_argument, NULL, '4'},     {"src6", required_argument, NULL, '6'},
+	    {"iface", required_argument, NULL, 'i'},    {"dst-mac", required_argument, NULL, 'm'},
+	    {"src-mac", required_argument, NULL, 'M'},  {"out", required_argument, NULL, 'w'},
+	    {"pps", required_argument, NULL, 'r'},      {"speed", required_argument, NULL, 'x'},
+	    {"loop", no_argument, NULL, 'l'},           {"count", required_argument, NULL, 'n'},
+	    {"duration", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 'S'},
+	    {"quiet", no_argument, NULL, 'q'},          {"filter", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	struct sgsend_prefix p;
 	uint64_t v;
@@ -499,7 +508,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->speed = 1;
 	sgsend_parse_prefix("198.18.0.0/15", &o->src4);
 	sgsend_parse_prefix("2001:db8:ffff::/48", &o->src6);
-	while ((ch = getopt_long(argc, argv, "d:p:4:6:i:m:M:w:r:x:ln:t:S:qh", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "d:p:4:6:i:m:M:w:r:x:ln:t:S:f:qh", lopts, NULL)) !=
+	       -1) {
 		switch (ch) {
 		case 'd':
 			if (sgsend_parse_prefix(optarg, &p) < 0 || strchr(optarg, '/')) {
@@ -595,6 +605,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
 				fprintf(stderr, "sgreplay: bad --seed\n");
 				return -1;
 			}
+			break;
+		case 'f':
+			o->filter = optarg;
 			break;
 		case 'q':
 			o->quiet = true;

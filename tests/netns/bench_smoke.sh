@@ -27,6 +27,20 @@ $PY "$LAB/sgreplay_check.py" "$CAP/mix-v4.pcap" "$T_DIR/mix.pcap" 203.0.113.7 84
 	--out "$T_DIR/syn6.pcap" "$CAP/syn-v6.pcap" || t_fail "sgreplay --out (syn-v6)"
 $PY "$LAB/sgreplay_check.py" "$CAP/syn-v6.pcap" "$T_DIR/syn6.pcap" 2001:db8:5::7 80 2001:db8:ffff::/48 ||
 	t_fail "sgreplay rewrote syn-v6 wrongly"
+# --filter: only the SYNs of the mixed capture, counted here independently
+n=$("$SGREPLAY" --quiet --dst 192.0.2.1 --filter 'tcp[tcpflags] & tcp-syn != 0' \
+	--out "$T_DIR/syns.pcap" "$CAP/mix-v4.pcap" | sed -n 's/.* wrote \([0-9]*\) packets.*/\1/p')
+want=$($PY -c '
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+off, n = 24, 0
+while off < len(d):
+    incl = struct.unpack("<I", d[off + 8:off + 12])[0]
+    f = d[off + 16:off + 16 + incl]
+    n += f[14 + (f[14] & 15) * 4 + 13] & 2 != 0
+    off += 16 + incl
+print(n)' "$CAP/mix-v4.pcap")
+t_expect "sgreplay --filter kept exactly the $want SYNs of the mixed capture" "${n:-0}" = "$want"
 "$SGREPLAY" --quiet --dst 8.8.8.8 --out "$T_DIR/x.pcap" "$CAP/syn-v4.pcap" 2>/dev/null &&
 	t_fail "sgreplay accepted a destination outside the documentation ranges"
 "$SGREPLAY" --quiet --dst 192.0.2.1 --loop --iface lo --dst-mac 02:00:00:00:00:01 \
