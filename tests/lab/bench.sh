@@ -314,7 +314,7 @@ start_flood() {
 }
 
 run_defense() {
-	local d=$1 load_pid sampler_pid t_load
+	local d=$1 load_pid sampler_pid t_load t_flood0 t_flood1
 	run_dir=$out/$d
 	daemon_pid=
 	rm -rf "$run_dir"
@@ -353,8 +353,10 @@ run_defense() {
 	load_pid=$LAB_LAST_PID
 	sleep "$PRE"
 	snapshot "$run_dir/before"
+	t_flood0=$(date +%s.%N)
 	start_flood "$run_dir/flood.log"
 	wait "$flood_pid" || { echo "bench: $d: the flood failed: $(cat "$run_dir/flood.log")" >&2; return 1; }
+	t_flood1=$(date +%s.%N)
 	snapshot "$run_dir/after"
 	sed 's/^/   /' "$run_dir/flood.log"
 	# the load ends by itself: its duration, then at most one connection timeout
@@ -378,9 +380,11 @@ import json, sys
 json.dump({"defense": sys.argv[2], "setup": sys.argv[3], "load_start": float(sys.argv[4]),
            "flood_sent": int(sys.argv[5]) if sys.argv[5] else None,
            "flood_log": open(sys.argv[6]).read().strip(),
-           "vmhwm_kb": None if sys.argv[7] == "null" else int(sys.argv[7])},
+           "vmhwm_kb": None if sys.argv[7] == "null" else int(sys.argv[7]),
+           "flood_start": float(sys.argv[8]), "flood_end": float(sys.argv[9])},
           open(sys.argv[1], "w"), indent=1)
-' "$run_dir/meta.json" "$d" "$(describe_defense "$d")" "$t_load" "$sent" "$run_dir/flood.log" "$hwm"
+' "$run_dir/meta.json" "$d" "$(describe_defense "$d")" "$t_load" "$sent" "$run_dir/flood.log" "$hwm" \
+		"$t_flood0" "$t_flood1"
 	if [ -n "$daemon_pid" ]; then
 		"$SYNGUARDCTL" -s "$run_dir/control.sock" stats >"$run_dir/synguard-stats.txt" 2>&1 || true
 	fi

@@ -175,6 +175,52 @@ def snapshot(d):
 # ---------------------------------------------------------------- one defense
 
 
+def nearest_rank(v, p):
+    """Percentile as sgload computes it (nearest rank over sorted values)."""
+    if not v:
+        return None
+    k = math.ceil(p / 100.0 * len(v))
+    return v[max(k, 1) - 1]
+
+
+def flood_window_summary(ddir, load, meta):
+    """sgload's per-connection records, summarized over the flood as it actually ran.
+
+    sgload's own window is planned before the flood starts; the flood starts a
+    little later (after the counters' snapshot). Returns None without the records.
+    """
+    t0 = load.get("t0_realtime")
+    f0, f1 = meta.get("flood_start"), meta.get("flood_end")
+    text = slurp(os.path.join(ddir, "connections.csv"))
+    if t0 is None or f0 is None or f1 is None or not text:
+        return None
+    lo, hi = f0 - t0, f1 - t0
+    attempts, ok, retrans, lat, results = 0, 0, 0, [], {}
+    for line in text.splitlines()[1:]:
+        start, connect_ms, _, result = line.split(",")
+        if not lo <= float(start) < hi:
+            continue
+        attempts += 1
+        ok += result == "ok"
+        results[result] = results.get(result, 0) + 1
+        if float(connect_ms) >= 0:
+            lat.append(float(connect_ms))
+            retrans += float(connect_ms) > 900
+    lat.sort()
+    return {
+        "window": [round(lo, 3), round(hi, 3)],
+        "attempts": attempts,
+        "ok": ok,
+        "success_pct": 100.0 * ok / attempts if attempts else None,
+        "connected": len(lat),
+        "connect_retransmitted": retrans,
+        "connect_ms": {"p50": nearest_rank(lat, 50), "p90": nearest_rank(lat, 90),
+                       "p99": nearest_rank(lat, 99), "p99.9": nearest_rank(lat, 99.9),
+                       "max": lat[-1] if lat else None},
+        "results": results,
+    }
+
+
 def ratio(a, b):
     if a is None or b is None or b == 0:
         return None
@@ -187,7 +233,7 @@ def defense_result(ddir, name, scen):
     b, e = snapshot(os.path.join(ddir, "before")), snapshot(os.path.join(ddir, "after"))
     secs = max(e["time"] - b["time"], 1e-3)
     r = {"defense": name, "flood_seconds": round(secs, 3), "setup": meta.get("setup", "")}
-    w = load.get("window_summary", {})
+    w = flood_window_summary(ddir, load, meta) or load.get("window_summary", {})
     r["legit"] = {
         "attempts": w.get("attempts", 0),
         "ok": w.get("ok", 0),
@@ -195,6 +241,7 @@ def defense_result(ddir, name, scen):
         "connect_ms": w.get("connect_ms", {}),
         "connect_retransmitted": w.get("connect_retransmitted", 0),
         "failures": {k: v for k, v in w.get("results", {}).items() if k != "ok" and v},
+        "window_s": w.get("window", load.get("window")),
     }
     r["legit_all"] = load.get("all", {})
     r["flood"] = {"sent": meta.get("flood_sent"), "log": meta.get("flood_log", "")}

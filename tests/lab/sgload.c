@@ -101,7 +101,7 @@ static struct opts o = {
 };
 static struct conn *conns;
 static uint64_t nconns, started, finished;
-static double t0;
+static double t0, t0_realtime; /* the run's start, monotonic and wall clock */
 static int ep = -1;
 static uint8_t *rxbuf;
 static volatile sig_atomic_t stop_flag;
@@ -361,6 +361,7 @@ static int write_json(const char *path, float *scratch)
 	fprintf(f, "{\"rate\": %.3f, \"duration\": %.3f, \"requests\": %u, \"size\": %u, ", o.rate,
 	        o.duration, o.requests, o.size);
 	fprintf(f, "\"connect_timeout\": %.3f, \"timeout\": %.3f, ", o.connect_timeout, o.timeout);
+	fprintf(f, "\"t0_realtime\": %.6f, ", t0_realtime);
 	fprintf(f, "\"window\": [%.3f, %.3f],\n", o.win_from,
 	        isinf(o.win_to) ? o.duration : o.win_to);
 	summarize(o.win_from, o.win_to, &s, scratch);
@@ -572,6 +573,12 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	t0 = mono();
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		t0_realtime = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	}
 	while (!stop_flag && (started < nconns || finished < started)) {
 		double now = now_rel(), next = INFINITY, wait;
 		struct timespec ts;
