@@ -44,6 +44,7 @@
 #define MAX_RATE    100000
 #define MAX_SIZE    65536
 #define MAX_EVENTS  256
+#define MAX_CONNS   10000000u
 /* a connect slower than this needed at least one SYN retransmission (initial RTO 1 s) */
 #define RETRANSMIT_MS 900.0
 
@@ -555,6 +556,10 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv) < 0)
 		return 2;
 	nconns = (uint64_t)ceil(o.rate * o.duration);
+	if (nconns > MAX_CONNS) {
+		fprintf(stderr, "sgload: rate x duration is more than %u connections\n", MAX_CONNS);
+		return 2;
+	}
 	conns = calloc(nconns ? nconns : 1, sizeof(*conns));
 	scratch = calloc(nconns ? nconns : 1, sizeof(*scratch));
 	rxbuf = malloc(MAX_SIZE);
