@@ -323,7 +323,8 @@ static void addr_port(const struct conf_listener *l, char *buf, size_t len)
 {
 	char a[INET6_ADDRSTRLEN];
 
-	inet_ntop(l->family, l->addr, a, sizeof(a));
+	if (!inet_ntop(l->family, l->addr, a, sizeof(a)))
+		snprintf(a, sizeof(a), "?");
 	snprintf(buf, len, l->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, l->port);
 }
 
@@ -337,13 +338,21 @@ static void backend_str(const struct conf_listener *l, char *buf, size_t len)
 
 		inet_ntop(AF_INET, &a->sin_addr, h, sizeof(h));
 		snprintf(buf, len, "%s:%u", h, ntohs(a->sin_port));
-	} else {
+	} else if (l->backend.ss_family == AF_INET6) {
 		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&l->backend;
 		char h[INET6_ADDRSTRLEN];
 
 		inet_ntop(AF_INET6, &a->sin6_addr, h, sizeof(h));
 		snprintf(buf, len, "[%s]:%u", h, ntohs(a->sin6_port));
+	} else {
+		snprintf(buf, len, "-");
 	}
+}
+
+/* A listener's policy; NULL for a configuration that has none (never from conf_parse). */
+static const struct conf_policy *policy_of(const struct conf *conf, const struct conf_listener *l)
+{
+	return l->policy < conf->n_policies ? &conf->policies[l->policy] : NULL;
 }
 
 /* What the listener answers SYNs with right now: its mode, and for auto the current use. */
@@ -351,9 +360,12 @@ static void mode_now(const struct control *c, size_t i, const struct control_lis
                      char *buf, size_t len)
 {
 	const struct conf *conf = c->src.conf;
-	enum conf_mode m = conf->policies[conf->listeners[i].policy].mode;
+	const struct conf_policy *p = policy_of(conf, &conf->listeners[i]);
+	enum conf_mode m = p ? p->mode : CONF_MODE_COOKIE;
 
-	if (m != CONF_MODE_AUTO || !c->hooks.listener_info)
+	if (!p)
+		snprintf(buf, len, "?");
+	else if (m != CONF_MODE_AUTO || !c->hooks.listener_info)
 		snprintf(buf, len, "%s", conf_mode_name(m));
 	else if (in->cookie_threads == 0)
 		snprintf(buf, len, "auto:stateful");
@@ -410,7 +422,7 @@ static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
 			        l->handoff == CONF_HANDOFF_PASSFD ? "pass-fd" : "proxy");
 			json_string(out, be);
 			fputs(",\"policy\":", out);
-			json_string(out, conf->policies[l->policy].name);
+			json_string(out, policy_of(conf, l) ? policy_of(conf, l)->name : "");
 			fprintf(out,
 			        ",\"mode\":\"%s\",\"cookie_threads\":%u,\"threads\":%zu,"
 			        "\"accept_queue\":%u,\"connections\":%u,\"sources\":%u,"
@@ -422,8 +434,9 @@ static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
 			fprintf(out, "%-16s %-24s %-7s %-28s %-12s %-16s %8u %8u %8" PRId64 "\n",
 			        l->name, ap,
 			        l->handoff == CONF_HANDOFF_PASSFD ? "pass-fd" : "proxy", be,
-			        conf->policies[l->policy].name, mode, in.accept_queue,
-			        in.connections, (int64_t)rows[i].v[ST_HALFOPEN_ENTRIES]);
+			        policy_of(conf, l) ? policy_of(conf, l)->name : "-", mode,
+			        in.accept_queue, in.connections,
+			        (int64_t)rows[i].v[ST_HALFOPEN_ENTRIES]);
 		}
 	}
 	if (json)
