@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -279,6 +280,157 @@ static void test_socket_file(void **state)
 		fail_msg("control_new over a stale socket: %s", err);
 }
 
+/* ---- listeners, policy, reload (with a parsed configuration and daemon hooks) ---- */
+
+static const char policy_conf[] =
+    "listeners = (\n"
+    " { name = \"web\"; address = \"192.0.2.1\"; port = 80; backend = \"127.0.0.1:8080\";\n"
+    "   policy = \"strict\"; },\n"
+    " { name = \"api\"; address = \"2001:db8::1\"; port = 443; handoff = \"pass-fd\";\n"
+    "   backend = \"unix:/run/api.sock\"; policy = \"kernel\"; } );\n"
+    "policies = {\n"
+    " strict = { mode = \"auto\"; accept_overflow = \"reset\"; half_open_max = 1000;\n"
+    "   per_source = { syn_rate = 20; prefix_v4 = 24; };\n"
+    "   allow = [ \"192.0.2.0/24\", \"2001:db8::/48\" ]; deny = [ \"198.51.100.7\" ];\n"
+    "   keepalive = { idle = 60; }; };\n"
+    " kernel = { mode = \"stateful\"; };\n"
+    "};\n";
+
+static int reloads;
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void fake_reload(void *arg, FILE *out)
+{
+	(void)arg;
+	reloads++;
+	fputs("reloaded x: 2 listener(s);\n", out);
+}
+
+static void fake_info(void *arg, size_t i, struct control_listener_info *out)
+{
+	(void)arg;
+	out->accept_queue = (uint32_t)(10 + i);
+	out->connections = (uint32_t)(20 + i);
+	out->cookie_threads = i == 0 ? 1 : 0;
+	out->sources = 3;
+}
+
+static int setup_policies(void **state)
+{
+	struct fixture *f;
+	struct conf *c = NULL;
+	struct control_hooks hooks = {NULL, fake_reload, fake_info};
+	char err[256];
+
+	setup(state);
+	f = *state;
+	if (conf_parse(policy_conf, "t.conf", &c, err, sizeof(err)) < 0)
+		fail_msg("conf_parse: %s", err);
+	/* the fixture's blocks have two listener rows: so does this configuration */
+	f->conf = *c;
+	free(c); /* the arrays now belong to f->conf */
+	stats_add(&f->blocks[1].rows[1], ST_HALFOPEN_ENTRIES, 5);
+	control_set_hooks(f->ctl, &hooks);
+	return 0;
+}
+
+static int teardown_policies(void **state)
+{
+	struct fixture *f = *state;
+	struct conf *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	*c = f->conf;
+	conf_free(c);
+	return teardown(state);
+}
+
+static void test_policy_cmd(void **state)
+{
+	struct fixture *f = *state;
+	char *a = request(f, "policy strict\n");
+
+	assert_true(starts_with(a, "# listeners: web (auto:cookie(1/2))\nstrict = {\n"));
+	assert_non_null(strstr(a, "\n\tmode = \"auto\";\n"));
+	assert_non_null(strstr(a, "\n\thalf_open_max = 1000;\n"));
+	assert_non_null(strstr(a, "\n\taccept_overflow = \"reset\";\n"));
+	assert_non_null(strstr(a, "\n\tper_source = { syn_rate = 20; burst = 20; prefix_v4 = 24; "
+	                          "prefix_v6 = 64; max_connections = 0; table_size = 65536; };\n"));
+	assert_non_null(strstr(a, "\n\tallow = [ \"192.0.2.0/24\", \"2001:db8::/48\" ];\n"));
+	assert_non_null(strstr(a, "\n\tdeny = [ \"198.51.100.7/32\" ];\n"));
+	assert_non_null(
+	    strstr(a, "\n\tkeepalive = { idle = 60; interval = 75; count = 9; };\n};\n"));
+	free(a);
+	a = request(f, "policy kernel\n");
+	assert_true(starts_with(a, "# listeners: api (stateful)\nkernel = {\n"));
+	assert_non_null(strstr(a, "\n\tallow = [ ];\n"));
+	free(a);
+	a = request(f, "policy nope\n");
+	assert_string_equal(a, "error: no policy is named \"nope\"\n");
+	free(a);
+	a = request(f, "policy\n");
+	assert_string_equal(a, "error: usage: policy NAME\n");
+	free(a);
+}
+
+static void test_listeners_cmd(void **state)
+{
+	struct fixture *f = *state;
+	char *a = request(f, "listeners --json\n");
+
+	assert_non_null(strstr(a,
+	                       "{\"web\":{\"address\":\"192.0.2.1:80\",\"handoff\":\"proxy\","
+	                       "\"backend\":\"127.0.0.1:8080\",\"policy\":\"strict\","
+	                       "\"mode\":\"auto:cookie(1/2)\",\"cookie_threads\":1,\"threads\":2,"
+	                       "\"accept_queue\":10,\"connections\":20,\"sources\":3,"
+	                       "\"halfopen\":0}"));
+	assert_non_null(strstr(a,
+	                       "\"api\":{\"address\":\"[2001:db8::1]:443\",\"handoff\":\"pass-fd\","
+	                       "\"backend\":\"unix:/run/api.sock\",\"policy\":\"kernel\","
+	                       "\"mode\":\"stateful\""));
+	assert_non_null(strstr(a, "\"accept_queue\":11,\"connections\":21,\"sources\":3,"
+	                          "\"halfopen\":5}}\n"));
+	free(a);
+	a = request(f, "listeners\n");
+	assert_true(strncmp(a, "name ", 5) == 0);
+	assert_non_null(strstr(a, "\nweb "));
+	assert_non_null(strstr(a, " auto:cookie(1/2) "));
+	free(a);
+	a = request(f, "listeners --xml\n");
+	assert_true(strncmp(a, "error: listeners: unknown argument", 34) == 0);
+	free(a);
+}
+
+static void test_reload_cmd(void **state)
+{
+	struct fixture *f = *state;
+	char *a;
+
+	reloads = 0;
+	a = request(f, "reload\n");
+	assert_string_equal(a, "reloaded x: 2 listener(s);\n");
+	assert_int_equal(reloads, 1);
+	free(a);
+	a = request(f, "reload now\n");
+	assert_string_equal(a, "error: reload takes no arguments\n");
+	assert_int_equal(reloads, 1);
+	free(a);
+}
+
+/* Without the daemon's hooks: reload is refused, modes are the configured ones. */
+static void test_no_hooks(void **state)
+{
+	struct fixture *f = *state;
+	char *a = request(f, "reload\n");
+
+	assert_string_equal(a, "error: reload is not available\n");
+	free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +440,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stuck_client, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_socket_file, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_hooks, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_policy_cmd, setup_policies, teardown_policies),
+	    cmocka_unit_test_setup_teardown(test_listeners_cmd, setup_policies, teardown_policies),
+	    cmocka_unit_test_setup_teardown(test_reload_cmd, setup_policies, teardown_policies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
