@@ -2,16 +2,17 @@
  * Fuzz target: the control protocol, through the real control socket.
  *
  * One control server (control_new on a Unix socket in a private temporary
- * directory, a libev loop, stats blocks for two listeners and two queues)
- * lives for the whole run. Each input is one client connection: the bytes
- * are sent, the write side is shut, and the loop is turned until the daemon
+ * directory, a libev loop, a parsed configuration with three listeners and
+ * two policies, stats blocks for two queues and the handoff, hooks standing in
+ * for the daemon's reload and listener state) lives for the whole run. Each input is one client
+ * connection: the bytes are sent, the write side is shut, and the loop is turned until the daemon
  * has answered and closed. So the whole request path is exercised: partial
  * reads, the line limit, requests without a newline, NUL bytes, the command
  * table and every command's argument parsing.
  *
  * Invariants: the daemon always answers with at least one line ending in a
- * newline, an answer never carries a control character other than the
- * newline (words of the request are echoed back: they must not reach a
+ * newline, an answer never carries a control character other than newline
+ * and tab (words of the request are echoed back: they must not reach a
  * terminal raw), and the server keeps no client once the exchange is over
  * (the next connection gets the same descriptor number).
  */
@@ -42,16 +43,44 @@ static struct ev_loop *loop;
 static struct control *ctl;
 static struct sockaddr_un addr = {.sun_family = AF_UNIX};
 static char dir[64];
-static struct conf conf;
-static struct conf_listener listeners[2];
+static struct conf *conf;
 static struct stats_block blocks[3];
 static const struct stats_block *block_ptrs[3];
 static const uint16_t queue_nums[2] = {0, 1};
+
+static const char conf_text[] =
+    "daemon: { queue = \"0:1\"; firewall = \"none\"; };\n"
+    "listeners = (\n"
+    " { name = \"web4\"; address = \"192.0.2.1\"; port = 80; handoff = \"proxy\";\n"
+    "   backend = \"127.0.0.1:8080\"; proxy_protocol = 2; },\n"
+    " { name = \"web6\"; address = \"2001:db8::1\"; port = 443; handoff = \"proxy\";\n"
+    "   backend = \"[2001:db8::10]:8443\"; policy = \"strict\"; },\n"
+    " { name = \"pf\"; address = \"0.0.0.0\"; port = 25; handoff = \"pass-fd\";\n"
+    "   backend = \"unix:/run/synguard/pf.sock\"; }\n"
+    ");\n"
+    "policies = { default = { mode = \"cookie\"; };\n"
+    "  strict = { mode = \"cookie\"; mss = [536, 1220]; wscale = 14; }; };\n";
+
+static void fake_reload(void *arg, FILE *out)
+{
+	(void)arg;
+	fputs("error: the fuzzer keeps its configuration\n", out);
+}
+
+static void fake_listener_info(void *arg, size_t i, struct control_listener_info *out)
+{
+	(void)arg;
+	out->accept_queue = (uint32_t)i * 7;
+	out->connections = (uint32_t)i * 1000;
+	out->cookie_threads = (uint32_t)i % 3;
+	out->sources = (uint32_t)i + 1;
+}
 
 static void cleanup(void)
 {
 	control_free(ctl);
 	rmdir(dir);
+	conf_free(conf);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -66,15 +95,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/control.sock", dir);
 	loop = ev_loop_new(EVFLAG_AUTO);
-	snprintf(listeners[0].name, CONF_NAME_MAX, "web4");
-	snprintf(listeners[1].name, CONF_NAME_MAX, "web\"6\\");
-	conf.listeners = listeners;
-	conf.n_listeners = 2;
+	if (conf_parse(conf_text, "fuzz.conf", &conf, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fuzz_control: %s\n", err);
+		abort();
+	}
 	for (int b = 0; b < 3; b++) {
-		if (stats_block_init(&blocks[b], 2) < 0)
+		if (stats_block_init(&blocks[b], conf->n_listeners) < 0)
 			abort();
 		block_ptrs[b] = &blocks[b];
-		for (int r = 0; r < 3; r++)
+		for (size_t r = 0; r < blocks[b].n_rows; r++)
 			for (int i = 0; i < ST_MAX; i++)
 				stats_add(&blocks[b].rows[r], (enum stats_id)i,
 				          (uint64_t)(b + 1) * (uint64_t)(r + 1) *
@@ -82,7 +111,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	/* a gauge summing to a negative value prints signed */
 	stats_add(&blocks[2].rows[1], ST_ACTIVE_CONNECTIONS, (uint64_t)-1000);
-	src.conf = &conf;
+	src.conf = conf;
 	src.blocks = block_ptrs;
 	src.queue_nums = queue_nums;
 	src.n_queues = 2;
@@ -91,6 +120,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_control: %s\n", err);
 		abort();
 	}
+	control_set_hooks(ctl, &(struct control_hooks){.reload = fake_reload,
+	                                               .listener_info = fake_listener_info});
 	atexit(cleanup);
 	return 0;
 }
@@ -144,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(got > 0);
 	CHECK(answer[got - 1] == '\n');
 	for (size_t i = 0; i < got; i++)
-		CHECK(answer[i] == '\n' ||
+		CHECK(answer[i] == '\n' || answer[i] == '\t' ||
 		      ((unsigned char)answer[i] >= 0x20 && (unsigned char)answer[i] != 0x7f));
 	return 0;
 }

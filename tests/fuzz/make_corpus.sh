@@ -9,9 +9,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?usage: make_corpus.sh BUILD_DIR}" && pwd)
 c=$here/corpus
-# inputs the fuzzers found (regress-*) stay; everything else is regenerated
+# files are written over, never removed: inputs added by hand (regress-* from
+# the fuzzers' findings, seeds for new commands) stay
 mkdir -p "$c"/{pkt,cookie,conf,proxyproto,control}
-find "$c" -type f ! -name 'regress-*' -delete
 
 # pkt: every packet of the parser fixtures, and one of each hostile case
 python3 - "$top/tests/fixtures/pkt" "$c/pkt" <<'PY'
@@ -28,7 +28,7 @@ for f in ("parse_ok.txt", "parse_err.txt", "build.txt"):
         open(os.path.join(dst, "fixture-" + kv["name"]), "wb").write(bytes.fromhex(kv["hex"]))
 PY
 "$build/tests/lab/hostile" --raw-dir "$c/pkt/hostile" >/dev/null
-for f in "$c"/pkt/hostile/*; do mv "$f" "$c/pkt/hostile-$(basename "$f")"; done
+for f in "$c"/pkt/hostile/*; do mv -f "$f" "$c/pkt/hostile-$(basename "$f")"; done
 rmdir "$c/pkt/hostile"
 
 # cookie: the reader takes fields in order; a few fills make distinct starts
@@ -79,7 +79,8 @@ PY
 # control: every command and usage error
 i=0
 for req in 'stats' 'stats --json' 'status' 'help' 'stats --xml' 'status now' \
-	'nosuchcommand' '' ' \t ' 'a b c d e f g h i' 'stats\r' 'help\nstatus'; do
+	'nosuchcommand' '' ' \t ' 'a b c d e f g h i' 'stats\r' 'help\nstatus' \
+	'policy strict' 'policy nosuch'; do
 	printf '%b\n' "$req" >"$c/control/req$i"
 	i=$((i + 1))
 done

@@ -46,6 +46,7 @@ failed=()
 for t in $targets; do
 	work=$fz/work/$t
 	art=$fz/artifacts/$t
+	rm -rf "$art" # what an earlier run found was reported then
 	mkdir -p "$work" "$art"
 	args=(-max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
 		-artifact_prefix="$art/")
