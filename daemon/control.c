@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 
 #include "log.h"
+#include "reqsrv.h"
 
 #define CONTROL_REQ_MAX     256
 #define CONTROL_TIMEOUT     5.0
@@ -39,19 +40,6 @@
 #define CONTROL_ARGS_MAX    8
 
 struct control;
-
-struct control_client {
-	struct control *ctl;
-	struct control_client *next;
-	int fd;
-	ev_io io;
-	ev_timer timer;
-	size_t req_len;
-	char req[CONTROL_REQ_MAX];
-	char *out; /* answer, malloc'ed by open_memstream */
-	size_t out_len;
-	size_t out_off;
-};
 
 struct control {
 	struct ev_loop *loop;
@@ -62,9 +50,7 @@ struct control {
 	struct control_source src;
 	struct control_hooks hooks;
 	struct timespec started; /* CLOCK_MONOTONIC */
-	ev_io accept_io;
-	struct control_client *clients;
-	size_t n_clients;
+	struct reqsrv *srv;
 };
 
 /* A command writes its answer to `out`; answers that start with "error:" are failures. */
@@ -92,32 +78,11 @@ static const struct control_cmd control_cmds[] = {
 
 /* ---- counters ---- */
 
-/* Sums the source's blocks into rows[0..n_listeners] and, when per_queue is
- * given, each queue block's rows into per_queue[q]. Returns blocks skipped. */
 static size_t sum_blocks(const struct control *c, struct stats_row *rows, size_t n_rows,
                          struct stats_row *per_queue)
 {
-	size_t skipped = 0;
-
-	for (size_t b = 0; b <= c->src.n_queues; b++) {
-		const struct stats_block *blk = c->src.blocks[b];
-
-		if (!blk)
-			continue;
-		if (blk->n_rows != n_rows) {
-			skipped++;
-			continue;
-		}
-		stats_block_sum(rows, blk);
-		if (per_queue && b < c->src.n_queues) {
-			/* fold every row of this queue's block into one */
-			for (size_t r = 0; r < blk->n_rows; r++)
-				for (size_t i = 0; i < ST_MAX; i++)
-					per_queue[b].v[i] +=
-					    __atomic_load_n(&blk->rows[r].v[i], __ATOMIC_RELAXED);
-		}
-	}
-	return skipped;
+	return stats_sum_blocks(c->src.blocks, c->src.n_queues + 1, c->src.n_queues, rows, n_rows,
+	                        per_queue);
 }
 
 static void row_total(struct stats_row *total, const struct stats_row *rows, size_t n_rows)
@@ -586,165 +551,25 @@ static void run_request(struct control *c, char *line, FILE *out)
 		fputs("error: unknown command (try \"help\")\n", out);
 }
 
-static void client_close(struct control_client *cl)
+/* A request is one line; a client that half-closes sends what it has. */
+static enum reqsrv_verdict control_judge(void *ctx, const char *req, size_t len, bool eof,
+                                         bool full)
 {
-	struct control *c = cl->ctl;
-	struct control_client **pp;
-
-	ev_io_stop(c->loop, &cl->io);
-	ev_timer_stop(c->loop, &cl->timer);
-	close(cl->fd);
-	free(cl->out);
-	for (pp = &c->clients; *pp; pp = &(*pp)->next) {
-		if (*pp == cl) {
-			*pp = cl->next;
-			break;
-		}
-	}
-	c->n_clients--;
-	free(cl);
+	(void)ctx;
+	return eof || full || memchr(req, '\n', len) ? REQSRV_ANSWER : REQSRV_MORE;
 }
 
-static void client_write(struct control_client *cl)
+static void control_answer(void *ctx, char *req, size_t len, bool full, FILE *out)
 {
-	while (cl->out_off < cl->out_len) {
-		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return; /* the write watcher calls again */
-			client_close(cl);
-			return;
-		}
-		cl->out_off += (size_t)n;
-	}
-	client_close(cl);
-}
+	char *nl = memchr(req, '\n', len);
 
-/* The request is complete (or could not be): build the answer, switch to writing. */
-static void client_answer(struct control_client *cl, const char *fixed)
-{
-	struct control *c = cl->ctl;
-	FILE *out = open_memstream(&cl->out, &cl->out_len);
-
-	if (!out) {
-		log_warn("control: open_memstream");
-		client_close(cl);
+	if (!nl && full) {
+		fputs("error: request too long\n", out);
 		return;
 	}
-	if (fixed) {
-		fputs(fixed, out);
-	} else {
-		cl->req[cl->req_len] = '\0';
-		run_request(c, cl->req, out);
-	}
-	if (fclose(out) != 0) {
-		log_warn("control: building the answer");
-		client_close(cl);
-		return;
-	}
-	ev_io_stop(c->loop, &cl->io);
-	ev_io_set(&cl->io, cl->fd, EV_WRITE);
-	ev_io_start(c->loop, &cl->io);
-	client_write(cl);
-}
-
-static void client_read(struct control_client *cl)
-{
-	for (;;) {
-		size_t room = sizeof(cl->req) - 1 - cl->req_len;
-		ssize_t n;
-		char *nl;
-
-		if (room == 0) {
-			client_answer(cl, "error: request too long\n");
-			return;
-		}
-		n = recv(cl->fd, cl->req + cl->req_len, room, MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				client_close(cl);
-			return;
-		}
-		if (n == 0) {
-			/* the client half-closed: what it sent is the request */
-			client_answer(cl, NULL);
-			return;
-		}
-		nl = memchr(cl->req + cl->req_len, '\n', (size_t)n);
-		cl->req_len += (size_t)n;
-		if (nl) {
-			cl->req_len = (size_t)(nl - cl->req);
-			client_answer(cl, NULL);
-			return;
-		}
-	}
-}
-
-static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct control_client *cl = w->data;
-
-	(void)loop;
-	if (revents & EV_READ)
-		client_read(cl);
-	else if (revents & EV_WRITE)
-		client_write(cl);
-}
-
-static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct control_client *cl = w->data;
-
-	(void)loop;
-	(void)revents;
-	client_close(cl);
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct control *c = w->data;
-
-	(void)revents;
-	for (;;) {
-		struct control_client *cl;
-		int fd = accept4(c->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warnx_ratelimited(10, "control: accept: %s", strerror(errno));
-			return;
-		}
-		if (c->n_clients >= CONTROL_CLIENTS_MAX) {
-			static const char busy[] = "error: busy, try again\n";
-
-			(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			continue;
-		}
-		cl = calloc(1, sizeof(*cl));
-		if (!cl) {
-			close(fd);
-			continue;
-		}
-		cl->ctl = c;
-		cl->fd = fd;
-		cl->next = c->clients;
-		c->clients = cl;
-		c->n_clients++;
-		ev_io_init(&cl->io, client_io_cb, fd, EV_READ);
-		cl->io.data = cl;
-		ev_timer_init(&cl->timer, client_timeout_cb, CONTROL_TIMEOUT, 0.);
-		cl->timer.data = cl;
-		ev_io_start(loop, &cl->io);
-		ev_timer_start(loop, &cl->timer);
-	}
+	if (nl)
+		*nl = '\0';
+	run_request(ctx, req, out);
 }
 
 /* ---- setup ---- */
@@ -811,6 +636,19 @@ static int remove_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
 	return 0;
 }
 
+static const struct reqsrv_params control_srv_params = {
+    .name = "control",
+    .req_max = CONTROL_REQ_MAX,
+    .timeout = CONTROL_TIMEOUT,
+    .clients_max = CONTROL_CLIENTS_MAX,
+    .busy = "error: busy, try again\n",
+};
+
+static const struct reqsrv_ops control_srv_ops = {
+    .judge = control_judge,
+    .answer = control_answer,
+};
+
 struct control *control_new(struct ev_loop *loop, const char *path,
                             const struct control_source *src, char *err, size_t errlen)
 {
@@ -865,9 +703,12 @@ struct control *control_new(struct ev_loop *loop, const char *path,
 		unlink(path);
 		goto fail;
 	}
-	ev_io_init(&c->accept_io, accept_cb, c->fd, EV_READ);
-	c->accept_io.data = c;
-	ev_io_start(loop, &c->accept_io);
+	c->srv = reqsrv_new(loop, c->fd, &control_srv_params, &control_srv_ops, c);
+	if (!c->srv) {
+		snprintf(err, errlen, "out of memory");
+		unlink(path);
+		goto fail;
+	}
 	return c;
 fail:
 	if (c->fd >= 0)
@@ -887,9 +728,7 @@ void control_free(struct control *c)
 
 	if (!c)
 		return;
-	while (c->clients)
-		client_close(c->clients);
-	ev_io_stop(c->loop, &c->accept_io);
+	reqsrv_free(c->srv);
 	close(c->fd);
 	/* a newer daemon may have taken the path over: remove only our own file */
 	if (stat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)

@@ -22,7 +22,8 @@ void log_setverbose(int verbosity)
 	log_verbosity = verbosity;
 }
 
-static void vlog(int level, int with_errno, const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void vlog(int level, int with_errno, const char *fmt,
+                                                       va_list ap)
 {
 	char msg[1024];
 	int saved = errno;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "reqsrv.h"
 
 #define NFQ_TEXT_MAX (64 * 1024)
 
@@ -53,27 +54,12 @@ static const char *const stats_help[ST_MAX] = {
     [ST_BYTES_TO_CLIENT] = "Bytes relayed from backends to clients.",
 };
 
-struct metrics_client {
-	struct metrics *m;
-	struct metrics_client *next;
-	int fd;
-	ev_io io;
-	ev_timer timer;
-	size_t req_len;
-	char req[METRICS_REQ_MAX];
-	char *out; /* answer, malloc'ed by open_memstream */
-	size_t out_len;
-	size_t out_off;
-};
-
 struct metrics {
 	struct ev_loop *loop;
 	int fd;
 	int nfq_fd; /* the NFQUEUE table, re-read from offset 0 at each scrape; -1: not open */
 	struct control_source src;
-	ev_io accept_io;
-	struct metrics_client *clients;
-	size_t n_clients;
+	struct reqsrv *srv;
 };
 
 /* ---- pure part ----------------------------------------------------------- */
@@ -156,19 +142,8 @@ static void put_header(FILE *out, const char *prefix, size_t id, const char *per
 static void sum_rows(const struct control_source *src, struct stats_row *rows, size_t n_rows,
                      struct stats_row *per_queue)
 {
-	for (size_t b = 0; b <= src->n_queues; b++) {
-		const struct stats_block *blk = src->blocks[b];
-
-		if (!blk || blk->n_rows != n_rows)
-			continue;
-		stats_block_sum(rows, blk);
-		if (b == src->n_queues)
-			continue;
-		for (size_t r = 0; r < blk->n_rows; r++)
-			for (size_t i = 0; i < ST_MAX; i++)
-				per_queue[b].v[i] +=
-				    __atomic_load_n(&blk->rows[r].v[i], __ATOMIC_RELAXED);
-	}
+	(void)stats_sum_blocks(src->blocks, src->n_queues + 1, src->n_queues, rows, n_rows,
+	                       per_queue);
 }
 
 static void render_nfq(FILE *out, const struct control_source *src, const char *nfq_text)
@@ -377,53 +352,26 @@ static char *read_nfq_text(struct metrics *m)
 	return buf;
 }
 
-static void client_close(struct metrics_client *cl)
+static enum reqsrv_verdict metrics_judge(void *ctx, const char *req, size_t len, bool eof,
+                                         bool full)
 {
-	struct metrics *m = cl->m;
-	struct metrics_client **pp;
-
-	ev_io_stop(m->loop, &cl->io);
-	ev_timer_stop(m->loop, &cl->timer);
-	close(cl->fd);
-	free(cl->out);
-	for (pp = &m->clients; *pp; pp = &(*pp)->next) {
-		if (*pp == cl) {
-			*pp = cl->next;
-			break;
-		}
-	}
-	m->n_clients--;
-	free(cl);
+	(void)ctx;
+	if (eof)
+		return REQSRV_DROP; /* gone before the request was complete */
+	return full || metrics_parse_request(req, len) != METRICS_REQ_INCOMPLETE ? REQSRV_ANSWER
+	                                                                         : REQSRV_MORE;
 }
 
-static void client_write(struct metrics_client *cl)
+static void respond(struct metrics *m, FILE *out, int code, const char *reason, const char *extra)
 {
-	while (cl->out_off < cl->out_len) {
-		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
-		                 MSG_NOSIGNAL | MSG_DONTWAIT);
+	char *body = NULL;
+	size_t body_len = 0;
+	FILE *b = open_memstream(&body, &body_len);
 
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return; /* the write watcher calls again */
-			client_close(cl);
-			return;
-		}
-		cl->out_off += (size_t)n;
+	if (!b) {
+		log_warn("metrics: building the answer");
+		return; /* an empty answer: the client sees the connection close */
 	}
-	client_close(cl);
-}
-
-static void respond(struct metrics_client *cl, int code, const char *reason, const char *extra)
-{
-	struct metrics *m = cl->m;
-	char *body = NULL, *head = NULL;
-	size_t body_len = 0, head_len = 0;
-	FILE *b = open_memstream(&body, &body_len), *h;
-
-	if (!b)
-		goto fail;
 	if (code == 200) {
 		char *nfq = read_nfq_text(m);
 
@@ -432,141 +380,58 @@ static void respond(struct metrics_client *cl, int code, const char *reason, con
 	} else {
 		fprintf(b, "%d %s\n", code, reason);
 	}
-	if (fclose(b) != 0)
-		goto fail;
-	h = open_memstream(&head, &head_len);
-	if (!h)
-		goto fail;
-	fprintf(h,
+	if (fclose(b) != 0) {
+		log_warn("metrics: building the answer");
+		free(body);
+		return;
+	}
+	fprintf(out,
 	        "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%sConnection: "
 	        "close\r\n\r\n",
 	        code, reason,
 	        code == 200 ? "text/plain; version=0.0.4; charset=utf-8"
 	                    : "text/plain; charset=utf-8",
 	        body_len, extra ? extra : "");
-	fwrite(body, 1, body_len, h);
-	if (fclose(h) != 0)
-		goto fail;
+	fwrite(body, 1, body_len, out);
 	free(body);
-	cl->out = head;
-	cl->out_len = head_len;
-	ev_io_stop(m->loop, &cl->io);
-	ev_io_set(&cl->io, cl->fd, EV_WRITE);
-	ev_io_start(m->loop, &cl->io);
-	client_write(cl);
-	return;
-fail:
-	log_warn("metrics: building the answer");
-	free(body);
-	free(head);
-	client_close(cl);
 }
 
-static void client_read(struct metrics_client *cl)
+static void metrics_answer(void *ctx, char *req, size_t len, bool full, FILE *out)
 {
-	for (;;) {
-		size_t room = sizeof(cl->req) - cl->req_len;
-		enum metrics_req r;
-		ssize_t n;
+	struct metrics *m = ctx;
 
-		if (room == 0) {
-			respond(cl, 431, "Request Header Fields Too Large", NULL);
-			return;
-		}
-		n = recv(cl->fd, cl->req + cl->req_len, room, MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				client_close(cl);
-			return;
-		}
-		if (n == 0) {
-			client_close(cl); /* gone before the request was complete */
-			return;
-		}
-		cl->req_len += (size_t)n;
-		r = metrics_parse_request(cl->req, cl->req_len);
-		switch (r) {
-		case METRICS_REQ_INCOMPLETE:
-			continue;
-		case METRICS_REQ_OK:
-			respond(cl, 200, "OK", NULL);
-			return;
-		case METRICS_REQ_NOT_FOUND:
-			respond(cl, 404, "Not Found", NULL);
-			return;
-		case METRICS_REQ_BAD_METHOD:
-			respond(cl, 405, "Method Not Allowed", "Allow: GET\r\n");
-			return;
-		case METRICS_REQ_BAD:
-			respond(cl, 400, "Bad Request", NULL);
-			return;
-		}
+	switch (metrics_parse_request(req, len)) {
+	case METRICS_REQ_INCOMPLETE:
+		if (full)
+			respond(m, out, 431, "Request Header Fields Too Large", NULL);
+		return;
+	case METRICS_REQ_OK:
+		respond(m, out, 200, "OK", NULL);
+		return;
+	case METRICS_REQ_NOT_FOUND:
+		respond(m, out, 404, "Not Found", NULL);
+		return;
+	case METRICS_REQ_BAD_METHOD:
+		respond(m, out, 405, "Method Not Allowed", "Allow: GET\r\n");
+		return;
+	case METRICS_REQ_BAD:
+		respond(m, out, 400, "Bad Request", NULL);
+		return;
 	}
 }
 
-static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct metrics_client *cl = w->data;
+static const struct reqsrv_params metrics_srv_params = {
+    .name = "metrics",
+    .req_max = METRICS_REQ_MAX,
+    .timeout = METRICS_TIMEOUT,
+    .clients_max = METRICS_CLIENTS_MAX,
+    .busy = "HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+};
 
-	(void)loop;
-	if (revents & EV_READ)
-		client_read(cl);
-	else if (revents & EV_WRITE)
-		client_write(cl);
-}
-
-static void client_timeout_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	client_close(w->data);
-}
-
-static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct metrics *m = w->data;
-
-	(void)revents;
-	for (;;) {
-		struct metrics_client *cl;
-		int fd = accept4(m->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				log_warnx_ratelimited(10, "metrics: accept: %s", strerror(errno));
-			return;
-		}
-		if (m->n_clients >= METRICS_CLIENTS_MAX) {
-			static const char busy[] =
-			    "HTTP/1.0 503 Service Unavailable\r\nContent-Length: "
-			    "0\r\nConnection: close\r\n\r\n";
-
-			(void)!send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-			close(fd);
-			continue;
-		}
-		cl = calloc(1, sizeof(*cl));
-		if (!cl) {
-			close(fd);
-			continue;
-		}
-		cl->m = m;
-		cl->fd = fd;
-		cl->next = m->clients;
-		m->clients = cl;
-		m->n_clients++;
-		ev_io_init(&cl->io, client_io_cb, fd, EV_READ);
-		cl->io.data = cl;
-		ev_timer_init(&cl->timer, client_timeout_cb, METRICS_TIMEOUT, 0.);
-		cl->timer.data = cl;
-		ev_io_start(loop, &cl->io);
-		ev_timer_start(loop, &cl->timer);
-	}
-}
+static const struct reqsrv_ops metrics_srv_ops = {
+    .judge = metrics_judge,
+    .answer = metrics_answer,
+};
 
 struct metrics *metrics_new(struct ev_loop *loop, const struct sockaddr *addr, socklen_t addrlen,
                             const struct control_source *src, int nfq_fd, char *err, size_t errlen)
@@ -615,9 +480,11 @@ struct metrics *metrics_new(struct ev_loop *loop, const struct sockaddr *addr, s
 		snprintf(err, errlen, "listen %s: %s", where, strerror(errno));
 		goto fail;
 	}
-	ev_io_init(&m->accept_io, accept_cb, m->fd, EV_READ);
-	m->accept_io.data = m;
-	ev_io_start(loop, &m->accept_io);
+	m->srv = reqsrv_new(loop, m->fd, &metrics_srv_params, &metrics_srv_ops, m);
+	if (!m->srv) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	return m;
 fail:
 	if (m->fd >= 0)
@@ -632,9 +499,7 @@ void metrics_free(struct metrics *m)
 {
 	if (!m)
 		return;
-	while (m->clients)
-		client_close(m->clients);
-	ev_io_stop(m->loop, &m->accept_io);
+	reqsrv_free(m->srv);
 	close(m->fd);
 	if (m->nfq_fd >= 0)
 		close(m->nfq_fd);

@@ -40,3 +40,28 @@ void stats_row_add(struct stats_row *dst, const struct stats_row *src)
 	for (size_t i = 0; i < ST_MAX; i++)
 		stats_add(dst, (enum stats_id)i, __atomic_load_n(&src->v[i], __ATOMIC_RELAXED));
 }
+
+size_t stats_sum_blocks(const struct stats_block *const *blocks, size_t n_blocks, size_t n_queues,
+                        struct stats_row *rows, size_t n_rows, struct stats_row *per_queue)
+{
+	size_t skipped = 0;
+
+	for (size_t b = 0; b < n_blocks; b++) {
+		const struct stats_block *blk = blocks[b];
+
+		if (!blk)
+			continue;
+		if (blk->n_rows != n_rows) {
+			skipped++;
+			continue;
+		}
+		stats_block_sum(rows, blk);
+		if (!per_queue || b >= n_queues)
+			continue;
+		for (size_t r = 0; r < blk->n_rows; r++)
+			for (size_t i = 0; i < ST_MAX; i++)
+				per_queue[b].v[i] +=
+				    __atomic_load_n(&blk->rows[r].v[i], __ATOMIC_RELAXED);
+	}
+	return skipped;
+}

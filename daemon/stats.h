@@ -126,4 +126,14 @@ void stats_block_free(struct stats_block *b);
 /* Adds every row of src into dst (same shape), reading with relaxed loads. */
 void stats_block_sum(struct stats_row *dst, const struct stats_block *src);
 
+/*
+ * Sums blocks[0..n_blocks-1], each of n_rows rows, into rows[0..n_rows-1];
+ * when per_queue is given, also folds each of the first n_queues blocks (the
+ * queue threads') over its rows into per_queue[b]. NULL blocks are skipped;
+ * blocks of another shape (made for another configuration) are skipped and
+ * counted in the return value.
+ */
+size_t stats_sum_blocks(const struct stats_block *const *blocks, size_t n_blocks, size_t n_queues,
+                        struct stats_row *rows, size_t n_rows, struct stats_row *per_queue);
+
 #endif
