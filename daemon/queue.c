@@ -39,8 +39,11 @@
  * with the same verdict collapse into one NFQNL_MSG_VERDICT_BATCH message
  * (the kernel applies it to every queued id up to the run's last, and every
  * earlier id already got its own verdict earlier in the same buffer). The
- * buffer and the SYN-ACK batch are flushed from an ev_prepare watcher, i.e.
- * once per loop iteration right before the loop blocks, or earlier when full.
+ * buffer and the SYN-ACK batch are flushed after every full recvmmsg() round
+ * (so a long burst does not hold the first answers back: under a flood the
+ * queue never runs dry and the connect p99 of legitimate clients was that
+ * wait), from an ev_prepare watcher right before the loop blocks, or earlier
+ * when full.
  *
  * One ordering rule matters: the socket for a handshake ACK is built inline,
  * before its verdict is even queued, so the ACCEPT delivers the ACK (and any
@@ -654,6 +657,11 @@ static int q_read(struct queue_thread *q, int rounds)
 		}
 		if (n < Q_RX_BATCH)
 			return 0;
+		/* A long burst must not hold the first answers back until the queue runs dry:
+		 * what this round decided goes out now, still one sendmmsg and one verdict
+		 * message per round. */
+		q_flush_verdicts(q);
+		tx_flush(q->tx);
 	}
 	return 0;
 }
