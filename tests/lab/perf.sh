@@ -1,0 +1,212 @@
+#!/bin/bash
+# synguard performance figures, each against its peer in the same run, in a
+# fresh lab (see lab.sh). As root on Debian 12:
+#
+#   tests/lab/perf.sh [--build-dir DIR] [--out DIR] [--no-build] MODE...
+#
+# Modes (default: latency relay flood-size max-rate):
+#   max-rate    the max-rate scenario of bench.sh: sgflood as fast as it goes
+#               against kernel SYNPROXY and synguard; SYN-ACKs/s, NFQUEUE
+#               drops, CPU per answered SYN, legit success, connect p99, ratios
+#   flood-size  synguardd's RSS after 1 M and after 20 M spoofed SYNs
+#               (PERF_FLOOD_BIG=N changes the second figure)
+#   latency     no flood: connect latency p50/p99 of 2000 connections straight
+#               to the backend and through synguard (proxy), added median
+#   relay       bulk download (sgbackend source) over 1 and 32 streams: direct,
+#               through synguard proxy mode, through pass-fd; throughput ratios
+#
+# Every figure line starts with "perf:"; a summary is written to DIR/perf.txt.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+lab=$top/tests/lab
+build_dir=$top/build
+out=
+build=1
+modes=
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--build-dir) build_dir=$2; shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--no-build) build=0; shift ;;
+	-h | --help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	max-rate | flood-size | latency | relay) modes="$modes $1"; shift ;;
+	*) echo "perf: unknown argument $1" >&2; exit 2 ;;
+	esac
+done
+[ -n "$modes" ] || modes="latency relay flood-size max-rate"
+[ "$(id -u)" = 0 ] || { echo "perf: run as root (namespaces, iptables, NFQUEUE)" >&2; exit 1; }
+
+build_dir=$(cd "$build_dir" 2>/dev/null && pwd || echo "$build_dir")
+if [ $build = 1 ]; then
+	cmake -S "$top" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build "$build_dir" -j "$(nproc)" \
+		--target synguardd synguardctl sgflood sgreplay sgload sgbackend >/dev/null
+fi
+SYNGUARDD=$build_dir/daemon/synguardd
+SGFLOOD=$build_dir/tests/lab/sgflood
+SGLOAD=$build_dir/tests/lab/sgload
+SGBACKEND=$build_dir/tests/lab/sgbackend
+PY=/usr/bin/python3
+for b in "$SYNGUARDD" "$SGFLOOD" "$SGLOAD" "$SGBACKEND"; do
+	[ -x "$b" ] || { echo "perf: $b is missing" >&2; exit 1; }
+done
+command -v socat >/dev/null || { echo "perf: socat missing (tests/deps.sh)" >&2; exit 1; }
+
+[ -n "$out" ] || out=$build_dir/perf/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+summary=$out/perf.txt
+: >"$summary"
+
+export SGLAB_PREFIX=${SGLAB_PREFIX:-sgperf}
+# shellcheck source=lab.sh
+. "$lab/lab.sh"
+trap 'rc=$?; trap - EXIT; lab_cleanup; exit $rc' EXIT
+trap 'exit 130' INT TERM
+
+S=$LAB_SERVER4
+fig() { # one figure: printed and kept
+	echo "perf: $*" | tee -a "$summary"
+}
+load() { awk '{print $1}' /proc/loadavg; }
+
+# synguard on the server: listener "p" (port 80, proxy to $S:8081) and "f"
+# (port 81, pass-fd on $1/passfd.sock).
+start_synguard() {
+	local d=$1 queues=${2:-0:1}
+	cat >"$d/synguard.conf" <<EOF
+daemon: {
+	queue = "$queues";
+	firewall = "iptables";
+	fail_open = true;
+	control_socket = "$d/control.sock";
+	user = "root";
+};
+listeners = (
+	{ name = "p"; address = "$S"; port = 80; handoff = "proxy"; backend = "$S:8081"; },
+	{ name = "f"; address = "$S"; port = 81; handoff = "pass-fd"; backend = "unix:$d/passfd.sock"; }
+);
+EOF
+	lab_bg server "$d/synguardd.log" "$SYNGUARDD" -c "$d/synguard.conf"
+	sgd_pid=$LAB_LAST_PID
+	local _
+	for _ in $(seq 100); do
+		kill -0 "$sgd_pid" 2>/dev/null || { cat "$d/synguardd.log" >&2; return 1; }
+		lab_exec server iptables-save 2>/dev/null | grep -q NFQUEUE && return 0
+		sleep 0.1
+	done
+	echo "perf: synguardd did not come up" >&2
+	return 1
+}
+
+# sgload LOG JSON PORT RATE SECONDS: prints "p50 p99 success_pct"
+run_load() {
+	lab_exec client "$SGLOAD" --quiet --rate "$4" --duration "$5" --requests 1 \
+		--json "$2" "$S" "$3" >"$1" 2>&1
+	$PY -c '
+import json, sys
+a = json.load(open(sys.argv[1]))["all"]
+print(a["connect_ms"]["p50"], a["connect_ms"]["p99"], a["success_pct"])' "$2"
+}
+
+mode_latency() {
+	local d=$out/latency direct via
+	mkdir -p "$d"
+	lab_up
+	lab_bg server "$d/backend.log" "$SGBACKEND" --quiet --listen "$S:8081" echo
+	lab_wait_tcp server "$S" 8081 10
+	start_synguard "$d"
+	run_load "$d/warm.log" "$d/warm.json" 80 50 0.5 >/dev/null
+	direct=$(run_load "$d/direct.log" "$d/direct.json" 8081 200 10)
+	via=$(run_load "$d/synguard.log" "$d/synguard.json" 80 200 10)
+	fig "latency (load $(load)): 2000 connects at 200/s, no flood; connect ms p50 p99 success%"
+	fig "  direct   $direct"
+	fig "  synguard $via"
+	fig "  added median: $($PY -c 'import sys; print("%.0f us" % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' \
+		"${direct%% *}" "${via%% *}") (target <= 100 us)"
+	lab_cleanup
+}
+
+# streams N, total bytes B, port P: wall seconds for N parallel downloads of B/N bytes
+bulk() {
+	local n=$1 bytes=$2 port=$3 per t0 t1 i pids=()
+	per=$((bytes / n))
+	t0=$(date +%s.%N)
+	for i in $(seq "$n"); do
+		lab_exec client socat -b 262144 -u "TCP4:$S:$port" /dev/null &
+		pids+=($!)
+	done
+	for i in "${pids[@]}"; do wait "$i"; done
+	t1=$(date +%s.%N)
+	$PY -c 'import sys; print("%.0f" % (float(sys.argv[1]) * 8 / 1e6 / (float(sys.argv[3]) - float(sys.argv[2]))))' \
+		"$((per * n))" "$t0" "$t1"
+}
+
+mode_relay() {
+	local d=$out/relay n bytes=${PERF_RELAY_BYTES:-4000000000} direct proxy passfd
+	mkdir -p "$d"
+	lab_up
+	start_synguard "$d"
+	fig "relay (load $(load)): bulk download of $bytes bytes in total, Mbit/s"
+	for n in 1 32; do
+		lab_bg server "$d/backend-$n.log" "$SGBACKEND" --quiet --listen "$S:8081" source $((bytes / n))
+		b1=$LAB_LAST_PID
+		lab_bg server "$d/backend-passfd-$n.log" "$SGBACKEND" --quiet --passfd "$d/passfd.sock" \
+			source $((bytes / n))
+		b2=$LAB_LAST_PID
+		lab_wait_tcp server "$S" 8081 10
+		sleep 0.5
+		direct=$(bulk "$n" "$bytes" 8081)
+		proxy=$(bulk "$n" "$bytes" 80)
+		passfd=$(bulk "$n" "$bytes" 81)
+		fig "  $n stream(s): direct $direct  proxy $proxy ($($PY -c "print('%.2f' % ($proxy / $direct))")x, target >= 0.9)  pass-fd $passfd ($($PY -c "print('%.2f' % ($passfd / $direct))")x)"
+		kill "$b1" "$b2" 2>/dev/null || true
+		wait "$b1" "$b2" 2>/dev/null || true
+	done
+	lab_cleanup
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+
+mode_flood_size() {
+	local d=$out/flood-size big=${PERF_FLOOD_BIG:-20000000} r0 r1 r2 t0 t1
+	mkdir -p "$d"
+	lab_up
+	lab_bg server "$d/backend.log" "$SGBACKEND" --quiet --listen "$S:8081" echo
+	lab_wait_tcp server "$S" 8081 10
+	start_synguard "$d"
+	r0=$(rss_kb "$sgd_pid")
+	t0=$(date +%s)
+	lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" --dst "$S" \
+		--dport 80 --kind syn --count 1000000 --duration 120 --quiet >"$d/flood1.log" 2>&1
+	sleep 1
+	r1=$(rss_kb "$sgd_pid")
+	lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" --dst "$S" \
+		--dport 80 --kind syn --count $((big - 1000000)) --duration 290 --quiet >"$d/flood2.log" 2>&1
+	sleep 1
+	r2=$(rss_kb "$sgd_pid")
+	t1=$(date +%s)
+	fig "flood-size (load $(load)): synguardd VmRSS at start $r0 kB, after 1 M SYNs $r1 kB, after $((big / 1000000)) M SYNs $r2 kB ($((t1 - t0)) s of flood)"
+	fig "  $(cat "$d/flood1.log") / $(cat "$d/flood2.log")"
+	lab_cleanup
+}
+
+mode_max_rate() {
+	local d=$out/max-rate
+	echo "perf: max-rate (load $(load)): tests/lab/bench.sh --scenario max-rate" | tee -a "$summary"
+	SGLAB_PREFIX=${SGLAB_PREFIX}b "$lab/bench.sh" --scenario max-rate --no-deps --no-build \
+		--build-dir "$build_dir" --out "$d" | tee "$d.log" | sed -n '/== results/,$p'
+	sed -n '/^defense/,/^$/p; /synguard \/ peer/,/^$/p' "$d/table.txt" >>"$summary" 2>/dev/null || true
+}
+
+for m in $modes; do
+	case "$m" in
+	latency) mode_latency ;;
+	relay) mode_relay ;;
+	flood-size) mode_flood_size ;;
+	max-rate) mode_max_rate ;;
+	esac
+done
+echo "perf: summary in $summary"
