@@ -642,5 +642,6 @@ int main(int argc, char **argv)
 		rc = 1;
 	if (o.records && write_records(o.records) < 0)
 		rc = 1;
+	free(scratch);
 	return rc;
 }
