@@ -66,15 +66,17 @@ print(" ".join(f"{k}+{b[k] - a.get(k, 0)}" for k in sorted(b) if b[k] != a.get(k
 EOF
 }
 
-# Waits until the daemon's counters stop moving (the queue is drained).
+# Waits until the daemon's counters stop moving (the queue is drained); the
+# last snapshot is left in $T_DIR/after.json.
 settle() {
 	local prev="" cur i
 	for i in $(seq 30); do
 		cur=$(t_ctl stats --json)
 		[ "$cur" = "$prev" ] && break
 		prev=$cur
-		sleep 0.2
+		sleep 0.1
 	done
+	printf '%s\n' "$cur" >"$T_DIR/after.json"
 }
 
 expected_delta() {
@@ -96,9 +98,8 @@ while read -r name fam fate what; do
 	kstat >"$T_DIR/k0"
 	out=$(lab_exec attacker "$HOSTILE" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
 		--case "$name" --count "$N" --rate 2000 2>&1) || t_fail "hostile $name: $out"
-	sleep 0.2
+	sleep 0.1
 	settle
-	t_ctl stats --json >"$T_DIR/after.json"
 	kstat >"$T_DIR/k1"
 	got=$(stat_delta "$T_DIR/before.json" "$T_DIR/after.json")
 	want=$(expected_delta "$fate")
