@@ -13,6 +13,8 @@
 #include "proxyproto.h"
 
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+/* Pipefuls one wake-up may move in one direction of one connection. */
+#define RELAY_ROUNDS 4
 
 enum { CLIENT = 0, BACKEND = 1 };
 
@@ -214,32 +216,45 @@ static int pump_out(struct rconn *c, int i)
 	return 0;
 }
 
-/* Reads what the source has into the pipe, then tries to pass it on at once. */
+/*
+ * Reads what the source has into the pipe and passes it on, again while the
+ * destination takes everything and the source filled the room it was given
+ * (a bulk stream: one wake-up moves several pipefuls), at most RELAY_ROUNDS
+ * times so other connections get their turn.
+ */
 static int pump_in(struct rconn *c, int i)
 {
 	struct dir *d = &c->d[i];
-	ssize_t n;
 
-	n = splice(c->fd[i], NULL, d->pipe[1], NULL, RELAY_PIPE_SIZE - d->queued, SPLICE_FLAGS);
-	if (n == 0) {
-		d->eof = true;
-		return 0;
-	}
-	if (n < 0) {
-		if (errno == EINTR)
+	for (int round = 0; round < RELAY_ROUNDS; round++) {
+		size_t room = RELAY_PIPE_SIZE - d->queued;
+		ssize_t n;
+
+		n = splice(c->fd[i], NULL, d->pipe[1], NULL, room, SPLICE_FLAGS);
+		if (n == 0) {
+			d->eof = true;
 			return 0;
-		if (errno != EAGAIN)
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				return 0;
+			if (errno != EAGAIN)
+				return -1;
+			/* The socket was readable when we were woken, so EAGAIN in the
+			 * first round means the pipe ran out of buffer slots before
+			 * bytes: stop reading until it drains, or we would spin. */
+			if (round == 0 && d->queued > 0)
+				d->full = true;
+			return 0;
+		}
+		d->queued += (size_t)n;
+		c->last = ev_now(c->r->loop);
+		if (pump_out(c, i) < 0)
 			return -1;
-		/* The socket is readable (we were woken), so EAGAIN means the
-		 * pipe ran out of buffer slots before bytes: stop reading until
-		 * it drains, or we would spin. */
-		if (d->queued > 0)
-			d->full = true;
-		return 0;
+		if (d->queued > 0 || (size_t)n < room)
+			return 0; /* the destination is full, or the source ran dry */
 	}
-	d->queued += (size_t)n;
-	c->last = ev_now(c->r->loop);
-	return pump_out(c, i);
+	return 0;
 }
 
 /*
