@@ -14,6 +14,7 @@
 #               to the backend and through synguard (proxy), added median
 #   relay       bulk download (sgbackend source) over 1 and 32 streams: direct,
 #               through synguard proxy mode, through pass-fd; throughput ratios
+#               (PERF_RELAY_TRIALS interleaved trials, 5 by default: medians)
 #
 # Every figure line starts with "perf:"; a summary is written to DIR/perf.txt.
 set -euo pipefail
@@ -144,12 +145,17 @@ bulk() {
 		"$((per * n))" "$t0" "$t1"
 }
 
+median() {
+	printf '%s\n' "$@" | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'
+}
+
 mode_relay() {
-	local d=$out/relay n bytes=${PERF_RELAY_BYTES:-4000000000} direct proxy passfd
+	local d=$out/relay n bytes=${PERF_RELAY_BYTES:-2000000000} trials=${PERF_RELAY_TRIALS:-5}
+	local direct proxy passfd
 	mkdir -p "$d"
 	lab_up
 	start_synguard "$d"
-	fig "relay (load $(load)): bulk download of $bytes bytes in total, Mbit/s"
+	fig "relay (load $(load)): bulk download of $bytes bytes in total, Mbit/s, median of $trials trials"
 	for n in 1 32; do
 		lab_bg server "$d/backend-$n.log" "$SGBACKEND" --quiet --listen "$S:8081" source $((bytes / n))
 		b1=$LAB_LAST_PID
@@ -158,9 +164,17 @@ mode_relay() {
 		b2=$LAB_LAST_PID
 		lab_wait_tcp server "$S" 8081 10
 		sleep 0.5
-		direct=$(bulk "$n" "$bytes" 8081)
-		proxy=$(bulk "$n" "$bytes" 80)
-		passfd=$(bulk "$n" "$bytes" 81)
+		# interleaved trials, the median of each: other jobs come and go
+		local t dl=() pl=() fl=()
+		for t in $(seq "$trials"); do
+			dl+=("$(bulk "$n" "$bytes" 8081)")
+			pl+=("$(bulk "$n" "$bytes" 80)")
+			fl+=("$(bulk "$n" "$bytes" 81)")
+		done
+		echo "  $n stream(s) trials: direct ${dl[*]} / proxy ${pl[*]} / pass-fd ${fl[*]}" >>"$summary"
+		direct=$(median "${dl[@]}")
+		proxy=$(median "${pl[@]}")
+		passfd=$(median "${fl[@]}")
 		fig "  $n stream(s): direct $direct  proxy $proxy ($($PY -c "print('%.2f' % ($proxy / $direct))")x, target >= 0.9)  pass-fd $passfd ($($PY -c "print('%.2f' % ($passfd / $direct))")x)"
 		kill "$b1" "$b2" 2>/dev/null || true
 		wait "$b1" "$b2" 2>/dev/null || true
