@@ -674,8 +674,10 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
 	rp.o = &o;
-	if (load(&rp, &o, &sk) < 0)
-		return 1;
+	if (load(&rp, &o, &sk) < 0) {
+		rc = 1;
+		goto out;
+	}
 	if (!o.quiet || !rp.npkts)
 		fprintf(stderr,
 		        "sgreplay: %s: %zu packets over %.3f s; skipped %" PRIu64
@@ -685,12 +687,16 @@ int main(int argc, char **argv)
 		        sk.non_tcp, sk.fragment, sk.truncated, sk.family, sk.too_big);
 	if (!rp.npkts) {
 		fprintf(stderr, "sgreplay: %s: no TCP packet to replay\n", o.file);
-		return 1;
+		rc = 1;
+		goto out;
 	}
 	memcpy(rp.src_mac, o.src_mac_set ? o.src_mac : (uint8_t[]){0x02, 0, 0, 0, 0, 0x02}, 6);
 	if (o.out ? sgsend_open_pcap(&w, o.out) < 0
-	          : sgsend_open_iface(&w, o.iface, rp.src_mac, o.src_mac_set, o.quiet) < 0)
-		return 1;
+	          : sgsend_open_iface(&w, o.iface, rp.src_mac, o.src_mac_set, o.quiet) < 0) {
+		sgsend_close(&w);
+		rc = 1;
+		goto out;
+	}
 	pass_key(&rp);
 
 	signal(SIGINT, on_signal);
@@ -739,6 +745,7 @@ int main(int argc, char **argv)
 	       " passes of %zu) in %.3f s (%.0f pps)\n",
 	       o.out ? "wrote" : "sent", rp.sent, rp.pass + (rp.i ? 1 : 0), rp.npkts, elapsed,
 	       elapsed > 0 ? (double)rp.sent / elapsed : 0);
+out:
 	free(rp.pkts);
 	free(rp.store);
 	return rc;
