@@ -8,7 +8,8 @@
  *   raw    OUTPUT     -> SYNGUARD_OUT:  -p tcp -s A --sport P -j CT --notrack
  *   filter INPUT (1)  -> SYNGUARD:
  *     1. -p tcp -d A --dport P --syn -j NFQUEUE ...                    every SYN to us
- *     2. -p tcp -d A --dport P -m socket -j ACCEPT                     handed-off flows
+ *     2. -p tcp -d A --dport P -m socket --restore-skmark -m mark ! --mark REPAIR_MARK
+ *        -j ACCEPT                                                     handed-off flows
  *     3. -p tcp -d A --dport P --tcp-flags SYN,RST,ACK ACK -j NFQUEUE ...
  *                                                                      handshake ACKs
  *
@@ -28,6 +29,9 @@
  * Why `-m socket` between the two queue rules: once a connection is handed
  * off, its packets match its established socket and go straight in; only
  * packets without a socket (handshake ACKs, ACK floods) reach the daemon.
+ * A socket still being built carries REPAIR_MARK (repair.h), which the rule
+ * copies to the packet (--restore-skmark) and then refuses, so the packet
+ * waits in the queue until the socket is complete.
  *
  * --queue-bypass only when fail_open: without it a dead daemon means dropped
  * handshakes (fail-closed), with it the kernel takes over (fail-open).
@@ -40,6 +44,7 @@
  */
 #define _GNU_SOURCE /* memfd_create */
 #include "firewall.h"
+#include "repair.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -54,6 +59,9 @@
 #include <unistd.h>
 
 #include "log.h"
+
+#define FW_STR_(x) #x
+#define FW_STR(x)  FW_STR_(x)
 
 extern char **environ;
 
@@ -142,8 +150,10 @@ static void fw_rules(const struct conf *c, const struct fw_family *f, fw_rule_fn
 		snprintf(spec, sizeof(spec), "! -i lo%s -p tcp --dport %u --syn %s", dst, l->port,
 		         q);
 		fn(ctx, "filter", FW_CHAIN, spec);
-		snprintf(spec, sizeof(spec), "! -i lo%s -p tcp --dport %u -m socket -j ACCEPT", dst,
-		         l->port);
+		snprintf(spec, sizeof(spec),
+		         "! -i lo%s -p tcp --dport %u -m socket --restore-skmark -m mark ! --mark "
+		         "0x%x -j ACCEPT",
+		         dst, l->port, REPAIR_MARK);
 		fn(ctx, "filter", FW_CHAIN, spec);
 		snprintf(spec, sizeof(spec),
 		         "! -i lo%s -p tcp --dport %u --tcp-flags SYN,RST,ACK ACK %s", dst, l->port,
@@ -425,7 +435,7 @@ static void fw_print_nft(FILE *out, const struct conf *c)
 		const struct fw_family *f = &fw_families[l->family == AF_INET6];
 		static const char *const tails[] = {
 		    "tcp flags & (fin|syn|rst|ack) == syn ",
-		    "socket wildcard 0 accept",
+		    "socket wildcard 0 socket mark != " FW_STR(REPAIR_MARK) " accept",
 		    "tcp flags & (fin|syn|rst|ack) == ack ",
 		};
 

@@ -51,6 +51,17 @@
  *     window is already known.
  *  8. O_NONBLOCK and FD_CLOEXEC for the service side.
  *
+ * The socket is visible to the kernel from connect() on, so a client segment
+ * that arrives meanwhile (the request right behind the handshake ACK) could
+ * meet a half-built socket: without timestamps, window scale or windows yet,
+ * it would be answered wrongly and the connection could stall. So the socket
+ * carries REPAIR_MARK (SO_MARK) from before connect() until it is complete,
+ * and the firewall's `-m socket` bypass skips sockets with that mark: such
+ * segments take the queue instead, behind the handshake ACK, and reach the
+ * socket once the queue thread (which built it) has finished.
+ */
+#define REPAIR_MARK 0x5347
+/*
  * After repair_socket() returns, the caller must let the client's ACK through
  * (verdict ACCEPT): data riding on it goes to this socket.
  */
