@@ -93,7 +93,7 @@ lab_bg server "$out/backend.log" "$build/tests/lab/sgbackend" --quiet --listen 1
 lab_wait_tcp server 127.0.0.1 8080 || exit 2
 lab_bg server "$out/synguardd.log" "$build/daemon/synguardd" -c "$work/run/synguard.conf"
 pid=$LAB_LAST_PID
-for i in $(seq 100); do
+for _ in $(seq 100); do
 	ctl status >/dev/null 2>&1 && lab_exec server ip6tables-save | grep -q NFQUEUE && break
 	kill -0 "$pid" 2>/dev/null || { cat "$out/synguardd.log"; exit 2; }
 	sleep 0.1
@@ -147,7 +147,7 @@ wait "$fl"
 last_flood=$(tail -n 1 "$out/samples.txt")
 wait "$l4"
 wait "$l6"
-for i in $(seq 50); do
+for _ in $(seq 50); do
 	[ "$(ctl stats --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["total"]["active_connections"])')" = 0 ] && break
 	sleep 0.2
 done

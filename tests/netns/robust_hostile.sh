@@ -69,8 +69,8 @@ EOF
 # Waits until the daemon's counters stop moving (the queue is drained); the
 # last snapshot is left in $T_DIR/after.json.
 settle() {
-	local prev="" cur i
-	for i in $(seq 30); do
+	local prev="" cur
+	for _ in $(seq 30); do
 		cur=$(t_ctl stats --json)
 		[ "$cur" = "$prev" ] && break
 		prev=$cur
@@ -92,7 +92,7 @@ only=()
 for c in ${SG_HOSTILE_CASES:-}; do only+=(--case "$c"); done
 failed=0
 ncases=0
-while read -r name fam fate what; do
+while read -r name _ fate what; do
 	ncases=$((ncases + 1))
 	t_ctl stats --json >"$T_DIR/before.json"
 	kstat >"$T_DIR/k0"
