@@ -271,6 +271,11 @@ static const char *daemon_changed(const struct conf_daemon *a, const struct conf
 		return "metrics_listen";
 	if (strcmp(a->cookie_secret_file, b->cookie_secret_file) != 0)
 		return "cookie_secret_file";
+	if (a->n_queue_cpus != b->n_queue_cpus ||
+	    memcmp(a->queue_cpus, b->queue_cpus, sizeof(a->queue_cpus)) != 0)
+		return "queue_cpus";
+	if (a->queue_priority != b->queue_priority)
+		return "queue_priority";
 	/* a key this list does not know yet (both structs come zeroed from conf_parse) */
 	if (memcmp(a, b, sizeof(*a)) != 0)
 		return "*";

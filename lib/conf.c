@@ -82,9 +82,9 @@ static const char *const overflow_names[] = {
 
 static const char *const root_keys[] = {"daemon", "listeners", "policies", NULL};
 static const char *const daemon_keys[] = {
-    "queue",          "firewall",           "fail_open",
-    "control_socket", "cookie_rotation",    "user",
-    "metrics_listen", "cookie_secret_file", NULL,
+    "queue", "firewall",       "fail_open",          "control_socket", "cookie_rotation",
+    "user",  "metrics_listen", "cookie_secret_file", "queue_cpus",     "queue_priority",
+    NULL,
 };
 static const char *const listener_keys[] = {
     "name", "address", "port", "backend", "handoff", "proxy_protocol", "policy", NULL,
@@ -705,6 +705,34 @@ static int parse_metrics(struct ctx *x, const config_setting_t *s, struct conf_d
 	return 0;
 }
 
+/* A list of 0..64 CPU numbers, repeats allowed (two queues may share a CPU). */
+static int parse_queue_cpus(struct ctx *x, const config_setting_t *s, struct conf_daemon *d)
+{
+#define CPUS_RULE "a list of at most 64 CPU numbers 0..1023, e.g. [0, 1]"
+	int n;
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return fail(x, s, "must be " CPUS_RULE);
+	n = config_setting_length(s);
+	if (n > CONF_QUEUE_CPUS_MAX)
+		return fail(x, s, "has %d entries: must be " CPUS_RULE, n);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		int t = config_setting_type(e);
+		long long m;
+
+		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+			return fail(x, s, "entry [%d] is not an integer: must be " CPUS_RULE, i);
+		m = config_setting_get_int64(e);
+		if (config_setting_get_hook(e) == &x->truncated || m < 0 || m > CONF_CPU_MAX)
+			return fail(x, s, "entry [%d] is out of range: must be " CPUS_RULE, i);
+		d->queue_cpus[i] = (uint16_t)m;
+	}
+#undef CPUS_RULE
+	d->n_queue_cpus = (uint8_t)n;
+	return 0;
+}
+
 static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_daemon *d)
 {
 	const config_setting_t *s;
@@ -757,6 +785,13 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 		return -1;
 	if ((s = config_setting_get_member(g, "metrics_listen")) && parse_metrics(x, s, d) < 0)
 		return -1;
+	if ((s = config_setting_get_member(g, "queue_cpus")) && parse_queue_cpus(x, s, d) < 0)
+		return -1;
+	if ((s = config_setting_get_member(g, "queue_priority"))) {
+		if (want_int(x, s, 0, 99, &n) < 0)
+			return -1;
+		d->queue_priority = (uint8_t)n;
+	}
 	if ((s = config_setting_get_member(g, "cookie_secret_file"))) {
 		const char *rule = "an absolute path of at most 255 bytes, or \"\" to keep random "
 		                   "keys in memory only";

@@ -101,6 +101,10 @@ struct conf_listener {
 	size_t policy;          /* index into conf.policies */
 };
 
+/* CPUs a queue_cpus list may name, and the highest CPU number it accepts. */
+#define CONF_QUEUE_CPUS_MAX 64
+#define CONF_CPU_MAX        1023
+
 struct conf_daemon {
 	uint16_t queue_first; /* NFQUEUE numbers queue_first..queue_last */
 	uint16_t queue_last;
@@ -114,6 +118,12 @@ struct conf_daemon {
 	socklen_t metrics_len;
 	/* cookie master key source: "" keeps random keys in memory only */
 	char cookie_secret_file[CONF_FILE_MAX];
+	/* queue thread i runs on CPU queue_cpus[i % n_queue_cpus]; none: wherever the
+	 * scheduler puts it */
+	uint16_t queue_cpus[CONF_QUEUE_CPUS_MAX];
+	uint8_t n_queue_cpus;
+	/* SCHED_RR priority of the queue threads (1..99); 0: normal scheduling */
+	uint8_t queue_priority;
 };
 
 struct conf {

@@ -74,8 +74,9 @@ LEGIT_TIMEOUT=10
 DEFENSES="none syncookies synproxy synguard"
 PORT=80
 SYNGUARD_QUEUES=0:1
+SYNGUARD_DAEMON=
 KEYS="NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE"
-KEYS="$KEYS LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT DEFENSES PORT SYNGUARD_QUEUES"
+KEYS="$KEYS LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON"
 
 # KEY=VALUE lines, values optionally quoted; read, never executed.
 lineno=0
@@ -190,7 +191,7 @@ fi
 load_seconds=$((PRE + DURATION + POST))
 
 export NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE \
-	LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT DEFENSES PORT SYNGUARD_QUEUES
+	LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON
 $PY -c '
 import json, os, sys
 keys = sys.argv[2].split()
@@ -259,6 +260,7 @@ setup_defense() {
 		cat >"$run_dir/synguard.conf" <<EOF
 daemon: {
 	queue = "$SYNGUARD_QUEUES";
+	$SYNGUARD_DAEMON
 	firewall = "iptables";
 	fail_open = true;
 	control_socket = "$run_dir/control.sock";
@@ -294,7 +296,7 @@ describe_defense() {
 	none) echo "tcp_syncookies=0 (tcp_max_syn_backlog $(lab_exec server sysctl -n net.ipv4.tcp_max_syn_backlog)); sgbackend echo listening on $BACKEND_LISTEN (backlog 4096)" ;;
 	syncookies) echo "tcp_syncookies=1 (kernel default); sgbackend echo listening on $BACKEND_LISTEN" ;;
 	synproxy) echo "tcp_syncookies=1; $IPT SYNPROXY (raw CT --notrack on SYNs; INVALID,UNTRACKED -> SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460; INVALID -> DROP), nf_conntrack_tcp_loose=0; sgbackend on $BACKEND_LISTEN" ;;
-	synguard) echo "synguardd (queues $SYNGUARD_QUEUES, proxy handoff) on $SERVER:$PORT -> sgbackend echo on 127.0.0.1:8080" ;;
+	synguard) echo "synguardd (queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} proxy handoff) on $SERVER:$PORT -> sgbackend echo on 127.0.0.1:8080" ;;
 	esac
 }
 

@@ -7,7 +7,9 @@
 # Modes (default: latency relay flood-size max-rate):
 #   max-rate    the max-rate scenario of bench.sh: sgflood as fast as it goes
 #               against kernel SYNPROXY and synguard; SYN-ACKs/s, NFQUEUE
-#               drops, CPU per answered SYN, legit success, connect p99, ratios
+#               drops, CPU per answered SYN, legit success, connect p99, ratios;
+#               twice: synguard as configured by default, then with real-time
+#               queue threads (daemon.queue_priority = 10)
 #   flood-size  synguardd's RSS after 1 M and after 20 M spoofed SYNs
 #               (PERF_FLOOD_BIG=N changes the second figure)
 #   latency     no flood: connect latency p50/p99 of 2000 connections straight
@@ -207,12 +209,24 @@ mode_flood_size() {
 	lab_cleanup
 }
 
+# bench.sh's max-rate scenario, as configured, then again with real-time queue threads
 mode_max_rate() {
-	local d=$out/max-rate
-	echo "perf: max-rate (load $(load)): tests/lab/bench.sh --scenario max-rate" | tee -a "$summary"
-	SGLAB_PREFIX=${SGLAB_PREFIX}b "$lab/bench.sh" --scenario max-rate --no-deps --no-build \
-		--build-dir "$build_dir" --out "$d" | tee "$d.log" | sed -n '/== results/,$p'
-	sed -n '/^defense/,/^$/p; /synguard \/ peer/,/^$/p' "$d/table.txt" >>"$summary" 2>/dev/null || true
+	local v scen d
+	for v in default realtime; do
+		d=$out/max-rate-$v
+		scen=$lab/scenarios/max-rate.conf
+		if [ $v = realtime ]; then
+			scen=$out/max-rate-realtime.conf
+			{ cat "$lab/scenarios/max-rate.conf"; echo 'NAME=max-rate-realtime'
+			  echo 'SYNGUARD_DAEMON="queue_priority = 10;"'; } >"$scen"
+		fi
+		echo "perf: max-rate, synguard $v (load $(load)): tests/lab/bench.sh --scenario $scen" |
+			tee -a "$summary"
+		SGLAB_PREFIX=${SGLAB_PREFIX}b "$lab/bench.sh" --scenario "$scen" --no-deps --no-build \
+			--build-dir "$build_dir" --out "$d" >"$d.log" 2>&1 ||
+			{ echo "perf: bench.sh failed, see $d.log" >&2; return 1; }
+		sed -n '/^defense/,/^$/p; /synguard \/ peer/,/^  vs/p' "$d/table.txt" | tee -a "$summary"
+	done
 }
 
 for m in $modes; do

@@ -156,6 +156,8 @@ static void assert_default_daemon(const struct conf_daemon *d)
 	assert_string_equal(d->user, "synguard");
 	assert_inet_addr(&d->metrics, d->metrics_len, AF_INET, "127.0.0.1", 9477);
 	assert_string_equal(d->cookie_secret_file, "");
+	assert_int_equal(d->n_queue_cpus, 0);
+	assert_int_equal(d->queue_priority, 0);
 }
 
 static void assert_inet_backend(const struct conf_listener *l, int family, const char *addr,
@@ -194,6 +196,26 @@ static void test_minimal_defaults(void **state)
 	assert_inet_backend(l, AF_INET, "127.0.0.1", 8080);
 	assert_int_equal(l->proxy_protocol, 0);
 	assert_int_equal(l->policy, 0);
+	conf_free(c);
+}
+
+static void test_queue_placement(void **state)
+{
+	struct conf *c = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(conf_parse("daemon: { queue = \"0:2\"; queue_cpus = [1, 0, 1]; "
+	                            "queue_priority = 10; };\n"
+	                            "listeners = ( { name = \"w\"; address = \"192.0.2.1\"; "
+	                            "port = 80; backend = \"127.0.0.1:8080\"; } );\n",
+	                            "t.conf", &c, err, sizeof(err)),
+	                 0);
+	assert_int_equal(c->daemon.n_queue_cpus, 3);
+	assert_int_equal(c->daemon.queue_cpus[0], 1);
+	assert_int_equal(c->daemon.queue_cpus[1], 0);
+	assert_int_equal(c->daemon.queue_cpus[2], 1);
+	assert_int_equal(c->daemon.queue_priority, 10);
 	conf_free(c);
 }
 
@@ -589,7 +611,7 @@ static const struct bad_text bad_texts[] = {
     {"daemon = 5;\n" LST(), "1: daemon: ", "must be a group"},
     {DMN("queues = \"0\";"), "1: daemon.queues: ",
      "unknown key (allowed here: queue, firewall, fail_open, control_socket, cookie_rotation, "
-     "user, metrics_listen, cookie_secret_file)"},
+     "user, metrics_listen, cookie_secret_file, queue_cpus, queue_priority)"},
     {DMN("queue = 0;"), "1: daemon.queue: ", "must be a string: \"N\" or \"N:M\""},
     {DMN("queue = \"x\";"), "1: daemon.queue: ", "\"x\" is not valid: must be \"N\" or \"N:M\""},
     {DMN("queue = \"\";"), "1: daemon.queue: ", "is not valid"},
@@ -634,6 +656,17 @@ static const struct bad_text bad_texts[] = {
      "\"cookie.key\" is not valid: must be an absolute path of at most 255 bytes, or \"\" to "
      "keep random keys in memory only"},
     {DMN("cookie_secret_file = true;"), "1: daemon.cookie_secret_file: ", "must be a string"},
+    {DMN("queue_cpus = 0;"),
+     "1: daemon.queue_cpus: ", "must be a list of at most 64 CPU numbers 0..1023, e.g. [0, 1]"},
+    {DMN("queue_cpus = ( 0, \"1\" );"), "1: daemon.queue_cpus: ", "entry [1] is not an integer"},
+    {DMN("queue_cpus = [1024];"), "1: daemon.queue_cpus: ", "entry [0] is out of range"},
+    {DMN("queue_cpus = [-1];"), "1: daemon.queue_cpus: ", "entry [0] is out of range"},
+    {DMN("queue_cpus = [4294967296];"), "1: daemon.queue_cpus: ", "entry [0] is out of range"},
+    {DMN("queue_cpus = [0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,"
+         "5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4];"),
+     "1: daemon.queue_cpus: ", "has 65 entries"},
+    {DMN("queue_priority = 100;"), "1: daemon.queue_priority: ", "0..99"},
+    {DMN("queue_priority = \"rr\";"), "1: daemon.queue_priority: ", "must be an integer"},
 
     /* listener keys */
     {LST("nmae = \"x\";"), "1: listeners.[0].nmae: ",
@@ -1023,6 +1056,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_minimal_defaults),
 	    cmocka_unit_test(test_full),
+	    cmocka_unit_test(test_queue_placement),
 	    cmocka_unit_test(test_ipv6),
 	    cmocka_unit_test(test_passfd),
 	    cmocka_unit_test(test_policies),

@@ -1,0 +1,51 @@
+#!/bin/bash
+# The fast paths: SYN-ACKs to clients on an Ethernet device leave at layer 2
+# (never through the server's OUTPUT chain, which the raw IP socket path
+# passes), both families; queue threads run where daemon.queue_cpus puts
+# them and with the real-time priority daemon.queue_priority asks for.
+. "$(dirname "$0")/lib.sh" "$@"
+t_need sgbackend curl taskset chrt
+
+N=5
+lab_up || t_fail "lab up"
+T_QUEUES=0:1
+t_config "$(t_listener web4 $LAB_SERVER4 80 proxy 127.0.0.1:8080),
+$(t_listener web6 $LAB_SERVER6 80 proxy 127.0.0.1:8080)"
+sed -i 's/^\tqueue = .*/&\n\tqueue_cpus = [1, 0];\n\tqueue_priority = 5;/' "$T_CONF"
+grep -q 'queue_priority = 5' "$T_CONF" || t_fail "could not extend the configuration"
+t_backend http --listen 127.0.0.1:8080 http
+lab_wait_tcp server 127.0.0.1 8080 || t_fail "backend did not start"
+# SYN-ACKs passing OUTPUT toward the client: the raw IP path's answers (the
+# backend's own SYN-ACKs to the relay stay on lo)
+for ipt in iptables ip6tables; do
+	lab_exec server $ipt -I OUTPUT ! -o lo -p tcp --tcp-flags SYN,ACK SYN,ACK -m comment --comment sg-out
+done
+t_start_daemon
+
+# placement: thread sg-queue-0 on CPU 1, sg-queue-1 on CPU 0, both SCHED_RR 5
+ncpu=$(nproc)
+for t in /proc/"$T_DAEMON_PID"/task/*; do
+	name=$(cat "$t/comm")
+	case "$name" in sg-queue-*) ;; *) continue ;; esac
+	i=${name#sg-queue-}
+	want=$(((i == 0 ? 1 : 0) % ncpu))
+	[ "$ncpu" -ge 2 ] || want=0
+	got=$(taskset -c -p "${t##*/}" | sed 's/.*: //')
+	t_expect "$name runs on CPU $want" "$got" = "$want"
+	pol=$(chrt -p "${t##*/}")
+	case "$pol" in *SCHED_RR*) t_ok "$name: SCHED_RR" ;; *) t_fail "$name: $pol" ;; esac
+	t_expect "$name priority" "$(echo "$pol" | sed -n 's/.*priority: //p')" = 5
+done
+
+for i in $(seq $N); do
+	t_curl -f "http://$LAB_SERVER4/" >/dev/null || t_fail "IPv4 fetch $i"
+	t_curl -f "http://[$LAB_SERVER6]/" >/dev/null || t_fail "IPv6 fetch $i"
+done
+t_ok "$N fetches over each family"
+t_expect "SYN-ACKs sent" "$(t_stat total.synack_sent)" -ge $((2 * N))
+t_expect "handoffs" "$(t_stat total.handoffs)" = $((2 * N))
+for ipt in iptables ip6tables; do
+	out=$(lab_exec server $ipt -nvxL OUTPUT | awk '/sg-out/ {print $1}')
+	t_expect "$ipt: no SYN-ACK through OUTPUT (answered at layer 2)" "$out" = 0
+done
+echo "PASS: $T_NAME"
