@@ -138,7 +138,7 @@ bulk() {
 	per=$((bytes / n))
 	t0=$(date +%s.%N)
 	for i in $(seq "$n"); do
-		lab_exec client socat -b 262144 -u "TCP4:$S:$port" /dev/null &
+		lab_exec client socat -T 10 -b 262144 -u "TCP4:$S:$port" /dev/null &
 		pids+=($!)
 	done
 	for i in "${pids[@]}"; do wait "$i"; done
