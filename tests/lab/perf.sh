@@ -66,7 +66,13 @@ summary=$out/perf.txt
 export SGLAB_PREFIX=${SGLAB_PREFIX:-sgperf}
 # shellcheck source=lab.sh
 . "$lab/lab.sh"
-trap 'rc=$?; trap - EXIT; lab_cleanup; exit $rc' EXIT
+cleanup() {
+	local rc=$?
+	trap - EXIT
+	lab_cleanup
+	exit $rc
+}
+trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 S=$LAB_SERVER4
@@ -167,8 +173,8 @@ mode_relay() {
 		lab_wait_tcp server "$S" 8081 10
 		sleep 0.5
 		# interleaved trials, the median of each: other jobs come and go
-		local t dl=() pl=() fl=()
-		for t in $(seq "$trials"); do
+		local dl=() pl=() fl=() _
+		for _ in $(seq "$trials"); do
 			dl+=("$(bulk "$n" "$bytes" 8081)")
 			pl+=("$(bulk "$n" "$bytes" 80)")
 			fl+=("$(bulk "$n" "$bytes" 81)")

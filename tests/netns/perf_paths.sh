@@ -8,9 +8,9 @@ t_need sgbackend curl taskset chrt
 
 N=5
 lab_up || t_fail "lab up"
-T_QUEUES=0:1
-t_config "$(t_listener web4 $LAB_SERVER4 80 proxy 127.0.0.1:8080),
-$(t_listener web6 $LAB_SERVER6 80 proxy 127.0.0.1:8080)"
+export T_QUEUES=0:1
+t_config "$(t_listener web4 "$LAB_SERVER4" 80 proxy 127.0.0.1:8080),
+$(t_listener web6 "$LAB_SERVER6" 80 proxy 127.0.0.1:8080)"
 sed -i 's/^\tqueue = .*/&\n\tqueue_cpus = [1, 0];\n\tqueue_priority = 5;/' "$T_CONF"
 grep -q 'queue_priority = 5' "$T_CONF" || t_fail "could not extend the configuration"
 t_backend http --listen 127.0.0.1:8080 http
@@ -18,7 +18,7 @@ lab_wait_tcp server 127.0.0.1 8080 || t_fail "backend did not start"
 # SYN-ACKs passing OUTPUT toward the client: the raw IP path's answers (the
 # backend's own SYN-ACKs to the relay stay on lo)
 for ipt in iptables ip6tables; do
-	lab_exec server $ipt -I OUTPUT ! -o lo -p tcp --tcp-flags SYN,ACK SYN,ACK -m comment --comment sg-out
+	lab_exec server "$ipt" -I OUTPUT ! -o lo -p tcp --tcp-flags SYN,ACK SYN,ACK -m comment --comment sg-out
 done
 t_start_daemon
 
@@ -45,7 +45,7 @@ t_ok "$N fetches over each family"
 t_expect "SYN-ACKs sent" "$(t_stat total.synack_sent)" -ge $((2 * N))
 t_expect "handoffs" "$(t_stat total.handoffs)" = $((2 * N))
 for ipt in iptables ip6tables; do
-	out=$(lab_exec server $ipt -nvxL OUTPUT | awk '/sg-out/ {print $1}')
+	out=$(lab_exec server "$ipt" -nvxL OUTPUT | awk '/sg-out/ {print $1}')
 	t_expect "$ipt: no SYN-ACK through OUTPUT (answered at layer 2)" "$out" = 0
 done
 echo "PASS: $T_NAME"
