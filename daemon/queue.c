@@ -43,8 +43,7 @@
  * (so a long burst does not hold the first answers back: under a flood the
  * queue never runs dry and the connect p99 of legitimate clients was that
  * wait), from an ev_prepare watcher right before the loop blocks, or earlier
- * when full. SYN-ACKs leave at layer 2 when NFQUEUE told us the way back
- * (tx.h).
+ * when full.
  *
  * One ordering rule matters: the socket for a handshake ACK is built inline,
  * before its verdict is even queued, so the ACCEPT delivers the ACK (and any
@@ -120,8 +119,6 @@
 #define Q_TIMER_MS 100
 /* The first SYN-ACK retransmit, doubling after (as the kernel's TCP_TIMEOUT_INIT). */
 #define Q_SYNACK_RTO_MS 1000
-/* How long a device's MAC address is trusted before it is read again (tx.h). */
-#define Q_DEVICES_MS 10000
 /* Timer events handled per policy_due() call. */
 #define Q_DUE_BATCH 64
 
@@ -159,7 +156,6 @@ struct queue_thread {
 	uint64_t now_ms; /* monotonic, refreshed once per wake-up */
 
 	struct tx *tx;
-	uint64_t devs_ms; /* when tx last forgot the devices' addresses */
 	struct flows *flows;
 	/* counters: blocks[cur] is written; the other is the previous one until main frees it */
 	struct stats_block blocks[2];
@@ -341,8 +337,7 @@ static void q_sync_mode(struct queue_thread *q, int li, bool loud)
 
 /* Sends the SYN-ACK answering syn (the client's options already filtered by policy). */
 static void q_send_synack(struct queue_thread *q, const struct halfopen_syn *syn,
-                          const struct conf_policy *pol, const struct tx_l2 *l2,
-                          struct stats_row *row)
+                          const struct conf_policy *pol, struct stats_row *row)
 {
 	const uint16_t *table = q_mss_table(pol, syn->t.family);
 	uint16_t our_mss = syn->t.family == AF_INET ? Q_OUR_MSS4 : Q_OUR_MSS6;
@@ -365,10 +360,10 @@ static void q_send_synack(struct queue_thread *q, const struct halfopen_syn *syn
 	s.opt.has_ts = syn->opt.has_ts;
 	s.opt.tsval = syn->our_tsval;
 	s.opt.tsecr = syn->opt.tsval;
-	tx_queue(q->tx, &s, l2, row);
+	tx_queue(q->tx, &s, row);
 }
 
-static int q_on_syn(struct queue_thread *q, const struct pkt_tcp *p, int li, const struct tx_l2 *l2)
+static int q_on_syn(struct queue_thread *q, const struct pkt_tcp *p, int li)
 {
 	const struct conf_policy *pol = q_policy(q, li);
 	struct qlistener *ql = &q->ql[li];
@@ -435,7 +430,7 @@ static int q_on_syn(struct queue_thread *q, const struct pkt_tcp *p, int li, con
 			return NF_DROP;
 		}
 	}
-	q_send_synack(q, &hs, pol, l2, row);
+	q_send_synack(q, &hs, pol, row);
 	return NF_DROP;
 }
 
@@ -553,7 +548,7 @@ static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li)
 }
 
 static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len,
-                       bool csum_unverified, const struct tx_l2 *l2)
+                       bool csum_unverified)
 {
 	struct pkt_tcp p;
 	enum pkt_err err;
@@ -582,7 +577,7 @@ static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len,
 		stats_inc(q_row(q, li), ST_BAD_CSUM);
 		return NF_DROP;
 	}
-	return syn ? q_on_syn(q, &p, li, l2) : q_on_ack(q, &p, li);
+	return syn ? q_on_syn(q, &p, li) : q_on_ack(q, &p, li);
 }
 
 /* ---- netlink messages ---- */
@@ -594,7 +589,6 @@ static void q_on_nlmsg(struct queue_thread *q, const struct nlmsghdr *nlh)
 	const uint8_t *payload = NULL;
 	size_t plen = 0;
 	bool csum_unverified = false;
-	struct tx_l2 l2 = {0};
 
 	if (nlh->nlmsg_type == NLMSG_ERROR) {
 		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
@@ -627,17 +621,7 @@ static void q_on_nlmsg(struct queue_thread *q, const struct nlmsghdr *nlh)
 	if (attr[NFQA_SKB_INFO] && mnl_attr_get_payload_len(attr[NFQA_SKB_INFO]) >= 4)
 		csum_unverified =
 		    ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) & NFQA_SKB_CSUM_NOTVERIFIED;
-	/* The way back at layer 2 (tx.h): an Ethernet source address and the input device. */
-	if (attr[NFQA_IFINDEX_INDEV] && attr[NFQA_HWADDR] &&
-	    mnl_attr_get_payload_len(attr[NFQA_HWADDR]) >= sizeof(struct nfqnl_msg_packet_hw)) {
-		const struct nfqnl_msg_packet_hw *hw = mnl_attr_get_payload(attr[NFQA_HWADDR]);
-
-		if (ntohs(hw->hw_addrlen) == sizeof(l2.mac)) {
-			l2.ifindex = (int)ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
-			memcpy(l2.mac, hw->hw_addr, sizeof(l2.mac));
-		}
-	}
-	q_verdict(q, ntohl(ph->packet_id), q_on_packet(q, payload, plen, csum_unverified, &l2));
+	q_verdict(q, ntohl(ph->packet_id), q_on_packet(q, payload, plen, csum_unverified));
 }
 
 static void q_on_datagram(struct queue_thread *q, const void *buf, size_t len)
@@ -851,8 +835,7 @@ static void q_policy_timer(struct queue_thread *q)
 			for (size_t i = 0; i < k; i++) {
 				if (evs[i].kind == HALFOPEN_RETRANSMIT) {
 					stats_inc(row, ST_SYNACK_RETRANSMITS);
-					/* the route decides: the table keeps no MAC */
-					q_send_synack(q, &evs[i].e.syn, pol, NULL, row);
+					q_send_synack(q, &evs[i].e.syn, pol, row);
 				} else {
 					stats_inc(row, ST_HALFOPEN_EXPIRED);
 					stats_dec(row, ST_HALFOPEN_ENTRIES);
@@ -908,10 +891,6 @@ static void q_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	q_refresh_time(q);
 	q_pickup(q);
 	q_policy_timer(q);
-	if (q->now_ms - q->devs_ms >= Q_DEVICES_MS) {
-		tx_forget_devices(q->tx);
-		q->devs_ms = q->now_ms;
-	}
 }
 
 static void q_on_stop(struct ev_loop *loop, ev_async *w, int revents)
