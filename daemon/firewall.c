@@ -8,8 +8,10 @@
  *   raw    OUTPUT     -> SYNGUARD_OUT:  -p tcp -s A --sport P -j CT --notrack
  *   filter INPUT (1)  -> SYNGUARD:
  *     1. -p tcp -d A --dport P --syn -j NFQUEUE ...                    every SYN to us
- *     2. -p tcp -d A --dport P -m socket --restore-skmark -m mark ! --mark REPAIR_MARK
+ *     2. -p tcp -d A --dport P -m socket --restore-skmark -m mark --mark REPAIR_MARK
  *        -j ACCEPT                                                     handed-off flows
+ *     2b. -p tcp -d A --dport P -m socket -j MARK --set-mark FW_SOCKET_MARK
+ *                                                                      other sockets
  *     3. -p tcp -d A --dport P --tcp-flags SYN,RST,ACK ACK -j NFQUEUE ...
  *                                                                      handshake ACKs
  *
@@ -29,9 +31,13 @@
  * Why `-m socket` between the two queue rules: once a connection is handed
  * off, its packets match its established socket and go straight in; only
  * packets without a socket (handshake ACKs, ACK floods) reach the daemon.
- * A socket still being built carries REPAIR_MARK (repair.h), which the rule
- * copies to the packet (--restore-skmark) and then refuses, so the packet
- * waits in the queue until the socket is complete.
+ * Only sockets the daemon completed carry REPAIR_MARK (repair.h), which the
+ * rule copies to the packet (--restore-skmark) and requires. A socket still
+ * being built, a TIME_WAIT socket, or anybody else's socket on the port
+ * leaves the packet to the queue, marked FW_SOCKET_MARK: the daemon takes a
+ * valid handshake ACK as a new connection (a client reusing the 4-tuple of
+ * a connection whose server side waits in TIME_WAIT) and lets anything else
+ * through to that socket (the client's late FIN to the TIME_WAIT).
  *
  * --queue-bypass only when fail_open: without it a dead daemon means dropped
  * handshakes (fail-closed), with it the kernel takes over (fail-open).
@@ -151,9 +157,13 @@ static void fw_rules(const struct conf *c, const struct fw_family *f, fw_rule_fn
 		         q);
 		fn(ctx, "filter", FW_CHAIN, spec);
 		snprintf(spec, sizeof(spec),
-		         "! -i lo%s -p tcp --dport %u -m socket --restore-skmark -m mark ! --mark "
+		         "! -i lo%s -p tcp --dport %u -m socket --restore-skmark -m mark --mark "
 		         "0x%x -j ACCEPT",
 		         dst, l->port, REPAIR_MARK);
+		fn(ctx, "filter", FW_CHAIN, spec);
+		snprintf(spec, sizeof(spec),
+		         "! -i lo%s -p tcp --dport %u -m socket -j MARK --set-mark 0x%x", dst,
+		         l->port, FW_SOCKET_MARK);
 		fn(ctx, "filter", FW_CHAIN, spec);
 		snprintf(spec, sizeof(spec),
 		         "! -i lo%s -p tcp --dport %u --tcp-flags SYN,RST,ACK ACK %s", dst, l->port,
@@ -435,18 +445,20 @@ static void fw_print_nft(FILE *out, const struct conf *c)
 		const struct fw_family *f = &fw_families[l->family == AF_INET6];
 		static const char *const tails[] = {
 		    "tcp flags & (fin|syn|rst|ack) == syn ",
-		    "socket wildcard 0 socket mark != " FW_STR(REPAIR_MARK) " accept",
+		    "socket mark " FW_STR(REPAIR_MARK) " accept",
+		    "socket wildcard 0 meta mark set " FW_STR(FW_SOCKET_MARK),
 		    "tcp flags & (fin|syn|rst|ack) == ack ",
 		};
 
-		for (size_t k = 0; k < 3; k++) {
+		for (size_t k = 0; k < 4; k++) {
 			fprintf(out, "# \t\tiifname != \"lo\" ");
 			if (!l->wildcard)
 				fw_nft_match(out, f, l, true);
 			else
 				fprintf(out, "meta nfproto %s ",
 				        f->af == AF_INET ? "ipv4" : "ipv6");
-			fprintf(out, "tcp dport %u %s%s\n", l->port, tails[k], k == 1 ? "" : q);
+			fprintf(out, "tcp dport %u %s%s\n", l->port, tails[k],
+			        k == 0 || k == 3 ? q : "");
 		}
 	}
 	fprintf(out, "# \t}\n# }\n");

@@ -13,6 +13,15 @@
 
 #include "conf.h"
 
+/*
+ * Packet mark set by our rules on a packet for which some socket exists that
+ * is not a connection the daemon completed (a TIME_WAIT, a socket still
+ * being built): the queue thread lets such a packet through unless it is a
+ * new handshake. Completed connections carry REPAIR_MARK (repair.h) and
+ * bypass the queue.
+ */
+#define FW_SOCKET_MARK 0x5348
+
 /* Removes stale rules of an earlier run, then installs the rules for every listener. */
 int fw_install(const struct conf *c, char *err, size_t errlen);
 

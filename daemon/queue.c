@@ -78,6 +78,7 @@
 #include <sodium.h>
 
 #include "cookie.h"
+#include "firewall.h"
 #include "flows.h"
 #include "log.h"
 #include "policy.h"
@@ -443,7 +444,7 @@ static void q_handshake_done(struct queue_thread *q, int li, const struct pkt_tu
 		stats_dec(q_row(q, li), ST_HALFOPEN_ENTRIES);
 }
 
-static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li)
+static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li, bool has_socket)
 {
 	const struct conf_listener *l = &q->conf->listeners[li];
 	const struct conf_policy *pol = q_policy(q, li);
@@ -490,6 +491,13 @@ static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li)
 	} else {
 		r = cookie_check(q->cookies, q->epoch, q_mss_table(pol, p->t.family), &p->t, p->seq,
 		                 p->ack, &p->opt, &cs);
+		if (r != COOKIE_VALID && has_socket) {
+			/* Not a handshake, but a socket holds this tuple: typically the
+			 * TIME_WAIT of a connection we handed off, awaiting the client's
+			 * FIN. The kernel answers it as it would without us. */
+			stats_inc(row, ST_ACK_FLOW_PASSED);
+			return NF_ACCEPT;
+		}
 		if (r != COOKIE_VALID) {
 			stats_inc(row, r == COOKIE_ENOKEY ? ST_ACK_EXPIRED : ST_ACK_INVALID);
 			return NF_DROP;
@@ -548,7 +556,7 @@ static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li)
 }
 
 static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len,
-                       bool csum_unverified)
+                       bool csum_unverified, bool has_socket)
 {
 	struct pkt_tcp p;
 	enum pkt_err err;
@@ -577,7 +585,7 @@ static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len,
 		stats_inc(q_row(q, li), ST_BAD_CSUM);
 		return NF_DROP;
 	}
-	return syn ? q_on_syn(q, &p, li) : q_on_ack(q, &p, li);
+	return syn ? q_on_syn(q, &p, li) : q_on_ack(q, &p, li, has_socket);
 }
 
 /* ---- netlink messages ---- */
@@ -588,7 +596,7 @@ static void q_on_nlmsg(struct queue_thread *q, const struct nlmsghdr *nlh)
 	const struct nfqnl_msg_packet_hdr *ph;
 	const uint8_t *payload = NULL;
 	size_t plen = 0;
-	bool csum_unverified = false;
+	bool csum_unverified = false, has_socket;
 
 	if (nlh->nlmsg_type == NLMSG_ERROR) {
 		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
@@ -621,7 +629,11 @@ static void q_on_nlmsg(struct queue_thread *q, const struct nlmsghdr *nlh)
 	if (attr[NFQA_SKB_INFO] && mnl_attr_get_payload_len(attr[NFQA_SKB_INFO]) >= 4)
 		csum_unverified =
 		    ntohl(mnl_attr_get_u32(attr[NFQA_SKB_INFO])) & NFQA_SKB_CSUM_NOTVERIFIED;
-	q_verdict(q, ntohl(ph->packet_id), q_on_packet(q, payload, plen, csum_unverified));
+	/* The firewall marks packets for which some socket exists (firewall.h). */
+	has_socket = attr[NFQA_MARK] && mnl_attr_get_payload_len(attr[NFQA_MARK]) >= 4 &&
+	             ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) == FW_SOCKET_MARK;
+	q_verdict(q, ntohl(ph->packet_id),
+	          q_on_packet(q, payload, plen, csum_unverified, has_socket));
 }
 
 static void q_on_datagram(struct queue_thread *q, const void *buf, size_t len)

@@ -94,8 +94,6 @@ int repair_socket(const struct repair_params *p)
 	fd = socket(t->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
 	if (fd < 0)
 		return -1;
-	if (repair_setint(fd, SOL_SOCKET, SO_MARK, REPAIR_MARK) < 0)
-		goto fail;
 	if (repair_setint(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON) < 0)
 		goto fail;
 	if (repair_queue_seq(fd, TCP_RECV_QUEUE, p->client_isn + 1) < 0)
@@ -132,7 +130,7 @@ int repair_socket(const struct repair_params *p)
 		goto fail;
 	if (repair_setint(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP) < 0)
 		goto fail;
-	if (repair_setint(fd, SOL_SOCKET, SO_MARK, 0) < 0)
+	if (repair_setint(fd, SOL_SOCKET, SO_MARK, REPAIR_MARK) < 0)
 		goto fail;
 	return fd;
 

@@ -54,11 +54,14 @@
  * The socket is visible to the kernel from connect() on, so a client segment
  * that arrives meanwhile (the request right behind the handshake ACK) could
  * meet a half-built socket: without timestamps, window scale or windows yet,
- * it would be answered wrongly and the connection could stall. So the socket
- * carries REPAIR_MARK (SO_MARK) from before connect() until it is complete,
- * and the firewall's `-m socket` bypass skips sockets with that mark: such
- * segments take the queue instead, behind the handshake ACK, and reach the
- * socket once the queue thread (which built it) has finished.
+ * it would be answered wrongly and the connection could stall. So only once
+ * the socket is complete does it get REPAIR_MARK (SO_MARK), and the
+ * firewall's `-m socket` bypass passes only packets of sockets carrying it:
+ * segments that arrive earlier take the queue, behind the handshake ACK, and
+ * reach the socket after the queue thread (which built it) has finished. The
+ * same rule keeps a TIME_WAIT socket (which has no mark) from swallowing the
+ * handshake ACK of a new connection that reuses its 4-tuple (see
+ * FW_SOCKET_MARK in firewall.h for how its own late packets still reach it).
  */
 #define REPAIR_MARK 0x5347
 /*

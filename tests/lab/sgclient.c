@@ -1,7 +1,7 @@
 /*
  * sgclient: the client side of the lab's data tests, matching sgbackend.
  *
- *   sgclient [--timeout S] [--seed N] ADDR PORT MODE [ARG]
+ *   sgclient [--timeout S] [--seed N] [--local-port P] ADDR PORT MODE [ARG]
  *
  *   sink N      send N pseudo-random bytes, half-close, expect sgbackend's
  *               sink answer "bytes=N fnv1a64=H" to match what was sent
@@ -129,6 +129,8 @@ static short wait_fd(int fd, short events)
 	}
 }
 
+static uint16_t local_port; /* --local-port; 0: any */
+
 static int connect_to(const char *addr, const char *port)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai;
@@ -147,6 +149,23 @@ static int connect_to(const char *addr, const char *port)
 		freeaddrinfo(ai);
 		fail("socket: %s", strerror(errno));
 		return -1;
+	}
+	if (local_port) {
+		struct sockaddr_storage any = {.ss_family = ai->ai_family};
+		int one = 1;
+
+		/* port only: the address stays the kernel's choice */
+		if (ai->ai_family == AF_INET)
+			((struct sockaddr_in *)&any)->sin_port = htons(local_port);
+		else
+			((struct sockaddr_in6 *)&any)->sin6_port = htons(local_port);
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, (struct sockaddr *)&any, ai->ai_addrlen) < 0) {
+			freeaddrinfo(ai);
+			fail("bind to port %u: %s", local_port, strerror(errno));
+			close(fd);
+			return -1;
+		}
 	}
 	r = connect(fd, ai->ai_addr, ai->ai_addrlen);
 	freeaddrinfo(ai);
@@ -323,18 +342,17 @@ static int parse_count(const char *s, uint64_t *out)
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: sgclient [--timeout S] [--seed N] [--no-halfclose] ADDR PORT MODE [ARG]\n"
+	        "usage: sgclient [--timeout S] [--seed N] [--no-halfclose] [--local-port P] ADDR "
+	        "PORT MODE [ARG]\n"
 	        "  modes: sink N | source N | echo N | http PATH | hold FILE\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-	    {"timeout", required_argument, NULL, 't'},
-	    {"seed", required_argument, NULL, 's'},
-	    {"no-halfclose", no_argument, NULL, 'n'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"timeout", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 's'},
+	    {"no-halfclose", no_argument, NULL, 'n'},  {"local-port", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	struct xfer x = {.halfclose = true};
 	uint64_t seed = 1, n = 0;
@@ -343,7 +361,7 @@ int main(int argc, char **argv)
 	int ch, fd, rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((ch = getopt_long(argc, argv, "+t:s:nh", lopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+t:s:np:h", lopts, NULL)) != -1) {
 		switch (ch) {
 		case 't':
 			timeout_s = atof(optarg);
@@ -360,6 +378,14 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			x.halfclose = false;
+			break;
+		case 'p':
+			if (parse_count(optarg, &n) < 0 || n == 0 || n > 65535) {
+				fprintf(stderr, "sgclient: bad --local-port\n");
+				return 2;
+			}
+			local_port = (uint16_t)n;
+			n = 0;
 			break;
 		case 'h':
 			usage(stdout);

@@ -54,16 +54,19 @@ t_expect "ip6tables filter INPUT jumps to SYNGUARD first" \
 
 want4="-N SYNGUARD
 -A SYNGUARD -d 192.0.2.1/32 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags FIN,SYN,RST,ACK SYN -j NFQUEUE --queue-num 0
--A SYNGUARD -d 192.0.2.1/32 ! -i lo -p tcp -m tcp --dport 80 -m socket --restore-skmark -m mark ! --mark 0x5347 -j ACCEPT
+-A SYNGUARD -d 192.0.2.1/32 ! -i lo -p tcp -m tcp --dport 80 -m socket --restore-skmark -m mark --mark 0x5347 -j ACCEPT
+-A SYNGUARD -d 192.0.2.1/32 ! -i lo -p tcp -m tcp --dport 80 -m socket -j MARK --set-xmark 0x5348/0xffffffff
 -A SYNGUARD -d 192.0.2.1/32 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags SYN,RST,ACK ACK -j NFQUEUE --queue-num 0"
 t_expect "IPv4 filter rules: SYN to the queue, sockets accepted, ACKs to the queue" \
 	"$(rules iptables filter SYNGUARD)" = "$want4"
 want6="-N SYNGUARD
 -A SYNGUARD -d 2001:db8::1/128 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags FIN,SYN,RST,ACK SYN -j NFQUEUE --queue-num 0
--A SYNGUARD -d 2001:db8::1/128 ! -i lo -p tcp -m tcp --dport 80 -m socket --restore-skmark -m mark ! --mark 0x5347 -j ACCEPT
+-A SYNGUARD -d 2001:db8::1/128 ! -i lo -p tcp -m tcp --dport 80 -m socket --restore-skmark -m mark --mark 0x5347 -j ACCEPT
+-A SYNGUARD -d 2001:db8::1/128 ! -i lo -p tcp -m tcp --dport 80 -m socket -j MARK --set-xmark 0x5348/0xffffffff
 -A SYNGUARD -d 2001:db8::1/128 ! -i lo -p tcp -m tcp --dport 80 --tcp-flags SYN,RST,ACK ACK -j NFQUEUE --queue-num 0
 -A SYNGUARD ! -i lo -p tcp -m tcp --dport 81 --tcp-flags FIN,SYN,RST,ACK SYN -j NFQUEUE --queue-num 0
--A SYNGUARD ! -i lo -p tcp -m tcp --dport 81 -m socket --restore-skmark -m mark ! --mark 0x5347 -j ACCEPT
+-A SYNGUARD ! -i lo -p tcp -m tcp --dport 81 -m socket --restore-skmark -m mark --mark 0x5347 -j ACCEPT
+-A SYNGUARD ! -i lo -p tcp -m tcp --dport 81 -m socket -j MARK --set-xmark 0x5348/0xffffffff
 -A SYNGUARD ! -i lo -p tcp -m tcp --dport 81 --tcp-flags SYN,RST,ACK ACK -j NFQUEUE --queue-num 0"
 t_expect "IPv6 filter rules, wildcard listener without -d" \
 	"$(rules ip6tables filter SYNGUARD)" = "$want6"
