@@ -321,7 +321,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	struct sgsend_prefix dst = {0};
 	bool dst_set = false;
 	uint64_t v;
-	char *end;
 	int ch;
 
 	o->kind = K_SYN;
@@ -385,19 +384,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			}
 			break;
 		case 'n':
-			if (sgsend_parse_u64(optarg, &o->count) < 0 || o->count == 0) {
-				fprintf(stderr, "sgflood: --count must be a positive integer\n");
+			if (sgsend_parse_count("sgflood", optarg, &o->count) < 0)
 				return -1;
-			}
 			break;
 		case 't':
-			o->duration = strtod(optarg, &end);
-			if (*end || end == optarg || !(o->duration > 0) ||
-			    o->duration > SGSEND_MAX_SECONDS) {
-				fprintf(stderr, "sgflood: --duration must be in (0, %d] seconds\n",
-				        SGSEND_MAX_SECONDS);
+			if (sgsend_parse_duration("sgflood", optarg, &o->duration) < 0)
 				return -1;
-			}
 			break;
 		case 'w':
 			o->pcap = optarg;

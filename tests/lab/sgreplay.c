@@ -586,19 +586,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->loop = true;
 			break;
 		case 'n':
-			if (sgsend_parse_u64(optarg, &o->count) < 0 || o->count == 0) {
-				fprintf(stderr, "sgreplay: --count must be a positive integer\n");
+			if (sgsend_parse_count("sgreplay", optarg, &o->count) < 0)
 				return -1;
-			}
 			break;
 		case 't':
-			o->duration = strtod(optarg, &end);
-			if (*end || end == optarg || !(o->duration > 0) ||
-			    o->duration > SGSEND_MAX_SECONDS) {
-				fprintf(stderr, "sgreplay: --duration must be in (0, %d] seconds\n",
-				        SGSEND_MAX_SECONDS);
+			if (sgsend_parse_duration("sgreplay", optarg, &o->duration) < 0)
 				return -1;
-			}
 			break;
 		case 'S':
 			if (sgsend_parse_u64(optarg, &o->seed) < 0) {

@@ -435,3 +435,25 @@ int sgsend_parse_u64(const char *s, uint64_t *out)
 	*out = strtoull(s, &end, 10);
 	return (errno || *end || end == s) ? -1 : 0;
 }
+
+int sgsend_parse_count(const char *prog, const char *s, uint64_t *out)
+{
+	if (sgsend_parse_u64(s, out) < 0 || *out == 0) {
+		fprintf(stderr, "%s: --count must be a positive integer\n", prog);
+		return -1;
+	}
+	return 0;
+}
+
+int sgsend_parse_duration(const char *prog, const char *s, double *out)
+{
+	char *end;
+
+	*out = strtod(s, &end);
+	if (*end || end == s || !(*out > 0) || *out > SGSEND_MAX_SECONDS) {
+		fprintf(stderr, "%s: --duration must be in (0, %d] seconds\n", prog,
+		        SGSEND_MAX_SECONDS);
+		return -1;
+	}
+	return 0;
+}

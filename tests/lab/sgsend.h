@@ -118,4 +118,9 @@ int sgsend_parse_mac(const char *s, uint8_t mac[6]);
 /* Strict unsigned decimal; returns 0 or -1. */
 int sgsend_parse_u64(const char *s, uint64_t *out);
 
+/* The bounds every sender must have: --count (a positive integer) and --duration (seconds in
+ * (0, SGSEND_MAX_SECONDS]). Return 0, or -1 after saying why on stderr, prefixed with prog. */
+int sgsend_parse_count(const char *prog, const char *s, uint64_t *out);
+int sgsend_parse_duration(const char *prog, const char *s, double *out);
+
 #endif
