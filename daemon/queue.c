@@ -43,7 +43,8 @@
  * (so a long burst does not hold the first answers back: under a flood the
  * queue never runs dry and the connect p99 of legitimate clients was that
  * wait), from an ev_prepare watcher right before the loop blocks, or earlier
- * when full.
+ * when full. SYN-ACKs leave at layer 2 when NFQUEUE told us the way back
+ * (tx.h).
  *
  * One ordering rule matters: the socket for a handshake ACK is built inline,
  * before its verdict is even queued, so the ACCEPT delivers the ACK (and any
@@ -120,6 +121,8 @@
 #define Q_TIMER_MS 100
 /* The first SYN-ACK retransmit, doubling after (as the kernel's TCP_TIMEOUT_INIT). */
 #define Q_SYNACK_RTO_MS 1000
+/* How long a device's MAC address is trusted before it is read again (tx.h). */
+#define Q_DEVICES_MS 10000
 /* Timer events handled per policy_due() call. */
 #define Q_DUE_BATCH 64
 
@@ -157,6 +160,7 @@ struct queue_thread {
 	uint64_t now_ms; /* monotonic, refreshed once per wake-up */
 
 	struct tx *tx;
+	uint64_t devs_ms; /* when tx last forgot the devices' addresses */
 	struct flows *flows;
 	/* counters: blocks[cur] is written; the other is the previous one until main frees it */
 	struct stats_block blocks[2];
@@ -250,6 +254,13 @@ static void q_flush_verdicts(struct queue_thread *q)
 	q->vlen = 0;
 }
 
+/* The SYN-ACKs first: a client waits for them, nobody waits for the verdicts that drop SYNs. */
+static void q_flush(struct queue_thread *q)
+{
+	tx_flush(q->tx);
+	q_flush_verdicts(q);
+}
+
 static void q_verdict(struct queue_thread *q, uint32_t id, int verdict)
 {
 	if (q->run_open && verdict == q->run_verdict && id == q->run_last + 1) {
@@ -338,7 +349,8 @@ static void q_sync_mode(struct queue_thread *q, int li, bool loud)
 
 /* Sends the SYN-ACK answering syn (the client's options already filtered by policy). */
 static void q_send_synack(struct queue_thread *q, const struct halfopen_syn *syn,
-                          const struct conf_policy *pol, struct stats_row *row)
+                          const struct conf_policy *pol, const struct tx_l2 *l2,
+                          struct stats_row *row)
 {
 	const uint16_t *table = q_mss_table(pol, syn->t.family);
 	uint16_t our_mss = syn->t.family == AF_INET ? Q_OUR_MSS4 : Q_OUR_MSS6;
@@ -361,10 +373,10 @@ static void q_send_synack(struct queue_thread *q, const struct halfopen_syn *syn
 	s.opt.has_ts = syn->opt.has_ts;
 	s.opt.tsval = syn->our_tsval;
 	s.opt.tsecr = syn->opt.tsval;
-	tx_queue(q->tx, &s, row);
+	tx_queue(q->tx, &s, l2, row);
 }
 
-static int q_on_syn(struct queue_thread *q, const struct pkt_tcp *p, int li)
+static int q_on_syn(struct queue_thread *q, const struct pkt_tcp *p, int li, const struct tx_l2 *l2)
 {
 	const struct conf_policy *pol = q_policy(q, li);
 	struct qlistener *ql = &q->ql[li];
@@ -431,7 +443,7 @@ static int q_on_syn(struct queue_thread *q, const struct pkt_tcp *p, int li)
 			return NF_DROP;
 		}
 	}
-	q_send_synack(q, &hs, pol, row);
+	q_send_synack(q, &hs, pol, l2, row);
 	return NF_DROP;
 }
 
@@ -556,7 +568,7 @@ static int q_on_ack(struct queue_thread *q, const struct pkt_tcp *p, int li, boo
 }
 
 static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len,
-                       bool csum_unverified, bool has_socket)
+                       bool csum_unverified, bool has_socket, const struct tx_l2 *l2)
 {
 	struct pkt_tcp p;
 	enum pkt_err err;
@@ -585,7 +597,7 @@ static int q_on_packet(struct queue_thread *q, const uint8_t *data, size_t len,
 		stats_inc(q_row(q, li), ST_BAD_CSUM);
 		return NF_DROP;
 	}
-	return syn ? q_on_syn(q, &p, li) : q_on_ack(q, &p, li, has_socket);
+	return syn ? q_on_syn(q, &p, li, l2) : q_on_ack(q, &p, li, has_socket);
 }
 
 /* ---- netlink messages ---- */
@@ -597,6 +609,7 @@ static void q_on_nlmsg(struct queue_thread *q, const struct nlmsghdr *nlh)
 	const uint8_t *payload = NULL;
 	size_t plen = 0;
 	bool csum_unverified = false, has_socket;
+	struct tx_l2 l2 = {0};
 
 	if (nlh->nlmsg_type == NLMSG_ERROR) {
 		const struct nlmsgerr *e = mnl_nlmsg_get_payload(nlh);
@@ -632,8 +645,18 @@ static void q_on_nlmsg(struct queue_thread *q, const struct nlmsghdr *nlh)
 	/* The firewall marks packets for which some socket exists (firewall.h). */
 	has_socket = attr[NFQA_MARK] && mnl_attr_get_payload_len(attr[NFQA_MARK]) >= 4 &&
 	             ntohl(mnl_attr_get_u32(attr[NFQA_MARK])) == FW_SOCKET_MARK;
+	/* The way back at layer 2 (tx.h): an Ethernet source address and the input device. */
+	if (q->conf->daemon.synack_layer2 && attr[NFQA_IFINDEX_INDEV] && attr[NFQA_HWADDR] &&
+	    mnl_attr_get_payload_len(attr[NFQA_HWADDR]) >= sizeof(struct nfqnl_msg_packet_hw)) {
+		const struct nfqnl_msg_packet_hw *hw = mnl_attr_get_payload(attr[NFQA_HWADDR]);
+
+		if (ntohs(hw->hw_addrlen) == sizeof(l2.mac)) {
+			l2.ifindex = (int)ntohl(mnl_attr_get_u32(attr[NFQA_IFINDEX_INDEV]));
+			memcpy(l2.mac, hw->hw_addr, sizeof(l2.mac));
+		}
+	}
 	q_verdict(q, ntohl(ph->packet_id),
-	          q_on_packet(q, payload, plen, csum_unverified, has_socket));
+	          q_on_packet(q, payload, plen, csum_unverified, has_socket, &l2));
 }
 
 static void q_on_datagram(struct queue_thread *q, const void *buf, size_t len)
@@ -673,8 +696,7 @@ static int q_read(struct queue_thread *q, int rounds)
 		/* A long burst must not hold the first answers back until the queue runs dry:
 		 * what this round decided goes out now, still one sendmmsg and one verdict
 		 * message per round. */
-		q_flush_verdicts(q);
-		tx_flush(q->tx);
+		q_flush(q);
 	}
 	return 0;
 }
@@ -777,8 +799,7 @@ static int q_pickup(struct queue_thread *q)
 		return -1;
 	}
 	/* batched SYN-ACKs point at the current rows: out with them first */
-	q_flush_verdicts(q);
-	tx_flush(q->tx);
+	q_flush(q);
 
 	for (size_t i = 0; i < n; i++) {
 		nql[i].ls = g->ls[i];
@@ -847,7 +868,8 @@ static void q_policy_timer(struct queue_thread *q)
 			for (size_t i = 0; i < k; i++) {
 				if (evs[i].kind == HALFOPEN_RETRANSMIT) {
 					stats_inc(row, ST_SYNACK_RETRANSMITS);
-					q_send_synack(q, &evs[i].e.syn, pol, row);
+					/* the route decides: the table keeps no MAC */
+					q_send_synack(q, &evs[i].e.syn, pol, NULL, row);
 				} else {
 					stats_inc(row, ST_HALFOPEN_EXPIRED);
 					stats_dec(row, ST_HALFOPEN_ENTRIES);
@@ -880,8 +902,7 @@ static void q_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	q_flush_verdicts(q);
-	tx_flush(q->tx);
+	q_flush(q);
 }
 
 static void q_on_wake(struct ev_loop *loop, ev_async *w, int revents)
@@ -903,6 +924,10 @@ static void q_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	q_refresh_time(q);
 	q_pickup(q);
 	q_policy_timer(q);
+	if (q->now_ms - q->devs_ms >= Q_DEVICES_MS) {
+		tx_forget_devices(q->tx);
+		q->devs_ms = q->now_ms;
+	}
 }
 
 static void q_on_stop(struct ev_loop *loop, ev_async *w, int revents)
@@ -917,8 +942,7 @@ static void *q_main(void *arg)
 	struct queue_thread *q = arg;
 
 	ev_run(q->loop, 0);
-	q_flush_verdicts(q);
-	tx_flush(q->tx);
+	q_flush(q);
 	return NULL;
 }
 
@@ -1116,8 +1140,7 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	}
 	if (q_open_netlink(q, err, errlen) < 0 || q_bind(q, err, errlen) < 0)
 		goto fail;
-	q_flush_verdicts(q);
-	tx_flush(q->tx);
+	q_flush(q);
 
 	q->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	if (q->loop == NULL) {

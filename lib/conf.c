@@ -82,9 +82,9 @@ static const char *const overflow_names[] = {
 
 static const char *const root_keys[] = {"daemon", "listeners", "policies", NULL};
 static const char *const daemon_keys[] = {
-    "queue", "firewall",       "fail_open",          "control_socket", "cookie_rotation",
-    "user",  "metrics_listen", "cookie_secret_file", "queue_cpus",     "queue_priority",
-    NULL,
+    "queue",           "firewall",       "fail_open",      "control_socket",
+    "cookie_rotation", "user",           "metrics_listen", "cookie_secret_file",
+    "queue_cpus",      "queue_priority", "synack_layer2",  NULL,
 };
 static const char *const listener_keys[] = {
     "name", "address", "port", "backend", "handoff", "proxy_protocol", "policy", NULL,
@@ -743,6 +743,7 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 	d->queue_last = 0;
 	d->firewall = CONF_FW_IPTABLES;
 	d->fail_open = true;
+	d->synack_layer2 = true;
 	snprintf(d->control_socket, sizeof(d->control_socket), "%s", DEFAULT_CONTROL_SOCKET);
 	d->cookie_rotation = 30;
 	snprintf(d->user, sizeof(d->user), "%s", DEFAULT_USER);
@@ -762,6 +763,9 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 			return -1;
 		d->firewall = (enum conf_firewall)e;
 	}
+	if ((s = config_setting_get_member(g, "synack_layer2")) &&
+	    want_bool(x, s, &d->synack_layer2) < 0)
+		return -1;
 	if ((s = config_setting_get_member(g, "fail_open")) && want_bool(x, s, &d->fail_open) < 0)
 		return -1;
 	if ((s = config_setting_get_member(g, "control_socket"))) {

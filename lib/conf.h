@@ -124,6 +124,8 @@ struct conf_daemon {
 	uint8_t n_queue_cpus;
 	/* SCHED_RR priority of the queue threads (1..99); 0: normal scheduling */
 	uint8_t queue_priority;
+	/* answer SYNs at layer 2, on the device and to the MAC they came from (tx.h) */
+	bool synack_layer2;
 };
 
 struct conf {

@@ -123,6 +123,7 @@ daemon: {
 	control_socket = "$T_SOCK";
 	cookie_rotation = 30;
 	user = "root"; # root's temporary directory; privdrop.sh tests the drop
+	${T_DAEMON_EXTRA:-}
 };
 listeners = (
 $1

@@ -158,6 +158,7 @@ static void assert_default_daemon(const struct conf_daemon *d)
 	assert_string_equal(d->cookie_secret_file, "");
 	assert_int_equal(d->n_queue_cpus, 0);
 	assert_int_equal(d->queue_priority, 0);
+	assert_true(d->synack_layer2);
 }
 
 static void assert_inet_backend(const struct conf_listener *l, int family, const char *addr,
@@ -206,7 +207,7 @@ static void test_queue_placement(void **state)
 
 	(void)state;
 	assert_int_equal(conf_parse("daemon: { queue = \"0:2\"; queue_cpus = [1, 0, 1]; "
-	                            "queue_priority = 10; };\n"
+	                            "queue_priority = 10; synack_layer2 = false; };\n"
 	                            "listeners = ( { name = \"w\"; address = \"192.0.2.1\"; "
 	                            "port = 80; backend = \"127.0.0.1:8080\"; } );\n",
 	                            "t.conf", &c, err, sizeof(err)),
@@ -216,6 +217,7 @@ static void test_queue_placement(void **state)
 	assert_int_equal(c->daemon.queue_cpus[1], 0);
 	assert_int_equal(c->daemon.queue_cpus[2], 1);
 	assert_int_equal(c->daemon.queue_priority, 10);
+	assert_false(c->daemon.synack_layer2);
 	conf_free(c);
 }
 
@@ -611,7 +613,7 @@ static const struct bad_text bad_texts[] = {
     {"daemon = 5;\n" LST(), "1: daemon: ", "must be a group"},
     {DMN("queues = \"0\";"), "1: daemon.queues: ",
      "unknown key (allowed here: queue, firewall, fail_open, control_socket, cookie_rotation, "
-     "user, metrics_listen, cookie_secret_file, queue_cpus, queue_priority)"},
+     "user, metrics_listen, cookie_secret_file, queue_cpus, queue_priority, synack_layer2)"},
     {DMN("queue = 0;"), "1: daemon.queue: ", "must be a string: \"N\" or \"N:M\""},
     {DMN("queue = \"x\";"), "1: daemon.queue: ", "\"x\" is not valid: must be \"N\" or \"N:M\""},
     {DMN("queue = \"\";"), "1: daemon.queue: ", "is not valid"},
@@ -628,6 +630,7 @@ static const struct bad_text bad_texts[] = {
      "1: daemon.firewall: ", "must be a string, one of \"iptables\", \"none\""},
     {DMN("fail_open = \"yes\";"), "1: daemon.fail_open: ", "must be a boolean: true or false"},
     {DMN("fail_open = 1;"), "1: daemon.fail_open: ", "must be a boolean"},
+    {DMN("synack_layer2 = \"no\";"), "1: daemon.synack_layer2: ", "must be a boolean"},
     {DMN("control_socket = \"run/ctl.sock\";"),
      "1: daemon.control_socket: ", "must be an absolute path of at most 107 bytes"},
     {DMN("control_socket = 5;"), "1: daemon.control_socket: ", "must be a string"},
