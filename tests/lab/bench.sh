@@ -71,12 +71,13 @@ LEGIT_REQUESTS=3
 LEGIT_SIZE=64
 LEGIT_CONNECT_TIMEOUT=3
 LEGIT_TIMEOUT=10
+LEGIT_PRIORITY=20
 DEFENSES="none syncookies synproxy synguard"
 PORT=80
 SYNGUARD_QUEUES=0:1
 SYNGUARD_DAEMON=
 KEYS="NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE"
-KEYS="$KEYS LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON"
+KEYS="$KEYS LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON"
 
 # KEY=VALUE lines, values optionally quoted; read, never executed.
 lineno=0
@@ -118,6 +119,7 @@ need_uint LEGIT_REQUESTS 0 1000
 need_uint LEGIT_SIZE 1 65536
 need_uint LEGIT_CONNECT_TIMEOUT 1 60
 need_uint LEGIT_TIMEOUT 1 120
+need_uint LEGIT_PRIORITY 0 99
 need_uint PORT 1 65535
 case "$FAMILY" in 4 | 6) ;; *) echo "bench: FAMILY must be 4 or 6" >&2; exit 2 ;; esac
 for d in $DEFENSES; do
@@ -191,7 +193,7 @@ fi
 load_seconds=$((PRE + DURATION + POST))
 
 export NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE \
-	LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON
+	LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON
 $PY -c '
 import json, os, sys
 keys = sys.argv[2].split()
@@ -332,6 +334,12 @@ run_defense() {
 		lab_exec attacker $ipt -t raw -A PREROUTING -p tcp --tcp-flags RST RST \
 			-m comment --comment sg-rst
 	done
+	# The internet absorbs answers to spoofed sources; without these rules the
+	# attacker namespace would route each one and build an ICMP error in the
+	# context of whoever sent it (synguard's thread, or the generator's softirq
+	# under SYNPROXY), a cost no real server pays.
+	lab_exec attacker iptables -t raw -A PREROUTING -d "$LAB_SPOOF4" -j DROP
+	lab_exec attacker ip6tables -t raw -A PREROUTING -d "$LAB_SPOOF6" -j DROP
 	# one legitimate connection must work before the flood
 	lab_exec client "$SGLOAD" --quiet --rate 20 --duration 0.25 --requests 1 \
 		--json "$run_dir/precheck.json" "$SERVER" "$PORT" ||
@@ -347,7 +355,9 @@ run_defense() {
 		--pidfile "synguardd=$run_dir/synguardd.pid" --pidfile "flood=$run_dir/flood.pid"
 	sampler_pid=$LAB_LAST_PID
 	t_load=$(date +%s.%N)
-	lab_bg client "$run_dir/load.log" "$SGLOAD" --rate "$LEGIT_CPS" --duration "$load_seconds" \
+	local prio=()
+	[ "$LEGIT_PRIORITY" -gt 0 ] && prio=(chrt -f "$LEGIT_PRIORITY")
+	lab_bg client "$run_dir/load.log" "${prio[@]}" "$SGLOAD" --rate "$LEGIT_CPS" --duration "$load_seconds" \
 		--requests "$LEGIT_REQUESTS" --size "$LEGIT_SIZE" \
 		--connect-timeout "$LEGIT_CONNECT_TIMEOUT" --timeout "$LEGIT_TIMEOUT" \
 		--window "$PRE:$((PRE + DURATION))" --json "$run_dir/load.json" \
