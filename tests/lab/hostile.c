@@ -50,6 +50,7 @@
 
 #include "csum.h"
 #include "pkt.h"
+#include "sgsend.h"
 
 #define HOSTILE_MAX_SECONDS 600
 #define HOSTILE_MAX_COUNT   1000000
@@ -832,21 +833,6 @@ static void usage(FILE *f)
 	        HOSTILE_MAX_COUNT, HOSTILE_MAX_SECONDS);
 }
 
-static int parse_mac(const char *s, uint8_t *mac)
-{
-	unsigned v[6];
-	char tail;
-
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-		return -1;
-	for (int i = 0; i < 6; i++) {
-		if (v[i] > 0xff)
-			return -1;
-		mac[i] = (uint8_t)v[i];
-	}
-	return 0;
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -887,7 +873,7 @@ int main(int argc, char **argv)
 			iface = optarg;
 			break;
 		case 'm':
-			if (parse_mac(optarg, w.dst_mac) < 0) {
+			if (sgsend_parse_mac(optarg, w.dst_mac) < 0) {
 				fprintf(stderr, "hostile: bad MAC address: %s\n", optarg);
 				return 2;
 			}

@@ -89,7 +89,6 @@ static uint32_t rnd32(void)
 
 static void random_in_prefix(const struct sgsend_prefix *p, uint8_t *out)
 {
-	size_t n = p->family == AF_INET ? 4 : 16;
 	uint8_t r[16];
 
 	for (size_t i = 0; i < 16; i += 8) {
@@ -97,18 +96,7 @@ static void random_in_prefix(const struct sgsend_prefix *p, uint8_t *out)
 
 		memcpy(r + i, &v, 8);
 	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned bit = (unsigned)i * 8;
-		uint8_t keep;
-
-		if (bit + 8 <= p->len)
-			keep = 0xff;
-		else if (bit >= p->len)
-			keep = 0;
-		else
-			keep = (uint8_t)(0xff << (8 - (p->len - bit)));
-		out[i] = (uint8_t)((p->addr[i] & keep) | (r[i] & ~keep));
-	}
+	sgsend_prefix_fill(p, r, out);
 }
 
 /* ---- packet building ---- */

@@ -379,18 +379,7 @@ static void map_source(const struct replay *rp, const struct sgsend_prefix *p, c
 		for (int b = 0; b < 8; b++)
 			r[half * 8 + b] = (uint8_t)(h >> (8 * b));
 	}
-	for (size_t i = 0; i < n; i++) {
-		unsigned bit = (unsigned)i * 8;
-		uint8_t keep;
-
-		if (bit + 8 <= p->len)
-			keep = 0xff;
-		else if (bit >= p->len)
-			keep = 0;
-		else
-			keep = (uint8_t)(0xff << (8 - (p->len - bit)));
-		out[i] = (uint8_t)((p->addr[i] & keep) | (r[i] & ~keep));
-	}
+	sgsend_prefix_fill(p, r, out);
 }
 
 /* Rewrites packet r into an Ethernet frame at buf; returns the frame length. */

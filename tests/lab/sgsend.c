@@ -410,6 +410,24 @@ const char *sgsend_prefix_str(const struct sgsend_prefix *p, char *out, size_t l
 	return out;
 }
 
+void sgsend_prefix_fill(const struct sgsend_prefix *p, const uint8_t *bits, uint8_t *out)
+{
+	size_t n = p->family == AF_INET ? 4 : 16;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned bit = (unsigned)i * 8;
+		uint8_t keep;
+
+		if (bit + 8 <= p->len)
+			keep = 0xff;
+		else if (bit >= p->len)
+			keep = 0;
+		else
+			keep = (uint8_t)(0xff << (8 - (p->len - bit)));
+		out[i] = (uint8_t)((p->addr[i] & keep) | (bits[i] & ~keep));
+	}
+}
+
 int sgsend_parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];

@@ -110,6 +110,9 @@ int sgsend_parse_prefix(const char *s, struct sgsend_prefix *p);
  * 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 198.18.0.0/15, 2001:db8::/32. */
 bool sgsend_prefix_allowed(const struct sgsend_prefix *p);
 
+/* An address of the prefix: its first len bits, the rest from bits (16 bytes). */
+void sgsend_prefix_fill(const struct sgsend_prefix *p, const uint8_t *bits, uint8_t *out);
+
 /* Formats a prefix as ADDR/LEN into out (at least 64 bytes). */
 const char *sgsend_prefix_str(const struct sgsend_prefix *p, char *out, size_t len);
 
