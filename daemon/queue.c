@@ -691,12 +691,14 @@ static int q_read(struct queue_thread *q, int rounds)
 			q_on_datagram(q, q->rx_buf[i], q->rx_msgs[i].msg_len);
 			q->rx_msgs[i].msg_hdr.msg_flags = 0;
 		}
-		if (n < Q_RX_BATCH)
-			return 0;
-		/* A long burst must not hold the first answers back until the queue runs dry:
-		 * what this round decided goes out now, still one sendmmsg and one verdict
-		 * message per round. */
+		/* What this round decided goes out now (one sendmmsg, one verdict message): a
+		 * long burst must not hold the first answers back until the queue runs dry. */
 		q_flush(q);
+		/* Then read again, even after a short round. A thread that keeps up with a
+		 * flood finds a few packets each time; going back through epoll_wait() for
+		 * them would add a fourth system call to the three each round needs, and
+		 * the last read, the one that finds nothing, costs less than that. */
+		q_refresh_time(q);
 	}
 	return 0;
 }

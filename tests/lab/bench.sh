@@ -72,12 +72,15 @@ LEGIT_SIZE=64
 LEGIT_CONNECT_TIMEOUT=3
 LEGIT_TIMEOUT=10
 LEGIT_PRIORITY=20
+LEGIT_CPUS=
+FLOOD_CPUS=
+SERVER_CPUS=
 DEFENSES="none syncookies synproxy synguard"
 PORT=80
 SYNGUARD_QUEUES=0:1
 SYNGUARD_DAEMON=
 KEYS="NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE"
-KEYS="$KEYS LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON"
+KEYS="$KEYS LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY LEGIT_CPUS FLOOD_CPUS SERVER_CPUS DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON"
 
 # KEY=VALUE lines, values optionally quoted; read, never executed.
 lineno=0
@@ -121,6 +124,19 @@ need_uint LEGIT_CONNECT_TIMEOUT 1 60
 need_uint LEGIT_TIMEOUT 1 120
 need_uint LEGIT_PRIORITY 0 99
 need_uint PORT 1 65535
+need_cpus() { # KEY: empty, or a CPU list for taskset -c
+	local v=${!1}
+	[ -z "$v" ] && return 0
+	if [[ ! "$v" =~ ^[0-9]+([-,][0-9]+)*$ ]]; then
+		echo "bench: $1=$v: must be a CPU list (e.g. 0 or 0-1 or 0,2)" >&2
+		exit 2
+	fi
+}
+need_cpus LEGIT_CPUS
+need_cpus FLOOD_CPUS
+need_cpus SERVER_CPUS
+server_pin=()
+[ -n "$SERVER_CPUS" ] && server_pin=(taskset -c "$SERVER_CPUS")
 case "$FAMILY" in 4 | 6) ;; *) echo "bench: FAMILY must be 4 or 6" >&2; exit 2 ;; esac
 for d in $DEFENSES; do
 	case "$d" in none | syncookies | synproxy | synguard) ;; *)
@@ -193,7 +209,7 @@ fi
 load_seconds=$((PRE + DURATION + POST))
 
 export NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE \
-	LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON
+	LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY LEGIT_CPUS FLOOD_CPUS SERVER_CPUS DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON
 $PY -c '
 import json, os, sys
 keys = sys.argv[2].split()
@@ -218,8 +234,7 @@ snapshot() {
 	date +%s.%N >"$d/time.txt"
 	head -n 1 /proc/stat >"$d/stat.txt"
 	[ -n "${daemon_pid:-}" ] && cat "/proc/$daemon_pid/stat" >"$d/synguardd.stat" 2>/dev/null
-	lab_exec attacker iptables -t raw -nvxL PREROUTING >"$d/att_raw4.txt" 2>&1 || true
-	lab_exec attacker ip6tables -t raw -nvxL PREROUTING >"$d/att_raw6.txt" 2>&1 || true
+	lab_exec attacker nft list table netdev sgsink >"$d/att_sink.txt" 2>&1 || true
 	lab_exec attacker cat /sys/class/net/eth0/statistics/rx_packets >"$d/att_rx.txt"
 	lab_exec server cat /proc/net/netstat >"$d/srv_netstat.txt"
 	lab_exec server cat /proc/net/snmp >"$d/srv_snmp.txt"
@@ -245,7 +260,7 @@ setup_defense() {
 	esac
 	case "$d" in
 	none | syncookies)
-		lab_bg server "$run_dir/backend.log" "$SGBACKEND" --quiet --listen "$BACKEND_LISTEN" echo
+		lab_bg server "$run_dir/backend.log" "${server_pin[@]}" "$SGBACKEND" --quiet --listen "$BACKEND_LISTEN" echo
 		lab_wait_tcp server "$SERVER" "$PORT" 10 ;;
 	synproxy)
 		lab_exec server modprobe -q nf_conntrack 2>/dev/null || true
@@ -254,10 +269,10 @@ setup_defense() {
 		lab_exec server $IPT -A INPUT -p tcp --dport "$PORT" -m conntrack --ctstate INVALID,UNTRACKED \
 			-j SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460
 		lab_exec server $IPT -A INPUT -p tcp --dport "$PORT" -m conntrack --ctstate INVALID -j DROP
-		lab_bg server "$run_dir/backend.log" "$SGBACKEND" --quiet --listen "$BACKEND_LISTEN" echo
+		lab_bg server "$run_dir/backend.log" "${server_pin[@]}" "$SGBACKEND" --quiet --listen "$BACKEND_LISTEN" echo
 		lab_wait_tcp server "$SERVER" "$PORT" 10 ;;
 	synguard)
-		lab_bg server "$run_dir/backend.log" "$SGBACKEND" --quiet --listen 127.0.0.1:8080 echo
+		lab_bg server "$run_dir/backend.log" "${server_pin[@]}" "$SGBACKEND" --quiet --listen 127.0.0.1:8080 echo
 		lab_wait_tcp server 127.0.0.1 8080 10
 		cat >"$run_dir/synguard.conf" <<EOF
 daemon: {
@@ -276,7 +291,7 @@ EOF
 			cat "$run_dir/conf-check.log" >&2
 			return 1
 		}
-		lab_bg server "$run_dir/synguardd.log" "$SYNGUARDD" -c "$run_dir/synguard.conf"
+		lab_bg server "$run_dir/synguardd.log" "${server_pin[@]}" "$SYNGUARDD" -c "$run_dir/synguard.conf"
 		daemon_pid=$LAB_LAST_PID
 		echo "$daemon_pid" >"$run_dir/synguardd.pid"
 		local _
@@ -303,13 +318,14 @@ describe_defense() {
 }
 
 start_flood() {
-	local log=$1
+	local log=$1 pin=()
+	[ -n "$FLOOD_CPUS" ] && pin=(taskset -c "$FLOOD_CPUS")
 	if [ -n "$capture" ]; then
-		lab_bg attacker "$log" "$SGREPLAY" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+		lab_bg attacker "$log" "${pin[@]}" "$SGREPLAY" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
 			--dst "$SERVER" --dport "$PORT" --pps "$RATE" --loop --duration "$DURATION" \
 			--count $((RATE * DURATION)) --quiet "$capture"
 	else
-		lab_bg attacker "$log" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+		lab_bg attacker "$log" "${pin[@]}" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
 			--dst "$SERVER" --dport "$PORT" --kind "$ATTACK" --rate "$RATE" \
 			--duration "$DURATION" --count $((RATE * DURATION)) --quiet
 	fi
@@ -326,20 +342,23 @@ run_defense() {
 	lab_up
 	say "$d: $(describe_defense "$d")"
 	setup_defense "$d" || return 1
-	# the attacker counts what comes back to the spoofed sources
-	local ipt
-	for ipt in iptables ip6tables; do
-		lab_exec attacker $ipt -t raw -A PREROUTING -p tcp --tcp-flags SYN,ACK,RST SYN,ACK \
-			-m comment --comment sg-synack
-		lab_exec attacker $ipt -t raw -A PREROUTING -p tcp --tcp-flags RST RST \
-			-m comment --comment sg-rst
-	done
-	# The internet absorbs answers to spoofed sources; without these rules the
-	# attacker namespace would route each one and build an ICMP error in the
-	# context of whoever sent it (synguard's thread, or the generator's softirq
-	# under SYNPROXY), a cost no real server pays.
-	lab_exec attacker iptables -t raw -A PREROUTING -d "$LAB_SPOOF4" -j DROP
-	lab_exec attacker ip6tables -t raw -A PREROUTING -d "$LAB_SPOOF6" -j DROP
+	# The attacker counts what comes back and drops what goes to the spoofed
+	# sources, at its device's ingress hook: the internet absorbs those answers.
+	# A veth delivers in the sender's context, so whatever the attacker does
+	# with them is charged to synguard's queue thread, or to the generator's
+	# softirq under SYNPROXY. Routing each one (and building an ICMP error) cost
+	# a fifth of the queue thread; iptables rules in the raw table, a third.
+	lab_exec attacker nft -f - <<-EOF || { echo "bench: attacker sink: nft failed" >&2; return 1; }
+		table netdev sgsink {
+			chain in {
+				type filter hook ingress device "eth0" priority -500; policy accept;
+				tcp flags & (syn | ack | rst) == syn | ack counter comment "sg-synack"
+				tcp flags & rst == rst counter comment "sg-rst"
+				ip daddr $LAB_SPOOF4 drop
+				ip6 daddr $LAB_SPOOF6 drop
+			}
+		}
+	EOF
 	# one legitimate connection must work before the flood
 	lab_exec client "$SGLOAD" --quiet --rate 20 --duration 0.25 --requests 1 \
 		--json "$run_dir/precheck.json" "$SERVER" "$PORT" ||
@@ -357,6 +376,7 @@ run_defense() {
 	t_load=$(date +%s.%N)
 	local prio=()
 	[ "$LEGIT_PRIORITY" -gt 0 ] && prio=(chrt -f "$LEGIT_PRIORITY")
+	[ -n "$LEGIT_CPUS" ] && prio=(taskset -c "$LEGIT_CPUS" "${prio[@]}")
 	lab_bg client "$run_dir/load.log" "${prio[@]}" "$SGLOAD" --rate "$LEGIT_CPS" --duration "$load_seconds" \
 		--requests "$LEGIT_REQUESTS" --size "$LEGIT_SIZE" \
 		--connect-timeout "$LEGIT_CONNECT_TIMEOUT" --timeout "$LEGIT_TIMEOUT" \

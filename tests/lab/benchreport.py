@@ -100,6 +100,12 @@ def ipt_counts(text):
     return rows
 
 
+def nft_counts(text):
+    """Packet counts of an `nft list table` listing, by rule comment."""
+    return {m.group(2): int(m.group(1)) for m in
+            re.finditer(r'counter packets (\d+) bytes \d+ comment "([^"]+)"', text)}
+
+
 def netstat(text):
     """/proc/net/netstat or /proc/net/snmp as {Prefix: {Key: value}}."""
     out, lines = {}, text.splitlines()
@@ -150,10 +156,9 @@ def snapshot(d):
     if st:
         f = st.rsplit(")", 1)[1].split()
         s["synguardd_ticks"] = int(f[11]) + int(f[12])
-    att = ipt_counts(slurp(os.path.join(d, "att_raw4.txt"))) + ipt_counts(
-        slurp(os.path.join(d, "att_raw6.txt")))
-    s["att_synack"] = sum(n for n, _, l in att if "sg-synack" in l)
-    s["att_rst"] = sum(n for n, _, l in att if "sg-rst" in l)
+    att = nft_counts(slurp(os.path.join(d, "att_sink.txt")))
+    s["att_synack"] = att.get("sg-synack", 0)
+    s["att_rst"] = att.get("sg-rst", 0)
     s["att_rx"] = int(slurp(os.path.join(d, "att_rx.txt"), "0") or 0)
     ns = netstat(slurp(os.path.join(d, "srv_netstat.txt")))
     sn = netstat(slurp(os.path.join(d, "srv_snmp.txt")))

@@ -8,9 +8,11 @@
 #   max-rate    the max-rate scenario of bench.sh: sgflood as fast as it goes
 #               against kernel SYNPROXY and synguard; SYN-ACKs/s, NFQUEUE
 #               drops, CPU per answered SYN, legit success, connect p99, ratios;
-#               twice: synguard as the scenario configures it (two queue
-#               threads), then with one real-time queue thread
-#               (queue = "0", daemon.queue_priority = 10)
+#               four times: synguard as the scenario configures it (two queue
+#               threads), with one real-time queue thread (queue = "0",
+#               daemon.queue_priority = 10), the same with each party pinned
+#               to its own CPU, and pinned at the flood rate SYNPROXY reached
+#               (see mode_max_rate below)
 #   flood-size  synguardd's RSS after 1 M and after 20 M spoofed SYNs
 #               (PERF_FLOOD_BIG=N changes the second figure)
 #   latency     no flood: connect latency p50/p99 of 2000 connections straight
@@ -216,18 +218,40 @@ mode_flood_size() {
 	lab_cleanup
 }
 
-# bench.sh's max-rate scenario, as configured, then again with one real-time queue thread
-# (two would leave the generator, on the same two CPUs, only what they do not take)
+# bench.sh's max-rate scenario four ways:
+#   default   as configured (two queue threads at normal priority)
+#   realtime  one real-time queue thread (two would leave the generator, on the
+#             same two CPUs, only what they do not take)
+#   pinned    realtime, and each party on its own CPU: the generator on CPU 1
+#             with the server's processes (backend, synguardd's main thread),
+#             the legitimate client on CPU 0 with the queue thread. Unpinned, the
+#             client's wake-up often lands on the generator's CPU and waits there
+#             behind the softirq that feeds NFQUEUE (this kernel does not preempt
+#             kernel code), and the backend's turns on the queue thread's CPU hold
+#             the queue thread back. SYNPROXY never shows the first: it answers
+#             inside the client's own connect(), so the client never sleeps.
+#   equal     pinned, with the flood rate capped at what the generator reached
+#             under SYNPROXY in the pinned run: SYNPROXY's work runs in the
+#             generator's softirq and slows it down, synguard's runs on another
+#             CPU, so at full speed synguard faces a heavier flood than SYNPROXY
 mode_max_rate() {
-	local v scen d
-	for v in default realtime; do
+	local v scen d base=$lab/scenarios/max-rate.conf peer_pps=
+	for v in default realtime pinned equal; do
 		d=$out/max-rate-$v
-		scen=$lab/scenarios/max-rate.conf
-		if [ $v = realtime ]; then
-			scen=$out/max-rate-realtime.conf
-			{ cat "$lab/scenarios/max-rate.conf"; echo 'NAME=max-rate-realtime'
-			  echo 'SYNGUARD_QUEUES=0'
-			  echo 'SYNGUARD_DAEMON="queue_priority = 10;"'; } >"$scen"
+		scen=$base
+		case $v in
+		realtime) scen=$out/max-rate-realtime.conf
+			{ cat "$base"; echo 'NAME=max-rate-realtime'; echo 'SYNGUARD_QUEUES=0'
+			  echo 'SYNGUARD_DAEMON="queue_priority = 10;"'; } >"$scen" ;;
+		pinned | equal) scen=$out/max-rate-$v.conf
+			{ cat "$base"; echo "NAME=max-rate-$v"; echo 'SYNGUARD_QUEUES=0'
+			  echo 'SYNGUARD_DAEMON="queue_priority = 10; queue_cpus = [0];"'
+			  echo 'FLOOD_CPUS=1'; echo 'SERVER_CPUS=1'; echo 'LEGIT_CPUS=0'
+			  [ $v = equal ] && echo "RATE=$peer_pps"; } >"$scen" ;;
+		esac
+		if [ $v = equal ] && [ -z "$peer_pps" ]; then
+			echo "perf: max-rate equal: no SYNPROXY flood rate from the pinned run" | tee -a "$summary"
+			continue
 		fi
 		echo "perf: max-rate, synguard $v (load $(load)): tests/lab/bench.sh --scenario $scen" |
 			tee -a "$summary"
@@ -235,6 +259,11 @@ mode_max_rate() {
 			--build-dir "$build_dir" --out "$d" >"$d.log" 2>&1 ||
 			{ echo "perf: bench.sh failed, see $d.log" >&2; return 1; }
 		sed -n '/^defense/,/^$/p; /synguard \/ peer/,/^  vs/p' "$d/table.txt" | tee -a "$summary"
+		if [ $v = pinned ]; then
+			peer_pps=$($PY -c 'import json, sys
+r = [x for x in json.load(open(sys.argv[1]))["results"] if x["defense"] == "synproxy"]
+print(r[0]["flood"]["pps"] if r and r[0]["flood"]["pps"] else "")' "$d/results.json")
+		fi
 	done
 }
 
