@@ -346,8 +346,10 @@ run_defense() {
 	# sources, at its device's ingress hook: the internet absorbs those answers.
 	# A veth delivers in the sender's context, so whatever the attacker does
 	# with them is charged to synguard's queue thread, or to the generator's
-	# softirq under SYNPROXY. Routing each one (and building an ICMP error) cost
-	# a fifth of the queue thread; iptables rules in the raw table, a third.
+	# softirq under SYNPROXY. In profiles of synguard's queue thread at full
+	# speed, routing each one and building an ICMP error took a fifth of it;
+	# the IP receive path with iptables rules in the raw table, a third; this
+	# hook, before the IP layer, about a tenth.
 	lab_exec attacker nft -f - <<-EOF || { echo "bench: attacker sink: nft failed" >&2; return 1; }
 		table netdev sgsink {
 			chain in {
