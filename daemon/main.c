@@ -261,6 +261,8 @@ static const char *daemon_changed(const struct conf_daemon *a, const struct conf
 		return "firewall";
 	if (a->fail_open != b->fail_open)
 		return "fail_open";
+	if (a->queue_full != b->queue_full)
+		return "queue_full";
 	if (strcmp(a->control_socket, b->control_socket) != 0)
 		return "control_socket";
 	if (a->cookie_rotation != b->cookie_rotation)
@@ -646,9 +648,10 @@ static void run(struct daemon *d)
 		log_info("firewall rules installed");
 	}
 
-	log_info("synguardd running: %zu listener(s), queues %u-%u, fail-%s", d->conf->n_listeners,
-	         d->conf->daemon.queue_first, d->conf->daemon.queue_last,
-	         d->conf->daemon.fail_open ? "open" : "closed");
+	log_info("synguardd running: %zu listener(s), queues %u-%u, fail-%s, a full queue %ss",
+	         d->conf->n_listeners, d->conf->daemon.queue_first, d->conf->daemon.queue_last,
+	         d->conf->daemon.fail_open ? "open" : "closed",
+	         d->conf->daemon.queue_full == CONF_QUEUE_FULL_ACCEPT ? "accept" : "drop");
 	sd_notifyf(0, "READY=1\nSTATUS=protecting %zu listener(s)", d->conf->n_listeners);
 	d->notify = notify_new(d->loop, &src);
 

@@ -960,7 +960,7 @@ static int q_bind(struct queue_thread *q, char *err, size_t errlen)
 	uint32_t flags = NFQA_CFG_F_GSO, mask = NFQA_CFG_F_GSO | NFQA_CFG_F_FAIL_OPEN;
 	struct timespec start, now;
 
-	if (q->conf->daemon.fail_open)
+	if (q->conf->daemon.queue_full == CONF_QUEUE_FULL_ACCEPT)
 		flags |= NFQA_CFG_F_FAIL_OPEN;
 	/* libmnl 1.0.4 leaves attribute padding as it finds it (the 5-byte copy
 	 * parameters are padded to 8): no stack bytes go to the kernel */
@@ -1032,7 +1032,7 @@ static int q_open_netlink(struct queue_thread *q, char *err, size_t errlen)
 	    setsockopt(q->nlfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
 		log_warn("queue %u: netlink receive buffer", q->num);
 	/* A full buffer must not turn into an error on our socket: the kernel then drops (or,
-	 * fail-open, accepts) the packet, which is the behaviour we want under overload. */
+	 * with queue_full = "accept", accepts) the packet, as for a full queue. */
 	if (mnl_socket_setsockopt(q->nl, NETLINK_NO_ENOBUFS, &on, sizeof(on)) < 0)
 		log_warn("queue %u: NETLINK_NO_ENOBUFS", q->num);
 	return 0;

@@ -80,11 +80,18 @@ static const char *const overflow_names[] = {
     NULL,
 };
 
+static const char *const queue_full_names[] = {
+    [CONF_QUEUE_FULL_DROP] = "drop",
+    [CONF_QUEUE_FULL_ACCEPT] = "accept",
+    NULL,
+};
+
 static const char *const root_keys[] = {"daemon", "listeners", "policies", NULL};
 static const char *const daemon_keys[] = {
     "queue",           "firewall",       "fail_open",      "control_socket",
     "cookie_rotation", "user",           "metrics_listen", "cookie_secret_file",
-    "queue_cpus",      "queue_priority", "synack_layer2",  NULL,
+    "queue_cpus",      "queue_priority", "synack_layer2",  "queue_full",
+    NULL,
 };
 static const char *const listener_keys[] = {
     "name", "address", "port", "backend", "handoff", "proxy_protocol", "policy", NULL,
@@ -743,6 +750,7 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 	d->queue_last = 0;
 	d->firewall = CONF_FW_IPTABLES;
 	d->fail_open = true;
+	d->queue_full = CONF_QUEUE_FULL_DROP;
 	d->synack_layer2 = true;
 	snprintf(d->control_socket, sizeof(d->control_socket), "%s", DEFAULT_CONTROL_SOCKET);
 	d->cookie_rotation = 30;
@@ -768,6 +776,11 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 		return -1;
 	if ((s = config_setting_get_member(g, "fail_open")) && want_bool(x, s, &d->fail_open) < 0)
 		return -1;
+	if ((s = config_setting_get_member(g, "queue_full"))) {
+		if (want_enum(x, s, queue_full_names, &e) < 0)
+			return -1;
+		d->queue_full = (enum conf_queue_full)e;
+	}
 	if ((s = config_setting_get_member(g, "control_socket"))) {
 		const char *rule = "an absolute path of at most 107 bytes";
 		const char *v = "";

@@ -30,6 +30,7 @@ enum conf_firewall { CONF_FW_IPTABLES, CONF_FW_NONE };
 enum conf_handoff { CONF_HANDOFF_PROXY, CONF_HANDOFF_PASSFD };
 enum conf_mode { CONF_MODE_COOKIE, CONF_MODE_STATEFUL, CONF_MODE_AUTO };
 enum conf_overflow { CONF_OVERFLOW_DROP, CONF_OVERFLOW_RESET };
+enum conf_queue_full { CONF_QUEUE_FULL_DROP, CONF_QUEUE_FULL_ACCEPT };
 
 #define CONF_CIDRS_MAX 65536 /* entries of one allow or deny list */
 
@@ -109,7 +110,10 @@ struct conf_daemon {
 	uint16_t queue_first; /* NFQUEUE numbers queue_first..queue_last */
 	uint16_t queue_last;
 	enum conf_firewall firewall;
-	bool fail_open;
+	bool fail_open; /* rules with --queue-bypass: no daemon, packets go to the kernel */
+	/* a packet that finds its NFQUEUE queue full: dropped (counted by the kernel), or
+	 * accepted into the kernel's TCP (NFQA_CFG_F_FAIL_OPEN, uncounted) */
+	enum conf_queue_full queue_full;
 	char control_socket[CONF_PATH_MAX];
 	uint32_t cookie_rotation; /* seconds per cookie key epoch */
 	char user[CONF_USER_MAX]; /* account a daemon started as root switches to */

@@ -411,12 +411,12 @@ def table(res, scen):
             for r in res]
     lines.append("  machine cores busy before the flood (legit load, anything else running): " +
                  ", ".join(base))
-    lines.append("  NFQ drop: queue_dropped + queue_user_dropped; with fail_open a full queue lets"
-                 " packets through to the kernel uncounted")
+    lines.append("  NFQ drop: queue_dropped + queue_user_dropped (synguard's queue_full = \"drop\", the"
+                 " default; with \"accept\" a full queue lets packets through to the kernel uncounted)")
     for r in res:
         if r["defense"] == "synguard" and r["rst_per_s"]:
             lines.append("  synguard: %d RSTs/s reached the spoofed sources: flood SYNs that"
-                         " bypassed a full queue (fail_open) and found no listener" % r["rst_per_s"])
+                         " bypassed a full queue (queue_full = \"accept\") and found no listener" % r["rst_per_s"])
     busy = [r["defense"] for r in res
             if ((r["cpu"] or {}).get("machine_cores_before_flood") or 0) > 0.5]
     if busy:

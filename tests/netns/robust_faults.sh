@@ -9,10 +9,11 @@
 # 2. fail_open = false: after a SIGKILL, SYNs to the protected port are
 #    dropped: connecting times out (no reset, no success). A restart resumes.
 # 3. NFQUEUE overflow: a stopped daemon (SIGSTOP) under a bounded SYN burst.
-#    Fail-closed: the kernel drops what does not fit and counts it in
-#    /proc/net/netfilter/nfnetlink_queue; every SYN is either seen by the
-#    daemon after SIGCONT or counted dropped there. Fail-open: nothing is
-#    dropped; what did not fit went to the kernel's TCP instead.
+#    queue_full = "drop" (the default, with fail_open either way): the kernel
+#    drops what does not fit and counts it in /proc/net/netfilter/
+#    nfnetlink_queue; every SYN is either seen by the daemon after SIGCONT or
+#    counted dropped there. queue_full = "accept": nothing is dropped; what did
+#    not fit went to the kernel's TCP instead.
 # 4. Backend down (connection refused) and backend silent (its SYNs
 #    blackholed): every handed-off client is reset and counted
 #    (handoff_failed), and the daemon's open files and RSS are back where
@@ -56,6 +57,33 @@ settle() {
 	done
 }
 
+# overflow WHAT: stops the daemon, sends a SYN burst it cannot take, lets it go on;
+# sets sent, total (queued while stopped), seen (by the daemon), took (kernel TCP
+# segments in) and dropped (by the queue, counted by the kernel)
+overflow() {
+	local out s0 s1 k0 k1 d0 d1 u0 u1
+	s0=$(t_stat total.syn_received)
+	k0=$(tcp_in_segs)
+	read -r _ _ _ _ _ d0 u0 _ < <(nfq_line)
+	kill -STOP "$T_DAEMON_PID"
+	out=$(lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+		--dst "$LAB_SERVER4" --dport 80 --kind syn --count "$BURST" --rate 200000 --quiet) ||
+		{ kill -CONT "$T_DAEMON_PID"; t_fail "burst: $out"; }
+	sleep 0.5
+	read -r _ _ total _ _ d1 u1 _ < <(nfq_line)
+	k1=$(tcp_in_segs)
+	kill -CONT "$T_DAEMON_PID"
+	settle
+	sent=$(echo "$out" | sed -n 's/.* sent \([0-9]*\) packets.*/\1/p')
+	s1=$(t_stat total.syn_received)
+	seen=$((s1 - s0))
+	took=$((k1 - k0))
+	dropped=$((d1 - d0 + u1 - u0))
+	echo "$1 overflow: sent $sent, queued while stopped $total, daemon saw $seen," \
+		"kernel TCP took $took, queue drops $((d1 - d0)) + user drops $((u1 - u0))"
+	t_expect "$1 overflow: the queue filled" "$total" -ge 10000
+}
+
 flood() { # RATE SECONDS FAMILY-DST: a spoofed SYN flood in the background
 	lab_bg attacker "$T_DIR/flood.log" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
 		--dst "$3" --dport 80 --kind syn --rate "$1" --duration "$2" --quiet
@@ -69,6 +97,8 @@ kill9() {
 }
 
 # ---- 1. fail-open --------------------------------------------------------------
+# a full queue accepts here too: the service listens on the protected port
+T_DAEMON_EXTRA='queue_full = "accept";'
 t_config "$(t_listener web4 $LAB_SERVER4 80 proxy 127.0.0.1:80),
 $(t_listener web6 $LAB_SERVER6 80 proxy 127.0.0.1:80)"
 t_backend local --listen '[::]:80' http
@@ -102,26 +132,25 @@ t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "fetch after the restart (I
 t_curl -o /dev/null "http://[$LAB_SERVER6]/" || t_fail "fetch after the restart (IPv6)"
 t_expect "fail-open: the new daemon handed off both" "$(t_stat total.handoffs)" = 2
 
-# ---- 3b. overflow, fail-open: what does not fit goes to the kernel -----------------
-s0=$(t_stat total.syn_received)
-k0=$(tcp_in_segs)
-read -r _ _ _ _ _ d0 u0 _ < <(nfq_line)
-kill -STOP "$T_DAEMON_PID"
-out=$(lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" --dst "$LAB_SERVER4" \
-	--dport 80 --kind syn --count "$BURST" --rate 200000 --quiet) || { kill -CONT "$T_DAEMON_PID"; t_fail "burst: $out"; }
-sleep 0.5
-read -r _ _ total _ _ d1 u1 _ < <(nfq_line)
-k1=$(tcp_in_segs)
-kill -CONT "$T_DAEMON_PID"
-settle
-sent=$(echo "$out" | sed -n 's/.* sent \([0-9]*\) packets.*/\1/p')
-s1=$(t_stat total.syn_received)
-echo "fail-open overflow: sent $sent, queued while stopped $total, daemon saw $((s1 - s0)), kernel TCP took $((k1 - k0)), queue drops $((d1 - d0)) + $((u1 - u0))"
-t_expect "fail-open overflow: the queue filled" "$total" -ge 10000
-t_expect "fail-open overflow: nothing dropped by the queue" $((d1 - d0 + u1 - u0)) = 0
-t_expect "fail-open overflow: every SYN went to the daemon or to the kernel" \
-	$((s1 - s0 + k1 - k0)) = "$sent"
-t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "fetch after the fail-open overflow"
+# ---- 3b. overflow, queue_full = "accept": what does not fit goes to the kernel -----
+overflow accept
+t_expect "accept overflow: nothing dropped by the queue" $dropped = 0
+t_expect "accept overflow: every SYN went to the daemon or to the kernel" $((seen + took)) = "$sent"
+t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "fetch after the accepting overflow"
+t_stop_daemon
+
+# ---- 3c. overflow, fail_open and the default queue_full: dropped, counted ---------
+# (whatever listens on the protected port: when nothing does, the usual case of a
+# proxy listener, what a full queue accepted would be refused by the kernel)
+T_DAEMON_EXTRA=
+t_config "$(t_listener web4 $LAB_SERVER4 80 proxy 127.0.0.1:80),
+$(t_listener web6 $LAB_SERVER6 80 proxy 127.0.0.1:80)"
+t_start_daemon
+overflow drop
+t_expect "drop overflow: the queue overflowed and counted it" $dropped -gt 0
+t_expect "drop overflow: every SYN was seen by the daemon or counted dropped" \
+	$((seen + dropped)) = "$sent"
+t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "fetch after the dropping overflow"
 t_stop_daemon
 
 # ---- 2. fail-closed ---------------------------------------------------------------
@@ -146,22 +175,10 @@ t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "fail-closed: fetch after t
 t_curl -o /dev/null "http://[$LAB_SERVER6]/" || t_fail "fail-closed: fetch after the restart (IPv6)"
 
 # ---- 3a. overflow, fail-closed: what does not fit is dropped and counted -----------
-s0=$(t_stat total.syn_received)
-read -r _ _ _ _ _ d0 u0 _ < <(nfq_line)
-kill -STOP "$T_DAEMON_PID"
-out=$(lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" --dst "$LAB_SERVER4" \
-	--dport 80 --kind syn --count "$BURST" --rate 200000 --quiet) || { kill -CONT "$T_DAEMON_PID"; t_fail "burst: $out"; }
-sleep 0.5
-read -r _ _ total _ _ d1 u1 _ < <(nfq_line)
-kill -CONT "$T_DAEMON_PID"
-settle
-sent=$(echo "$out" | sed -n 's/.* sent \([0-9]*\) packets.*/\1/p')
-s1=$(t_stat total.syn_received)
-dropped=$((d1 - d0 + u1 - u0))
-echo "fail-closed overflow: sent $sent, queued while stopped $total, daemon saw $((s1 - s0)), queue drops $((d1 - d0)) + user drops $((u1 - u0))"
+overflow fail-closed
 t_expect "fail-closed overflow: the queue overflowed and counted it" $dropped -gt 0
 t_expect "fail-closed overflow: every SYN was seen by the daemon or counted dropped" \
-	$((s1 - s0 + dropped)) = "$sent"
+	$((seen + dropped)) = "$sent"
 t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "fetch after the fail-closed overflow"
 t_stop_daemon
 lab_stop_bg # the service on [::]:80

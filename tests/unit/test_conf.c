@@ -151,6 +151,7 @@ static void assert_default_daemon(const struct conf_daemon *d)
 	assert_int_equal(d->queue_last, 0);
 	assert_int_equal(d->firewall, CONF_FW_IPTABLES);
 	assert_true(d->fail_open);
+	assert_int_equal(d->queue_full, CONF_QUEUE_FULL_DROP);
 	assert_string_equal(d->control_socket, "/run/synguard/control.sock");
 	assert_int_equal(d->cookie_rotation, 30);
 	assert_string_equal(d->user, "synguard");
@@ -207,7 +208,8 @@ static void test_queue_placement(void **state)
 
 	(void)state;
 	assert_int_equal(conf_parse("daemon: { queue = \"0:2\"; queue_cpus = [1, 0, 1]; "
-	                            "queue_priority = 10; synack_layer2 = false; };\n"
+	                            "queue_priority = 10; synack_layer2 = false; "
+	                            "queue_full = \"accept\"; };\n"
 	                            "listeners = ( { name = \"w\"; address = \"192.0.2.1\"; "
 	                            "port = 80; backend = \"127.0.0.1:8080\"; } );\n",
 	                            "t.conf", &c, err, sizeof(err)),
@@ -218,6 +220,7 @@ static void test_queue_placement(void **state)
 	assert_int_equal(c->daemon.queue_cpus[2], 1);
 	assert_int_equal(c->daemon.queue_priority, 10);
 	assert_false(c->daemon.synack_layer2);
+	assert_int_equal(c->daemon.queue_full, CONF_QUEUE_FULL_ACCEPT);
 	conf_free(c);
 }
 
@@ -613,7 +616,8 @@ static const struct bad_text bad_texts[] = {
     {"daemon = 5;\n" LST(), "1: daemon: ", "must be a group"},
     {DMN("queues = \"0\";"), "1: daemon.queues: ",
      "unknown key (allowed here: queue, firewall, fail_open, control_socket, cookie_rotation, "
-     "user, metrics_listen, cookie_secret_file, queue_cpus, queue_priority, synack_layer2)"},
+     "user, metrics_listen, cookie_secret_file, queue_cpus, queue_priority, synack_layer2, "
+     "queue_full)"},
     {DMN("queue = 0;"), "1: daemon.queue: ", "must be a string: \"N\" or \"N:M\""},
     {DMN("queue = \"x\";"), "1: daemon.queue: ", "\"x\" is not valid: must be \"N\" or \"N:M\""},
     {DMN("queue = \"\";"), "1: daemon.queue: ", "is not valid"},
@@ -631,6 +635,10 @@ static const struct bad_text bad_texts[] = {
     {DMN("fail_open = \"yes\";"), "1: daemon.fail_open: ", "must be a boolean: true or false"},
     {DMN("fail_open = 1;"), "1: daemon.fail_open: ", "must be a boolean"},
     {DMN("synack_layer2 = \"no\";"), "1: daemon.synack_layer2: ", "must be a boolean"},
+    {DMN("queue_full = \"bypass\";"),
+     "1: daemon.queue_full: ", "\"bypass\" is not allowed: must be one of \"drop\", \"accept\""},
+    {DMN("queue_full = false;"),
+     "1: daemon.queue_full: ", "must be a string, one of \"drop\", \"accept\""},
     {DMN("control_socket = \"run/ctl.sock\";"),
      "1: daemon.control_socket: ", "must be an absolute path of at most 107 bytes"},
     {DMN("control_socket = 5;"), "1: daemon.control_socket: ", "must be a string"},
