@@ -247,8 +247,12 @@ mode_max_rate() {
 			{ cat "$base"; echo "NAME=max-rate-$v"; echo 'SYNGUARD_QUEUES=0'
 			  echo 'SYNGUARD_DAEMON="queue_priority = 10; queue_cpus = [0];"'
 			  echo 'FLOOD_CPUS=1'; echo 'SERVER_CPUS=1'; echo 'LEGIT_CPUS=0'
-			  [ $v = equal ] && echo "RATE=$peer_pps"; } >"$scen" ;;
+			  if [ $v = equal ]; then echo "RATE=$peer_pps"; fi; } >"$scen" ;;
 		esac
+		if [ $v != default ] && [ $v != realtime ] && [ "$(nproc)" -lt 2 ]; then
+			echo "perf: max-rate $v: needs two CPUs" | tee -a "$summary"
+			continue
+		fi
 		if [ $v = equal ] && [ -z "$peer_pps" ]; then
 			echo "perf: max-rate equal: no SYNPROXY flood rate from the pinned run" | tee -a "$summary"
 			continue
