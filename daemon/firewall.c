@@ -415,8 +415,9 @@ static void fw_print_nft(FILE *out, const struct conf *c)
 		         d->fail_open ? " bypass" : "");
 
 	fprintf(out, "#\n# Equivalent nftables ruleset, for hosts whose kernel has the nft queue\n"
-	             "# statement (CONFIG_NFT_QUEUE). Untested. Note that an accept in this\n"
-	             "# table does not skip other base chains on the same hook.\n#\n");
+	             "# statement (CONFIG_NFT_QUEUE); the daemon does not install it. Checked\n"
+	             "# with nft -c, not run with traffic. Note that an accept in this table\n"
+	             "# does not skip other base chains on the same hook.\n#\n");
 	fprintf(out, "# table inet synguard {\n");
 	fprintf(out, "# \tchain prerouting {\n#\t\ttype filter hook prerouting priority -300; "
 	             "policy accept;\n");
