@@ -5,11 +5,12 @@
 # whether RSS and open files stayed flat and whether any legitimate failure
 # is the daemon's doing.
 #
-#   tests/lab/soak.sh [-d SECONDS] [-r PPS] [-l CPS] [-F] [-o DIR] BUILD_DIR
+#   tests/lab/soak.sh [-d SECONDS] [-r PPS] [-l CPS] [-F] [-A] [-o DIR] BUILD_DIR
 #     -d SECONDS  flood length (default 300; at most 590)
 #     -r PPS      flood rate; 0 (default) is as fast as sgflood goes
 #     -l CPS      legitimate connections per second, IPv4 (default 50; IPv6 gets a fifth)
 #     -F          fail_open = false (default: true)
+#     -A          queue_full = "accept" (default: "drop")
 #     -o DIR      keep the results there (default: a temporary directory, printed)
 #
 # Legitimate clients (sgload, an echo exchange per connection) start 5 s
@@ -17,9 +18,9 @@
 #   - the daemon's: early closes and corrupted echoes after the handshake,
 #     and the daemon's own repair_failed / handoff_failed counters;
 #   - overload's: connect timeouts, refusals and resets while the NFQUEUE
-#     queue was overflowing. Fail-closed, the kernel counts the drops in
-#     /proc/net/netfilter/nfnetlink_queue; fail-open, it counts nothing there
-#     and hands the overflow to its own TCP, which answers a SYN or a
+#     queue was overflowing. With queue_full = "drop", the kernel counts the
+#     drops in /proc/net/netfilter/nfnetlink_queue; with "accept", it counts
+#     nothing there and hands the overflow to its own TCP, which answers a SYN or a
 #     handshake ACK for the protected port with a reset (nobody listens
 #     there): the server's TcpOutRsts counts them. A client can then be
 #     reset while the daemon, which saw its next segment, hands the
@@ -36,15 +37,16 @@
 # its 30-second version. Namespaces are named SGLAB_PREFIX (default sgsoak).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-dur=300 rate=0 legit=50 fail_open=true out=""
-while getopts d:r:l:Fo: opt; do
+dur=300 rate=0 legit=50 fail_open=true queue_full=drop out=""
+while getopts d:r:l:FAo: opt; do
 	case $opt in
 	d) dur=$OPTARG ;;
 	r) rate=$OPTARG ;;
 	l) legit=$OPTARG ;;
 	F) fail_open=false ;;
+	A) queue_full=accept ;;
 	o) out=$OPTARG ;;
-	*) sed -n '2,27p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,28p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -80,6 +82,7 @@ daemon: {
 	queue = "0:1";
 	firewall = "iptables";
 	fail_open = $fail_open;
+	queue_full = "$queue_full";
 	control_socket = "$sock";
 	cookie_rotation = 30;
 	user = "root";
@@ -136,7 +139,7 @@ lab_bg attacker "$out/flood.log" "$build/tests/lab/sgflood" --iface eth0 \
 	--rate "$rate" --duration "$dur" --quiet
 fl=$LAB_LAST_PID
 start=$(date +%s)
-echo "soak: flood for $dur s (rate ${rate:-0}, 0 = as fast as possible), legit $legit/s IPv4 + $(((legit + 4) / 5))/s IPv6, fail_open = $fail_open"
+echo "soak: flood for $dur s (rate ${rate:-0}, 0 = as fast as possible), legit $legit/s IPv4 + $(((legit + 4) / 5))/s IPv6, fail_open = $fail_open, queue_full = $queue_full"
 while kill -0 "$fl" 2>/dev/null; do
 	sleep 10
 	s=$(sample $(($(date +%s) - start)))
@@ -207,8 +210,8 @@ print(f"RSS kB: idle {summary['rss_kb']['before']}, flood start {summary['rss_kb
 print(f"open files: idle {summary['fds']['before']}, flood start {summary['fds']['flood_start']}, "
       f"flood end {summary['fds']['flood_end']}, idle after {summary['fds']['after']} "
       f"({n(end, 'active')} connection(s) still open)")
-print(f"SYNs seen by the daemon: {syn}; NFQUEUE drops (fail-closed overflow): {drops}; "
-      f"kernel resets (fail-open overflow): {rsts}")
+print(f"SYNs seen by the daemon: {syn}; NFQUEUE drops (overflow, queue_full drop): {drops}; "
+      f"kernel resets (overflow, queue_full accept): {rsts}")
 print(f"legitimate connections: {ok} of {att} ok; failures: " +
       ", ".join(f"{k} {v}" for k, v in res.items() if v) + (" none" if not any(res.values()) else ""))
 print(f"daemon counters: {summary['daemon_counters']}")
