@@ -278,6 +278,8 @@ static const char *daemon_changed(const struct conf_daemon *a, const struct conf
 		return "queue_cpus";
 	if (a->queue_priority != b->queue_priority)
 		return "queue_priority";
+	if (a->queue_nice != b->queue_nice)
+		return "queue_nice";
 	if (a->synack_layer2 != b->synack_layer2)
 		return "synack_layer2";
 	/* a key this list does not know yet (both structs come zeroed from conf_parse) */

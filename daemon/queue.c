@@ -65,6 +65,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1097,6 +1098,43 @@ static void q_thread_attr(const struct queue_thread *q, pthread_attr_t *attr)
 	}
 }
 
+/*
+ * daemon.queue_nice. A nice value cannot be given through thread attributes, and
+ * a thread cannot be reniced once the daemon has dropped its privileges, but a new
+ * thread inherits its creator's: the creating thread takes the value for the
+ * moment of pthread_create() (see the caller). Under a flood a queue thread at
+ * -20 takes nearly all of its CPU, yet, unlike a real-time one, still lets that
+ * CPU's kernel threads (ksoftirqd, workqueues) in at once when they wake.
+ * Returns 0, or -1 with err set.
+ */
+static int q_nice_push(const struct queue_thread *q, int *was, char *err, size_t errlen)
+{
+	int want = q->conf->daemon.queue_nice;
+
+	if (want == 0)
+		return 0;
+	errno = 0;
+	*was = getpriority(PRIO_PROCESS, 0); /* the calling thread, on Linux */
+	if (*was == -1 && errno != 0) {
+		snprintf(err, errlen, "daemon.queue_nice: getpriority: %s", strerror(errno));
+		return -1;
+	}
+	if (setpriority(PRIO_PROCESS, 0, want) < 0) {
+		snprintf(err, errlen, "daemon.queue_nice = %d: %s%s", want, strerror(errno),
+		         errno == EACCES || errno == EPERM
+		             ? " (needs CAP_SYS_NICE or RLIMIT_NICE; systemd: LimitNICE=)"
+		             : "");
+		return -1;
+	}
+	return 0;
+}
+
+static void q_nice_pop(const struct queue_thread *q, int was)
+{
+	if (q->conf->daemon.queue_nice != 0 && setpriority(PRIO_PROCESS, 0, was) < 0)
+		log_warn("queue %u: restoring the main thread's nice value", q->num);
+}
+
 struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, char *err,
                                  size_t errlen)
 {
@@ -1104,7 +1142,7 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	sigset_t all, old;
 	pthread_attr_t attr;
 	uint64_t seed;
-	int e;
+	int e, nice_was = 0;
 
 	if (q == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1169,9 +1207,15 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pthread_attr_init(&attr);
 	q_thread_attr(q, &attr);
-	e = pthread_create(&q->thread, &attr, q_main, q);
+	e = q_nice_push(q, &nice_was, err, errlen);
+	if (e == 0) {
+		e = pthread_create(&q->thread, &attr, q_main, q);
+		q_nice_pop(q, nice_was);
+	}
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e < 0)
+		goto fail; /* q_nice_push said why */
 	if (e != 0) {
 		snprintf(err, errlen, "cannot start the queue thread: %s%s", strerror(e),
 		         e == EINVAL || e == EPERM ? " (daemon.queue_cpus or queue_priority)" : "");

@@ -91,7 +91,7 @@ static const char *const daemon_keys[] = {
     "queue",           "firewall",       "fail_open",      "control_socket",
     "cookie_rotation", "user",           "metrics_listen", "cookie_secret_file",
     "queue_cpus",      "queue_priority", "synack_layer2",  "queue_full",
-    NULL,
+    "queue_nice",      NULL,
 };
 static const char *const listener_keys[] = {
     "name", "address", "port", "backend", "handoff", "proxy_protocol", "policy", NULL,
@@ -808,6 +808,11 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 		if (want_int(x, s, 0, 99, &n) < 0)
 			return -1;
 		d->queue_priority = (uint8_t)n;
+	}
+	if ((s = config_setting_get_member(g, "queue_nice"))) {
+		if (want_int(x, s, -20, 19, &n) < 0)
+			return -1;
+		d->queue_nice = (int8_t)n;
 	}
 	if ((s = config_setting_get_member(g, "cookie_secret_file"))) {
 		const char *rule = "an absolute path of at most 255 bytes, or \"\" to keep random "

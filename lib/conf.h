@@ -128,6 +128,8 @@ struct conf_daemon {
 	uint8_t n_queue_cpus;
 	/* SCHED_RR priority of the queue threads (1..99); 0: normal scheduling */
 	uint8_t queue_priority;
+	/* nice value of the queue threads (-20..19) under normal scheduling */
+	int8_t queue_nice;
 	/* answer SYNs at layer 2, on the device and to the MAC they came from (tx.h) */
 	bool synack_layer2;
 };

@@ -10,9 +10,9 @@
 #               drops, CPU per answered SYN, legit success, connect p99, ratios;
 #               four times: synguard as the scenario configures it (two queue
 #               threads), with one real-time queue thread (queue = "0",
-#               daemon.queue_priority = 10), the same with each party pinned
-#               to its own CPU, and pinned at the flood rate SYNPROXY reached
-#               (see mode_max_rate below)
+#               daemon.queue_priority = 10), one at nice -20 with each party
+#               pinned to its own CPU, and that at the flood rate SYNPROXY
+#               reached (see mode_max_rate below)
 #   flood-size  synguardd's RSS after 1 M and after 20 M spoofed SYNs
 #               (PERF_FLOOD_BIG=N changes the second figure)
 #   latency     no flood: connect latency p50/p99 of 2000 connections straight
@@ -222,7 +222,10 @@ mode_flood_size() {
 #   default   as configured (two queue threads at normal priority)
 #   realtime  one real-time queue thread (two would leave the generator, on the
 #             same two CPUs, only what they do not take)
-#   pinned    realtime, and each party on its own CPU: the generator on CPU 1
+#   pinned    one queue thread at nice -20 (not real-time: a real-time thread
+#             that keeps its CPU busy holds that CPU's kernel threads back until
+#             the scheduler's fair-share reserve runs them in one go, stalls of
+#             tens of milliseconds), and each party on its own CPU: the generator on CPU 1
 #             with the server's processes (backend, synguardd's main thread),
 #             the legitimate client on CPU 0 with the queue thread. Unpinned, the
 #             client's wake-up often lands on the generator's CPU and waits there
@@ -245,7 +248,7 @@ mode_max_rate() {
 			  echo 'SYNGUARD_DAEMON="queue_priority = 10;"'; } >"$scen" ;;
 		pinned | equal) scen=$out/max-rate-$v.conf
 			{ cat "$base"; echo "NAME=max-rate-$v"; echo 'SYNGUARD_QUEUES=0'
-			  echo 'SYNGUARD_DAEMON="queue_priority = 10; queue_cpus = [0];"'
+			  echo 'SYNGUARD_DAEMON="queue_nice = -20; queue_cpus = [0];"'
 			  echo 'FLOOD_CPUS=1'; echo 'SERVER_CPUS=1'; echo 'LEGIT_CPUS=0'
 			  if [ $v = equal ]; then echo "RATE=$peer_pps"; fi; } >"$scen" ;;
 		esac

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Queue threads run where daemon.queue_cpus puts them and with the real-time
-# priority daemon.queue_priority asks for, and serve both families so.
+# priority daemon.queue_priority asks for, and serve both families so; with
+# daemon.queue_nice instead, at that nice value, while the daemon's main
+# thread keeps its own.
 . "$(dirname "$0")/lib.sh" "$@"
 t_need sgbackend curl taskset chrt
 
@@ -37,4 +39,23 @@ done
 t_ok "$N fetches over each family"
 t_expect "SYN-ACKs sent" "$(t_stat total.synack_sent)" -ge $((2 * N))
 t_expect "handoffs" "$(t_stat total.handoffs)" = $((2 * N))
+t_stop_daemon
+
+# queue_nice: normal scheduling at nice -7 for the queue threads only
+sed -i 's/^\tqueue_priority = 5;/\tqueue_nice = -7;/' "$T_CONF"
+grep -q 'queue_nice = -7' "$T_CONF" || t_fail "could not switch to queue_nice"
+t_start_daemon
+nice_of() { awk '{ sub(/.*\) /, ""); print $17 }' "$1/stat"; } # field 19 of /proc/TID/stat
+for t in /proc/"$T_DAEMON_PID"/task/*; do
+	name=$(cat "$t/comm")
+	case "$name" in
+	sg-queue-*)
+		pol=$(chrt -p "${t##*/}")
+		case "$pol" in *SCHED_OTHER*) t_ok "$name: SCHED_OTHER" ;; *) t_fail "$name: $pol" ;; esac
+		t_expect "$name nice" "$(nice_of "$t")" = -7 ;;
+	synguardd) t_expect "main thread nice" "$(nice_of "$t")" = 0 ;;
+	esac
+done
+t_curl -f "http://$LAB_SERVER4/" >/dev/null || t_fail "IPv4 fetch with queue_nice"
+t_curl -f "http://[$LAB_SERVER6]/" >/dev/null || t_fail "IPv6 fetch with queue_nice"
 echo "PASS: $T_NAME"

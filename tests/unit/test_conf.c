@@ -159,6 +159,7 @@ static void assert_default_daemon(const struct conf_daemon *d)
 	assert_string_equal(d->cookie_secret_file, "");
 	assert_int_equal(d->n_queue_cpus, 0);
 	assert_int_equal(d->queue_priority, 0);
+	assert_int_equal(d->queue_nice, 0);
 	assert_true(d->synack_layer2);
 }
 
@@ -209,7 +210,7 @@ static void test_queue_placement(void **state)
 	(void)state;
 	assert_int_equal(conf_parse("daemon: { queue = \"0:2\"; queue_cpus = [1, 0, 1]; "
 	                            "queue_priority = 10; synack_layer2 = false; "
-	                            "queue_full = \"accept\"; };\n"
+	                            "queue_full = \"accept\"; queue_nice = -20; };\n"
 	                            "listeners = ( { name = \"w\"; address = \"192.0.2.1\"; "
 	                            "port = 80; backend = \"127.0.0.1:8080\"; } );\n",
 	                            "t.conf", &c, err, sizeof(err)),
@@ -221,6 +222,7 @@ static void test_queue_placement(void **state)
 	assert_int_equal(c->daemon.queue_priority, 10);
 	assert_false(c->daemon.synack_layer2);
 	assert_int_equal(c->daemon.queue_full, CONF_QUEUE_FULL_ACCEPT);
+	assert_int_equal(c->daemon.queue_nice, -20);
 	conf_free(c);
 }
 
@@ -617,7 +619,7 @@ static const struct bad_text bad_texts[] = {
     {DMN("queues = \"0\";"), "1: daemon.queues: ",
      "unknown key (allowed here: queue, firewall, fail_open, control_socket, cookie_rotation, "
      "user, metrics_listen, cookie_secret_file, queue_cpus, queue_priority, synack_layer2, "
-     "queue_full)"},
+     "queue_full, queue_nice)"},
     {DMN("queue = 0;"), "1: daemon.queue: ", "must be a string: \"N\" or \"N:M\""},
     {DMN("queue = \"x\";"), "1: daemon.queue: ", "\"x\" is not valid: must be \"N\" or \"N:M\""},
     {DMN("queue = \"\";"), "1: daemon.queue: ", "is not valid"},
@@ -637,6 +639,8 @@ static const struct bad_text bad_texts[] = {
     {DMN("synack_layer2 = \"no\";"), "1: daemon.synack_layer2: ", "must be a boolean"},
     {DMN("queue_full = \"bypass\";"),
      "1: daemon.queue_full: ", "\"bypass\" is not allowed: must be one of \"drop\", \"accept\""},
+    {DMN("queue_nice = -21;"), "1: daemon.queue_nice: ", "-21 is out of range: must be an integer -20..19"},
+    {DMN("queue_nice = 20;"), "1: daemon.queue_nice: ", "must be an integer -20..19"},
     {DMN("queue_full = false;"),
      "1: daemon.queue_full: ", "must be a string, one of \"drop\", \"accept\""},
     {DMN("control_socket = \"run/ctl.sock\";"),
