@@ -48,6 +48,7 @@ struct tx {
 	struct tx_fam fam[TX_NFAM];
 	struct tx_dev devs[TX_DEVS];
 	unsigned next_dev; /* the entry a new device replaces when all are taken */
+	int l2_errno;      /* why the packet socket could not be opened; 0: it is open */
 };
 
 static int tx_fam_open(struct tx_fam *f, int family, size_t batch, char *err, size_t errlen)
@@ -113,6 +114,8 @@ struct tx *tx_new(size_t batch, char *err, size_t errlen)
 		tx_free(tx);
 		return NULL;
 	}
+	if (tx->fam[TX_L2].fd < 0)
+		tx->l2_errno = errno;
 	return tx;
 }
 
@@ -158,6 +161,11 @@ void tx_flush(struct tx *tx)
 {
 	for (int i = 0; i < TX_NFAM; i++)
 		tx_fam_flush(&tx->fam[i]);
+}
+
+int tx_layer2_errno(const struct tx *tx)
+{
+	return tx->l2_errno;
 }
 
 size_t tx_pending(const struct tx *tx)

@@ -91,6 +91,9 @@ t_ok "log lines carry journal priorities"
 if grep -q "^<4>privileges" "$log"; then
 	t_fail "privilege warnings under the unit's capabilities: $(grep '^<4>' "$log")"
 fi
+if grep -q "no packet socket" "$log"; then
+	t_fail "no layer-2 SYN-ACKs under the unit's capabilities: $(grep 'packet socket' "$log")"
+fi
 grep -q "^<6>systemd watchdog: 1.0 s, pinging every 0.5 s$" "$log" || t_fail "watchdog not enabled"
 
 t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "fetch through the daemon"

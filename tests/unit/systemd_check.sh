@@ -1,8 +1,9 @@
 #!/bin/bash
 # The systemd unit and sysusers entry: `systemd-analyze verify` finds nothing
 # to say, `systemd-analyze security --offline=yes` rates the unit's exposure
-# at most 2.0 (the score is printed), and systemd-sysusers creates the user
-# in a scratch root. Skips (77) without systemd-analyze.
+# at most 2.0 (the score is printed), RestrictAddressFamilies= allows every
+# socket family the daemon opens, and systemd-sysusers creates the user in a
+# scratch root. Skips (77) without systemd-analyze.
 #   systemd_check.sh SOURCE_DIR SYNGUARDD WORK_DIR
 set -u
 src=$1 daemon=$2 work=$3
@@ -45,6 +46,17 @@ if ! awk -v s="$score" -v m="$max_exposure" 'BEGIN { exit !(s <= m) }'; then
 	exit 1
 fi
 echo "ok: exposure $score <= $max_exposure"
+
+# AF_UNIX: control socket, pass-fd, sd_notify; AF_INET/AF_INET6: relay, raw
+# SYN-ACKs; AF_NETLINK: NFQUEUE; AF_PACKET: layer-2 SYN-ACKs (daemon/tx.c)
+families=$(sed -n 's/^RestrictAddressFamilies=//p' "$src/systemd/synguard.service")
+for f in AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET; do
+	case " $families " in *" $f "*) ;; *)
+		echo "FAIL: RestrictAddressFamilies= ($families) lacks $f, which the daemon opens"
+		exit 1 ;;
+	esac
+done
+echo "ok: RestrictAddressFamilies= allows $families"
 
 if [ "$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; then
 	mkdir -p "$tmp/root/etc"
