@@ -1174,8 +1174,10 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	if (q->tx == NULL)
 		goto fail;
 	if (q->conf->daemon.synack_layer2 && tx_layer2_errno(q->tx) != 0)
-		log_warnx("queue %u: synack_layer2: no packet socket (%s): SYN-ACKs take the routed "
-		          "raw sockets", num, strerror(tx_layer2_errno(q->tx)));
+		log_warnx(
+		    "queue %u: synack_layer2: no packet socket (%s): SYN-ACKs take the routed "
+		    "raw sockets",
+		    num, strerror(tx_layer2_errno(q->tx)));
 	q_refresh_time(q);
 	if (q_pickup(q) < 0) {
 		snprintf(err, errlen, "out of memory");

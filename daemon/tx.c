@@ -34,7 +34,8 @@ struct tx_dev {
 
 struct tx_fam {
 	int fd;
-	size_t n; /* queued */
+	int open_errno; /* why fd is -1 (a family the host or a sandbox refuses); 0: open */
+	size_t n;       /* queued */
 	struct tx_slot *slots;
 	struct sockaddr_storage *to;
 	struct iovec *iov;
@@ -48,7 +49,6 @@ struct tx {
 	struct tx_fam fam[TX_NFAM];
 	struct tx_dev devs[TX_DEVS];
 	unsigned next_dev; /* the entry a new device replaces when all are taken */
-	int l2_errno;      /* why the packet socket could not be opened; 0: it is open */
 };
 
 static int tx_fam_open(struct tx_fam *f, int family, size_t batch, char *err, size_t errlen)
@@ -68,8 +68,10 @@ static int tx_fam_open(struct tx_fam *f, int family, size_t batch, char *err, si
 	 * The packet socket has protocol 0: it sends and never receives anything. */
 	f->fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	               family == AF_PACKET ? 0 : IPPROTO_RAW);
-	if (f->fd < 0 && (errno == EAFNOSUPPORT || family == AF_PACKET))
+	if (f->fd < 0 && (errno == EAFNOSUPPORT || family == AF_PACKET)) {
+		f->open_errno = errno;
 		return 0; /* this family's packets use another path, or none will come */
+	}
 	if (f->fd < 0) {
 		snprintf(err, errlen, "tx: raw %s socket: %s", family == AF_INET ? "IPv4" : "IPv6",
 		         strerror(errno));
@@ -114,8 +116,6 @@ struct tx *tx_new(size_t batch, char *err, size_t errlen)
 		tx_free(tx);
 		return NULL;
 	}
-	if (tx->fam[TX_L2].fd < 0)
-		tx->l2_errno = errno;
 	return tx;
 }
 
@@ -165,7 +165,7 @@ void tx_flush(struct tx *tx)
 
 int tx_layer2_errno(const struct tx *tx)
 {
-	return tx->l2_errno;
+	return tx->fam[TX_L2].open_errno;
 }
 
 size_t tx_pending(const struct tx *tx)

@@ -88,9 +88,12 @@ static const char *const queue_full_names[] = {
 
 static const char *const root_keys[] = {"daemon", "listeners", "policies", NULL};
 static const char *const daemon_keys[] = {
-    "queue",           "firewall",       "fail_open",      "control_socket",
-    "cookie_rotation", "user",           "metrics_listen", "cookie_secret_file",
-    "queue_cpus",      "queue_priority", "synack_layer2",  "queue_full",
+    "queue",           "firewall",
+    "fail_open",       "control_socket",
+    "cookie_rotation", "user",
+    "metrics_listen",  "cookie_secret_file",
+    "queue_cpus",      "queue_priority",
+    "synack_layer2",   "queue_full",
     "queue_nice",      NULL,
 };
 static const char *const listener_keys[] = {
