@@ -101,6 +101,18 @@ t_ok() {
 	echo "ok: $*"
 }
 
+# t_wait SECONDS CMD...: polls CMD every 0.1 s until it succeeds; 1 on timeout.
+# Wait for the condition itself, never for a fixed time.
+t_wait() {
+	local secs=$1 i
+	shift
+	for i in $(seq $((secs * 10))); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
 # t_expect DESCRIPTION TEST-ARGS...: `test` must hold.
 t_expect() {
 	local what=$1
