@@ -59,11 +59,8 @@ done
 # remembered), then the data, which must go to that socket (ack_flow_passed),
 # not be taken for a second handshake; the echo must come back intact.
 # The client's kernel knows nothing of the connection: its resets are dropped.
-queued() { # the number of packets waiting in the server's queues
-	lab_exec server awk '{ n += $3 } END { print n + 0 }' /proc/net/netfilter/nfnetlink_queue
-}
 queued_ge() {
-	[ "$(queued)" -ge "$1" ]
+	[ "$(t_queued)" -ge "$1" ]
 }
 for fam in 4 6; do
 	if [ $fam = 4 ]; then addr=$LAB_SERVER4 ipt=iptables; else addr=$LAB_SERVER6 ipt=ip6tables; fi
@@ -77,7 +74,7 @@ for fam in 4 6; do
 	t_expect "IPv$fam: the SYN was answered, no socket yet" \
 		"$(t_stat listeners.race$fam.handoffs)" = 0
 	kill -STOP "$T_DAEMON_PID" || t_fail "SIGSTOP synguardd"
-	q0=$(queued)
+	q0=$(t_queued)
 	lab_bg client "$T_DIR/race$fam.log" $PY "$T_TOP/tests/netns/rawtcp.py" ackdata \
 		$addr 83 $cport "$isn" "$cookie" 1000
 	racepid=$LAB_LAST_PID
