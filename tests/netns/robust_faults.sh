@@ -46,9 +46,10 @@ tcp_in_segs() {
 fds_of() { ls "/proc/$1/fd" | wc -l; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# Waits until the daemon's counters stop moving.
+# Waits until the daemon's queues are drained, then until its counters stop moving.
 settle() {
 	local prev="" cur i
+	t_wait 10 t_drained || t_fail "the daemon did not drain its queues"
 	for i in $(seq 50); do
 		cur=$(t_ctl stats --json)
 		[ "$cur" = "$prev" ] && return 0

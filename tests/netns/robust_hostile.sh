@@ -70,6 +70,7 @@ EOF
 # last snapshot is left in $T_DIR/after.json.
 settle() {
 	local prev="" cur
+	t_wait 10 t_drained || t_fail "the daemon did not drain its queues"
 	for _ in $(seq 30); do
 		cur=$(t_ctl stats --json)
 		[ "$cur" = "$prev" ] && break
