@@ -104,9 +104,9 @@ t_ok() {
 # t_wait SECONDS CMD...: polls CMD every 0.1 s until it succeeds; 1 on timeout.
 # Wait for the condition itself, never for a fixed time.
 t_wait() {
-	local secs=$1 i
+	local secs=$1
 	shift
-	for i in $(seq $((secs * 10))); do
+	for _ in $(seq $((secs * 10))); do
 		"$@" && return 0
 		sleep 0.1
 	done
