@@ -78,6 +78,10 @@ for fam in 4 6; do
 	lab_bg client "$T_DIR/race$fam.log" $PY "$T_TOP/tests/netns/rawtcp.py" ackdata \
 		$addr 83 $cport "$isn" "$cookie" 1000
 	racepid=$LAB_LAST_PID
+	t_wait 10 grep -q '^sent' "$T_DIR/race$fam.log" || {
+		kill -CONT "$T_DAEMON_PID"
+		t_fail "IPv$fam: the raw client did not send: $(cat "$T_DIR/race$fam.log")"
+	}
 	t_wait 10 queued_ge $((q0 + 2)) || {
 		kill -CONT "$T_DAEMON_PID"
 		t_fail "IPv$fam: the ACK and the data did not both reach the queue"
