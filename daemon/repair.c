@@ -130,6 +130,12 @@ int repair_socket(const struct repair_params *p)
 		goto fail;
 	if (repair_setint(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF_NO_WP) < 0)
 		goto fail;
+	/* Leaving repair mode resets the socket's address reuse, and its TIME_WAIT keeps the
+	 * reuse the socket had: without this, a server binding the protected address with
+	 * SO_REUSEADDR (synguard stopped, or failed open) gets EADDRINUSE for a minute after
+	 * a connection closed. */
+	if (repair_setint(fd, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
+		goto fail;
 	if (repair_setint(fd, SOL_SOCKET, SO_MARK, REPAIR_MARK) < 0)
 		goto fail;
 	return fd;

@@ -28,7 +28,8 @@ for fam in 4 6; do
 	echo "$out"
 	sent=$(echo "$out" | sed -n 's/.* sent \([0-9]*\) packets.*/\1/p')
 	t_expect "IPv$fam: sgflood sent $N ACKs" "$sent" = $N
-	# let the queue drain
+	# let the queue drain, then the counter settle
+	t_wait 10 t_drained || t_fail "IPv$fam: the daemon did not drain its queues"
 	prev=-1
 	for i in $(seq 30); do
 		a1=$(t_stat "listeners.$name.ack_invalid")

@@ -46,10 +46,16 @@ else:
 PYEOF
 }
 
+# The ACK's fate is final: refused, or valid and its handoff done (or failed).
+fate_known() {
+	[ "$(t_stat total.ack_invalid)" -ge 1 ] ||
+		[ $(($(t_stat total.handoffs) + $(t_stat total.handoff_failed))) -ge 1 ]
+}
+
 # across KEY1 KEY2 SPORT: SYN answered by a daemon with KEY1, ACK sent to a fresh
 # daemon with KEY2; prints "valid invalid handoffs" as the second daemon counts them
 across() {
-	local cookie i v
+	local cookie
 	with_secret "$1"
 	t_start_daemon
 	cookie=$(hs syn "$3") || t_fail "handshake SYN"
@@ -57,12 +63,7 @@ across() {
 	with_secret "$2"
 	t_start_daemon
 	hs ack "$3" "$cookie" || t_fail "handshake ACK"
-	for i in $(seq 30); do
-		v=$(($(t_stat total.ack_valid) + $(t_stat total.ack_invalid)))
-		[ "$v" -ge 1 ] && break
-		sleep 0.1
-	done
-	sleep 0.3 # let the handoff finish
+	t_wait 5 fate_known || t_fail "the ACK was neither refused nor handed off"
 	echo "$(t_stat total.ack_valid) $(t_stat total.ack_invalid) $(t_stat total.handoffs)"
 	t_stop_daemon
 }

@@ -145,12 +145,23 @@ ss_info() { # NODE FILTER: one line of ss -i, waiting (bounded) for it
 field() { # NAME LINE: the value of NAME:value in an ss -i line
 	echo "$2" | grep -Eo " $1:[0-9,]+" | cut -d: -f2
 }
+# The client's ss -i line once the server acknowledged the 20-byte request
+# (bytes_acked counts the SYN too): that ACK carries the window the socket
+# advertises. Waits (bounded) for it.
+client_acked() {
+	local i info=
+	for i in $(seq 50); do
+		info=$(lab_exec client ss -Htin "( dport = :80 )" | tr -s ' \t\n' ' ')
+		[ "$(field bytes_acked "$info")" -ge 21 ] 2>/dev/null && break
+		sleep 0.1
+	done
+	echo "$info"
+}
 for fam in 4 6; do
 	if [ $fam = 4 ]; then srv=$LAB_SERVER4 mss=1448; else srv=$LAB_SERVER6 mss=1428; fi
 	hold $fam $srv
 	info=$(ss_info server "( sport = :80 )")
-	sleep 0.5 # the server's delayed ACK of the request carries its window
-	cinfo=$(ss_info client "( dport = :80 )")
+	cinfo=$(client_acked)
 	wait $HOLD_PID || t_fail "IPv$fam: holding client: $(cat "$T_DIR/hold.log")"
 	echo "IPv$fam server socket: $info"
 	t_expect "IPv$fam: segment size is the client's MSS less timestamps" \
@@ -163,8 +174,7 @@ done
 lab_sysctl client net.ipv4.tcp_window_scaling=0
 hold 4 $LAB_SERVER4
 info=$(ss_info server "( sport = :80 )")
-sleep 0.5
-cinfo=$(ss_info client "( dport = :80 )")
+cinfo=$(client_acked)
 wait $HOLD_PID || t_fail "holding client: $(cat "$T_DIR/hold.log")"
 lab_sysctl client net.ipv4.tcp_window_scaling=1
 echo "unscaled: server socket: $info"

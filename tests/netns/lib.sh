@@ -101,6 +101,38 @@ t_ok() {
 	echo "ok: $*"
 }
 
+# t_wait SECONDS CMD...: polls CMD every 0.1 s until it succeeds; 1 on timeout.
+# Wait for the condition itself, never for a fixed time.
+t_wait() {
+	local secs=$1
+	shift
+	for _ in $(seq $((secs * 10))); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	"$@"
+}
+
+# t_queued: packets waiting for a verdict in the server's NFQUEUE queues now.
+t_queued() {
+	lab_exec server awk '{ n += $3 } END { print n + 0 }' /proc/net/netfilter/nfnetlink_queue
+}
+
+# t_stat_ge KEY VALUE: the counter is at least VALUE (for t_wait).
+t_stat_ge() {
+	[ "$(t_stat "$1")" -ge "$2" ]
+}
+
+# t_stat_eq KEY VALUE
+t_stat_eq() {
+	[ "$(t_stat "$1")" = "$2" ]
+}
+
+# t_drained: no packet waits in the server's queues (each was counted before its verdict).
+t_drained() {
+	[ "$(t_queued)" = 0 ]
+}
+
 # t_expect DESCRIPTION TEST-ARGS...: `test` must hold.
 t_expect() {
 	local what=$1

@@ -76,7 +76,7 @@ for kind in reset drop; do
 	cpid=$LAB_LAST_PID
 	pc_wait 5 pc_stat_ge listeners.$name.accept_overflow 1 ||
 		t_fail "$kind: the third connection did not overflow"
-	sleep 0.5
+	pc_wait 5 pc_stat_eq listeners.$name.accept_queue 2
 	q=$(t_ctl listeners --json | lab_json_get $name.accept_queue)
 	t_expect "$kind: two connections wait in the accept queue" "$q" = 2
 	t_expect "$kind: the accept_queue gauge agrees" "$(t_stat listeners.$name.accept_queue)" = 2

@@ -33,9 +33,12 @@ pc_stat_eq() {
 	[ "$(t_stat "$1")" = "$2" ]
 }
 
-# pc_settle KEY: waits (up to 6 s) until the counter stops moving; prints it.
+# pc_settle KEY: waits until the daemon's queues are drained (each packet is counted before
+# its verdict) and then (up to 6 s) until the counter stops moving; prints it.
 pc_settle() {
 	local prev=-1 cur i
+	# in $(...): a failure here shows in the caller's assertions
+	t_wait 10 t_drained || echo "pc_settle: the daemon did not drain its queues" >&2
 	for i in $(seq 30); do
 		cur=$(t_stat "$1")
 		[ "$cur" = "$prev" ] && break

@@ -109,7 +109,8 @@ lab_bg client "$T_DIR/halfopen.log" $PY "$T_DIR/halfopen.py" $LAB_SERVER4 "$T_DI
 hpid=$LAB_LAST_PID
 pc_wait 5 pc_stat_eq listeners.bulk.halfopen_entries 1 || t_fail "no half-open entry on bulk"
 t_ok "a half-open entry waits on bulk"
-sleep 1
+# the transfer is under way through bulk: its counters have something to carry on
+pc_wait 5 pc_stat_ge listeners.bulk.bytes_to_backend 100000 || t_fail "no bytes relayed through bulk"
 h0=$(t_stat listeners.bulk.handoffs)
 b0=$(t_stat listeners.bulk.bytes_to_backend)
 

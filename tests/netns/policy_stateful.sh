@@ -36,7 +36,7 @@ lab_exec client iptables -I OUTPUT -p tcp -d $LAB_SERVER4 --dport 80 ! --syn -j 
 r0=$(t_stat listeners.web.synack_retransmits)
 cat >"$T_DIR/retrans.py" <<'EOF'
 import os, socket, struct, sys, time
-server, release = sys.argv[1], sys.argv[2]
+server, release, seen = sys.argv[1], sys.argv[2], sys.argv[3]
 srv = socket.inet_aton(server)
 cap = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
 cap.bind(("eth0", 0))
@@ -60,6 +60,9 @@ while time.monotonic() < deadline and not os.path.exists(release):
     if sport == 80 and dport == port and tcp[13] & 0x12 == 0x12:
         now = time.monotonic()
         times.append(now)
+        with open(seen + ".tmp", "w") as f:
+            f.write("%d\n" % len(times))
+        os.rename(seen + ".tmp", seen)  # the test reads it whole
 print("synacks", len(times), " ".join("%.3f" % (t - times[0]) for t in times), flush=True)
 while not os.path.exists(release):
     time.sleep(0.05)
@@ -73,12 +76,14 @@ while True:
     body += d
 print("answer", body.split(b"\r\n")[0].decode(), flush=True)
 EOF
-lab_bg client "$T_DIR/retrans.log" $PY "$T_DIR/retrans.py" "$LAB_SERVER4" "$T_DIR/release"
+lab_bg client "$T_DIR/retrans.log" $PY "$T_DIR/retrans.py" "$LAB_SERVER4" "$T_DIR/release" "$T_DIR/seen"
 pypid=$LAB_LAST_PID
 pc_wait 6 pc_stat_ge listeners.web.synack_retransmits $((r0 + 2)) ||
 	t_fail "no second SYN-ACK retransmit within 6 s"
 t_expect "the half-open entry waits" "$(t_stat listeners.web.halfopen_entries)" = 1
-sleep 0.3
+# the client has captured the first SYN-ACK and both retransmits before its ACKs go out
+client_saw() { [ "$(cat "$T_DIR/seen" 2>/dev/null || echo 0)" -ge "$1" ]; }
+t_wait 5 client_saw 3 || t_fail "the client did not capture 3 SYN-ACKs"
 lab_exec client iptables -D OUTPUT -p tcp -d $LAB_SERVER4 --dport 80 ! --syn -j DROP
 touch "$T_DIR/release"
 wait $pypid || t_fail "retransmission client failed: $(cat "$T_DIR/retrans.log")"

@@ -46,9 +46,10 @@ tcp_in_segs() {
 fds_of() { ls "/proc/$1/fd" | wc -l; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# Waits until the daemon's counters stop moving.
+# Waits until the daemon's queues are drained, then until its counters stop moving.
 settle() {
 	local prev="" cur i
+	t_wait 10 t_drained || t_fail "the daemon did not drain its queues"
 	for i in $(seq 50); do
 		cur=$(t_ctl stats --json)
 		[ "$cur" = "$prev" ] && return 0
@@ -56,6 +57,31 @@ settle() {
 		sleep 0.2
 	done
 }
+
+# burst_placed SENT: every SYN of the burst is accounted for by the kernel: waiting in the
+# queue, dropped by it, or taken by its TCP (the caller's d0, u0, k0 are the starting points).
+burst_placed() {
+	local total d u
+	read -r _ _ total _ _ d u _ < <(nfq_line)
+	[ $((total + d - d0 + u - u0 + $(tcp_in_segs) - k0)) -ge "$1" ]
+}
+
+# The daemon has taken every packet out of queue 0 (a verdict comes after the counting).
+queue_drained() {
+	local total
+	read -r _ _ total _ < <(nfq_line)
+	[ "$total" = 0 ]
+}
+
+# flood_reaches RATE SECONDS DST: starts the flood and waits until the daemon has seen a
+# tenth of a second's worth of it.
+flood_reaches() {
+	local s0
+	s0=$(t_stat total.syn_received)
+	flood "$@"
+	t_wait 5 stat_ge total.syn_received $((s0 + $1 / 10)) || t_fail "the flood did not reach the daemon"
+}
+stat_ge() { [ "$(t_stat "$1")" -ge "$2" ]; }
 
 # overflow WHAT: stops the daemon, sends a SYN burst it cannot take, lets it go on;
 # sets sent, total (queued while stopped), seen (by the daemon), took (kernel TCP
@@ -69,12 +95,13 @@ overflow() {
 	out=$(lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
 		--dst "$LAB_SERVER4" --dport 80 --kind syn --count "$BURST" --rate 200000 --quiet) ||
 		{ kill -CONT "$T_DAEMON_PID"; t_fail "burst: $out"; }
-	sleep 0.5
+	sent=$(echo "$out" | sed -n 's/.* sent \([0-9]*\) packets.*/\1/p')
+	# bounded: a SYN lost on the way shows in the caller's sums
+	t_wait 5 burst_placed "$sent"
 	read -r _ _ total _ _ d1 u1 _ < <(nfq_line)
 	k1=$(tcp_in_segs)
 	kill -CONT "$T_DAEMON_PID"
-	settle
-	sent=$(echo "$out" | sed -n 's/.* sent \([0-9]*\) packets.*/\1/p')
+	t_wait 10 queue_drained || t_fail "$1 overflow: the daemon did not drain its queue"
 	s1=$(t_stat total.syn_received)
 	seen=$((s1 - s0))
 	took=$((k1 - k0))
@@ -110,8 +137,7 @@ t_expect "fail-open: two handoffs" "$(t_stat total.handoffs)" = 2
 rules=$(nfq_rules)
 lab_exec server iptables-save | grep -q -- '--queue-bypass' || t_fail "fail-open rules lack --queue-bypass"
 
-flood "$FLOOD_RATE" 6 "$LAB_SERVER4"
-sleep 1
+flood_reaches "$FLOOD_RATE" 6 "$LAB_SERVER4"
 kill9
 t_ok "fail-open: synguardd killed with SIGKILL under the flood"
 t_expect "fail-open: its rules are still there" "$(nfq_rules)" = "$rules"
@@ -160,8 +186,7 @@ lab_exec server iptables-save | grep -q -- '--queue-bypass' && t_fail "fail-clos
 t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "fail-closed: fetch (IPv4)"
 t_curl -o /dev/null "http://[$LAB_SERVER6]/" || t_fail "fail-closed: fetch (IPv6)"
 rules=$(nfq_rules)
-flood "$FLOOD_RATE" 4 "$LAB_SERVER4"
-sleep 1
+flood_reaches "$FLOOD_RATE" 4 "$LAB_SERVER4"
 kill9
 for url in "http://$LAB_SERVER4/" "http://[$LAB_SERVER6]/"; do
 	lab_exec client curl -sS -o /dev/null --connect-timeout 2 "$url" 2>"$T_DIR/curl.err"
@@ -211,8 +236,9 @@ for i in $(seq 20); do
 	lab_exec client curl -s -o /dev/null --max-time 15 "http://$LAB_SERVER4:83/" &
 	pids+=($!)
 done
-sleep 2
 # each waiting connection holds its client socket and its backend socket
+fds_ge() { [ "$(fds_of "$T_DAEMON_PID")" -ge "$1" ]; }
+t_wait 10 fds_ge $((fd0 + 40))
 fdw=$(fds_of "$T_DAEMON_PID")
 t_expect "backend silent: 20 connections wait for it ($fd0 -> $fdw open files)" "$fdw" -ge $((fd0 + 40))
 bad=0

@@ -70,6 +70,7 @@ EOF
 # last snapshot is left in $T_DIR/after.json.
 settle() {
 	local prev="" cur
+	t_wait 10 t_drained || t_fail "the daemon did not drain its queues"
 	for _ in $(seq 30); do
 		cur=$(t_ctl stats --json)
 		[ "$cur" = "$prev" ] && break
@@ -121,10 +122,16 @@ done < <("$HOSTILE" --list "${only[@]}")
 t_expect "all $ncases hostile cases ended as expected" $failed = 0
 
 # A mixed hostile stream (every case in turn) while a client fetches over both families.
+# under way once the daemon has counted some of it
+mix_count() {
+	echo $(($(t_stat total.syn_received) + $(t_stat total.ack_invalid) + $(t_stat total.packets_malformed)))
+}
+mix_seen() { [ "$(mix_count)" -gt "$1" ]; }
+mix0=$(mix_count)
 lab_bg attacker "$T_DIR/hostile-mix.log" "$HOSTILE" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
 	--interleave --count 1000000 --rate 5000 --duration "$MIX_SECONDS"
 mix=$LAB_LAST_PID
-sleep 0.3
+t_wait 5 mix_seen "$mix0" || t_fail "the hostile stream did not reach the daemon"
 ok=0 n=0
 while kill -0 $mix 2>/dev/null; do
 	if [ $((n % 2)) = 0 ]; then url="http://$LAB_SERVER4/"; else url="http://[$LAB_SERVER6]/"; fi

@@ -30,7 +30,8 @@ f4=$LAB_LAST_PID
 lab_bg attacker "$T_DIR/flood6.log" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
 	--dst $LAB_SERVER6 --dport 80 --kind syn --rate "$RATE6" --duration "$SECONDS_FLOOD" --quiet
 f6=$LAB_LAST_PID
-sleep 0.5
+t_wait 5 t_stat_ge total.syn_received $((s0 + (RATE4 + RATE6) / 10)) ||
+	t_fail "the floods did not reach the daemon"
 
 # Legitimate fetches, one after another, while both floods run.
 ok=0 fail=0 n=0
@@ -51,7 +52,8 @@ cat "$T_DIR/flood4.log" "$T_DIR/flood6.log"
 sent4=$(sed -n 's/.* sent \([0-9]*\) packets.*/\1/p' "$T_DIR/flood4.log")
 sent6=$(sed -n 's/.* sent \([0-9]*\) packets.*/\1/p' "$T_DIR/flood6.log")
 sent=$((sent4 + sent6))
-sleep 1
+t_wait 10 t_drained || t_fail "the daemon did not drain its queues after the flood"
+t_wait 5 t_stat_eq total.active_connections 0
 
 echo "legitimate fetches during the flood: $ok ok, $fail failed"
 t_expect "at least 20 fetches during the flood" $n -ge 20

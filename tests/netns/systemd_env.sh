@@ -123,8 +123,7 @@ kill -0 "$pid" 2>/dev/null && t_fail "still running 10 s after SIGTERM"
 wait "$pid"
 t_expect "exit status 0" $? = 0
 t_expect "rules removed" "$(lab_exec server iptables-save | grep -c SYNGUARD)" = 0
-sleep 0.2
-grep -q "STOPPING=1" "$T_DIR/notify.log" || t_fail "no STOPPING=1"
+t_wait 5 grep -q "STOPPING=1" "$T_DIR/notify.log" || t_fail "no STOPPING=1"
 t_ok "STOPPING=1 sent"
 kill "$manager" 2>/dev/null
 wait "$manager" 2>/dev/null

@@ -409,6 +409,49 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The server side of loopback port `port`, from the kernel's table: its connections still
+ * open (established or awaiting our close) and the listener's accept queue. */
+static void server_side(uint16_t port, int *open_conns, int *backlog)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+
+	assert_non_null(f);
+	*open_conns = 0;
+	*backlog = -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned int lport, st, rxq;
+
+		if (sscanf(line, " %*u: %*x:%x %*x:%*x %x %*x:%x", &lport, &st, &rxq) != 3 ||
+		    lport != port)
+			continue;
+		if (st == 0x0A) /* LISTEN: rx_queue is the accept queue's length */
+			*backlog = (int)rxq;
+		else if (st == 0x01 || st == 0x08) /* ESTABLISHED, CLOSE_WAIT */
+			(*open_conns)++;
+	}
+	fclose(f);
+}
+
+/* Polls the kernel's table until the server accepted `n` connections (none left in its
+ * accept queue: the server counts a client when it accepts it) or, for n == 0, closed all. */
+static void wait_server_side(uint16_t port, int n)
+{
+	double deadline = now_s() + 5.0;
+	int open_conns, backlog;
+
+	for (;;) {
+		server_side(port, &open_conns, &backlog);
+		if (n > 0 ? open_conns >= n && backlog == 0 : open_conns == 0)
+			return;
+		if (now_s() > deadline)
+			fail_msg("port %u: %d connections open, %d in the accept queue; want %d "
+			         "accepted",
+			         port, open_conns, backlog, n);
+		usleep(1000);
+	}
+}
+
 static void test_server(void **state)
 {
 	struct fixture *f = *state;
@@ -471,7 +514,7 @@ static void test_server(void **state)
 	/* METRICS_CLIENTS_MAX silent clients hold every slot: the next one is turned away */
 	for (int i = 0; i < METRICS_CLIENTS_MAX; i++)
 		fds[i] = connect_to(s.port);
-	usleep(100000); /* let the server accept them all */
+	wait_server_side(s.port, METRICS_CLIENTS_MAX);
 	t0 = now_s();
 	resp = exchange(s.port, get, strlen(get));
 	expect_status(resp, "HTTP/1.0 503 Service Unavailable\r\n");
@@ -491,7 +534,7 @@ static void test_server(void **state)
 	}
 	for (int i = 0; i < METRICS_CLIENTS_MAX; i++)
 		close(fds[i]);
-	usleep(100000);
+	wait_server_side(s.port, 0);
 
 	/* slots are free again */
 	resp = exchange(s.port, get, strlen(get));
