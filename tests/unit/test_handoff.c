@@ -217,6 +217,23 @@ static uint64_t stat_get(struct env *e, uint32_t listener, enum stats_id id)
 	return __atomic_load_n(&b->rows[listener].v[id], __ATOMIC_RELAXED);
 }
 
+/* Waits until listener's accept_queue figure (acceptq.h) is want. */
+static void wait_queue(struct env *e, uint32_t listener, uint32_t want)
+{
+	double end = now_s() + IO_TIMEOUT_S;
+	struct handoff_listener_counts lc;
+
+	for (;;) {
+		handoff_listener_counts(handoff_listener(e->h, listener), &lc);
+		if (lc.accept_queue == want)
+			return;
+		if (now_s() > end)
+			fail_msg("accept_queue of listener %u is %u, want %u", listener,
+			         lc.accept_queue, want);
+		usleep(2000);
+	}
+}
+
 /* Waits until a counter reaches want (counters move on the loop thread). */
 static void wait_stat(struct env *e, uint32_t listener, enum stats_id id, uint64_t want)
 {
@@ -765,7 +782,7 @@ static void test_inbox_bounded(void **state)
 	hc.ls = handoff_listener(e->h, 0);
 	while (handoff_submit(e->h, &hc) == 0) {
 		assert_true(++n <= 1 << 20);
-		hc.queued = hc.held = false; /* each entry accounts for itself */
+		memset(&hc.hold, 0, sizeof(hc.hold)); /* each entry accounts for itself */
 	}
 	assert_int_equal(n, 4096);
 	/* Once the loop runs, everything is taken out (more than one wakeup's
@@ -1072,13 +1089,11 @@ static void test_admit_limits(void **state)
 	assert_int_equal(handoff_admit(&d, &e->policy, false), HANDOFF_ADMIT_CONNS);
 	assert_counts(e, 0, 3, 3, 2);
 	/* leaving the accept queue keeps the connection held */
-	{
-		struct stats_row scratch = {{0}};
-
-		handoff_conn_dequeued(&a, &scratch);
-	}
+	acceptq_leave(&a.hold);
 	assert_counts(e, 0, 2, 3, 2);
-	handoff_conn_closed(&a);
+	acceptq_leave(&a.hold); /* twice changes nothing */
+	assert_counts(e, 0, 2, 3, 2);
+	acceptq_drop(&a.hold, &a.t);
 	handoff_unadmit(&b);
 	handoff_unadmit(&c);
 	assert_counts(e, 0, 0, 0, 0);
@@ -1113,7 +1128,7 @@ static void test_passfd_hold(void **state)
 	c = client_via(e, 1, NULL);
 	/* no backend: the client waits, it is not reset */
 	assert_true(quiet_for(c, 300));
-	wait_stat(e, 1, ST_ACCEPT_QUEUE, 1);
+	wait_queue(e, 1, 1);
 	assert_int_equal(stat_get(e, 1, ST_HANDOFF_FAILED), 0);
 	/* the first backend to connect gets it */
 	s = sgc_connect(e->sock_path);
@@ -1121,7 +1136,7 @@ static void test_passfd_hold(void **state)
 	set_timeouts(s);
 	assert_int_equal(sgc_recv(s, &conn), 0);
 	wait_stat(e, 1, ST_HANDOFFS, 1);
-	wait_stat(e, 1, ST_ACCEPT_QUEUE, 0);
+	wait_queue(e, 1, 0);
 	assert_int_equal(send(conn.fd, "late", 4, 0), 4);
 	read_exact(c, buf, 4);
 	assert_memory_equal(buf, "late", 4);
@@ -1148,7 +1163,7 @@ static void test_passfd_hold_timeout(void **state)
 	wait_stat(e, 1, ST_ACCEPT_TIMEOUT, 1);
 	/* counted one after the other by the handoff thread: wait for each */
 	wait_stat(e, 1, ST_HANDOFF_FAILED, 1);
-	wait_stat(e, 1, ST_ACCEPT_QUEUE, 0);
+	wait_queue(e, 1, 0);
 	close(c);
 	env_free(e);
 }
@@ -1206,14 +1221,14 @@ static void test_relay_connect_slots(void **state)
 	t0 = now_s();
 	a = client_via(e, 0, NULL);
 	b = client_via(e, 0, NULL);
-	wait_stat(e, 0, ST_ACCEPT_QUEUE, 2);
+	wait_queue(e, 0, 2);
 	/* b never got a slot: reset after the accept timeout; a is still connecting */
 	expect_reset(b);
 	assert_true(now_s() - t0 > 0.9);
 	assert_true(now_s() - t0 < 4.0);
 	wait_stat(e, 0, ST_ACCEPT_TIMEOUT, 1);
 	/* the handoff thread counts the timeout before it takes b off the queue */
-	wait_stat(e, 0, ST_ACCEPT_QUEUE, 1);
+	wait_queue(e, 0, 1);
 	assert_true(quiet_for(a, 100));
 	close(a);
 	close(b);
