@@ -103,7 +103,9 @@ void handoff_drain(struct handoff *h);
  * drained: frees what it left (removed listeners, the previous counters block). */
 void handoff_commit(struct handoff *h);
 
-/* The service side's counters (handoffs, failures, active connections, bytes). */
+/* The service side's counters (handoffs, failures, active connections, bytes). The
+ * accept_queue gauge is not kept here: it is the accept queue's figure, acceptq.h,
+ * read through handoff_listener_counts. */
 const struct stats_block *handoff_stats(const struct handoff *h);
 
 /* Closes a socket with a reset (SO_LINGER 0): sock_close_reset, for queue threads. */
