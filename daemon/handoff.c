@@ -371,6 +371,10 @@ static void plan_apply(struct handoff *h, const struct conf *c, struct plan *p)
 		if (!in_plan(p, h->ls[j], false)) {
 			acceptq_set_index(h->ls[j]->aq, -1);
 			relay_listener_removed(h->relay, h->ls[j]->aq);
+			/* its pass-fd socket may live on under another listener */
+			for (size_t i = 0; i < p->n; i++)
+				if (p->passfd[i] == h->passfd[j] && h->passfd[j])
+					passfd_requeue(p->passfd[i], h->ls[j]->aq, p->ls[i]->aq);
 			h->ls[j]->next_retired = h->retired;
 			h->retired = h->ls[j];
 		}

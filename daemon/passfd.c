@@ -260,6 +260,19 @@ void passfd_send(struct passfd *p, const struct acceptq_conn *conn)
 	acceptq_fifo_push(&p->line, &w->w, ev_now(p->loop));
 }
 
+void passfd_requeue(struct passfd *p, struct acceptq *from, struct acceptq *to)
+{
+	for (struct acceptq_wait *w = p->line.head; w; w = w->next) {
+		struct acceptq_conn *c = &pwait_of(w)->c;
+
+		if (c->h.q != from)
+			continue;
+		acceptq_drop(&c->h, &c->t);
+		memset(&c->h, 0, sizeof(c->h));
+		acceptq_enter(to, &c->h);
+	}
+}
+
 void passfd_update(struct passfd *p, const struct conf_listener *l, const struct conf_policy *pol,
                    struct stats_row *row)
 {

@@ -51,6 +51,11 @@ void passfd_update(struct passfd *p, const struct conf_listener *l, const struct
  * accounting whatever happens. */
 void passfd_send(struct passfd *p, const struct acceptq_conn *c);
 
+/* Reload: the socket stays while the listener of accept queue `from` goes away and the
+ * listener of `to` takes its path: the connections waiting move their accounting (without
+ * a per-source count) to `to`. */
+void passfd_requeue(struct passfd *p, struct acceptq *from, struct acceptq *to);
+
 /* Backends currently connected, connections waiting for one. */
 size_t passfd_backends(const struct passfd *p);
 size_t passfd_waiting(const struct passfd *p);

@@ -1414,6 +1414,55 @@ static void test_reconfigure(void **state)
 	env_free(e);
 }
 
+/*
+ * Reload: the pass-fd listener is renamed, its path stays. A connection
+ * waiting in the socket for a backend is counted in the new listener's
+ * accept queue (the old one is freed at commit) and still reaches the first
+ * backend that connects.
+ */
+static void test_reconfigure_passfd_rename(void **state)
+{
+	(void)state;
+	struct env *e = env_conf(0, 0);
+	struct sgc_conn conn;
+	char err[256];
+	int c, s;
+
+	e->policy.accept_timeout = 5;
+	e->policy.accept_backlog = 8;
+	env_run(e);
+	c = client_via(e, 1, NULL);
+	wait_queue(e, 1, 1);
+	e->listeners2[0] = e->listeners[0];
+	e->listeners2[1] = e->listeners[1];
+	strcpy(e->listeners2[1].name, "app2");
+	e->conf2 = e->conf;
+	e->conf2.listeners = e->listeners2;
+	env_pause(e);
+	assert_int_equal(handoff_reconfigure(e->h, &e->conf2, err, sizeof(err)), 0);
+	handoff_commit(e->h);
+	assert_string_equal(handoff_listener_name(handoff_listener(e->h, 1)), "app2");
+	env_resume(e);
+	wait_queue(e, 1, 1);
+	s = sgc_connect(e->sock_path);
+	assert_true(s >= 0);
+	set_timeouts(s);
+	assert_int_equal(sgc_recv(s, &conn), 0);
+	assert_string_equal(conn.listener, "app2");
+	wait_stat(e, 1, ST_HANDOFFS, 1);
+	wait_queue(e, 1, 0);
+	{
+		struct handoff_listener_counts lc;
+
+		handoff_listener_counts(handoff_listener(e->h, 1), &lc);
+		assert_int_equal(lc.connections, 0);
+	}
+	close(conn.fd);
+	close(c);
+	close(s);
+	env_free(e);
+}
+
 int main(void)
 {
 	struct rlimit rl;
@@ -1443,6 +1492,7 @@ int main(void)
 	    cmocka_unit_test(test_passfd_hold_backlog),
 	    cmocka_unit_test(test_relay_connect_slots),
 	    cmocka_unit_test(test_reconfigure),
+	    cmocka_unit_test(test_reconfigure_passfd_rename),
 	};
 
 	/* Hundreds of relays at once: six fds each on the daemon's side. */
