@@ -33,6 +33,7 @@
 
 #include "log.h"
 #include "reqsrv.h"
+#include "sockutil.h"
 
 #define CONTROL_REQ_MAX     256
 #define CONTROL_TIMEOUT     5.0
@@ -44,8 +45,7 @@ struct control;
 struct control {
 	struct ev_loop *loop;
 	int fd;
-	dev_t dev; /* identity of our socket file, so control_free unlinks only ours */
-	ino_t ino;
+	struct stat st; /* our socket file, so control_free unlinks only ours */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct control_source src;
 	struct control_hooks hooks;
@@ -81,8 +81,11 @@ static const struct control_cmd control_cmds[] = {
 static size_t sum_blocks(const struct control *c, struct stats_row *rows, size_t n_rows,
                          struct stats_row *per_queue)
 {
-	return stats_sum_blocks(c->src.blocks, c->src.n_queues + 1, c->src.n_queues, rows, n_rows,
-	                        per_queue);
+	size_t skipped = stats_sum_blocks(c->src.blocks, c->src.n_queues + 1, c->src.n_queues, rows,
+	                                  n_rows, per_queue);
+
+	control_source_accept_queue(&c->src, rows, n_rows);
+	return skipped;
 }
 
 static void row_total(struct stats_row *total, const struct stats_row *rows, size_t n_rows)
@@ -375,6 +378,9 @@ static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
 
 		if (c->hooks.listener_info)
 			c->hooks.listener_info(c->hooks.arg, i, &in);
+		/* the one accept_queue figure, as in the stats */
+		if (c->src.accept_queue)
+			in.accept_queue = (uint32_t)rows[i].v[ST_ACCEPT_QUEUE];
 		addr_port(l, ap, sizeof(ap));
 		backend_str(l, be, sizeof(be));
 		mode_now(c, i, &in, mode, sizeof(mode));
@@ -585,55 +591,7 @@ static int make_parent(const char *path, char *err, size_t errlen)
 	if (!slash || slash == dir)
 		return 0;
 	*slash = '\0';
-	for (char *p = dir + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create directory %s: %s", dir,
-			         strerror(errno));
-			return -1;
-		}
-		*p = saved;
-		if (!saved)
-			return 0;
-	}
-}
-
-/* A socket file left by a daemon that died is removed; a live one is an error. */
-static int remove_stale(const struct sockaddr_un *sun, char *err, size_t errlen)
-{
-	struct stat st;
-	int fd;
-
-	if (lstat(sun->sun_path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "%s: %s", sun->sun_path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a socket", sun->sun_path);
-		return -1;
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0) {
-		close(fd);
-		snprintf(err, errlen, "%s is in use: is another synguardd running?", sun->sun_path);
-		return -1;
-	}
-	close(fd);
-	if (unlink(sun->sun_path) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "cannot remove stale %s: %s", sun->sun_path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return sock_mkdir_p(dir, 0755, err, errlen) < 0 ? -1 : 0;
 }
 
 static const struct reqsrv_params control_srv_params = {
@@ -654,7 +612,6 @@ struct control *control_new(struct ev_loop *loop, const char *path,
 {
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct control *c;
-	struct stat st;
 
 	if (!path || !*path || strlen(path) >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "control socket path must be 1..%zu characters",
@@ -680,33 +637,13 @@ struct control *control_new(struct ev_loop *loop, const char *path,
 
 	if (make_parent(path, err, errlen) < 0)
 		goto fail;
-	if (remove_stale(&sun, err, errlen) < 0)
+	c->fd = sock_unix_listen(&sun, sizeof(sun), 0660, 16, &c->st, err, errlen);
+	if (c->fd < 0)
 		goto fail;
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		goto fail;
-	}
-	if (bind(c->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (chmod(path, 0660) < 0 || stat(path, &st) < 0) {
-		snprintf(err, errlen, "chmod %s: %s", path, strerror(errno));
-		unlink(path);
-		goto fail;
-	}
-	c->dev = st.st_dev;
-	c->ino = st.st_ino;
-	if (listen(c->fd, 16) < 0) {
-		snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
-		unlink(path);
-		goto fail;
-	}
 	c->srv = reqsrv_new(loop, c->fd, &control_srv_params, &control_srv_ops, c);
 	if (!c->srv) {
 		snprintf(err, errlen, "out of memory");
-		unlink(path);
+		sock_unix_unlink(path, &c->st);
 		goto fail;
 	}
 	return c;
@@ -724,14 +661,11 @@ void control_set_hooks(struct control *c, const struct control_hooks *hooks)
 
 void control_free(struct control *c)
 {
-	struct stat st;
-
 	if (!c)
 		return;
 	reqsrv_free(c->srv);
 	close(c->fd);
 	/* a newer daemon may have taken the path over: remove only our own file */
-	if (stat(c->path, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino)
-		unlink(c->path);
+	sock_unix_unlink(c->path, &c->st);
 	free(c);
 }

@@ -22,11 +22,27 @@ struct control_source {
 	const struct stats_block *const *blocks;
 	const uint16_t *queue_nums;
 	size_t n_queues;
+	/* The accept_queue figure of listener i of conf (acceptq.h), read when counters are
+	 * shown: it stands in for the blocks' accept_queue gauge, so that the stats, the
+	 * listeners view and the metrics all show the one figure. NULL: the blocks' gauge. */
+	uint32_t (*accept_queue)(void *arg, size_t i);
+	void *arg;
 };
+
+/* Puts the accept_queue figure into rows summed from src's blocks (n_rows: the listeners of
+ * src->conf and the unmatched row, which holds no accept queue). */
+static inline void control_source_accept_queue(const struct control_source *src,
+                                               struct stats_row *rows, size_t n_rows)
+{
+	if (!src->accept_queue)
+		return;
+	for (size_t i = 0; i < n_rows; i++)
+		rows[i].v[ST_ACCEPT_QUEUE] = i + 1 < n_rows ? src->accept_queue(src->arg, i) : 0;
+}
 
 /* The runtime state of one listener (handoff.h's counts). */
 struct control_listener_info {
-	uint32_t accept_queue;
+	uint32_t accept_queue; /* the figure of control_source.accept_queue */
 	uint32_t connections;
 	uint32_t cookie_threads; /* of n_queues */
 	uint32_t sources;        /* source prefixes with a connection count */

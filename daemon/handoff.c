@@ -10,61 +10,35 @@
  * them: handoff_reconfigure carries them over by name and retires the
  * others, which handoff_commit frees once no queue thread can reach them.
  * A connection admitted under a retired listener and still in the inbox is
- * reset at dispatch: its listener is gone.
- *
- * Per-source connection counts: one srccount table per listener with a cap,
- * under a mutex (queue threads acquire, the main loop releases; only proven
- * connections get here, so the lock is not on the flood's path). A table is
- * reference-counted: the listener holds one reference and every counted
- * connection one, so a reload that changes its prefixes builds a new table
- * while connections counted in the old one still release into it.
+ * reset at dispatch: its listener is gone. A reload that changes a
+ * listener's per-source prefixes gives its accept queue a new table; the
+ * old one is retired the same way.
  */
 #define _GNU_SOURCE
 #include "handoff.h"
 
-#include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <sys/un.h>
 
 #include "log.h"
 #include "passfd.h"
 #include "relay.h"
-#include "srccount.h"
+#include "sockutil.h"
 
 #define HANDOFF_INBOX_CAP 4096 /* power of two */
 #define HANDOFF_BATCH     64   /* entries taken per lock */
 #define HANDOFF_BUDGET    1024 /* entries per wakeup before other watchers get a turn */
-/* Source prefixes a per-source table counts when the listener sets no max_connections. */
-#define HANDOFF_SOURCES_DEFAULT 65536
-
-struct handoff_src {
-	pthread_mutex_t lock;
-	struct srccount *sc;
-	uint32_t refs; /* atomic: the listener's, plus one per counted connection */
-	uint8_t prefix_v4, prefix_v6;
-	size_t max_sources;
-	struct handoff_src *next_retired;
-};
 
 struct handoff_listener {
-	char name[CONF_NAME_MAX];
-	/* shared with queue threads: atomics only */
-	uint32_t pending; /* in the accept queue */
-	uint32_t conns;   /* held */
-	uint32_t cookie_threads;
-	struct handoff_src *src; /* NULL: no per-source cap */
+	struct acceptq *aq;
+	uint32_t cookie_threads; /* atomic */
 	/* main thread */
-	int idx; /* in h->conf; -1 once retired */
+	struct acceptq_src *src_old; /* replaced by the latest reload, freed at commit */
 	struct handoff_listener *next_retired;
-	struct relay_wait relay;
 };
 
 struct handoff {
@@ -83,76 +57,12 @@ struct handoff {
 	struct passfd **passfd;       /* per listener; NULL for proxy listeners */
 	struct handoff_listener **ls; /* per listener */
 	struct handoff_listener *retired;
-	struct handoff_src *src_retired;
+	bool src_retired; /* some listener has a src_old */
 };
 
 void handoff_reset_fd(int fd)
 {
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-	if (fd < 0)
-		return;
-	/* With a zero linger time, close() sends RST and frees the socket at
-	 * once: no FIN_WAIT or TIME_WAIT left behind for a connection we drop. */
-	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
-
-void handoff_keepalive(int fd, const struct conf_keepalive *k)
-{
-	int on = 1, idle = (int)k->idle, intvl = (int)k->interval, cnt = (int)k->count;
-
-	if (fd < 0 || k->idle == 0)
-		return;
-	/* best effort: a socket without keepalive still works */
-	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-}
-
-/* ---- per-source tables ---- */
-
-static struct handoff_src *src_new(const struct conf_policy *pol)
-{
-	struct handoff_src *g = calloc(1, sizeof(*g));
-	uint8_t seed[SRCCOUNT_SEED_LEN];
-
-	if (!g)
-		return NULL;
-	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) {
-		free(g);
-		return NULL;
-	}
-	g->prefix_v4 = pol->per_source.prefix_v4;
-	g->prefix_v6 = pol->per_source.prefix_v6;
-	g->max_sources = pol->max_connections ? pol->max_connections : HANDOFF_SOURCES_DEFAULT;
-	g->sc = srccount_new(g->max_sources, g->prefix_v4, g->prefix_v6, seed);
-	if (!g->sc) {
-		free(g);
-		return NULL;
-	}
-	pthread_mutex_init(&g->lock, NULL);
-	g->refs = 1;
-	return g;
-}
-
-static void src_unref(struct handoff_src *g)
-{
-	if (!g || __atomic_sub_fetch(&g->refs, 1, __ATOMIC_ACQ_REL) != 0)
-		return;
-	srccount_free(g->sc);
-	pthread_mutex_destroy(&g->lock);
-	free(g);
-}
-
-/* Whether listener state ls can keep its table under policy pol. */
-static bool src_fits(const struct handoff_src *g, const struct conf_policy *pol)
-{
-	size_t max = pol->max_connections ? pol->max_connections : HANDOFF_SOURCES_DEFAULT;
-
-	return g && g->prefix_v4 == pol->per_source.prefix_v4 &&
-	       g->prefix_v6 == pol->per_source.prefix_v6 && g->max_sources == max;
+	sock_close_reset(fd);
 }
 
 /* ---- listener states ---- */
@@ -161,8 +71,10 @@ static struct handoff_listener *ls_new(const char *name)
 {
 	struct handoff_listener *ls = calloc(1, sizeof(*ls));
 
-	if (ls)
-		snprintf(ls->name, sizeof(ls->name), "%s", name);
+	if (ls && !(ls->aq = acceptq_new(name))) {
+		free(ls);
+		return NULL;
+	}
 	return ls;
 }
 
@@ -170,7 +82,8 @@ static void ls_free(struct handoff_listener *ls)
 {
 	if (!ls)
 		return;
-	src_unref(ls->src);
+	acceptq_src_unref(ls->src_old);
+	acceptq_free(ls->aq);
 	free(ls);
 }
 
@@ -181,32 +94,18 @@ struct handoff_listener *handoff_listener(const struct handoff *h, size_t i)
 
 const char *handoff_listener_name(const struct handoff_listener *ls)
 {
-	return ls->name;
-}
-
-int handoff_listener_index(const struct handoff_listener *ls)
-{
-	return ls->idx;
-}
-
-struct relay_wait *handoff_listener_relay(struct handoff_listener *ls)
-{
-	return &ls->relay;
+	return acceptq_name(ls->aq);
 }
 
 void handoff_listener_counts(const struct handoff_listener *ls, struct handoff_listener_counts *out)
 {
-	const struct handoff_src *g = __atomic_load_n(&ls->src, __ATOMIC_ACQUIRE);
+	struct acceptq_counts qc;
 
-	out->accept_queue = __atomic_load_n(&ls->pending, __ATOMIC_RELAXED);
-	out->connections = __atomic_load_n(&ls->conns, __ATOMIC_RELAXED);
+	acceptq_counts(ls->aq, &qc);
+	out->accept_queue = qc.accept_queue;
+	out->connections = qc.connections;
+	out->sources = qc.sources;
 	out->cookie_threads = __atomic_load_n(&ls->cookie_threads, __ATOMIC_RELAXED);
-	out->sources = 0;
-	if (g) {
-		pthread_mutex_lock((pthread_mutex_t *)&g->lock);
-		out->sources = (uint32_t)srccount_sources(g->sc);
-		pthread_mutex_unlock((pthread_mutex_t *)&g->lock);
-	}
 }
 
 uint32_t handoff_listener_cookie(struct handoff_listener *ls, int delta)
@@ -214,92 +113,17 @@ uint32_t handoff_listener_cookie(struct handoff_listener *ls, int delta)
 	return __atomic_add_fetch(&ls->cookie_threads, (uint32_t)delta, __ATOMIC_RELAXED);
 }
 
-/* ---- admission and accounting ---- */
+/* ---- admission: the listener's accept queue ---- */
 
 enum handoff_admit handoff_admit(struct handoff_conn *c, const struct conf_policy *pol,
                                  bool skip_source)
 {
-	struct handoff_listener *ls = c->ls;
-	uint32_t n;
-
-	c->queued = c->held = false;
-	c->src = NULL;
-	n = __atomic_add_fetch(&ls->conns, 1, __ATOMIC_RELAXED);
-	if (pol->max_connections && n > pol->max_connections) {
-		__atomic_sub_fetch(&ls->conns, 1, __ATOMIC_RELAXED);
-		return HANDOFF_ADMIT_CONNS;
-	}
-	c->held = true;
-	n = __atomic_add_fetch(&ls->pending, 1, __ATOMIC_RELAXED);
-	c->queued = true;
-	if (n > pol->accept_backlog) {
-		handoff_unadmit(c);
-		return HANDOFF_ADMIT_BACKLOG;
-	}
-	if (pol->per_source.max_connections && !skip_source) {
-		struct handoff_src *g = __atomic_load_n(&ls->src, __ATOMIC_ACQUIRE);
-		enum srccount_result r;
-
-		if (g) {
-			pthread_mutex_lock(&g->lock);
-			r = srccount_acquire(g->sc, c->t.family, c->t.saddr,
-			                     pol->per_source.max_connections);
-			pthread_mutex_unlock(&g->lock);
-			if (r == SRCCOUNT_ECAP) {
-				handoff_unadmit(c);
-				return HANDOFF_ADMIT_SOURCE;
-			}
-			/* SRCCOUNT_EFULL: more sources than the table holds; let it through
-			 * uncounted rather than refuse a proven client */
-			if (r == SRCCOUNT_OK) {
-				__atomic_add_fetch(&g->refs, 1, __ATOMIC_RELAXED);
-				c->src = g;
-			}
-		}
-	}
-	return HANDOFF_ADMIT_OK;
-}
-
-static void conn_release_src(struct handoff_conn *c)
-{
-	struct handoff_src *g = c->src;
-
-	if (!g)
-		return;
-	c->src = NULL;
-	pthread_mutex_lock(&g->lock);
-	srccount_release(g->sc, c->t.family, c->t.saddr);
-	pthread_mutex_unlock(&g->lock);
-	src_unref(g);
+	return (enum handoff_admit)acceptq_admit(c->ls->aq, &c->hold, pol, &c->t, skip_source);
 }
 
 void handoff_unadmit(struct handoff_conn *c)
 {
-	if (c->queued && c->ls)
-		__atomic_sub_fetch(&c->ls->pending, 1, __ATOMIC_RELAXED);
-	c->queued = false;
-	if (c->held && c->ls)
-		__atomic_sub_fetch(&c->ls->conns, 1, __ATOMIC_RELAXED);
-	c->held = false;
-	conn_release_src(c);
-}
-
-void handoff_conn_dequeued(struct handoff_conn *c, struct stats_row *row)
-{
-	if (!c->queued)
-		return;
-	c->queued = false;
-	if (c->ls)
-		__atomic_sub_fetch(&c->ls->pending, 1, __ATOMIC_RELAXED);
-	stats_dec(row, ST_ACCEPT_QUEUE);
-}
-
-void handoff_conn_closed(struct handoff_conn *c)
-{
-	if (c->held && c->ls)
-		__atomic_sub_fetch(&c->ls->conns, 1, __ATOMIC_RELAXED);
-	c->held = false;
-	conn_release_src(c);
+	acceptq_drop(&c->hold, &c->t);
 }
 
 /* ---- the inbox ---- */
@@ -311,24 +135,23 @@ static struct stats_row *unmatched_row(struct handoff *h)
 
 static void dispatch(struct handoff *h, struct handoff_conn *c)
 {
-	int idx = c->ls ? c->ls->idx : -1;
-	struct stats_row *row;
+	int idx = c->ls ? acceptq_index(c->ls->aq) : -1;
+	struct acceptq_conn ac = {.fd = c->fd, .t = c->t, .h = c->hold};
 
 	if (idx < 0) {
 		/* A listener removed by a reload (or a queue thread bug): nobody serves it. */
-		handoff_reset_fd(c->fd);
+		sock_close_reset(c->fd);
 		handoff_unadmit(c);
 		stats_inc(unmatched_row(h), ST_HANDOFF_FAILED);
 		log_warnx_ratelimited(10, "handoff: connection for %s listener %s: reset",
-		                      c->ls ? "removed" : "unknown", c->ls ? c->ls->name : "-");
+		                      c->ls ? "removed" : "unknown",
+		                      c->ls ? handoff_listener_name(c->ls) : "-");
 		return;
 	}
-	row = &h->stats.rows[idx];
-	stats_inc(row, ST_ACCEPT_QUEUE); /* handoff_conn_dequeued takes it back */
 	if (h->conf->listeners[idx].handoff == CONF_HANDOFF_PASSFD)
-		passfd_send(h->passfd[idx], c);
+		passfd_send(h->passfd[idx], &ac);
 	else
-		relay_start(h->relay, c, (size_t)idx);
+		relay_start(h->relay, &ac, (size_t)idx);
 }
 
 /* Takes at most `budget` entries out; returns how many are left. */
@@ -375,12 +198,9 @@ int handoff_submit(struct handoff *h, struct handoff_conn *c)
 {
 	int was_empty;
 
-	if (!c->queued && !c->held && c->ls) {
-		/* not admitted: account for it anyway, so that the releases balance */
-		__atomic_add_fetch(&c->ls->conns, 1, __ATOMIC_RELAXED);
-		__atomic_add_fetch(&c->ls->pending, 1, __ATOMIC_RELAXED);
-		c->queued = c->held = true;
-	}
+	/* not admitted: account for it anyway, so that the releases balance */
+	if (c->ls)
+		acceptq_enter(c->ls->aq, &c->hold);
 	pthread_mutex_lock(&h->lock);
 	if (h->count == HANDOFF_INBOX_CAP) {
 		pthread_mutex_unlock(&h->lock);
@@ -439,7 +259,7 @@ struct plan {
 	size_t n;
 	struct handoff_listener **ls;
 	struct passfd **passfd;
-	struct handoff_src **src; /* a new table for ls[i], or NULL to keep what it has */
+	struct acceptq_src **src; /* a new table for ls[i], or NULL to keep what it has */
 	bool *src_drop;           /* ls[i] keeps no table */
 	bool *ls_new;             /* ls[i] was created by this plan */
 	bool *passfd_new;         /* passfd[i] was created by this plan */
@@ -452,7 +272,7 @@ static void plan_undo(struct plan *p)
 		if (p->passfd && p->passfd_new[i])
 			passfd_free(p->passfd[i]);
 		if (p->src)
-			src_unref(p->src[i]);
+			acceptq_src_unref(p->src[i]);
 		if (p->ls && p->ls_new[i])
 			ls_free(p->ls[i]);
 	}
@@ -490,7 +310,7 @@ static int plan_make(struct handoff *h, const struct conf *c, struct plan *p, ch
 		const struct conf_policy *pol = policy_of(c, i);
 
 		for (size_t j = 0; j < m && !p->ls[i]; j++)
-			if (strcmp(h->ls[j]->name, l->name) == 0)
+			if (strcmp(handoff_listener_name(h->ls[j]), l->name) == 0)
 				p->ls[i] = h->ls[j];
 		if (!p->ls[i]) {
 			if (!(p->ls[i] = ls_new(l->name)))
@@ -498,8 +318,9 @@ static int plan_make(struct handoff *h, const struct conf *c, struct plan *p, ch
 			p->ls_new[i] = true;
 		}
 		if (!pol->per_source.max_connections)
-			p->src_drop[i] = p->ls[i]->src != NULL;
-		else if (!src_fits(p->ls[i]->src, pol) && !(p->src[i] = src_new(pol)))
+			p->src_drop[i] = acceptq_src_present(p->ls[i]->aq);
+		else if (!acceptq_src_fits(p->ls[i]->aq, pol) &&
+		         !(p->src[i] = acceptq_src_new(pol)))
 			goto oom;
 	}
 	/* pass-fd sockets: a path already open stays open (backends stay connected) */
@@ -548,8 +369,12 @@ static void plan_apply(struct handoff *h, const struct conf *c, struct plan *p)
 		if (h->passfd[j] && !in_plan(p, h->passfd[j], true))
 			passfd_free(h->passfd[j]);
 		if (!in_plan(p, h->ls[j], false)) {
-			relay_listener_removed(h->relay, h->ls[j]);
-			h->ls[j]->idx = -1;
+			acceptq_set_index(h->ls[j]->aq, -1);
+			relay_listener_removed(h->relay, h->ls[j]->aq);
+			/* its pass-fd socket may live on under another listener */
+			for (size_t i = 0; i < p->n; i++)
+				if (p->passfd[i] == h->passfd[j] && h->passfd[j])
+					passfd_requeue(p->passfd[i], h->ls[j]->aq, p->ls[i]->aq);
 			h->ls[j]->next_retired = h->retired;
 			h->retired = h->ls[j];
 		}
@@ -568,18 +393,18 @@ static void plan_apply(struct handoff *h, const struct conf *c, struct plan *p)
 
 	for (size_t i = 0; i < p->n; i++) {
 		struct handoff_listener *ls = p->ls[i];
-		struct handoff_src *old = NULL;
+		struct acceptq_src *old = NULL;
 
-		ls->idx = (int)i;
+		acceptq_set_index(ls->aq, (int)i);
 		if (p->src[i] || p->src_drop[i]) {
-			old = ls->src;
-			__atomic_store_n(&ls->src, p->src[i], __ATOMIC_RELEASE);
+			old = acceptq_src_swap(ls->aq, p->src[i]);
+			p->src[i] = NULL;
 		}
 		/* Queue threads on the old configuration may still read the old table's
-		 * pointer: its listener reference goes at commit. */
+		 * pointer: its queue's reference goes at commit. */
 		if (old) {
-			old->next_retired = h->src_retired;
-			h->src_retired = old;
+			ls->src_old = old;
+			h->src_retired = true;
 		}
 		if (p->passfd[i])
 			passfd_update(p->passfd[i], &c->listeners[i], policy_of(c, i),
@@ -624,12 +449,11 @@ void handoff_commit(struct handoff *h)
 		h->retired = ls->next_retired;
 		ls_free(ls);
 	}
-	while (h->src_retired) {
-		struct handoff_src *g = h->src_retired;
-
-		h->src_retired = g->next_retired;
-		src_unref(g);
+	for (size_t i = 0; h->src_retired && h->conf && i < h->conf->n_listeners; i++) {
+		acceptq_src_unref(h->ls[i]->src_old);
+		h->ls[i]->src_old = NULL;
 	}
+	h->src_retired = false;
 	stats_block_free(&h->old_stats);
 }
 
@@ -672,7 +496,7 @@ void handoff_free(struct handoff *h)
 		for (size_t i = 0; i < h->count; i++) {
 			struct handoff_conn *c = &h->ring[(h->head + i) & (HANDOFF_INBOX_CAP - 1)];
 
-			handoff_reset_fd(c->fd);
+			sock_close_reset(c->fd);
 			handoff_unadmit(c);
 		}
 		h->count = 0;

@@ -1,26 +1,17 @@
 /*
- * Handoff: where queue threads deliver connections proven by the handshake.
- * The service side runs on the main event loop and hands each connection to
- * its listener's backend: `proxy` (connect, optional PROXY header, splice
- * relay) or `pass-fd` (SCM_RIGHTS to a synguard-aware backend).
+ * Handoff: the dispatcher between the queue threads and the backends. Queue
+ * threads deliver connections proven by the handshake into an inbox; the
+ * main event loop takes them out and gives each to its listener's backend:
+ * `proxy` (relay.h: connect, optional PROXY header, splice relay) or
+ * `pass-fd` (passfd.h: SCM_RIGHTS to a synguard-aware backend).
  *
  * Listeners are known by a handoff_listener: one per listener name, kept
  * across reloads (indexes are not: a reload may add, remove and reorder
- * listeners). It carries what queue threads and the service side share: the
- * accept queue's occupancy, the connections held, the per-source connection
- * counts, and how many queue threads answer with cookies. Queue threads only
- * touch it through atomics and the per-source lock below.
- *
- * The accept queue of a listener holds its proven connections that have not
- * reached the backend yet: in the inbox, connecting to a proxy backend (or
- * waiting for a free connect slot, max_backend_connects), or waiting for a
- * pass-fd backend to connect or read. A queue thread asks handoff_admit
- * before it builds a connection's socket, so a full queue can drop the
- * handshake ACK (the client retransmits) instead of wasting a socket;
- * max_connections and per_source.max_connections are checked there too.
- * The per-source count applies to what the daemon holds: proxy connections
- * until they close, pass-fd connections until a backend takes them (after
- * that the connection is the backend's and out of our sight).
+ * listeners). It carries the listener's accept queue (acceptq.h: admission,
+ * per-source counts, the accept_queue figure) and how many queue threads
+ * answer its SYNs with cookies. Queue threads ask handoff_admit before they
+ * build a connection's socket, so a full accept queue can drop the
+ * handshake ACK (the client retransmits) instead of wasting a socket.
  */
 #ifndef SYNGUARD_HANDOFF_H
 #define SYNGUARD_HANDOFF_H
@@ -29,21 +20,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "acceptq.h"
 #include "conf.h"
 #include "pkt.h"
 #include "stats.h"
 
 struct handoff_listener;
-struct handoff_src;
 
 struct handoff_conn {
 	int fd; /* established, repaired socket; ownership moves with the struct */
 	struct handoff_listener *ls; /* handoff_listener(); NULL is refused */
 	struct pkt_tuple t;          /* client -> server, as in the handshake */
 	/* accounting, set by handoff_admit (or by handoff_submit when not admitted) */
-	bool queued;             /* holds a place in the listener's accept queue */
-	bool held;               /* counts toward the listener's connections */
-	struct handoff_src *src; /* holds one count of its source prefix */
+	struct acceptq_hold hold;
 };
 
 struct handoff;
@@ -61,10 +50,11 @@ void handoff_free(struct handoff *h);
 int handoff_submit(struct handoff *h, struct handoff_conn *c);
 
 enum handoff_admit {
-	HANDOFF_ADMIT_OK,
-	HANDOFF_ADMIT_BACKLOG, /* the accept queue holds accept_backlog connections */
-	HANDOFF_ADMIT_CONNS,   /* the listener holds max_connections */
-	HANDOFF_ADMIT_SOURCE,  /* the source prefix holds per_source.max_connections */
+	HANDOFF_ADMIT_OK = ACCEPTQ_ADMIT_OK,
+	HANDOFF_ADMIT_BACKLOG = ACCEPTQ_ADMIT_BACKLOG, /* accept_queue is at accept_backlog */
+	HANDOFF_ADMIT_CONNS = ACCEPTQ_ADMIT_CONNS,     /* the listener holds max_connections */
+	HANDOFF_ADMIT_SOURCE =
+	    ACCEPTQ_ADMIT_SOURCE, /* the prefix holds per_source.max_connections */
 };
 
 /*
@@ -82,7 +72,7 @@ struct handoff_listener *handoff_listener(const struct handoff *h, size_t i);
 const char *handoff_listener_name(const struct handoff_listener *ls);
 
 struct handoff_listener_counts {
-	uint32_t accept_queue;   /* connections in the accept queue */
+	uint32_t accept_queue;   /* the accept_queue figure (acceptq.h) */
 	uint32_t connections;    /* connections held (accept queue + relayed) */
 	uint32_t cookie_threads; /* queue threads answering SYNs with cookies */
 	uint32_t sources;        /* source prefixes with a connection count */
@@ -113,31 +103,12 @@ void handoff_drain(struct handoff *h);
  * drained: frees what it left (removed listeners, the previous counters block). */
 void handoff_commit(struct handoff *h);
 
-/* The service side's counters (handoffs, failures, active connections, bytes). */
+/* The service side's counters (handoffs, failures, active connections, bytes). The
+ * accept_queue gauge is not kept here: it is the accept queue's figure, acceptq.h,
+ * read through handoff_listener_counts. */
 const struct stats_block *handoff_stats(const struct handoff *h);
 
-/* Closes a socket with a reset (SO_LINGER 0). */
+/* Closes a socket with a reset (SO_LINGER 0): sock_close_reset, for queue threads. */
 void handoff_reset_fd(int fd);
-
-/* Applies a policy's TCP keepalive to a socket (nothing when k->idle is 0). */
-void handoff_keepalive(int fd, const struct conf_keepalive *k);
-
-/*
- * For relay.c and passfd.c (main thread): c left the accept queue (reached
- * its backend, or failed) / c is no longer held (closed, reset, or handed
- * to a pass-fd backend). Each releases its part once; row is where the
- * accept_queue gauge is kept.
- */
-void handoff_conn_dequeued(struct handoff_conn *c, struct stats_row *row);
-void handoff_conn_closed(struct handoff_conn *c);
-
-/* For relay.c: its per-listener fields, and the listener's current index (-1: removed). */
-struct relay_wait {
-	void *head, *tail;
-	uint32_t connecting; /* backend connects in flight */
-	bool kicking;        /* starting waiting connections */
-};
-struct relay_wait *handoff_listener_relay(struct handoff_listener *ls);
-int handoff_listener_index(const struct handoff_listener *ls);
 
 #endif

@@ -538,6 +538,14 @@ static void ctl_listener_info(void *arg, size_t i, struct control_listener_info 
 	out->sources = lc.sources;
 }
 
+static uint32_t src_accept_queue(void *arg, size_t i)
+{
+	struct control_listener_info in;
+
+	ctl_listener_info(arg, i, &in);
+	return in.accept_queue;
+}
+
 static void start_queues(struct daemon *d)
 {
 	const struct conf_daemon *dc = &d->conf->daemon;
@@ -620,6 +628,8 @@ static void run(struct daemon *d)
 	src.blocks = d->blocks;
 	src.queue_nums = d->queue_nums;
 	src.n_queues = d->n_queues;
+	src.accept_queue = src_accept_queue;
+	src.arg = d;
 	d->control = control_new(d->loop, d->conf->daemon.control_socket, &src, err, sizeof(err));
 	if (!d->control)
 		fatalx("control socket: %s", err);

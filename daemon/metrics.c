@@ -52,6 +52,8 @@ static const char *const stats_help[ST_MAX] = {
     [ST_ACTIVE_CONNECTIONS] = "Connections being relayed or passed now.",
     [ST_BYTES_TO_BACKEND] = "Bytes relayed from clients to backends.",
     [ST_BYTES_TO_CLIENT] = "Bytes relayed from backends to clients.",
+    [ST_ACCEPT_QUEUE] = "Proven connections not yet taken by the backend: in the inbox, waiting "
+                        "for a connect slot, connecting, or waiting for a pass-fd backend.",
 };
 
 struct metrics {
@@ -144,6 +146,7 @@ static void sum_rows(const struct control_source *src, struct stats_row *rows, s
 {
 	(void)stats_sum_blocks(src->blocks, src->n_queues + 1, src->n_queues, rows, n_rows,
 	                       per_queue);
+	control_source_accept_queue(src, rows, n_rows);
 }
 
 static void render_nfq(FILE *out, const struct control_source *src, const char *nfq_text)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sockutil.h"
 #include "synguard_client.h"
 
 #define PASSFD_MODE 0660
@@ -26,9 +28,8 @@ struct pbackend {
 
 /* A connection waiting for a backend. */
 struct pwait {
-	struct pwait *next;
-	struct handoff_conn c;
-	ev_tstamp since;
+	struct acceptq_wait w;
+	struct acceptq_conn c;
 };
 
 struct passfd {
@@ -36,17 +37,11 @@ struct passfd {
 	const struct conf_listener *l;
 	const struct conf_policy *pol;
 	struct stats_row *row;
-	struct pwait *wait_head, *wait_tail;
-	size_t n_wait;
-	ev_timer wait_timer;
+	struct acceptq_fifo line; /* connections waiting for a backend */
 	int lfd;
 	ev_io accept_w;
-	struct sockaddr_un sun;
-	socklen_t sun_len;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1]; /* "" when abstract */
-	bool on_disk; /* a filesystem socket (not abstract) that we created */
-	dev_t dev;    /* ... identified so we never remove someone else's */
-	ino_t ino;
+	struct stat st; /* our socket file, so we never remove someone else's */
 	struct pbackend *b[PASSFD_BACKENDS_MAX];
 	size_t n;
 	size_t next; /* round-robin position */
@@ -130,26 +125,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		b->wr.data = b;
 		p->b[p->n++] = b;
 		log_info("pass-fd %s: backend connected (%zu connected, %zu connections waiting)",
-		         p->l->name, p->n, p->n_wait);
+		         p->l->name, p->n, p->line.n);
 		flush(p);
-	}
-}
-
-static void to_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *addr, uint16_t port)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, addr, 4);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, addr, 16);
 	}
 }
 
@@ -179,12 +156,11 @@ static ssize_t send_record(int sock, const unsigned char *rec, int fd)
 }
 
 /* Drops a connection for good: reset, counted, accounts settled. */
-static void give_up(struct passfd *p, struct handoff_conn *c)
+static void give_up(struct passfd *p, struct acceptq_conn *c)
 {
-	handoff_reset_fd(c->fd);
+	sock_close_reset(c->fd);
 	stats_inc(p->row, ST_HANDOFF_FAILED);
-	handoff_conn_dequeued(c, p->row);
-	handoff_conn_closed(c);
+	acceptq_drop(&c->h, &c->t);
 }
 
 /*
@@ -192,14 +168,14 @@ static void give_up(struct passfd *p, struct handoff_conn *c)
  * connection left off; one that is merely full is skipped (and watched until
  * it drains), not dropped. True when a backend took it (c->fd is closed).
  */
-static bool deliver(struct passfd *p, struct handoff_conn *c)
+static bool deliver(struct passfd *p, struct acceptq_conn *c)
 {
 	unsigned char rec[SGC_RECORD_LEN];
 	struct sgc_conn sc;
 
 	memset(&sc, 0, sizeof(sc));
-	to_sockaddr(&sc.client, c->t.family, c->t.saddr, c->t.sport);
-	to_sockaddr(&sc.server, c->t.family, c->t.daddr, c->t.dport);
+	(void)sock_addr_from_tuple(&sc.client, &c->t, false);
+	(void)sock_addr_from_tuple(&sc.server, &c->t, true);
 	snprintf(sc.listener, sizeof(sc.listener), "%s", p->l->name);
 	if (sgc_encode(rec, &sc) != SGC_RECORD_LEN)
 		return false;
@@ -211,8 +187,7 @@ static bool deliver(struct passfd *p, struct handoff_conn *c)
 		if (n == SGC_RECORD_LEN) {
 			close(c->fd);
 			stats_inc(p->row, ST_HANDOFFS);
-			handoff_conn_dequeued(c, p->row);
-			handoff_conn_closed(c); /* the backend's now, out of our sight */
+			acceptq_drop(&c->h, &c->t); /* the backend's now, out of our sight */
 			return true;
 		}
 		if (n >= 0) {
@@ -232,72 +207,44 @@ static bool deliver(struct passfd *p, struct handoff_conn *c)
 	return false;
 }
 
-static void wait_timer_arm(struct passfd *p)
+static struct pwait *pwait_of(struct acceptq_wait *w)
 {
-	ev_tstamp left;
-
-	if (!p->wait_head) {
-		ev_timer_stop(p->loop, &p->wait_timer);
-		return;
-	}
-	left = p->wait_head->since + p->pol->accept_timeout - ev_now(p->loop);
-	p->wait_timer.repeat = left > 0.001 ? left : 0.001;
-	ev_timer_again(p->loop, &p->wait_timer);
-}
-
-static struct pwait *wait_pop(struct passfd *p)
-{
-	struct pwait *w = p->wait_head;
-
-	p->wait_head = w->next;
-	if (!p->wait_head)
-		p->wait_tail = NULL;
-	p->n_wait--;
-	return w;
+	return (struct pwait *)((char *)w - offsetof(struct pwait, w));
 }
 
 /* Gives waiting connections, oldest first, to whichever backend takes them. */
 static void flush(struct passfd *p)
 {
-	while (p->wait_head && deliver(p, &p->wait_head->c))
-		free(wait_pop(p));
-	wait_timer_arm(p);
+	while (p->line.head && deliver(p, &pwait_of(p->line.head)->c))
+		free(pwait_of(acceptq_fifo_pop(&p->line, ev_now(p->loop))));
 }
 
-static void on_wait_timer(struct ev_loop *loop, ev_timer *w, int revents)
+static void on_wait_expired(struct acceptq_fifo *f, struct acceptq_wait *w, void *arg)
 {
-	struct passfd *p = w->data;
-	ev_tstamp now = ev_now(loop);
-	size_t expired = 0;
+	struct passfd *p = arg;
+	struct pwait *x = pwait_of(w);
 
-	(void)revents;
-	while (p->wait_head && p->wait_head->since + p->pol->accept_timeout <= now + 0.0005) {
-		struct pwait *x = wait_pop(p);
-
-		stats_inc(p->row, ST_ACCEPT_TIMEOUT);
-		give_up(p, &x->c);
-		free(x);
-		expired++;
-	}
-	if (expired)
-		log_warnx_ratelimited(10,
-		                      "pass-fd %s: %zu connection(s) waited %u s for a backend: "
-		                      "reset (%zu backends connected)",
-		                      p->l->name, expired, p->pol->accept_timeout, p->n);
-	wait_timer_arm(p);
+	(void)f;
+	stats_inc(p->row, ST_ACCEPT_TIMEOUT);
+	give_up(p, &x->c);
+	free(x);
+	log_warnx_ratelimited(10,
+	                      "pass-fd %s: connection waited %u s for a backend: reset (%zu "
+	                      "backends connected)",
+	                      p->l->name, p->pol->accept_timeout, p->n);
 }
 
-void passfd_send(struct passfd *p, const struct handoff_conn *conn)
+void passfd_send(struct passfd *p, const struct acceptq_conn *conn)
 {
-	struct handoff_conn c = *conn;
+	struct acceptq_conn c = *conn;
 	struct pwait *w;
 
-	handoff_keepalive(c.fd, &p->pol->keepalive);
-	if (!p->wait_head && deliver(p, &c))
+	sock_keepalive(c.fd, &p->pol->keepalive);
+	if (!p->line.head && deliver(p, &c))
 		return;
-	if (p->pol->accept_timeout == 0 || p->n_wait >= p->pol->accept_backlog ||
+	if (p->pol->accept_timeout == 0 || p->line.n >= p->pol->accept_backlog ||
 	    !(w = calloc(1, sizeof(*w)))) {
-		if (p->pol->accept_timeout && p->n_wait >= p->pol->accept_backlog)
+		if (p->pol->accept_timeout && p->line.n >= p->pol->accept_backlog)
 			stats_inc(p->row, ST_ACCEPT_OVERFLOW);
 		if (p->n == 0)
 			log_warnx_ratelimited(
@@ -310,15 +257,20 @@ void passfd_send(struct passfd *p, const struct handoff_conn *conn)
 		                      "pass-fd %s: no backend connected: clients wait up to %u s",
 		                      p->l->name, p->pol->accept_timeout);
 	w->c = c;
-	w->since = ev_now(p->loop);
-	if (p->wait_tail)
-		p->wait_tail->next = w;
-	else
-		p->wait_head = w;
-	p->wait_tail = w;
-	p->n_wait++;
-	if (!ev_is_active(&p->wait_timer))
-		wait_timer_arm(p);
+	acceptq_fifo_push(&p->line, &w->w, ev_now(p->loop));
+}
+
+void passfd_requeue(struct passfd *p, struct acceptq *from, struct acceptq *to)
+{
+	for (struct acceptq_wait *w = p->line.head; w; w = w->next) {
+		struct acceptq_conn *c = &pwait_of(w)->c;
+
+		if (c->h.q != from)
+			continue;
+		acceptq_drop(&c->h, &c->t);
+		memset(&c->h, 0, sizeof(c->h));
+		acceptq_enter(to, &c->h);
+	}
 }
 
 void passfd_update(struct passfd *p, const struct conf_listener *l, const struct conf_policy *pol,
@@ -327,64 +279,21 @@ void passfd_update(struct passfd *p, const struct conf_listener *l, const struct
 	p->l = l;
 	p->pol = pol;
 	p->row = row;
-	wait_timer_arm(p); /* the timeout may have changed */
+	/* the connections already waiting get the new timeout too */
+	acceptq_fifo_set_timeout(&p->line, pol->accept_timeout, ev_now(p->loop));
 }
 
 size_t passfd_waiting(const struct passfd *p)
 {
-	return p->n_wait;
-}
-
-/*
- * Clears the way for our socket: nothing there, or a socket nobody serves
- * (a daemon that died without cleaning up). A live one or a non-socket is
- * left alone and reported.
- */
-static int clear_stale(const struct passfd *p, char *err, size_t errlen)
-{
-	const char *path = p->path;
-	struct stat st;
-	int s, r, e;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "%s: exists and is not a socket", path);
-		return -1;
-	}
-	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (s < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		return -1;
-	}
-	r = connect(s, (const struct sockaddr *)&p->sun, p->sun_len);
-	e = errno;
-	close(s);
-	if (r == 0) {
-		snprintf(err, errlen, "%s: in use by another process", path);
-		return -1;
-	}
-	if (e != ECONNREFUSED) {
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -1;
-	}
-	if (unlink(path) < 0 && errno != ENOENT) {
-		snprintf(err, errlen, "%s: cannot remove stale socket: %s", path, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return p->line.n;
 }
 
 struct passfd *passfd_new(struct ev_loop *loop, const struct conf_listener *l,
                           const struct conf_policy *pol, struct stats_row *row, char *err,
                           size_t errlen)
 {
+	const struct sockaddr_un *sun = (const struct sockaddr_un *)&l->backend;
 	struct passfd *p;
-	struct stat st;
 
 	if (l->backend.ss_family != AF_UNIX ||
 	    l->backend_len <= offsetof(struct sockaddr_un, sun_path) ||
@@ -401,66 +310,32 @@ struct passfd *passfd_new(struct ev_loop *loop, const struct conf_listener *l,
 	p->l = l;
 	p->pol = pol;
 	p->row = row;
-	p->lfd = -1;
-	ev_init(&p->wait_timer, on_wait_timer);
-	p->wait_timer.data = p;
-	memcpy(&p->sun, &l->backend, l->backend_len);
-	p->sun_len = l->backend_len;
+	acceptq_fifo_init(&p->line, loop, pol->accept_timeout, on_wait_expired, p);
 	/* sun_path need not be NUL terminated when it is full */
-	memcpy(p->path, p->sun.sun_path,
-	       strnlen(p->sun.sun_path, p->sun_len - offsetof(struct sockaddr_un, sun_path)));
-
-	if (p->path[0] != '\0' && clear_stale(p, err, errlen) < 0)
-		goto fail;
-	p->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	memcpy(p->path, sun->sun_path,
+	       strnlen(sun->sun_path, l->backend_len - offsetof(struct sockaddr_un, sun_path)));
+	p->lfd = sock_unix_listen(sun, l->backend_len, PASSFD_MODE, 64, &p->st, err, errlen);
 	if (p->lfd < 0) {
-		snprintf(err, errlen, "socket: %s", strerror(errno));
-		goto fail;
-	}
-	/* The file is created with the socket inode's mode (less the umask):
-	 * set it first so the socket is never reachable with wider access. */
-	(void)fchmod(p->lfd, PASSFD_MODE);
-	if (bind(p->lfd, (const struct sockaddr *)&p->sun, p->sun_len) < 0) {
-		snprintf(err, errlen, "bind %s: %s", p->path, strerror(errno));
-		goto fail;
-	}
-	if (p->path[0] != '\0') {
-		if (lstat(p->path, &st) == 0) {
-			p->on_disk = true;
-			p->dev = st.st_dev;
-			p->ino = st.st_ino;
-		}
-		if (chmod(p->path, PASSFD_MODE) < 0) {
-			snprintf(err, errlen, "chmod %s: %s", p->path, strerror(errno));
-			goto fail;
-		}
-	}
-	if (listen(p->lfd, 64) < 0) {
-		snprintf(err, errlen, "listen %s: %s", p->path, strerror(errno));
-		goto fail;
+		free(p);
+		return NULL;
 	}
 	ev_io_init(&p->accept_w, on_accept, p->lfd, EV_READ);
 	p->accept_w.data = p;
 	ev_io_start(loop, &p->accept_w);
 	return p;
-fail:
-	passfd_free(p);
-	return NULL;
 }
 
 void passfd_free(struct passfd *p)
 {
-	struct stat st;
-
 	if (!p)
 		return;
-	while (p->wait_head) {
-		struct pwait *w = wait_pop(p);
+	while (p->line.head) {
+		struct pwait *w = pwait_of(acceptq_fifo_pop(&p->line, ev_now(p->loop)));
 
 		give_up(p, &w->c);
 		free(w);
 	}
-	ev_timer_stop(p->loop, &p->wait_timer);
+	acceptq_fifo_fini(&p->line);
 	while (p->n > 0)
 		backend_drop(p, p->n - 1, "closed");
 	if (ev_is_active(&p->accept_w))
@@ -468,8 +343,7 @@ void passfd_free(struct passfd *p)
 	if (p->lfd >= 0)
 		close(p->lfd);
 	/* Only our own file: a later daemon may already have replaced it. */
-	if (p->on_disk && lstat(p->path, &st) == 0 && st.st_dev == p->dev && st.st_ino == p->ino)
-		unlink(p->path);
+	sock_unix_unlink(p->path, &p->st);
 	free(p);
 }
 

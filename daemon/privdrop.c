@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sockutil.h"
 
 #define STATUS_MAX 8192
 
@@ -382,41 +383,6 @@ static int read_status(struct privdrop_creds *c, char *err, size_t errlen)
 	return privdrop_parse_status(buf, c, err, errlen);
 }
 
-/* Creates directory `dir` (mode 0755 for missing parents) if it is missing. Returns 1 if
- * this call created the last component, 0 if it existed, -1 on error. */
-static int make_dirs(const char *dir, mode_t last_mode, char *err, size_t errlen)
-{
-	char p[PATH_MAX];
-	struct stat st;
-	int created = 0;
-
-	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p)) {
-		snprintf(err, errlen, "%s: path too long", dir);
-		return -1;
-	}
-	for (char *s = p + 1;; s++) {
-		bool last = *s == '\0';
-
-		if (*s != '/' && !last)
-			continue;
-		*s = '\0';
-		if (mkdir(p, last ? last_mode : 0755) == 0) {
-			created = last;
-		} else if (errno != EEXIST) {
-			snprintf(err, errlen, "cannot create directory %s: %s", p, strerror(errno));
-			return -1;
-		}
-		if (last)
-			break;
-		*s = '/';
-	}
-	if (lstat(p, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "%s is not a directory", p);
-		return -1;
-	}
-	return created;
-}
-
 /* The user must be able to reach `dir` (search every ancestor) and create files in it. */
 static int check_dir_for_user(const char *dir, const char *user, uid_t uid, gid_t gid, char *err,
                               size_t errlen)
@@ -484,7 +450,7 @@ static int prepare_dirs(const struct conf *conf, const struct passwd *pw, char *
 	int r;
 
 	dir_of(conf->daemon.control_socket, dir, sizeof(dir));
-	r = make_dirs(dir, 0750, err, errlen);
+	r = sock_mkdir_p(dir, 0750, err, errlen);
 	if (r < 0)
 		return -1;
 	if (r == 1) {

@@ -2,6 +2,7 @@
 #include "relay.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "log.h"
 #include "proxyproto.h"
+#include "sockutil.h"
 
 #define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
 /* Pipefuls one wake-up may move in one direction of one connection. */
@@ -30,16 +32,15 @@ struct dir {
 struct rconn {
 	struct relay *r;
 	struct rconn *prev, *next;
-	struct rconn *wnext; /* its listener's wait list, while waiting */
+	struct acceptq_wait wait; /* in its listener's slot line, while waiting */
 	struct stats_row *row;
-	struct handoff_conn hc; /* the tuple and the accounting; hc.fd is fd[CLIENT] */
+	struct acceptq_conn ac; /* the tuple and the accounting; ac.fd is fd[CLIENT] */
 	int fd[2];
 	ev_io rd[2], wr[2];
 	ev_timer timer;  /* connect timeout, then idle timeout */
 	struct dir d[2]; /* d[CLIENT]: client -> backend, d[BACKEND]: backend -> client */
 	ev_tstamp idle;  /* 0: none */
 	ev_tstamp last;  /* last byte moved */
-	bool waiting;    /* for a connect slot of its listener */
 	bool connecting; /* holds a connect slot */
 	bool counted;    /* in ST_ACTIVE_CONNECTIONS */
 	uint8_t hdr_len, hdr_off;
@@ -53,88 +54,81 @@ struct relay {
 	struct rconn *conns;
 	size_t n;
 	bool closing; /* relay_free: start nothing new */
+	bool kicking; /* starting waiting connections (see slot_freed) */
 };
 
 static void conn_connect(struct rconn *c);
 
 static const char *conn_name(const struct rconn *c)
 {
-	return c->hc.ls ? handoff_listener_name(c->hc.ls) : "(removed)";
+	return c->ac.h.q ? acceptq_name(c->ac.h.q) : "(removed)";
+}
+
+/* The index of c's listener in the relay's configuration; -1 once it was removed. */
+static int conn_index(const struct rconn *c)
+{
+	return c->ac.h.q ? acceptq_index(c->ac.h.q) : -1;
 }
 
 /* The policy of c's listener; NULL once the listener was removed. */
 static const struct conf_policy *conn_policy(const struct rconn *c)
 {
-	int idx = c->hc.ls ? handoff_listener_index(c->hc.ls) : -1;
+	int idx = conn_index(c);
 
 	if (idx < 0)
 		return NULL;
 	return &c->r->conf->policies[c->r->conf->listeners[idx].policy];
 }
 
+static bool conn_waiting(const struct rconn *c)
+{
+	return c->wait.linked;
+}
+
 static void wait_remove(struct rconn *c)
 {
-	struct relay_wait *w;
-	struct rconn **pp;
-
-	if (!c->waiting)
-		return;
-	c->waiting = false;
-	w = handoff_listener_relay(c->hc.ls);
-	for (pp = (struct rconn **)&w->head; *pp && *pp != c; pp = &(*pp)->wnext)
-		;
-	if (*pp)
-		*pp = c->wnext;
-	if (w->tail == c) {
-		struct rconn *t = w->head;
-
-		while (t && t->wnext)
-			t = t->wnext;
-		w->tail = t;
-	}
-	c->wnext = NULL;
+	if (conn_waiting(c))
+		acceptq_fifo_remove(acceptq_slot_line(c->ac.h.q), &c->wait, ev_now(c->r->loop));
 }
 
 /*
- * A connect slot of listener ls is free: the longest-waiting connections take
- * the free slots. A connect that fails at once frees its slot again from
- * inside this loop; `kicking` keeps that from recursing.
+ * A connect slot of accept queue q is free: the longest-waiting connections
+ * take the free slots. A connect that fails at once frees its slot again
+ * from inside this loop; `kicking` keeps that from recursing.
  */
-static void slot_freed(struct relay *r, struct handoff_listener *ls)
+static void slot_freed(struct relay *r, struct acceptq *q)
 {
-	struct relay_wait *w = handoff_listener_relay(ls);
-	int idx = handoff_listener_index(ls);
+	struct acceptq_fifo *line = acceptq_slot_line(q);
+	int idx = acceptq_index(q);
 	uint32_t max;
 
-	if (w->kicking || r->closing || idx < 0 ||
+	if (r->kicking || r->closing || idx < 0 ||
 	    r->conf->listeners[idx].handoff != CONF_HANDOFF_PROXY)
 		return;
 	max = r->conf->policies[r->conf->listeners[idx].policy].max_backend_connects;
-	w->kicking = true;
-	while (w->head && (max == 0 || w->connecting < max)) {
-		struct rconn *c = w->head;
+	r->kicking = true;
+	while (line->head && (max == 0 || acceptq_slots_used(q) < max)) {
+		struct acceptq_wait *w = acceptq_fifo_pop(line, ev_now(r->loop));
 
-		wait_remove(c);
-		conn_connect(c);
+		conn_connect((struct rconn *)((char *)w - offsetof(struct rconn, wait)));
 	}
-	w->kicking = false;
+	r->kicking = false;
 }
 
 /* c gives back its connect slot and its place in the accept queue. */
 static void conn_leave_queue(struct rconn *c)
 {
-	wait_remove(c);
-	if (c->connecting && c->hc.ls) {
-		struct handoff_listener *ls = c->hc.ls;
+	struct acceptq *q = c->ac.h.q;
 
+	wait_remove(c);
+	acceptq_leave(&c->ac.h);
+	if (c->connecting && q) {
 		c->connecting = false;
-		handoff_listener_relay(ls)->connecting--;
-		handoff_conn_dequeued(&c->hc, c->row);
-		slot_freed(c->r, ls);
+		acceptq_slot_give(q);
+		slot_freed(c->r, q);
 		return;
 	}
 	c->connecting = false;
-	handoff_conn_dequeued(&c->hc, c->row);
 }
 
 static void io_set(struct ev_loop *loop, ev_io *w, bool on)
@@ -150,7 +144,7 @@ static void conn_free(struct rconn *c)
 	struct relay *r = c->r;
 
 	conn_leave_queue(c);
-	handoff_conn_closed(&c->hc);
+	acceptq_drop(&c->ac.h, &c->ac.t);
 	for (int i = 0; i < 2; i++) {
 		io_set(r->loop, &c->rd[i], false);
 		io_set(r->loop, &c->wr[i], false);
@@ -174,8 +168,8 @@ static void conn_free(struct rconn *c)
 /* Resets both sides: an error on one, a timeout, or shutdown. */
 static void conn_abort(struct rconn *c)
 {
-	handoff_reset_fd(c->fd[CLIENT]);
-	handoff_reset_fd(c->fd[BACKEND]);
+	sock_close_reset(c->fd[CLIENT]);
+	sock_close_reset(c->fd[BACKEND]);
 	conn_free(c);
 }
 
@@ -330,16 +324,6 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_tstamp left;
 
 	(void)revents;
-	if (c->waiting) {
-		stats_inc(c->row, ST_ACCEPT_TIMEOUT);
-		stats_inc(c->row, ST_HANDOFF_FAILED);
-		log_warnx_ratelimited(10,
-		                      "relay: listener %s: no backend connect slot within the "
-		                      "accept timeout: client reset",
-		                      conn_name(c));
-		conn_abort(c);
-		return;
-	}
 	if (c->connecting) {
 		connect_failed(c, "connect", ETIMEDOUT);
 		return;
@@ -414,7 +398,7 @@ static int make_pipe(int p[2])
 static void conn_connect(struct rconn *c)
 {
 	struct relay *r = c->r;
-	int idx = c->hc.ls ? handoff_listener_index(c->hc.ls) : -1;
+	int idx = conn_index(c);
 	const struct conf_listener *l;
 
 	if (idx < 0) {
@@ -423,11 +407,11 @@ static void conn_connect(struct rconn *c)
 	}
 	l = &r->conf->listeners[idx];
 	c->connecting = true;
-	handoff_listener_relay(c->hc.ls)->connecting++;
+	(void)acceptq_slot_take(c->ac.h.q, 0);
 	if (l->proxy_protocol == 1)
-		c->hdr_len = (uint8_t)pp_build_v1((char *)c->hdr, sizeof(c->hdr), &c->hc.t);
+		c->hdr_len = (uint8_t)pp_build_v1((char *)c->hdr, sizeof(c->hdr), &c->ac.t);
 	else if (l->proxy_protocol == 2)
-		c->hdr_len = (uint8_t)pp_build_v2(c->hdr, sizeof(c->hdr), &c->hc.t);
+		c->hdr_len = (uint8_t)pp_build_v2(c->hdr, sizeof(c->hdr), &c->ac.t);
 	if (l->proxy_protocol && c->hdr_len == 0) {
 		connect_failed(c, "PROXY header", EAFNOSUPPORT);
 		return;
@@ -439,7 +423,7 @@ static void conn_connect(struct rconn *c)
 		connect_failed(c, "socket", errno);
 		return;
 	}
-	handoff_keepalive(c->fd[BACKEND], &conn_policy(c)->keepalive);
+	sock_keepalive(c->fd[BACKEND], &conn_policy(c)->keepalive);
 	for (int i = 0; i < 2; i++) {
 		ev_io_init(&c->rd[i], on_read, c->fd[i], EV_READ);
 		ev_io_init(&c->wr[i], on_write, c->fd[i], EV_WRITE);
@@ -456,27 +440,49 @@ static void conn_connect(struct rconn *c)
 	settle(c);
 }
 
-void relay_start(struct relay *r, struct handoff_conn *hc, size_t idx)
+/* Seconds a connection may wait for a connect slot. */
+static double slot_timeout(const struct conf_policy *pol)
+{
+	return pol->accept_timeout ? pol->accept_timeout : RELAY_CONNECT_TIMEOUT;
+}
+
+static void on_slot_expired(struct acceptq_fifo *f, struct acceptq_wait *w, void *arg)
+{
+	struct rconn *c = (struct rconn *)((char *)w - offsetof(struct rconn, wait));
+
+	(void)f;
+	(void)arg;
+	stats_inc(c->row, ST_ACCEPT_TIMEOUT);
+	stats_inc(c->row, ST_HANDOFF_FAILED);
+	log_warnx_ratelimited(10,
+	                      "relay: listener %s: no backend connect slot within the "
+	                      "accept timeout: client reset",
+	                      conn_name(c));
+	conn_abort(c);
+}
+
+void relay_start(struct relay *r, const struct acceptq_conn *ac, size_t idx)
 {
 	const struct conf_listener *l = &r->conf->listeners[idx];
 	const struct conf_policy *pol = &r->conf->policies[l->policy];
 	struct stats_row *row = &r->stats->rows[idx];
 	struct rconn *c = calloc(1, sizeof(*c));
-	struct relay_wait *w;
+	struct acceptq *q = ac->h.q;
 	int fl;
 
 	if (!c) {
+		struct acceptq_conn lost = *ac;
+
 		stats_inc(row, ST_HANDOFF_FAILED);
-		handoff_reset_fd(hc->fd);
-		handoff_conn_dequeued(hc, row);
-		handoff_conn_closed(hc);
+		sock_close_reset(lost.fd);
+		acceptq_drop(&lost.h, &lost.t);
 		log_warnx_ratelimited(10, "relay: out of memory");
 		return;
 	}
 	c->r = r;
 	c->row = row;
-	c->hc = *hc;
-	c->fd[CLIENT] = hc->fd;
+	c->ac = *ac;
+	c->fd[CLIENT] = ac->fd;
 	c->fd[BACKEND] = -1;
 	c->d[0].pipe[0] = c->d[0].pipe[1] = c->d[1].pipe[0] = c->d[1].pipe[1] = -1;
 	c->idle = pol->idle_timeout;
@@ -494,33 +500,30 @@ void relay_start(struct relay *r, struct handoff_conn *hc, size_t idx)
 		connect_failed(c, "relay setup", errno);
 		return;
 	}
-	handoff_keepalive(c->fd[CLIENT], &pol->keepalive);
+	sock_keepalive(c->fd[CLIENT], &pol->keepalive);
 
-	w = handoff_listener_relay(hc->ls);
-	if (pol->max_backend_connects && w->connecting >= pol->max_backend_connects) {
+	if (pol->max_backend_connects && acceptq_slots_used(q) >= pol->max_backend_connects) {
 		/* every connect slot is taken: wait in line, bounded in time */
-		c->waiting = true;
-		if (w->tail)
-			((struct rconn *)w->tail)->wnext = c;
-		else
-			w->head = c;
-		w->tail = c;
-		c->timer.repeat = pol->accept_timeout ? pol->accept_timeout : RELAY_CONNECT_TIMEOUT;
-		ev_timer_again(r->loop, &c->timer);
+		struct acceptq_fifo *line = acceptq_slot_line(q);
+
+		if (!line->expired)
+			acceptq_fifo_init(line, r->loop, slot_timeout(pol), on_slot_expired, r);
+		acceptq_fifo_set_timeout(line, slot_timeout(pol), ev_now(r->loop));
+		acceptq_fifo_push(line, &c->wait, ev_now(r->loop));
 		return;
 	}
 	conn_connect(c);
 }
 
-void relay_listener_removed(struct relay *r, struct handoff_listener *ls)
+void relay_listener_removed(struct relay *r, struct acceptq *q)
 {
 	struct rconn *c = r->conns, *next;
 
 	for (; c; c = next) {
 		next = c->next;
-		if (c->hc.ls != ls)
+		if (c->ac.h.q != q)
 			continue;
-		if (c->waiting) {
+		if (conn_waiting(c)) {
 			stats_inc(c->row, ST_HANDOFF_FAILED);
 			conn_abort(c);
 			continue;
@@ -528,11 +531,10 @@ void relay_listener_removed(struct relay *r, struct handoff_listener *ls)
 		/* The rest goes on without its listener: settle the accounts now. */
 		if (c->connecting) {
 			c->connecting = false;
-			handoff_listener_relay(ls)->connecting--;
+			acceptq_slot_give(q);
 		}
-		handoff_conn_dequeued(&c->hc, c->row);
-		handoff_conn_closed(&c->hc);
-		c->hc.ls = NULL;
+		acceptq_drop(&c->ac.h, &c->ac.t);
+		c->ac.h.q = NULL;
 	}
 	/* conn_abort of the waiting may have unlinked entries; next was read before */
 }
@@ -544,20 +546,27 @@ void relay_reconfigure(struct relay *r, const struct conf *conf, struct stats_bl
 	r->conf = conf;
 	r->stats = stats;
 	for (c = r->conns; c; c = c->next) {
-		int idx = c->hc.ls ? handoff_listener_index(c->hc.ls) : -1;
+		int idx = conn_index(c);
 
 		c->row = &stats->rows[idx < 0 ? conf->n_listeners : (size_t)idx];
 	}
 	/* A listener that is pass-fd now (same name): its connections still waiting for a
 	 * connect slot have no proxy backend any more. */
 	for (c = r->conns; c; c = next) {
-		int idx = c->hc.ls ? handoff_listener_index(c->hc.ls) : -1;
+		int idx = conn_index(c);
 
 		next = c->next;
-		if (c->waiting && idx >= 0 && conf->listeners[idx].handoff != CONF_HANDOFF_PROXY) {
+		if (!conn_waiting(c) || idx < 0)
+			continue;
+		if (conf->listeners[idx].handoff != CONF_HANDOFF_PROXY) {
 			stats_inc(c->row, ST_HANDOFF_FAILED);
 			conn_abort(c);
+			continue;
 		}
+		/* a new accept_timeout applies to those already waiting too */
+		acceptq_fifo_set_timeout(acceptq_slot_line(c->ac.h.q),
+		                         slot_timeout(&conf->policies[conf->listeners[idx].policy]),
+		                         ev_now(r->loop));
 	}
 }
 

@@ -18,11 +18,12 @@
  * A backend that refuses, is unreachable or does not answer within
  * RELAY_CONNECT_TIMEOUT gets the client reset at once.
  *
- * Accept queue: a connection is in its listener's accept queue until its
- * backend connect succeeds or fails. At most max_backend_connects connects
- * per listener are in flight (0: no cap); the rest wait in arrival order,
- * each for at most accept_timeout seconds (then reset, ST_ACCEPT_TIMEOUT).
- * Both sockets get the policy's TCP keepalive.
+ * Accept queue (acceptq.h): a connection is in its listener's accept queue
+ * until its backend connect succeeds or fails. At most max_backend_connects
+ * connects per listener are in flight (0: no cap); the rest wait in the
+ * listener's line (acceptq_slot_line) in arrival order, each for at most
+ * accept_timeout seconds (then reset, ST_ACCEPT_TIMEOUT). Both sockets get
+ * the policy's TCP keepalive.
  *
  * Reloads: a connection keeps its listener's state while the listener
  * exists (by name); when a reload removes it, connections still waiting
@@ -40,7 +41,7 @@
 #include <ev.h>
 
 #include "conf.h"
-#include "handoff.h"
+#include "acceptq.h"
 #include "stats.h"
 
 #define RELAY_CONNECT_TIMEOUT 5.0 /* seconds */
@@ -54,12 +55,13 @@ struct relay *relay_new(struct ev_loop *loop, const struct conf *conf, struct st
 /* Resets every connection still open and frees everything. */
 void relay_free(struct relay *r);
 
-/* Takes ownership of c->fd and its accounting whatever happens; idx is the index of c->ls,
- * a proxy listener, in the relay's configuration. */
-void relay_start(struct relay *r, struct handoff_conn *c, size_t idx);
+/* Takes ownership of c->fd and its accounting whatever happens; idx is the index of c's
+ * listener (c->h.q), a proxy listener, in the relay's configuration. */
+void relay_start(struct relay *r, const struct acceptq_conn *c, size_t idx);
 
-/* Reload: listener ls is going away (its rows are still the old block's). */
-void relay_listener_removed(struct relay *r, struct handoff_listener *ls);
+/* Reload: the listener of accept queue q is going away (its rows are still the old
+ * block's). */
+void relay_listener_removed(struct relay *r, struct acceptq *q);
 /* Reload: the new configuration and counters; listener indexes are already updated. */
 void relay_reconfigure(struct relay *r, const struct conf *conf, struct stats_block *stats);
 

@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "sockutil.h"
+
 static int repair_setint(int fd, int level, int opt, int val)
 {
 	return setsockopt(fd, level, opt, &val, sizeof(val));
@@ -17,26 +19,6 @@ static int repair_queue_seq(int fd, int queue, uint32_t seq)
 	if (repair_setint(fd, IPPROTO_TCP, TCP_REPAIR_QUEUE, queue) < 0)
 		return -1;
 	return setsockopt(fd, IPPROTO_TCP, TCP_QUEUE_SEQ, &seq, sizeof(seq));
-}
-
-static socklen_t repair_sockaddr(struct sockaddr_storage *ss, int family, const uint8_t *addr,
-                                 uint16_t port)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, addr, 4);
-		return sizeof(*sin);
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(port);
-	memcpy(&sin6->sin6_addr, addr, 16);
-	return sizeof(*sin6);
 }
 
 static int repair_options(int fd, const struct repair_params *p)
@@ -117,8 +99,8 @@ int repair_socket(const struct repair_params *p)
 		if (setsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, sizeof(ts)) < 0)
 			goto fail;
 	}
-	local_len = repair_sockaddr(&local, t->family, t->daddr, t->dport);
-	peer_len = repair_sockaddr(&peer, t->family, t->saddr, t->sport);
+	local_len = sock_addr_from_tuple(&local, t, true);
+	peer_len = sock_addr_from_tuple(&peer, t, false);
 	if (bind(fd, (struct sockaddr *)&local, local_len) < 0)
 		goto fail;
 	if (connect(fd, (struct sockaddr *)&peer, peer_len) < 0 && errno != EINPROGRESS)

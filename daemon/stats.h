@@ -29,9 +29,11 @@
  * (max_connections), source_conn_limited (per_source.max_connections): each
  * got the accept_overflow action; accept_timeout (waited accept_timeout
  * seconds for a backend: reset). Gauges: halfopen_entries, accept_queue
- * (connections waiting for their backend: connecting, or for a pass-fd
- * backend), cookie_threads (queue threads answering the listener's SYNs
- * with cookies).
+ * (proven connections not yet taken by the backend: in the inbox, waiting
+ * for a connect slot, connecting, or waiting for a pass-fd backend; the
+ * figure is the accept queue's own, acceptq.h, put into the rows when they
+ * are shown: no block counts it), cookie_threads (queue threads answering
+ * the listener's SYNs with cookies).
  */
 #define STATS_LIST(X)                                                                              \
 	X(SYN_RECEIVED, "syn_received", COUNTER)                                                   \

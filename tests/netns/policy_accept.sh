@@ -67,6 +67,8 @@ for i in range(n):
     print("conn", i, fate.get(i, "nothing"), flush=True)
 EOF
 conns() { lab_exec "$1" $PY "$T_DIR/conns.py" "${@:2}"; }
+# pa_queue_eq LISTENER N: the listeners view shows N in the accept queue.
+pa_queue_eq() { [ "$(t_ctl listeners --json | lab_json_get "$1.accept_queue")" = "$2" ]; }
 
 # ---- pass-fd accept queue, overflow "reset" then "drop" ----
 for kind in reset drop; do
@@ -76,7 +78,7 @@ for kind in reset drop; do
 	cpid=$LAB_LAST_PID
 	pc_wait 5 pc_stat_ge listeners.$name.accept_overflow 1 ||
 		t_fail "$kind: the third connection did not overflow"
-	pc_wait 5 pc_stat_eq listeners.$name.accept_queue 2
+	pc_wait 5 pa_queue_eq $name 2
 	q=$(t_ctl listeners --json | lab_json_get $name.accept_queue)
 	t_expect "$kind: two connections wait in the accept queue" "$q" = 2
 	t_expect "$kind: the accept_queue gauge agrees" "$(t_stat listeners.$name.accept_queue)" = 2

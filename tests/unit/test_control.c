@@ -405,6 +405,77 @@ static void test_listeners_cmd(void **state)
 	free(a);
 }
 
+static uint32_t fake_queue(void *arg, size_t i)
+{
+	(void)arg;
+	return (uint32_t)(10 + i); /* as fake_info */
+}
+
+/* The control socket again, now with the accept queue's figure in its source. */
+static int setup_figure(void **state)
+{
+	struct fixture *f;
+	struct control_hooks hooks = {NULL, fake_reload, fake_info};
+	char err[256];
+
+	setup_policies(state);
+	f = *state;
+	control_free(f->ctl);
+	/* gauges in the blocks that must not show */
+	stats_add(&f->blocks[2].rows[0], ST_ACCEPT_QUEUE, 99);
+	stats_add(&f->blocks[2].rows[2], ST_ACCEPT_QUEUE, 5);
+	f->src.accept_queue = fake_queue;
+	f->ctl = control_new(f->loop, f->path, &f->src, err, sizeof(err));
+	if (!f->ctl)
+		fail_msg("control_new: %s", err);
+	control_set_hooks(f->ctl, &hooks);
+	return 0;
+}
+
+/* The value of "key": in the JSON object that follows `after` in a. */
+static long json_after(const char *a, const char *after, const char *key)
+{
+	const char *p = strstr(a, after);
+	char k[64];
+
+	assert_non_null(p);
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	p = strstr(p, k);
+	assert_non_null(p);
+	return strtol(p + strlen(k), NULL, 10);
+}
+
+/* One accept_queue figure in the stats (JSON and table) and the listeners view. */
+static void test_accept_queue_figure(void **state)
+{
+	struct fixture *f = *state;
+	char *a = request(f, "stats --json\n");
+
+	assert_int_equal(json_after(a, "\"total\":{", "accept_queue"), 21);
+	assert_int_equal(json_after(a, "\"web\":{", "accept_queue"), 10);
+	assert_int_equal(json_after(a, "\"api\":{", "accept_queue"), 11);
+	assert_int_equal(json_after(a, "\"unmatched\":{", "accept_queue"), 0);
+	free(a);
+	a = request(f, "stats\n");
+	assert_non_null(strstr(a, "\naccept_queue "));
+	{
+		long v[4];
+		const char *p = strstr(a, "\naccept_queue ") + strlen("\naccept_queue ");
+
+		/* columns: total, then each listener, then unmatched */
+		assert_int_equal(sscanf(p, "%ld %ld %ld %ld", &v[0], &v[1], &v[2], &v[3]), 4);
+		assert_int_equal(v[0], 21);
+		assert_int_equal(v[1], 10);
+		assert_int_equal(v[2], 11);
+		assert_int_equal(v[3], 0);
+	}
+	free(a);
+	a = request(f, "listeners --json\n");
+	assert_int_equal(json_after(a, "\"web\":{", "accept_queue"), 10);
+	assert_int_equal(json_after(a, "\"api\":{", "accept_queue"), 11);
+	free(a);
+}
+
 static void test_reload_cmd(void **state)
 {
 	struct fixture *f = *state;
@@ -444,6 +515,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_policy_cmd, setup_policies, teardown_policies),
 	    cmocka_unit_test_setup_teardown(test_listeners_cmd, setup_policies, teardown_policies),
 	    cmocka_unit_test_setup_teardown(test_reload_cmd, setup_policies, teardown_policies),
+	    cmocka_unit_test_setup_teardown(test_accept_queue_figure, setup_figure,
+	                                    teardown_policies),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -31,8 +32,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/sockios.h>
+
 #include "handoff.h"
 #include "proxyproto.h"
+#include "relay.h"
 #include "synguard_client.h"
 
 #define IO_TIMEOUT_S 8
@@ -215,6 +219,23 @@ static uint64_t stat_get(struct env *e, uint32_t listener, enum stats_id id)
 	const struct stats_block *b = handoff_stats(e->h);
 
 	return __atomic_load_n(&b->rows[listener].v[id], __ATOMIC_RELAXED);
+}
+
+/* Waits until listener's accept_queue figure (acceptq.h) is want. */
+static void wait_queue(struct env *e, uint32_t listener, uint32_t want)
+{
+	double end = now_s() + IO_TIMEOUT_S;
+	struct handoff_listener_counts lc;
+
+	for (;;) {
+		handoff_listener_counts(handoff_listener(e->h, listener), &lc);
+		if (lc.accept_queue == want)
+			return;
+		if (now_s() > end)
+			fail_msg("accept_queue of listener %u is %u, want %u", listener,
+			         lc.accept_queue, want);
+		usleep(2000);
+	}
 }
 
 /* Waits until a counter reaches want (counters move on the loop thread). */
@@ -651,13 +672,90 @@ static void test_relay_bulk_duplex(void **state)
 	env_free(e);
 }
 
+static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_family == b->sin_family && a->sin_port == b->sin_port &&
+	       a->sin_addr.s_addr == b->sin_addr.s_addr;
+}
+
+/* The relay's own socket in this process: local address `self` if self, else peer `peer`. */
+static int find_socket(const struct sockaddr_in *self, const struct sockaddr_in *peer)
+{
+	for (int fd = 3; fd < 65536; fd++) {
+		struct sockaddr_in a;
+		socklen_t len = sizeof(a);
+
+		if (self && getsockname(fd, (struct sockaddr *)&a, &len) == 0 &&
+		    same_addr(&a, self))
+			return fd;
+		len = sizeof(a);
+		if (peer && getpeername(fd, (struct sockaddr *)&a, &len) == 0 &&
+		    same_addr(&a, peer))
+			return fd;
+	}
+	fail_msg("no socket of the relay found");
+	return -1;
+}
+
+static int ioctl_int(int fd, unsigned long req)
+{
+	int n = -1;
+
+	assert_int_equal(ioctl(fd, req, &n), 0);
+	return n;
+}
+
+/*
+ * Waits until the relay of client c (which sent `sent` bytes) and backend b
+ * (which reads nothing) is stalled by backpressure, a state that holds no
+ * matter how long one looks: every byte it delivered to the backend is in the
+ * backend's kernel side (b's receive queue, or the relay's backend socket's
+ * send queue, which holds bytes: the backend's window is closed, so nothing
+ * more can move), the client's bytes wait in the kernel (the relay's client
+ * socket holds unread bytes) and the relay itself holds at most one pipeful.
+ */
+static void wait_stalled(struct env *e, int c, int b, uint64_t sent)
+{
+	struct sockaddr_in bpeer, cself;
+	socklen_t len = sizeof(bpeer);
+	int rback, rclient;
+	double end = now_s() + IO_TIMEOUT_S;
+
+	assert_int_equal(getpeername(b, (struct sockaddr *)&bpeer, &len), 0);
+	len = sizeof(cself);
+	assert_int_equal(getsockname(c, (struct sockaddr *)&cself, &len), 0);
+	rback = find_socket(&bpeer, NULL);
+	rclient = find_socket(NULL, &cself);
+	assert_int_not_equal(rclient, c);
+	for (;;) {
+		uint64_t to_backend = stat_get(e, 0, ST_BYTES_TO_BACKEND);
+		uint64_t at_backend =
+		    (uint64_t)ioctl_int(b, SIOCINQ) + (uint64_t)ioctl_int(rback, SIOCOUTQ);
+		uint64_t client_side =
+		    (uint64_t)ioctl_int(c, SIOCOUTQ) + (uint64_t)ioctl_int(rclient, SIOCINQ);
+		int64_t in_pipe = (int64_t)(sent - client_side - to_backend);
+
+		if (to_backend == at_backend && ioctl_int(rback, SIOCOUTQ) > 0 &&
+		    ioctl_int(rclient, SIOCINQ) > 0 && in_pipe >= 0 && in_pipe <= RELAY_PIPE_SIZE)
+			return;
+		if (now_s() > end)
+			fail_msg(
+			    "relay not stalled: %llu bytes delivered, %llu held at the backend, "
+			    "%llu at the client side, %lld in between, of %llu sent",
+			    (unsigned long long)to_backend, (unsigned long long)at_backend,
+			    (unsigned long long)client_side, (long long)in_pipe,
+			    (unsigned long long)sent);
+		usleep(10000);
+	}
+}
+
 static void test_relay_backpressure(void **state)
 {
 	(void)state;
 	struct env *e = env_new(0, 0);
 	int c = client_via(e, 0, NULL), b = backend_accept(e);
 	static uint8_t buf[65536];
-	uint64_t sent = 0, before;
+	uint64_t sent = 0;
 	const uint64_t limit = 256u << 20;
 
 	/* The backend does not read: the client can fill the socket buffers
@@ -679,9 +777,7 @@ static void test_relay_backpressure(void **state)
 		}
 	}
 	assert_true(sent < limit);
-	before = stat_get(e, 0, ST_BYTES_TO_BACKEND);
-	usleep(200000);
-	assert_int_equal(stat_get(e, 0, ST_BYTES_TO_BACKEND), before);
+	wait_stalled(e, c, b, sent);
 	/* Everything that was accepted arrives intact once the backend reads. */
 	assert_int_equal(fcntl(c, F_SETFL, 0), 0);
 	assert_int_equal(shutdown(c, SHUT_WR), 0);
@@ -765,7 +861,7 @@ static void test_inbox_bounded(void **state)
 	hc.ls = handoff_listener(e->h, 0);
 	while (handoff_submit(e->h, &hc) == 0) {
 		assert_true(++n <= 1 << 20);
-		hc.queued = hc.held = false; /* each entry accounts for itself */
+		memset(&hc.hold, 0, sizeof(hc.hold)); /* each entry accounts for itself */
 	}
 	assert_int_equal(n, 4096);
 	/* Once the loop runs, everything is taken out (more than one wakeup's
@@ -1072,13 +1168,11 @@ static void test_admit_limits(void **state)
 	assert_int_equal(handoff_admit(&d, &e->policy, false), HANDOFF_ADMIT_CONNS);
 	assert_counts(e, 0, 3, 3, 2);
 	/* leaving the accept queue keeps the connection held */
-	{
-		struct stats_row scratch = {{0}};
-
-		handoff_conn_dequeued(&a, &scratch);
-	}
+	acceptq_leave(&a.hold);
 	assert_counts(e, 0, 2, 3, 2);
-	handoff_conn_closed(&a);
+	acceptq_leave(&a.hold); /* twice changes nothing */
+	assert_counts(e, 0, 2, 3, 2);
+	acceptq_drop(&a.hold, &a.t);
 	handoff_unadmit(&b);
 	handoff_unadmit(&c);
 	assert_counts(e, 0, 0, 0, 0);
@@ -1113,7 +1207,7 @@ static void test_passfd_hold(void **state)
 	c = client_via(e, 1, NULL);
 	/* no backend: the client waits, it is not reset */
 	assert_true(quiet_for(c, 300));
-	wait_stat(e, 1, ST_ACCEPT_QUEUE, 1);
+	wait_queue(e, 1, 1);
 	assert_int_equal(stat_get(e, 1, ST_HANDOFF_FAILED), 0);
 	/* the first backend to connect gets it */
 	s = sgc_connect(e->sock_path);
@@ -1121,7 +1215,7 @@ static void test_passfd_hold(void **state)
 	set_timeouts(s);
 	assert_int_equal(sgc_recv(s, &conn), 0);
 	wait_stat(e, 1, ST_HANDOFFS, 1);
-	wait_stat(e, 1, ST_ACCEPT_QUEUE, 0);
+	wait_queue(e, 1, 0);
 	assert_int_equal(send(conn.fd, "late", 4, 0), 4);
 	read_exact(c, buf, 4);
 	assert_memory_equal(buf, "late", 4);
@@ -1148,7 +1242,7 @@ static void test_passfd_hold_timeout(void **state)
 	wait_stat(e, 1, ST_ACCEPT_TIMEOUT, 1);
 	/* counted one after the other by the handoff thread: wait for each */
 	wait_stat(e, 1, ST_HANDOFF_FAILED, 1);
-	wait_stat(e, 1, ST_ACCEPT_QUEUE, 0);
+	wait_queue(e, 1, 0);
 	close(c);
 	env_free(e);
 }
@@ -1206,14 +1300,14 @@ static void test_relay_connect_slots(void **state)
 	t0 = now_s();
 	a = client_via(e, 0, NULL);
 	b = client_via(e, 0, NULL);
-	wait_stat(e, 0, ST_ACCEPT_QUEUE, 2);
+	wait_queue(e, 0, 2);
 	/* b never got a slot: reset after the accept timeout; a is still connecting */
 	expect_reset(b);
 	assert_true(now_s() - t0 > 0.9);
 	assert_true(now_s() - t0 < 4.0);
 	wait_stat(e, 0, ST_ACCEPT_TIMEOUT, 1);
 	/* the handoff thread counts the timeout before it takes b off the queue */
-	wait_stat(e, 0, ST_ACCEPT_QUEUE, 1);
+	wait_queue(e, 0, 1);
 	assert_true(quiet_for(a, 100));
 	close(a);
 	close(b);
@@ -1320,6 +1414,55 @@ static void test_reconfigure(void **state)
 	env_free(e);
 }
 
+/*
+ * Reload: the pass-fd listener is renamed, its path stays. A connection
+ * waiting in the socket for a backend is counted in the new listener's
+ * accept queue (the old one is freed at commit) and still reaches the first
+ * backend that connects.
+ */
+static void test_reconfigure_passfd_rename(void **state)
+{
+	(void)state;
+	struct env *e = env_conf(0, 0);
+	struct sgc_conn conn;
+	char err[256];
+	int c, s;
+
+	e->policy.accept_timeout = 5;
+	e->policy.accept_backlog = 8;
+	env_run(e);
+	c = client_via(e, 1, NULL);
+	wait_queue(e, 1, 1);
+	e->listeners2[0] = e->listeners[0];
+	e->listeners2[1] = e->listeners[1];
+	strcpy(e->listeners2[1].name, "app2");
+	e->conf2 = e->conf;
+	e->conf2.listeners = e->listeners2;
+	env_pause(e);
+	assert_int_equal(handoff_reconfigure(e->h, &e->conf2, err, sizeof(err)), 0);
+	handoff_commit(e->h);
+	assert_string_equal(handoff_listener_name(handoff_listener(e->h, 1)), "app2");
+	env_resume(e);
+	wait_queue(e, 1, 1);
+	s = sgc_connect(e->sock_path);
+	assert_true(s >= 0);
+	set_timeouts(s);
+	assert_int_equal(sgc_recv(s, &conn), 0);
+	assert_string_equal(conn.listener, "app2");
+	wait_stat(e, 1, ST_HANDOFFS, 1);
+	wait_queue(e, 1, 0);
+	{
+		struct handoff_listener_counts lc;
+
+		handoff_listener_counts(handoff_listener(e->h, 1), &lc);
+		assert_int_equal(lc.connections, 0);
+	}
+	close(conn.fd);
+	close(c);
+	close(s);
+	env_free(e);
+}
+
 int main(void)
 {
 	struct rlimit rl;
@@ -1349,6 +1492,7 @@ int main(void)
 	    cmocka_unit_test(test_passfd_hold_backlog),
 	    cmocka_unit_test(test_relay_connect_slots),
 	    cmocka_unit_test(test_reconfigure),
+	    cmocka_unit_test(test_reconfigure_passfd_rename),
 	};
 
 	/* Hundreds of relays at once: six fds each on the daemon's side. */

@@ -162,7 +162,7 @@ static int fixture_setup(void **state)
 	f->blocks[2] = &f->h;
 	f->nums[0] = 0;
 	f->nums[1] = 8;
-	f->src = (struct control_source){f->conf, f->blocks, f->nums, 2};
+	f->src = (struct control_source){f->conf, f->blocks, f->nums, 2, NULL, NULL};
 	/* queue 0: web 100 SYNs, unmatched 2 malformed; queue 8: web 10, a.b-c_d 20 */
 	stats_add(&f->q0.rows[0], ST_SYN_RECEIVED, 100);
 	stats_add(&f->q0.rows[2], ST_PKT_MALFORMED, 2);
@@ -544,6 +544,34 @@ static void test_server(void **state)
 	server_stop(&s);
 }
 
+static uint32_t fake_queue(void *arg, size_t i)
+{
+	(void)arg;
+	return (uint32_t)(3 + i);
+}
+
+/* accept_queue is the accept queue's own figure, whatever a block's gauge says. */
+static void test_render_accept_queue(void **state)
+{
+	struct fixture *f = *state;
+	char *text;
+
+	stats_add(&f->h.rows[0], ST_ACCEPT_QUEUE, 99);
+	stats_add(&f->h.rows[2], ST_ACCEPT_QUEUE, 7);
+	text = render(&f->src, NULL);
+	expect_line(text, "synguard_accept_queue{listener=\"web\"} 99");
+	free(text);
+	f->src.accept_queue = fake_queue;
+	text = render(&f->src, NULL);
+	expect_line(text, "# TYPE synguard_accept_queue gauge");
+	expect_line(text, "synguard_accept_queue{listener=\"web\"} 3");
+	expect_line(text, "synguard_accept_queue{listener=\"a.b-c_d\"} 4");
+	expect_line(text, "synguard_accept_queue{listener=\"(unmatched)\"} 0");
+	assert_non_null(
+	    strstr(text, "# HELP synguard_accept_queue Proven connections not yet taken"));
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -554,6 +582,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_render_mismatched_block, fixture_setup,
 	                                    fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_server, fixture_setup, fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_render_accept_queue, fixture_setup,
+	                                    fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
