@@ -73,6 +73,5 @@ const struct stats_block *queue_stats(const struct queue_thread *q);
 /* Frees the block the thread wrote before it last moved on (call after queue_gen_seq shows
  * the move, once no reader uses the old block). */
 void queue_stats_free_prev(struct queue_thread *q);
-uint16_t queue_num(const struct queue_thread *q);
 
 #endif
