@@ -34,11 +34,6 @@ static const enum stats_id hs_malformed_stat[PKT_NERR] = {
 };
 _Static_assert(PKT_NERR == PKT_EOPT + 2, "a counter for every parse error");
 
-/* The MSS a peer that sent none can take (RFC 9293 3.7.1; IPv6: RFC 8200's minimum MTU
- * less the headers): the first entry of the default tables. */
-static const uint16_t hs_mss4_default[COOKIE_MSS_SLOTS] = COOKIE_MSS4_DEFAULT;
-static const uint16_t hs_mss6_default[COOKIE_MSS_SLOTS] = COOKIE_MSS6_DEFAULT;
-
 static const uint16_t *hs_mss_table(const struct conf_policy *pol, int family)
 {
 	return family == AF_INET ? pol->mss : pol->mss6;
@@ -209,11 +204,11 @@ static void hs_on_ack(const struct hs_ctx *c, const struct pkt_tcp *p, size_t li
 	if (how == POLICY_ACK_HALFOPEN) {
 		/* the table kept what the client offered, exactly */
 		rp->mss = e.syn.opt.mss            ? e.syn.opt.mss
-		          : p->t.family == AF_INET ? hs_mss4_default[0]
-		                                   : hs_mss6_default[0];
+		          : p->t.family == AF_INET ? PKT_DEFAULT_MSS4
+		                                   : PKT_DEFAULT_MSS6;
 		rp->has_wscale = e.syn.opt.has_wscale;
 		rp->snd_wscale =
-		    e.syn.opt.wscale > HS_WSCALE_MAX ? HS_WSCALE_MAX : e.syn.opt.wscale;
+		    e.syn.opt.wscale > PKT_MAX_WSCALE ? PKT_MAX_WSCALE : e.syn.opt.wscale;
 		rp->sack_ok = e.syn.opt.sack_ok;
 		rp->has_ts = e.syn.opt.has_ts;
 		rp->ack_tsecr = e.syn.our_tsval;

@@ -78,8 +78,6 @@
  * policy's largest table entry. */
 #define HS_OUR_MSS4 1460
 #define HS_OUR_MSS6 1440
-/* The largest window scale shift (RFC 7323 2.3): a larger one offered is read as this. */
-#define HS_WSCALE_MAX 14
 
 /* What the queue thread keeps per listener that the decisions need. */
 struct hs_listener {
