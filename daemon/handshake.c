@@ -21,6 +21,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/* The first SYN-ACK retransmit, doubling after (as the kernel's TCP_TIMEOUT_INIT). */
+#define HS_SYNACK_RTO_MS 1000
 /* Timer events handled per policy_due() call. */
 #define HS_DUE_BATCH 64
 
@@ -363,4 +365,40 @@ void hs_timer(const struct hs_ctx *c, size_t li)
 void hs_listener_sync(const struct hs_listener *l)
 {
 	hs_gauge(l);
+}
+
+static enum mode_kind hs_mode_kind(enum conf_mode m)
+{
+	switch (m) {
+	case CONF_MODE_STATEFUL:
+		return MODE_STATEFUL;
+	case CONF_MODE_AUTO:
+		return MODE_AUTO;
+	case CONF_MODE_COOKIE:
+		break;
+	}
+	return MODE_COOKIE;
+}
+
+void hs_policy_params(const struct conf *c, size_t li, size_t n_threads,
+                      const struct cidr_set *access, struct policy_params *pp)
+{
+	const struct conf_policy *pol = &c->policies[c->listeners[li].policy];
+	uint32_t n = n_threads ? (uint32_t)n_threads : 1;
+
+	memset(pp, 0, sizeof(*pp));
+	pp->kind = hs_mode_kind(pol->mode);
+	pp->half_open_capacity = (pol->half_open_max + n - 1) / n;
+	pp->half_open_per_source = pol->half_open_per_source;
+	pp->rto_ms = HS_SYNACK_RTO_MS;
+	pp->synack_retries = pol->synack_retries;
+	pp->syn_rate_trigger = pol->syn_rate_trigger ? (pol->syn_rate_trigger + n - 1) / n : 0;
+	pp->fill_trigger = pol->half_open_fill_trigger / 100.0;
+	pp->calm_ms = pol->auto_calm_time * 1000;
+	pp->syn_rate = pol->per_source.syn_rate;
+	pp->burst = pol->per_source.burst;
+	pp->rate_table_size = pol->per_source.table_size;
+	pp->prefix_v4 = pol->per_source.prefix_v4;
+	pp->prefix_v6 = pol->per_source.prefix_v6;
+	pp->access = access;
 }

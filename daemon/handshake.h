@@ -156,6 +156,15 @@ void hs_synack(const struct halfopen_syn *syn, const struct conf_policy *pol, st
  * deciding), half-open expiries, the mode's evaluation in quiet periods. */
 void hs_timer(const struct hs_ctx *c, size_t li);
 
+/*
+ * One thread's share of listener li's policy (conf's policy of it), for policy_new or
+ * policy_reconfigure: the half-open table and the auto mode's SYN rate trigger are divided
+ * among n_threads (the firewall spreads flows evenly over the queues); per-source limits
+ * apply per thread as configured. access: the policy's allow/deny set, or NULL.
+ */
+void hs_policy_params(const struct conf *c, size_t li, size_t n_threads,
+                      const struct cidr_set *access, struct policy_params *pp);
+
 /* Sets listener l's half-open gauge from its table (after a reload changed the table). */
 void hs_listener_sync(const struct hs_listener *l);
 

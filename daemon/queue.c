@@ -57,8 +57,6 @@
 /* The policy timer: SYN-ACK retransmits are due on whole seconds after their SYN; a tenth
  * of a second late is well within what a client tolerates. */
 #define Q_TIMER_MS 100
-/* The first SYN-ACK retransmit, doubling after (as the kernel's TCP_TIMEOUT_INIT). */
-#define Q_SYNACK_RTO_MS 1000
 /* How long a device's MAC address is trusted before it is read again (tx.h). */
 #define Q_DEVICES_MS 10000
 
@@ -279,45 +277,6 @@ static void q_on_round(void *arg)
 
 /* ---- policy state and reloads ---- */
 
-static enum mode_kind q_mode_kind(enum conf_mode m)
-{
-	switch (m) {
-	case CONF_MODE_STATEFUL:
-		return MODE_STATEFUL;
-	case CONF_MODE_AUTO:
-		return MODE_AUTO;
-	case CONF_MODE_COOKIE:
-		break;
-	}
-	return MODE_COOKIE;
-}
-
-/* This thread's share of listener li's policy. */
-static void q_policy_params(const struct queue_thread *q, const struct queue_gen *g, size_t li,
-                            struct policy_params *pp)
-{
-	const struct conf *c = g->conf;
-	size_t pi = c->listeners[li].policy;
-	const struct conf_policy *pol = &c->policies[pi];
-	uint32_t n = q->sh->n_queues ? (uint32_t)q->sh->n_queues : 1;
-
-	memset(pp, 0, sizeof(*pp));
-	pp->kind = q_mode_kind(pol->mode);
-	pp->half_open_capacity = (pol->half_open_max + n - 1) / n;
-	pp->half_open_per_source = pol->half_open_per_source;
-	pp->rto_ms = Q_SYNACK_RTO_MS;
-	pp->synack_retries = pol->synack_retries;
-	pp->syn_rate_trigger = pol->syn_rate_trigger ? (pol->syn_rate_trigger + n - 1) / n : 0;
-	pp->fill_trigger = pol->half_open_fill_trigger / 100.0;
-	pp->calm_ms = pol->auto_calm_time * 1000;
-	pp->syn_rate = pol->per_source.syn_rate;
-	pp->burst = pol->per_source.burst;
-	pp->rate_table_size = pol->per_source.table_size;
-	pp->prefix_v4 = pol->per_source.prefix_v4;
-	pp->prefix_v6 = pol->per_source.prefix_v6;
-	pp->access = g->access[pi];
-}
-
 /* The state of listener i under its new params: the old one reconfigured, or a new one. */
 static void q_policy_set(struct queue_thread *q, const struct queue_gen *g, size_t i,
                          struct hs_listener *ql)
@@ -326,7 +285,7 @@ static void q_policy_set(struct queue_thread *q, const struct queue_gen *g, size
 	uint8_t seed[POLICY_SEED_LEN];
 	struct policy_params pp;
 
-	q_policy_params(q, g, i, &pp);
+	hs_policy_params(g->conf, i, q->sh->n_queues, g->access[g->conf->listeners[i].policy], &pp);
 	randombytes_buf(seed, sizeof(seed));
 	if (ql->ps && policy_reconfigure(ql->ps, &pp, seed, q->hs.now_ms, NULL) < 0) {
 		policy_free(ql->ps);

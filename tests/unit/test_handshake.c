@@ -1153,6 +1153,42 @@ static void test_timer_no_policy(void **state)
 	env_free(e);
 }
 
+/* A thread's share: the table and the auto trigger divided (rounded up), the rest as
+ * configured. */
+static void test_policy_params(void **state)
+{
+	struct env *e = env_new();
+	struct conf_policy *pol = &e->conf->policies[0];
+	struct policy_params pp;
+
+	(void)state;
+	pol->mode = CONF_MODE_AUTO;
+	pol->half_open_max = 9;
+	pol->syn_rate_trigger = 5;
+	pol->half_open_fill_trigger = 50;
+	pol->auto_calm_time = 3;
+	pol->per_source.syn_rate = 7;
+	hs_policy_params(e->conf, 1, 2, NULL, &pp);
+	assert_int_equal(pp.kind, MODE_AUTO);
+	assert_int_equal(pp.half_open_capacity, 5);
+	assert_int_equal(pp.syn_rate_trigger, 3);
+	assert_true(pp.fill_trigger > 0.49 && pp.fill_trigger < 0.51);
+	assert_int_equal(pp.calm_ms, 3000);
+	assert_int_equal(pp.syn_rate, 7);
+	assert_int_equal(pp.rto_ms, 1000);
+	assert_null(pp.access);
+	pol->mode = CONF_MODE_STATEFUL;
+	pol->syn_rate_trigger = 0;
+	hs_policy_params(e->conf, 0, 0, NULL, &pp);
+	assert_int_equal(pp.kind, MODE_STATEFUL);
+	assert_int_equal(pp.half_open_capacity, 9);
+	assert_int_equal(pp.syn_rate_trigger, 0);
+	pol->mode = CONF_MODE_COOKIE;
+	hs_policy_params(e->conf, 0, 1, NULL, &pp);
+	assert_int_equal(pp.kind, MODE_COOKIE);
+	env_free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1185,6 +1221,7 @@ int main(void)
 	    cmocka_unit_test(test_other_flags),
 	    cmocka_unit_test(test_timer_retransmit_expire),
 	    cmocka_unit_test(test_timer_no_policy),
+	    cmocka_unit_test(test_policy_params),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
