@@ -306,13 +306,6 @@ static void q_policy_set(struct queue_thread *q, const struct queue_gen *g, size
  * counted goes to the unmatched row. Returns -1 when memory ran out: the
  * thread stays where it is and tries again at its next batch.
  */
-
-/*
- * Moves to the published generation when there is a new one. The counters
- * move to a block of the new shape by listener; what a removed listener
- * counted goes to the unmatched row. Returns -1 when memory ran out: the
- * thread stays where it is and tries again at its next batch.
- */
 static int q_pickup(struct queue_thread *q)
 {
 	const struct queue_gen *g = __atomic_load_n(&q->sh->gen, __ATOMIC_ACQUIRE);

@@ -1,7 +1,8 @@
 /*
  * Queue threads: one NFQUEUE queue, one thread, one libev loop each. A
- * thread answers SYNs with cookie SYN-ACKs, validates ACKs, builds the
- * established socket (repair.c) and passes it to the handoff. Threads share
+ * thread reads its queue (nfqsock.h), has each packet decided (handshake.h:
+ * SYN-ACKs through tx.c, ACKs checked, sockets built by repair.c and passed
+ * to the handoff), and gives the verdicts. Threads share
  * nothing per packet: each has its own netlink socket, raw sockets, cookie
  * keys (derived from the shared master) and counters.
  *
