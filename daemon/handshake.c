@@ -9,7 +9,8 @@
  * cookie: a way around the whole defence. No legitimate stack sends them.
  *
  * Checksums: the kernel verifies TCP checksums after netfilter, so a SYN with
- * a bad checksum would get a SYN-ACK the kernel itself would never send.
+ * a bad checksum would get a SYN-ACK the kernel itself would never send, and a
+ * RST with one would retire an entry the kernel would keep.
  *
  * One ordering rule matters: the socket for a handshake ACK is built inline,
  * before its verdict is even queued, so the ACCEPT delivers the ACK (and any
@@ -167,7 +168,8 @@ static void hs_done(const struct hs_listener *l, const struct pkt_tuple *t)
 		(void)policy_ack_done(l->ps, t);
 }
 
-/* The repair parameters of a valid ACK, from its half-open entry or its cookie. */
+/* What the repair parameters of every valid ACK share; the rest come from its half-open
+ * entry or its cookie. */
 static void hs_params(const struct pkt_tcp *p, const struct conf_policy *pol,
                       struct repair_params *rp)
 {
@@ -302,7 +304,7 @@ void hs_packet(const struct hs_ctx *c, const uint8_t *data, size_t len, bool csu
 {
 	struct pkt_tcp p;
 	enum pkt_err err;
-	bool syn, ack;
+	bool syn, ack, rst;
 	int li;
 
 	memset(d, 0, sizeof(*d));
@@ -319,12 +321,13 @@ void hs_packet(const struct hs_ctx *c, const uint8_t *data, size_t len, bool csu
 	d->listener = li;
 	syn = (p.flags & (PKT_SYN | PKT_ACK | PKT_RST | PKT_FIN)) == PKT_SYN;
 	ack = (p.flags & (PKT_SYN | PKT_ACK | PKT_RST)) == PKT_ACK;
-	if (p.flags & PKT_RST && !(p.flags & PKT_SYN)) {
-		hs_on_rst(c, &p, (size_t)li, d);
-	} else if (!syn && !ack) {
+	rst = (p.flags & (PKT_SYN | PKT_RST)) == PKT_RST;
+	if (!syn && !ack && !rst) {
 		hs_pass(d, c->ls[li].row, ST_PKT_OTHER);
 	} else if (csum_unverified && hs_csum_bad(data, len, &p)) {
 		hs_drop(d, c->ls[li].row, ST_BAD_CSUM);
+	} else if (rst) {
+		hs_on_rst(c, &p, (size_t)li, d);
 	} else if (syn) {
 		hs_on_syn(c, &p, (size_t)li, l2, d);
 	} else {

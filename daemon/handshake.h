@@ -7,11 +7,11 @@
  *   unparseable          -> DROP, counted by reason (packets_malformed and
  *                           malformed_*), in the unmatched row
  *   no listener          -> ACCEPT, packets_other (unmatched row)
+ *   not a SYN, an ACK nor a RST -> ACCEPT, packets_other: we never black-hole
+ *                           what we do not own
+ *   bad TCP checksum     -> DROP, bad_checksum (only SYNs, ACKs and RSTs to a
+ *                           listener, and only when the kernel had not verified it)
  *   RST                  -> see "RST" below; ACCEPT
- *   not a SYN nor an ACK -> ACCEPT, packets_other: we never black-hole what
- *                           we do not own
- *   bad TCP checksum     -> DROP, bad_checksum (only SYNs and ACKs to a listener,
- *                           and only when the kernel had not verified it)
  *   SYN                  -> the policy decides (policy.h): deny list and
  *                           per-source rate (DROP, counted), then a SYN-ACK
  *                           (hs_ops.send_synack), backed by a half-open entry

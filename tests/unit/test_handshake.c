@@ -980,6 +980,31 @@ static void test_rst_retires_entry(void **state)
 	}
 }
 
+/* A RST whose checksum the kernel has not verified yet, and which is wrong, retires
+ * nothing: the kernel would drop it. */
+static void test_rst_bad_checksum(void **state)
+{
+	struct env *e = env_new();
+	struct pkt_spec s;
+	struct seg g;
+	uint8_t buf[PKT_BUILD_MAX];
+	size_t n;
+	struct hs_decision d;
+
+	(void)state;
+	env_policy(e, params(MODE_STATEFUL));
+	s = do_syn(e, AF_INET6, 8000, full_opts());
+	g = seg_of(AF_INET6, PKT_RST | PKT_ACK, 8001, s.seq + 1);
+	n = seg_build(&g, buf, sizeof(buf));
+	buf[n - 1] ^= 0x5a;
+	hs_packet(&e->c, buf, n, true, false, NULL, &d);
+	assert_int_equal(d.action, HS_DROP);
+	assert_int_equal(d.why, ST_BAD_CSUM);
+	assert_int_equal(st(e, AF_INET6, ST_HALFOPEN_ENTRIES), 1);
+	assert_int_equal(st(e, AF_INET6, ST_HALFOPEN_RESET), 0);
+	env_free(e);
+}
+
 /* In cookie mode there is nothing to retire: the RST goes on, counted as other. */
 static void test_rst_cookie_mode(void **state)
 {
@@ -1214,6 +1239,7 @@ int main(void)
 	    cmocka_unit_test(test_ack_repair_failed),
 	    cmocka_unit_test(test_ack_submit_failed),
 	    cmocka_unit_test(test_rst_retires_entry),
+	    cmocka_unit_test(test_rst_bad_checksum),
 	    cmocka_unit_test(test_rst_cookie_mode),
 	    cmocka_unit_test(test_bad_checksum),
 	    cmocka_unit_test(test_malformed),
