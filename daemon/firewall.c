@@ -14,6 +14,14 @@
  *                                                                      other sockets
  *     3. -p tcp -d A --dport P --tcp-flags SYN,RST,ACK ACK -j NFQUEUE ...
  *                                                                      handshake ACKs
+ *     4. -p tcp -d A --dport P --tcp-flags RST RST -m mark ! --mark FW_SOCKET_MARK
+ *        -j NFQUEUE ...            RSTs that met no socket; only for a listener whose
+ *                                  policy keeps half-open entries (stateful, auto)
+ *
+ * Why rule 4: the kernel drops a pending request when its client resets it;
+ * the daemon does the same with its half-open entry (handshake.h), for which
+ * it must see the RST. Cookie-mode listeners keep nothing to drop, and a RST
+ * for a socket goes to that socket as before.
  *
  * Why rule 3 ignores FIN: a client that half-closes at once sends its FIN
  * right behind the handshake ACK, before the daemon has built the socket. A
@@ -118,6 +126,12 @@ static void fw_addr(const struct fw_family *f, const struct conf_listener *l, ch
 	snprintf(buf, len, "%s%s", a, f->host_prefix);
 }
 
+/* Rule 4: the listener's policy keeps half-open entries a client's RST retires. */
+static bool fw_queues_rst(const struct conf *c, const struct conf_listener *l)
+{
+	return c->policies[l->policy].mode != CONF_MODE_COOKIE;
+}
+
 /* Calls fn for every rule of one family, in the order they must appear in their chain. */
 static void fw_rules(const struct conf *c, const struct fw_family *f, fw_rule_fn fn, void *ctx)
 {
@@ -168,6 +182,12 @@ static void fw_rules(const struct conf *c, const struct fw_family *f, fw_rule_fn
 		snprintf(spec, sizeof(spec),
 		         "! -i lo%s -p tcp --dport %u --tcp-flags SYN,RST,ACK ACK %s", dst, l->port,
 		         q);
+		fn(ctx, "filter", FW_CHAIN, spec);
+		if (!fw_queues_rst(c, l))
+			continue;
+		snprintf(spec, sizeof(spec),
+		         "! -i lo%s -p tcp --dport %u --tcp-flags RST RST -m mark ! --mark 0x%x %s",
+		         dst, l->port, FW_SOCKET_MARK, q);
 		fn(ctx, "filter", FW_CHAIN, spec);
 	}
 }
@@ -449,9 +469,10 @@ static void fw_print_nft(FILE *out, const struct conf *c)
 		    "socket mark " FW_STR(REPAIR_MARK) " accept",
 		    "socket wildcard 0 meta mark set " FW_STR(FW_SOCKET_MARK),
 		    "tcp flags & (fin|syn|rst|ack) == ack ",
+		    "tcp flags & rst == rst meta mark != " FW_STR(FW_SOCKET_MARK) " ",
 		};
 
-		for (size_t k = 0; k < 4; k++) {
+		for (size_t k = 0; k < (fw_queues_rst(c, l) ? 5 : 4); k++) {
 			fprintf(out, "# \t\tiifname != \"lo\" ");
 			if (!l->wildcard)
 				fw_nft_match(out, f, l, true);
@@ -459,7 +480,7 @@ static void fw_print_nft(FILE *out, const struct conf *c)
 				fprintf(out, "meta nfproto %s ",
 				        f->af == AF_INET ? "ipv4" : "ipv6");
 			fprintf(out, "tcp dport %u %s%s\n", l->port, tails[k],
-			        k == 0 || k == 3 ? q : "");
+			        k == 0 || k >= 3 ? q : "");
 		}
 	}
 	fprintf(out, "# \t}\n# }\n");

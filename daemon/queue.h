@@ -1,7 +1,8 @@
 /*
  * Queue threads: one NFQUEUE queue, one thread, one libev loop each. A
- * thread answers SYNs with cookie SYN-ACKs, validates ACKs, builds the
- * established socket (repair.c) and passes it to the handoff. Threads share
+ * thread reads its queue (nfqsock.h), has each packet decided (handshake.h:
+ * SYN-ACKs through tx.c, ACKs checked, sockets built by repair.c and passed
+ * to the handoff), and gives the verdicts. Threads share
  * nothing per packet: each has its own netlink socket, raw sockets, cookie
  * keys (derived from the shared master) and counters.
  *
@@ -73,6 +74,5 @@ const struct stats_block *queue_stats(const struct queue_thread *q);
 /* Frees the block the thread wrote before it last moved on (call after queue_gen_seq shows
  * the move, once no reader uses the old block). */
 void queue_stats_free_prev(struct queue_thread *q);
-uint16_t queue_num(const struct queue_thread *q);
 
 #endif

@@ -22,7 +22,8 @@
  * half-open table, retransmitted SYNs included; the others got cookies),
  * synack_retransmits, syn_halfopen_full / syn_halfopen_source_full (mode
  * stateful: no room, dropped), halfopen_expired (entries whose SYN-ACKs went
- * unanswered), ack_halfopen (valid ACKs matched in the table; ack_valid
+ * unanswered), halfopen_reset (entries the client's in-sequence RST
+ * retired), ack_halfopen (valid ACKs matched in the table; ack_valid
  * counts them too), mode_to_cookie / mode_to_stateful (the listener's auto
  * mode switched: the first queue thread to use cookies, the last to stop).
  * Accept queue: accept_overflow (accept_backlog reached), conn_limited
@@ -67,6 +68,7 @@
 	X(SYN_HALFOPEN_FULL, "syn_halfopen_full", COUNTER)                                         \
 	X(SYN_HALFOPEN_SOURCE, "syn_halfopen_source_full", COUNTER)                                \
 	X(HALFOPEN_EXPIRED, "halfopen_expired", COUNTER)                                           \
+	X(HALFOPEN_RESET, "halfopen_reset", COUNTER)                                               \
 	X(ACK_HALFOPEN, "ack_halfopen", COUNTER)                                                   \
 	X(MODE_TO_COOKIE, "mode_to_cookie", COUNTER)                                               \
 	X(MODE_TO_STATEFUL, "mode_to_stateful", COUNTER)                                           \
@@ -113,6 +115,11 @@ static inline void stats_add(struct stats_row *r, enum stats_id id, uint64_t n)
 static inline void stats_inc(struct stats_row *r, enum stats_id id)
 {
 	stats_add(r, id, 1);
+}
+
+static inline void stats_set(struct stats_row *r, enum stats_id id, uint64_t v)
+{
+	__atomic_store_n(&r->v[id], v, __ATOMIC_RELAXED);
 }
 
 static inline void stats_dec(struct stats_row *r, enum stats_id id)

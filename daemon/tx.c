@@ -168,11 +168,6 @@ int tx_layer2_errno(const struct tx *tx)
 	return tx->fam[TX_L2].open_errno;
 }
 
-size_t tx_pending(const struct tx *tx)
-{
-	return tx->fam[TX_IP4].n + tx->fam[TX_IP6].n + tx->fam[TX_L2].n;
-}
-
 void tx_forget_devices(struct tx *tx)
 {
 	memset(tx->devs, 0, sizeof(tx->devs));

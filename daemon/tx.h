@@ -61,9 +61,6 @@ void tx_forget_devices(struct tx *tx);
 /* Sends every queued packet. */
 void tx_flush(struct tx *tx);
 
-/* Packets queued and not yet flushed. */
-size_t tx_pending(const struct tx *tx);
-
 /* 0 when SYN-ACKs can leave at layer 2; otherwise the errno that kept the packet
  * socket from opening (every SYN-ACK then takes the routed raw sockets). */
 int tx_layer2_errno(const struct tx *tx);

@@ -60,9 +60,9 @@
 /* Window scale values a cookie can carry (index 1..7 in the ISN). */
 #define COOKIE_WSCALE_TABLE {0, 4, 6, 7, 8, 9, 10}
 
-/* Default MSS tables (RFC 879 / RFC 8200 minimums first; common Ethernet last). */
-#define COOKIE_MSS4_DEFAULT {536, 1300, 1440, 1460}
-#define COOKIE_MSS6_DEFAULT {1220, 1420, 1440, 8940}
+/* Default MSS tables (the protocol's defaults first, pkt.h; common Ethernet last). */
+#define COOKIE_MSS4_DEFAULT {PKT_DEFAULT_MSS4, 1300, 1440, 1460}
+#define COOKIE_MSS6_DEFAULT {PKT_DEFAULT_MSS6, 1420, 1440, 8940}
 
 enum cookie_result {
 	COOKIE_VALID = 0,

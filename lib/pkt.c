@@ -56,8 +56,6 @@
 #define TCPOLEN_SACK_PERM 2
 #define TCPOLEN_TS        10
 
-#define TCP_MAX_WSCALE 14 /* RFC 7323 2.3; Linux clamps larger shifts to this */
-
 static const char *const pkt_errstr[PKT_NERR] = {
     [PKT_OK] = "ok",
     [PKT_ETRUNC] = "truncated",
@@ -192,7 +190,7 @@ static enum pkt_err parse_tcpopts(const uint8_t *p, size_t len, struct pkt_tcpop
 		case TCPOPT_WS:
 			if (olen != TCPOLEN_WS)
 				return PKT_EOPT;
-			o->wscale = p[2] > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : p[2];
+			o->wscale = p[2] > PKT_MAX_WSCALE ? PKT_MAX_WSCALE : p[2];
 			o->has_wscale = true;
 			break;
 		case TCPOPT_SACK_PERM:
@@ -333,7 +331,7 @@ static void build_opts(uint8_t *p, const struct pkt_tcpopts *o)
 		p += 4;
 	}
 	if (o->has_wscale) {
-		uint8_t ws = o->wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : o->wscale;
+		uint8_t ws = o->wscale > PKT_MAX_WSCALE ? PKT_MAX_WSCALE : o->wscale;
 
 		put32(p, TCPOPT_NOP << 24 | TCPOPT_WS << 16 | TCPOLEN_WS << 8 | ws);
 	}

@@ -23,6 +23,15 @@
 #define PKT_ECE 0x40
 #define PKT_CWR 0x80
 
+/* The largest window scale shift (RFC 7323 2.3): parsing and building clamp larger shifts to
+ * it, as Linux does. */
+#define PKT_MAX_WSCALE 14
+
+/* The MSS a peer that sent no MSS option can take (RFC 9293 3.7.1): 576 - 40 for IPv4,
+ * IPv6's minimum MTU (RFC 8200) - 60. */
+#define PKT_DEFAULT_MSS4 536
+#define PKT_DEFAULT_MSS6 1220
+
 /* Largest packet pkt_build() writes: IPv6 header + TCP header with 40 bytes of options. */
 #define PKT_BUILD_MAX (40 + 60)
 

@@ -146,6 +146,12 @@ enum policy_ack policy_ack(const struct policy *ps, const struct pkt_tuple *t, u
 /* The handshake of t is served (or refused for good): forgets its half-open entry. */
 bool policy_ack_done(struct policy *ps, const struct pkt_tuple *t);
 
+/* A RST of tuple t (client -> server): forgets t's half-open entry when the RST is in
+ * sequence (seq is the client's ISN + 1 and, when has_ack, ack our ISN + 1), as the kernel
+ * drops a request sock; true when an entry went. */
+bool policy_reset(struct policy *ps, const struct pkt_tuple *t, uint32_t seq, bool has_ack,
+                  uint32_t ack);
+
 /* The timer's work: SYN-ACK retransmits and expiries (as halfopen_due), and the mode's
  * evaluation in quiet periods (*ev as in policy_syn_check). */
 size_t policy_due(struct policy *ps, uint64_t now_ms, struct halfopen_event *evs, size_t max);

@@ -6,6 +6,7 @@
 # rejects every queue rule: there the queue statements are checked for their
 # number and form and replaced by counters for the kernel's check.
 . "$(dirname "$0")/lib.sh" "$@"
+. "$(dirname "$0")/policy_common.sh"
 t_need nft
 
 lab_up || t_fail "lab up"
@@ -20,11 +21,14 @@ printf 'table inet sgprobe {\n\tchain c {\n\t\ttype filter hook input priority 0
 if lab_exec server nft -c -f "$probe" 2>/dev/null; then has_queue=1; else has_queue=0; fi
 echo "kernel has the nft queue statement: $has_queue"
 
-check() { # WHAT LISTENERS QUEUE-STATEMENT: the printed ruleset for this config
-	local what=$1 n=$2 want=$3 rs=$T_DIR/ruleset.nft
+check() { # WHAT LISTENERS QUEUE-STATEMENT [STATEFUL]: the printed ruleset for this config
+	local what=$1 n=$2 want=$3 r=${4:-0} rs=$T_DIR/ruleset.nft
 	nft_of >"$rs"
 	[ -s "$rs" ] || t_fail "$what: no nftables ruleset printed"
-	t_expect "$what: two queue rules per listener" "$(grep -c ' queue num ' "$rs")" = $((2 * n))
+	t_expect "$what: two queue rules per listener, a third (RSTs) for the $r stateful" \
+		"$(grep -c ' queue num ' "$rs")" = $((2 * n + r))
+	t_expect "$what: a RST rule for each stateful listener" \
+		"$(grep -c ' tcp flags & rst == rst meta mark != 0x5348 queue num ' "$rs")" = "$r"
 	t_expect "$what: every queue rule reads '$want'" \
 		"$(grep ' queue num ' "$rs" | grep -vc -- "$want\$")" = 0
 	if [ $has_queue = 0 ]; then
@@ -45,5 +49,15 @@ $(t_listener any6 :: 8443 proxy 127.0.0.1:8443),
 $(t_listener web4 $LAB_SERVER4 25 proxy 127.0.0.1:2525)"
 sed -i 's/fail_open = true/fail_open = false/' "$T_CONF"
 check "wildcard and addressed, four queues, fail-closed" 3 "queue num 2-5"
+
+# Listeners whose policy keeps half-open entries also queue RSTs that met no socket.
+T_QUEUES=0
+pc_config "$(pc_listener any4 0.0.0.0 80 proxy 127.0.0.1:8080 st),
+$(pc_listener web6 $LAB_SERVER6 443 proxy 127.0.0.1:8443 au),
+$(pc_listener web4 $LAB_SERVER4 25 proxy 127.0.0.1:2525 default)" '
+	default = { mode = "cookie"; };
+	st = { mode = "stateful"; };
+	au = { mode = "auto"; };'
+check "stateful and auto listeners, one queue" 3 "queue num 0 bypass" 2
 
 echo "PASS: $T_NAME"

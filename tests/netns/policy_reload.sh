@@ -136,8 +136,11 @@ t_expect "policy: the bigger table" \
 	"$(t_ctl policy hold | grep -c '^	half_open_max = 128;$')" = 1
 t_expect "the half-open entry survived the reload" "$(t_stat listeners.bulk.halfopen_entries)" = 1
 rules=$(lab_exec server iptables-save)
-t_expect "iptables: rules for bulk (80)" "$(echo "$rules" | grep -c -- '--dport 80 .*NFQUEUE')" = 2
-t_expect "iptables: rules for new (83)" "$(echo "$rules" | grep -c -- '--dport 83 .*NFQUEUE')" = 2
+# SYNs, ACKs, and (stateful, auto: half-open entries) RSTs that met no socket
+t_expect "iptables: rules for bulk (80)" "$(echo "$rules" | grep -c -- '--dport 80 .*NFQUEUE')" = 3
+t_expect "iptables: rules for new (83)" "$(echo "$rules" | grep -c -- '--dport 83 .*NFQUEUE')" = 3
+t_expect "iptables: bulk's RST rule" \
+	"$(echo "$rules" | grep -c -- '--dport 80 .*--tcp-flags RST RST .*NFQUEUE')" = 1
 t_expect "iptables: none left for old (81)" "$(echo "$rules" | grep -c -- '--dport 81 ')" = 0
 t_expect "ip6tables: the only IPv6 listener left, so did our chains" \
 	"$(lab_exec server ip6tables-save | grep -c SYNGUARD)" = 0

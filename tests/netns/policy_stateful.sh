@@ -5,6 +5,8 @@
 #    SYN-ACK again 1 s and 3 s after the first (captured in its namespace), the
 #    entry waits, and the client's first data segment, once let through,
 #    completes the handshake from the table;
+#  - a client that resets its pending handshake (RST in sequence) retires
+#    its entry at once, as the kernel drops the request;
 #  - a full table drops new SYNs and counts them, entries expire after their
 #    retransmits, and the table serves clients again;
 #  - half_open_per_source caps one source.
@@ -99,6 +101,36 @@ t_expect "the late data completed the handshake from the table" \
 t_expect "two ACKs matched entries in all" "$(t_stat listeners.web.ack_halfopen)" = 2
 t_expect "no entry left" "$(t_stat listeners.web.halfopen_entries)" = 0
 
+# ---- a client's RST retires its pending entry ----
+# The client's handshake ACK is dropped on its way out (not its RST): the entry
+# waits; then the client aborts (SO_LINGER 0): its RST carries the sequence
+# number the entry expects.
+lab_exec client iptables -I OUTPUT -p tcp -d $LAB_SERVER4 --dport 80 --tcp-flags SYN,RST,ACK ACK \
+	-j DROP || t_fail "client iptables rule"
+x0=$(t_stat listeners.web.halfopen_reset)
+cat >"$T_DIR/reset.py" <<'EOF'
+import os, socket, struct, sys, time
+server, go = sys.argv[1], sys.argv[2]
+c = socket.socket()
+c.connect((server, 80))  # returns after our (dropped) ACK
+print("connected", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.05)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()  # RST, sequence number client ISN + 1
+print("reset", flush=True)
+EOF
+lab_bg client "$T_DIR/reset.log" $PY "$T_DIR/reset.py" "$LAB_SERVER4" "$T_DIR/go"
+pypid=$LAB_LAST_PID
+pc_wait 5 pc_stat_eq listeners.web.halfopen_entries 1 || t_fail "no half-open entry for the client"
+touch "$T_DIR/go"
+wait $pypid || t_fail "reset client failed: $(cat "$T_DIR/reset.log")"
+pc_wait 5 pc_stat_eq listeners.web.halfopen_entries 0 || t_fail "the RST left the entry"
+t_expect "the RST retired the entry (halfopen_reset)" \
+	$(($(t_stat listeners.web.halfopen_reset) - x0)) = 1
+lab_exec client iptables -D OUTPUT -p tcp -d $LAB_SERVER4 --dport 80 --tcp-flags SYN,RST,ACK ACK \
+	-j DROP
+
 # ---- a full table drops new SYNs ----
 f0=$(t_stat listeners.web.syn_halfopen_full)
 e0=$(t_stat listeners.web.halfopen_expired)
@@ -122,6 +154,11 @@ t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "fetch after the entries ex
 t_ok "the table serves clients again"
 
 # ---- half_open_per_source ----
+# The attacker's own address: its kernel would reset each SYN-ACK to a SYN it never
+# sent, and a RST in sequence retires the entry (as the kernel drops a request), so
+# the SYN-ACKs are dropped on arrival, as for a spoofed source that never answers.
+lab_exec attacker iptables -I INPUT -p tcp --sport 80 --tcp-flags SYN,ACK SYN,ACK -j DROP ||
+	t_fail "attacker iptables rule"
 p0=$(t_stat listeners.web.syn_halfopen_source_full)
 sent=$(pc_flood --dst $LAB_SERVER4 --dport 80 --kind syn --src $LAB_ATTACKER4/32 --count 10 --rate 1000)
 t_expect "sgflood sent 10 SYNs from one address" "$sent" = 10
@@ -129,6 +166,8 @@ pc_settle listeners.web.syn_received >/dev/null
 t_expect "3 entries for that source" "$(t_stat listeners.web.halfopen_entries)" = 3
 t_expect "7 SYNs over the source's cap (syn_halfopen_source_full)" \
 	$(($(t_stat listeners.web.syn_halfopen_source_full) - p0)) = 7
+t_expect "no entry retired by a RST" "$(t_stat listeners.web.halfopen_reset)" = 1
+lab_exec attacker iptables -D INPUT -p tcp --sport 80 --tcp-flags SYN,ACK SYN,ACK -j DROP
 t_curl -o /dev/null "http://$LAB_SERVER4/" || t_fail "another source is not capped"
 t_ok "another source still gets entries"
 t_stop_daemon

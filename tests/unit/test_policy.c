@@ -280,6 +280,42 @@ static void test_stateful_handshake(void **state)
 	policy_free(ps);
 }
 
+/* A client's RST retires its entry only when in sequence (and, with ACK, acknowledging our
+ * ISN + 1); cookie mode has no entry to retire. */
+static void test_reset(void **state)
+{
+	struct policy_params p = base(MODE_STATEFUL);
+	struct pkt_tuple t = tup("198.51.100.9", 40000);
+	struct halfopen_syn s = syn_of(&t, 1000, 5000);
+	struct policy *ps;
+
+	(void)state;
+	ps = policy_new(&p, seed, 0);
+	assert_non_null(ps);
+	assert_int_equal(policy_syn_check(ps, &t, 0, NULL), POLICY_SYN_STATEFUL);
+	assert_int_equal(policy_syn_insert(ps, &s, 0, NULL), POLICY_INS_NEW);
+	assert_false(policy_reset(ps, &t, 1000, false, 0));
+	assert_false(policy_reset(ps, &t, 1002, false, 0));
+	assert_false(policy_reset(ps, &t, 1001, true, 5002));
+	t.sport++;
+	assert_false(policy_reset(ps, &t, 1001, false, 0));
+	t.sport--;
+	assert_int_equal(policy_half_open(ps), 1);
+	assert_true(policy_reset(ps, &t, 1001, true, 5001));
+	assert_int_equal(policy_half_open(ps), 0);
+	assert_false(policy_reset(ps, &t, 1001, true, 5001));
+	assert_int_equal(policy_syn_insert(ps, &s, 0, NULL), POLICY_INS_NEW);
+	assert_true(policy_reset(ps, &t, 1001, false, 12345)); /* no ACK flag: ack not read */
+	assert_int_equal(policy_ack(ps, &t, 1001, 5001, NULL), POLICY_ACK_COOKIE);
+	policy_free(ps);
+
+	p = base(MODE_COOKIE);
+	ps = policy_new(&p, seed, 0);
+	assert_non_null(ps);
+	assert_false(policy_reset(ps, &t, 1001, false, 0));
+	policy_free(ps);
+}
+
 static void test_full_table(void **state)
 {
 	const enum mode_kind kinds[] = {MODE_STATEFUL, MODE_AUTO};
@@ -537,6 +573,7 @@ int main(void)
 	    cmocka_unit_test(test_rate_limited_not_counted),
 	    cmocka_unit_test(test_cookie_mode),
 	    cmocka_unit_test(test_stateful_handshake),
+	    cmocka_unit_test(test_reset),
 	    cmocka_unit_test(test_full_table),
 	    cmocka_unit_test(test_retransmit_schedule),
 	    cmocka_unit_test(test_auto_switch),
