@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cookie.h"
+
 static const char *const mode_names[] = {
     [CONF_MODE_COOKIE] = "cookie",
     [CONF_MODE_STATEFUL] = "stateful",
@@ -47,8 +49,8 @@ static const char *const per_source_keys[] = {
 };
 static const char *const keepalive_keys[] = {"idle", "interval", "count", NULL};
 
-static const uint16_t default_mss[4] = {536, 1300, 1440, 1460};
-static const uint16_t default_mss6[4] = {1220, 1420, 1440, 8940};
+static const uint16_t default_mss[COOKIE_MSS_SLOTS] = COOKIE_MSS4_DEFAULT;
+static const uint16_t default_mss6[COOKIE_MSS_SLOTS] = COOKIE_MSS6_DEFAULT;
 
 /* 1..4 ascending distinct values lo..65535, padded at the front to 4. */
 static int parse_mss(struct ctx *x, const config_setting_t *s, unsigned lo, const char *example,
@@ -286,7 +288,7 @@ static int parse_policy(struct ctx *x, const config_setting_t *g, struct conf_po
 	    parse_mss(x, s, 88, "[ 536, 1300, 1440, 1460 ]", p->mss) < 0)
 		return -1;
 	if ((s = config_setting_get_member(g, "mss6")) &&
-	    parse_mss(x, s, 1220, "[ 1220, 1420, 1440, 8940 ]", p->mss6) < 0)
+	    parse_mss(x, s, COOKIE_MSS6_MIN, "[ 1220, 1420, 1440, 8940 ]", p->mss6) < 0)
 		return -1;
 	if ((s = config_setting_get_member(g, "wscale"))) {
 		if (conf_want_int(x, s, 0, 14, &n) < 0)

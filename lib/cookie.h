@@ -60,9 +60,15 @@
 /* Window scale values a cookie can carry (index 1..7 in the ISN). */
 #define COOKIE_WSCALE_TABLE {0, 4, 6, 7, 8, 9, 10}
 
-/* Default MSS tables (RFC 879 / RFC 8200 minimums first; common Ethernet last). */
-#define COOKIE_MSS4_DEFAULT {536, 1300, 1440, 1460}
-#define COOKIE_MSS6_DEFAULT {1220, 1420, 1440, 8940}
+/* The MSS to assume when a SYN carries no MSS option: RFC 879 for IPv4, the
+ * IPv6 minimum MTU (RFC 8200) less the headers for IPv6. */
+#define COOKIE_MSS4_MIN 536
+#define COOKIE_MSS6_MIN 1220
+
+/* Default MSS tables (the minimums first; common Ethernet last). The one
+ * definition: the configuration's defaults are these. */
+#define COOKIE_MSS4_DEFAULT {COOKIE_MSS4_MIN, 1300, 1440, 1460}
+#define COOKIE_MSS6_DEFAULT {COOKIE_MSS6_MIN, 1420, 1440, 8940}
 
 enum cookie_result {
 	COOKIE_VALID = 0,
