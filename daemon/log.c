@@ -17,11 +17,6 @@ void log_init(int verbosity, int journal)
 	log_journal = journal;
 }
 
-void log_setverbose(int verbosity)
-{
-	log_verbosity = verbosity;
-}
-
 __attribute__((format(printf, 3, 0))) static void vlog(int level, int with_errno, const char *fmt,
                                                        va_list ap)
 {
@@ -86,19 +81,26 @@ void fatalx(const char *fmt, ...)
 	exit(1);
 }
 
+/*
+ * Queue threads share a call site's state, so every field is atomic and the
+ * right to print is taken by a compare-and-swap on `last`: of the threads that
+ * see the interval elapsed, exactly one prints; the others count as suppressed.
+ */
 int log_ratelimit_pass(struct log_ratelimit *rl, int interval)
 {
 	struct timespec ts;
-	long now;
+	long now, last;
 	unsigned skipped;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = ts.tv_sec;
-	if (rl->last != 0 && now - rl->last < interval) {
+	last = __atomic_load_n(&rl->last, __ATOMIC_RELAXED);
+	if ((last != 0 && now - last < interval) ||
+	    !__atomic_compare_exchange_n(&rl->last, &last, now, 0, __ATOMIC_RELAXED,
+	                                 __ATOMIC_RELAXED)) {
 		__atomic_add_fetch(&rl->suppressed, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
-	rl->last = now;
 	skipped = __atomic_exchange_n(&rl->suppressed, 0, __ATOMIC_RELAXED);
 	if (skipped)
 		log_warnx("(%u similar messages suppressed)", skipped);

@@ -48,7 +48,7 @@ int secret_check_stat(const char *path, const struct stat *st, const struct secr
 	return 0;
 }
 
-int secret_load(const char *path, const struct secret_owners *ok, uint8_t master[SECRET_MASTER_LEN],
+int secret_load(const char *path, const struct secret_owners *ok, uint8_t master[COOKIE_MASTER_LEN],
                 char *err, size_t errlen)
 {
 	struct stat st;
@@ -83,7 +83,7 @@ int secret_load(const char *path, const struct secret_owners *ok, uint8_t master
 		}
 		got += (size_t)n;
 	}
-	if (crypto_generichash(master, SECRET_MASTER_LEN, buf, got, NULL, 0) != 0) {
+	if (crypto_generichash(master, COOKIE_MASTER_LEN, buf, got, NULL, 0) != 0) {
 		snprintf(err, errlen, "cookie secret file %s: hashing failed", path);
 		goto out;
 	}

@@ -22,7 +22,10 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#define SECRET_MASTER_LEN 32
+#include "cookie.h"
+
+/* Former name of COOKIE_MASTER_LEN, still used by main.c. */
+#define SECRET_MASTER_LEN COOKIE_MASTER_LEN
 #define SECRET_MIN        32
 #define SECRET_MAX        65536
 
@@ -39,7 +42,7 @@ int secret_check_stat(const char *path, const struct stat *st, const struct secr
                       char *err, size_t errlen);
 
 /* Reads and checks the file, and derives the cookie master. 0, or -1 with a message. */
-int secret_load(const char *path, const struct secret_owners *ok, uint8_t master[SECRET_MASTER_LEN],
+int secret_load(const char *path, const struct secret_owners *ok, uint8_t master[COOKIE_MASTER_LEN],
                 char *err, size_t errlen);
 
 #endif

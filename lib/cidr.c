@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "bytes.h"
+
 /* An address as one number: IPv6 in (hi, lo); IPv4 in lo. */
 struct u128 {
 	uint64_t hi;
@@ -142,24 +144,15 @@ bool cidr_contains(const struct cidr *c, int family, const uint8_t *addr)
 	return memcmp(a, c->addr, bits / 8) == 0;
 }
 
-static uint64_t be_load(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static struct u128 u128_of(int family, const uint8_t *addr)
 {
 	struct u128 v = {0, 0};
 
 	if (family == AF_INET) {
-		v.lo = be_load(addr, 4);
+		v.lo = bytes_get_be32(addr);
 	} else {
-		v.hi = be_load(addr, 8);
-		v.lo = be_load(addr + 8, 8);
+		v.hi = bytes_get_be64(addr);
+		v.lo = bytes_get_be64(addr + 8);
 	}
 	return v;
 }
@@ -418,7 +411,7 @@ int32_t cidr_set_lookup(const struct cidr_set *s, int family, const uint8_t *add
 {
 	/* the last start <= addr; start[0] is 0, so there is one */
 	if (family == AF_INET) {
-		uint32_t a = (uint32_t)be_load(addr, 4);
+		uint32_t a = (uint32_t)bytes_get_be32(addr);
 		const uint32_t *base = s->start4;
 		size_t n = s->n4;
 
@@ -435,7 +428,7 @@ int32_t cidr_set_lookup(const struct cidr_set *s, int family, const uint8_t *add
 	}
 	if (family == AF_INET6) {
 		unsigned __int128 a =
-		    (unsigned __int128)be_load(addr, 8) << 64 | be_load(addr + 8, 8);
+		    (unsigned __int128)bytes_get_be64(addr) << 64 | bytes_get_be64(addr + 8);
 		const unsigned __int128 *base = s->start6;
 		size_t n = s->n6;
 

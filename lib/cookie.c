@@ -23,6 +23,8 @@
 
 #include <sodium.h>
 
+#include "bytes.h"
+
 _Static_assert(crypto_shorthash_siphash24_KEYBYTES == COOKIE_KEY_LEN, "SipHash key size");
 _Static_assert(crypto_shorthash_siphash24_BYTES == 8, "SipHash output size");
 _Static_assert(crypto_kdf_KEYBYTES == COOKIE_MASTER_LEN, "KDF master size");
@@ -105,30 +107,6 @@ bool cookie_has_key(const struct cookie_ctx *ctx, uint32_t epoch)
 	return live_slot(ctx, epoch) != NULL;
 }
 
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* SipHash's output is its 64-bit state serialised little-endian: read it back as such. */
-static uint64_t get_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Returns false for an address family the cookie cannot bind. */
 static bool mac(const struct key_slot *s, const struct pkt_tuple *t, uint32_t client_isn,
                 uint8_t info, uint64_t *hash)
@@ -148,14 +126,15 @@ static bool mac(const struct key_slot *s, const struct pkt_tuple *t, uint32_t cl
 	} else {
 		return false;
 	}
-	put_be16(in + 33, t->sport);
-	put_be16(in + 35, t->dport);
-	put_be32(in + 37, client_isn);
-	put_be32(in + 41, s->epoch);
+	bytes_put_be16(in + 33, t->sport);
+	bytes_put_be16(in + 35, t->dport);
+	bytes_put_be32(in + 37, client_isn);
+	bytes_put_be32(in + 41, s->epoch);
 	in[45] = info;
 
 	crypto_shorthash_siphash24(out, in, sizeof(in), s->key);
-	*hash = get_le64(out);
+	/* SipHash serialises its state little-endian */
+	*hash = bytes_get_le64(out);
 	return true;
 }
 

@@ -54,15 +54,25 @@
 
 #include "pkt.h"
 
-#define COOKIE_KEY_LEN 16
+#define COOKIE_KEY_LEN   16
 #define COOKIE_MSS_SLOTS 4
 
 /* Window scale values a cookie can carry (index 1..7 in the ISN). */
-#define COOKIE_WSCALE_TABLE {0, 4, 6, 7, 8, 9, 10}
+#define COOKIE_WSCALE_TABLE                                                                        \
+	{                                                                                          \
+		0, 4, 6, 7, 8, 9, 10                                                               \
+	}
 
-/* Default MSS tables (the protocol's defaults first, pkt.h; common Ethernet last). */
-#define COOKIE_MSS4_DEFAULT {PKT_DEFAULT_MSS4, 1300, 1440, 1460}
-#define COOKIE_MSS6_DEFAULT {PKT_DEFAULT_MSS6, 1420, 1440, 8940}
+/* Default MSS tables (the protocol's defaults first, pkt.h; common Ethernet last). The one
+ * definition: the configuration's defaults are these. */
+#define COOKIE_MSS4_DEFAULT                                                                        \
+	{                                                                                          \
+		PKT_DEFAULT_MSS4, 1300, 1440, 1460                                                 \
+	}
+#define COOKIE_MSS6_DEFAULT                                                                        \
+	{                                                                                          \
+		PKT_DEFAULT_MSS6, 1420, 1440, 8940                                                 \
+	}
 
 enum cookie_result {
 	COOKIE_VALID = 0,
@@ -86,14 +96,14 @@ void cookie_set_key(struct cookie_ctx *ctx, uint32_t epoch, const uint8_t key[CO
  */
 #define COOKIE_MASTER_LEN 32
 void cookie_derive_key(uint8_t key[COOKIE_KEY_LEN], const uint8_t master[COOKIE_MASTER_LEN],
-		       uint32_t epoch);
+                       uint32_t epoch);
 
 /* True when a key for exactly this epoch is installed. */
 bool cookie_has_key(const struct cookie_ctx *ctx, uint32_t epoch);
 
 /* The connection parameters a cookie carries. */
 struct cookie_syn {
-	uint16_t mss;  /* as decoded: a table entry */
+	uint16_t mss; /* as decoded: a table entry */
 	uint8_t wscale;
 	bool has_wscale;
 	bool sack_ok;
@@ -110,8 +120,8 @@ struct cookie_syn {
  * nor AF_INET6. One SipHash, no allocation.
  */
 int cookie_make(const struct cookie_ctx *ctx, uint32_t epoch, const uint16_t mss_table[4],
-		const struct pkt_tuple *t, uint32_t client_isn, const struct cookie_syn *in,
-		uint32_t *isn, uint32_t *tsval);
+                const struct pkt_tuple *t, uint32_t client_isn, const struct cookie_syn *in,
+                uint32_t *isn, uint32_t *tsval);
 
 /*
  * Checks the ACK that completes a handshake: t as seen in the ACK (client ->
@@ -121,8 +131,8 @@ int cookie_make(const struct cookie_ctx *ctx, uint32_t epoch, const uint16_t mss
  * *out with the decoded parameters. At most one SipHash, no allocation.
  */
 enum cookie_result cookie_check(const struct cookie_ctx *ctx, uint32_t now_epoch,
-				const uint16_t mss_table[4], const struct pkt_tuple *t,
-				uint32_t seq, uint32_t ack, const struct pkt_tcpopts *opt,
-				struct cookie_syn *out);
+                                const uint16_t mss_table[4], const struct pkt_tuple *t,
+                                uint32_t seq, uint32_t ack, const struct pkt_tcpopts *opt,
+                                struct cookie_syn *out);
 
 #endif

@@ -20,6 +20,6 @@ uint16_t csum_fold(uint32_t sum);
 /* Partial sum of the TCP/UDP pseudo-header. Addresses are in network order,
  * 4 bytes for AF_INET, 16 for AF_INET6; l4len is the TCP segment length. */
 uint32_t csum_pseudo(int family, const uint8_t *saddr, const uint8_t *daddr, uint8_t proto,
-		     uint32_t l4len);
+                     uint32_t l4len);
 
 #endif

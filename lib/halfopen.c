@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "bytes.h"
 #include "srccount.h"
 
 #define NIL    UINT32_MAX
@@ -147,20 +148,6 @@ void halfopen_free(struct halfopen *h)
 	free(h);
 }
 
-static uint64_t be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 static uint8_t ho_key_make(struct ho_key *k, const struct pkt_tuple *t)
 {
 	size_t alen = t->family == AF_INET ? 4 : 16;
@@ -180,14 +167,14 @@ static uint32_t ho_hash(const struct halfopen *h, const struct ho_key *k, uint8_
 	size_t n;
 
 	if (v6) {
-		w[0] = be64(k->saddr);
-		w[1] = be64(k->saddr + 8);
-		w[2] = be64(k->daddr);
-		w[3] = be64(k->daddr + 8);
+		w[0] = bytes_get_be64(k->saddr);
+		w[1] = bytes_get_be64(k->saddr + 8);
+		w[2] = bytes_get_be64(k->daddr);
+		w[3] = bytes_get_be64(k->daddr + 8);
 		w[4] = ports;
 		n = 5;
 	} else {
-		w[0] = (uint64_t)be32(k->saddr) << 32 | be32(k->daddr);
+		w[0] = (uint64_t)bytes_get_be32(k->saddr) << 32 | bytes_get_be32(k->daddr);
 		w[1] = ports;
 		n = 2;
 	}

@@ -24,6 +24,7 @@
  */
 #include "pkt.h"
 
+#include "bytes.h"
 #include "csum.h"
 
 #include <arpa/inet.h>
@@ -76,28 +77,6 @@ const char *pkt_strerror(enum pkt_err err)
 	if ((unsigned)err >= PKT_NERR)
 		return "unknown error";
 	return pkt_errstr[err];
-}
-
-static inline uint16_t get16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, 2);
-	return ntohs(v);
-}
-
-static inline uint32_t get32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, 4);
-	return ntohl(v);
-}
-
-static inline void put32(uint8_t *p, uint32_t v)
-{
-	v = htonl(v);
-	memcpy(p, &v, 4);
 }
 
 /* Well-known upper layers that end the chain without being TCP. */
@@ -185,7 +164,7 @@ static enum pkt_err parse_tcpopts(const uint8_t *p, size_t len, struct pkt_tcpop
 		case TCPOPT_MSS:
 			if (olen != TCPOLEN_MSS)
 				return PKT_EOPT;
-			o->mss = get16(p + 2);
+			o->mss = bytes_get_be16(p + 2);
 			break;
 		case TCPOPT_WS:
 			if (olen != TCPOLEN_WS)
@@ -201,8 +180,8 @@ static enum pkt_err parse_tcpopts(const uint8_t *p, size_t len, struct pkt_tcpop
 		case TCPOPT_TS:
 			if (olen != TCPOLEN_TS)
 				return PKT_EOPT;
-			o->tsval = get32(p + 2);
-			o->tsecr = get32(p + 6);
+			o->tsval = bytes_get_be32(p + 2);
+			o->tsecr = bytes_get_be32(p + 6);
 			o->has_ts = true;
 			break;
 		default:
@@ -232,14 +211,14 @@ enum pkt_err pkt_parse(const uint8_t *buf, size_t caplen, unsigned flags, struct
 		ihl = (size_t)(buf[0] & 0x0f) * 4;
 		if (ihl < IPV4_HLEN)
 			return PKT_EIHL;
-		iplen = get16(buf + 2);
+		iplen = bytes_get_be16(buf + 2);
 		if (iplen < ihl)
 			return PKT_ELEN;
 		if (!(flags & PKT_PARSE_PARTIAL) && iplen > caplen)
 			return PKT_ELEN;
 		if (ihl > caplen)
 			return PKT_ETRUNC;
-		if (get16(buf + 6) & (IP_MF | IP_OFFMASK))
+		if (bytes_get_be16(buf + 6) & (IP_MF | IP_OFFMASK))
 			return PKT_EFRAG;
 		if (buf[9] != NH_TCP)
 			return PKT_ENOTTCP;
@@ -253,7 +232,7 @@ enum pkt_err pkt_parse(const uint8_t *buf, size_t caplen, unsigned flags, struct
 	case 6:
 		if (caplen < IPV6_HLEN)
 			return PKT_ETRUNC;
-		iplen = IPV6_HLEN + (size_t)get16(buf + 4);
+		iplen = IPV6_HLEN + (size_t)bytes_get_be16(buf + 4);
 		if (!(flags & PKT_PARSE_PARTIAL) && iplen > caplen)
 			return PKT_ELEN;
 		err = parse_ipv6_chain(buf, caplen, iplen, &l4off);
@@ -279,12 +258,12 @@ enum pkt_err pkt_parse(const uint8_t *buf, size_t caplen, unsigned flags, struct
 		return PKT_ETRUNC;
 
 	th = buf + l4off;
-	out->t.sport = get16(th);
-	out->t.dport = get16(th + 2);
-	out->seq = get32(th + 4);
-	out->ack = get32(th + 8);
+	out->t.sport = bytes_get_be16(th);
+	out->t.dport = bytes_get_be16(th + 2);
+	out->seq = bytes_get_be32(th + 4);
+	out->ack = bytes_get_be32(th + 8);
 	out->flags = th[13];
-	out->window = get16(th + 14);
+	out->window = bytes_get_be16(th + 14);
 	out->l4off = (uint16_t)l4off;
 	out->tcp_hlen = (uint16_t)doff;
 	out->payload_len = (uint32_t)(iplen - l4off - doff);
@@ -313,27 +292,28 @@ static size_t build_optlen(const struct pkt_tcpopts *o)
 static void build_opts(uint8_t *p, const struct pkt_tcpopts *o)
 {
 	if (o->mss) {
-		put32(p, (uint32_t)TCPOPT_MSS << 24 | TCPOLEN_MSS << 16 | o->mss);
+		bytes_put_be32(p, (uint32_t)TCPOPT_MSS << 24 | TCPOLEN_MSS << 16 | o->mss);
 		p += 4;
 	}
 	if (o->has_ts) {
 		if (o->sack_ok)
-			put32(p, TCPOPT_SACK_PERM << 24 | TCPOLEN_SACK_PERM << 16 | TCPOPT_TS << 8 |
-			             TCPOLEN_TS);
+			bytes_put_be32(p, TCPOPT_SACK_PERM << 24 | TCPOLEN_SACK_PERM << 16 |
+			                      TCPOPT_TS << 8 | TCPOLEN_TS);
 		else
-			put32(p, TCPOPT_NOP << 24 | TCPOPT_NOP << 16 | TCPOPT_TS << 8 | TCPOLEN_TS);
-		put32(p + 4, o->tsval);
-		put32(p + 8, o->tsecr);
+			bytes_put_be32(p, TCPOPT_NOP << 24 | TCPOPT_NOP << 16 | TCPOPT_TS << 8 |
+			                      TCPOLEN_TS);
+		bytes_put_be32(p + 4, o->tsval);
+		bytes_put_be32(p + 8, o->tsecr);
 		p += 12;
 	} else if (o->sack_ok) {
-		put32(p, TCPOPT_NOP << 24 | TCPOPT_NOP << 16 | TCPOPT_SACK_PERM << 8 |
-		             TCPOLEN_SACK_PERM);
+		bytes_put_be32(p, TCPOPT_NOP << 24 | TCPOPT_NOP << 16 | TCPOPT_SACK_PERM << 8 |
+		                      TCPOLEN_SACK_PERM);
 		p += 4;
 	}
 	if (o->has_wscale) {
 		uint8_t ws = o->wscale > PKT_MAX_WSCALE ? PKT_MAX_WSCALE : o->wscale;
 
-		put32(p, TCPOPT_NOP << 24 | TCPOPT_WS << 16 | TCPOLEN_WS << 8 | ws);
+		bytes_put_be32(p, TCPOPT_NOP << 24 | TCPOPT_WS << 16 | TCPOLEN_WS << 8 | ws);
 	}
 }
 
@@ -355,26 +335,29 @@ size_t pkt_build(uint8_t *buf, size_t cap, const struct pkt_spec *spec)
 		return 0;
 
 	if (t->family == AF_INET) {
-		put32(buf, 0x45u << 24 | (uint32_t)(iphlen + thlen)); /* version, IHL, TOS 0 */
-		put32(buf + 4, IP_DF);                                /* id 0, DF, offset 0 */
-		put32(buf + 8, (uint32_t)ttl << 24 | NH_TCP << 16);   /* checksum 0 for now */
+		bytes_put_be32(buf,
+		               0x45u << 24 | (uint32_t)(iphlen + thlen)); /* version, IHL, TOS 0 */
+		bytes_put_be32(buf + 4, IP_DF);                           /* id 0, DF, offset 0 */
+		bytes_put_be32(buf + 8,
+		               (uint32_t)ttl << 24 | NH_TCP << 16); /* checksum 0 for now */
 		memcpy(buf + 12, t->saddr, 4);
 		memcpy(buf + 16, t->daddr, 4);
 		csum = csum_fold(csum_partial(buf, IPV4_HLEN, 0));
 		memcpy(buf + 10, &csum, 2);
 	} else {
-		put32(buf, 0x6u << 28); /* traffic class 0, flow label 0 */
-		put32(buf + 4, (uint32_t)thlen << 16 | NH_TCP << 8 | ttl);
+		bytes_put_be32(buf, 0x6u << 28); /* traffic class 0, flow label 0 */
+		bytes_put_be32(buf + 4, (uint32_t)thlen << 16 | NH_TCP << 8 | ttl);
 		memcpy(buf + 8, t->saddr, 16);
 		memcpy(buf + 24, t->daddr, 16);
 	}
 
 	th = buf + iphlen;
-	put32(th, (uint32_t)t->sport << 16 | t->dport);
-	put32(th + 4, spec->seq);
-	put32(th + 8, spec->ack);
-	put32(th + 12, (uint32_t)(thlen / 4) << 28 | (uint32_t)spec->flags << 16 | spec->window);
-	put32(th + 16, 0); /* checksum, urgent pointer */
+	bytes_put_be32(th, (uint32_t)t->sport << 16 | t->dport);
+	bytes_put_be32(th + 4, spec->seq);
+	bytes_put_be32(th + 8, spec->ack);
+	bytes_put_be32(th + 12,
+	               (uint32_t)(thlen / 4) << 28 | (uint32_t)spec->flags << 16 | spec->window);
+	bytes_put_be32(th + 16, 0); /* checksum, urgent pointer */
 	build_opts(th + TCP_HLEN, &spec->opt);
 	csum = csum_fold(csum_partial(
 	    th, thlen, csum_pseudo(t->family, t->saddr, t->daddr, IPPROTO_TCP, (uint32_t)thlen)));

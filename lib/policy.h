@@ -162,8 +162,11 @@ uint64_t policy_next_due(const struct policy *ps);
 
 enum mode_use policy_mode(const struct policy *ps);
 unsigned policy_mode_why(const struct policy *ps);
-uint32_t policy_syn_rate(const struct policy *ps, uint64_t now_ms);
 size_t policy_half_open(const struct policy *ps);
+
+/* Observations without a caller in the daemon: what test_policy checks a reconfiguration and
+ * the mode's rate by (policy_next_due above too). */
+uint32_t policy_syn_rate(const struct policy *ps, uint64_t now_ms);
 size_t policy_half_open_capacity(const struct policy *ps);
 bool policy_has_rate_limit(const struct policy *ps);
 

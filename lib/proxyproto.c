@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "bytes.h"
+
 const uint8_t pp_v2_sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
 
@@ -88,17 +90,6 @@ size_t pp_build_v1(char *buf, size_t cap, const struct pkt_tuple *t)
 	return (size_t)n;
 }
 
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t get_be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 size_t pp_build_v2(uint8_t *buf, size_t cap, const struct pkt_tuple *t)
 {
 	size_t alen, addrlen;
@@ -116,12 +107,12 @@ size_t pp_build_v2(uint8_t *buf, size_t cap, const struct pkt_tuple *t)
 	memcpy(buf, pp_v2_sig, sizeof(pp_v2_sig));
 	buf[12] = PP_V2_VER_CMD_PROXY;
 	buf[13] = t->family == AF_INET ? PP_V2_FAM_TCP4 : PP_V2_FAM_TCP6;
-	put_be16(buf + 14, (uint16_t)addrlen);
+	bytes_put_be16(buf + 14, (uint16_t)addrlen);
 	p = buf + PP_V2_HDR;
 	memcpy(p, t->saddr, alen);
 	memcpy(p + alen, t->daddr, alen);
-	put_be16(p + 2 * alen, t->sport);
-	put_be16(p + 2 * alen + 2, t->dport);
+	bytes_put_be16(p + 2 * alen, t->sport);
+	bytes_put_be16(p + 2 * alen + 2, t->dport);
 	return PP_V2_HDR + addrlen;
 }
 
@@ -142,7 +133,7 @@ static enum pp_status parse_v2(const uint8_t *buf, size_t len, struct pp_result 
 	proto = buf[13] & 0x0f;
 	if (cmd > 1 || af > 3 || proto > 2)
 		return PP_INVALID;
-	addrlen = get_be16(buf + 14);
+	addrlen = bytes_get_be16(buf + 14);
 	if ((af == 1 && addrlen < PP_V2_LEN_INET) || (af == 2 && addrlen < PP_V2_LEN_INET6) ||
 	    (af == 3 && addrlen < PP_V2_LEN_UNIX))
 		return PP_INVALID;
@@ -162,8 +153,8 @@ static enum pp_status parse_v2(const uint8_t *buf, size_t len, struct pp_result 
 	out->t.family = af == 1 ? AF_INET : AF_INET6;
 	memcpy(out->t.saddr, buf + PP_V2_HDR, alen);
 	memcpy(out->t.daddr, buf + PP_V2_HDR + alen, alen);
-	out->t.sport = get_be16(buf + PP_V2_HDR + 2 * alen);
-	out->t.dport = get_be16(buf + PP_V2_HDR + 2 * alen + 2);
+	out->t.sport = bytes_get_be16(buf + PP_V2_HDR + 2 * alen);
+	out->t.dport = bytes_get_be16(buf + PP_V2_HDR + 2 * alen + 2);
 	return PP_OK;
 }
 

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bytes.h"
+
 #define SIPHASH_KEY_LEN 16
 
 struct siphash_key {
@@ -30,19 +32,10 @@ struct siphash_key {
 	uint64_t k1;
 };
 
-static inline uint64_t siphash_le64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* The key as SipHash reads 16 key bytes. */
 static inline struct siphash_key siphash_key_from_bytes(const uint8_t bytes[SIPHASH_KEY_LEN])
 {
-	struct siphash_key k = {siphash_le64(bytes), siphash_le64(bytes + 8)};
+	struct siphash_key k = {bytes_get_le64(bytes), bytes_get_le64(bytes + 8)};
 
 	return k;
 }

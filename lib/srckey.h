@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "bytes.h"
+
 #define SRCKEY_MAX_V4 32
 #define SRCKEY_MAX_V6 64
 
@@ -38,16 +40,9 @@ static inline bool srckey_masks_make(struct srckey_masks *m, unsigned plen4, uns
 /* addr: network order, 4 bytes for AF_INET, 16 otherwise. */
 static inline uint64_t srckey_of(const struct srckey_masks *m, int family, const uint8_t *addr)
 {
-	uint64_t v = 0;
-
-	if (family == AF_INET) {
-		for (int i = 0; i < 4; i++)
-			v = v << 8 | addr[i];
-		return v & m->m4;
-	}
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | addr[i];
-	return v & m->m6;
+	if (family == AF_INET)
+		return bytes_get_be32(addr) & m->m4;
+	return bytes_get_be64(addr) & m->m6;
 }
 
 #endif

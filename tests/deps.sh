@@ -3,7 +3,7 @@
 # Idempotent and non-interactive; run as root.
 set -eu
 
-PKGS="build-essential cmake pkg-config clang
+PKGS="build-essential cmake pkg-config clang clang-format
 libev-dev libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev
 libcmocka-dev libsodium-dev libsystemd-dev libpcap-dev gnuplot-nox libcap-dev
 iptables nftables iproute2 kmod procps psmisc curl socat python3 python3-scapy tcpdump

@@ -48,6 +48,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "csum.h"
 #include "pkt.h"
 #include "sgsend.h"
@@ -67,18 +68,6 @@ struct hctx {
 	uint32_t seq;
 	uint32_t ack;
 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
 
 /* What mk() writes; a case then breaks what it wants. */
 struct shape {
@@ -140,10 +129,10 @@ static struct built mk(uint8_t *ip, const struct hctx *c, const struct shape *sh
 		b.l4off = 20 + sh->ipoptlen;
 		b.len = b.l4off + l4len;
 		ip[0] = (uint8_t)(0x40 | b.l4off / 4);
-		put16(ip + 2, (uint16_t)b.len);
-		put16(ip + 4,
-		      (uint16_t)c->seq); /* id: fragments of different packets never merge */
-		put16(ip + 6, 0x4000);   /* DF */
+		bytes_put_be16(ip + 2, (uint16_t)b.len);
+		bytes_put_be16(
+		    ip + 4, (uint16_t)c->seq);  /* id: fragments of different packets never merge */
+		bytes_put_be16(ip + 6, 0x4000); /* DF */
 		ip[8] = 64;
 		ip[9] = IPPROTO_TCP;
 		memcpy(ip + 12, c->src, 4);
@@ -155,7 +144,7 @@ static struct built mk(uint8_t *ip, const struct hctx *c, const struct shape *sh
 		b.l4off = 40 + sh->extlen;
 		b.len = b.l4off + l4len;
 		ip[0] = 0x60;
-		put16(ip + 4, (uint16_t)(b.len - 40));
+		bytes_put_be16(ip + 4, (uint16_t)(b.len - 40));
 		ip[6] = sh->extlen ? sh->ext_nh : IPPROTO_TCP;
 		ip[7] = 64;
 		memcpy(ip + 8, c->src, 16);
@@ -164,13 +153,13 @@ static struct built mk(uint8_t *ip, const struct hctx *c, const struct shape *sh
 			memcpy(ip + 40, sh->ext, sh->extlen);
 	}
 	th = ip + b.l4off;
-	put16(th, c->sport);
-	put16(th + 2, c->dport);
-	put32(th + 4, c->seq);
-	put32(th + 8, sh->flags & PKT_ACK ? c->ack : 0);
+	bytes_put_be16(th, c->sport);
+	bytes_put_be16(th + 2, c->dport);
+	bytes_put_be32(th + 4, c->seq);
+	bytes_put_be32(th + 8, sh->flags & PKT_ACK ? c->ack : 0);
 	th[12] = (uint8_t)(b.thlen / 4 << 4);
 	th[13] = sh->flags;
-	put16(th + 14, sh->window);
+	bytes_put_be16(th + 14, sh->window);
 	if (sh->optlen)
 		memcpy(th + 20, sh->opts, sh->optlen);
 	for (size_t i = 0; i < sh->plen; i++)
@@ -403,7 +392,7 @@ static size_t build_case(const struct hcase *h, const struct hctx *c, uint8_t *i
 	case H_SYN_URG_PSH:
 		sh.flags = PKT_SYN | PKT_URG | PKT_PSH;
 		b = mk(ip, c, &sh);
-		put16(ip + b.l4off + 18, 1);
+		bytes_put_be16(ip + b.l4off + 18, 1);
 		fix_tcp_csum(ip, c->family, b.l4off, b.len - b.l4off);
 		return b.len;
 	case H_SYN_DATA:
@@ -548,15 +537,15 @@ static size_t build_case(const struct hcase *h, const struct hctx *c, uint8_t *i
 	case H_IP_TOTLEN_LONG:
 		b = mk(ip, c, &sh);
 		if (c->family == AF_INET) {
-			put16(ip + 2, (uint16_t)(b.len + 100));
+			bytes_put_be16(ip + 2, (uint16_t)(b.len + 100));
 			fix_ip4_csum(ip);
 		} else {
-			put16(ip + 4, (uint16_t)(b.len - 40 + 100));
+			bytes_put_be16(ip + 4, (uint16_t)(b.len - 40 + 100));
 		}
 		return b.len;
 	case H_IP_TOTLEN_SHORT:
 		b = mk(ip, c, &sh);
-		put16(ip + 2, 16);
+		bytes_put_be16(ip + 2, 16);
 		fix_ip4_csum(ip);
 		return b.len;
 	case H_IP_BADSUM:
@@ -567,20 +556,20 @@ static size_t build_case(const struct hcase *h, const struct hctx *c, uint8_t *i
 		/* the frame still holds the whole segment; only the IP length cuts it */
 		b = mk(ip, c, &sh);
 		if (c->family == AF_INET) {
-			put16(ip + 2, (uint16_t)(b.l4off + 10));
+			bytes_put_be16(ip + 2, (uint16_t)(b.l4off + 10));
 			fix_ip4_csum(ip);
 		} else {
-			put16(ip + 4, 10);
+			bytes_put_be16(ip + 4, 10);
 		}
 		return b.len;
 	case H_IP_FRAG_FIRST:
 		b = mk(ip, c, &sh);
-		put16(ip + 6, 0x2000); /* MF */
+		bytes_put_be16(ip + 6, 0x2000); /* MF */
 		fix_ip4_csum(ip);
 		return b.len;
 	case H_IP_FRAG_LATER:
 		b = mk(ip, c, &sh);
-		put16(ip + 6, 1); /* offset 8 bytes, last fragment */
+		bytes_put_be16(ip + 6, 1); /* offset 8 bytes, last fragment */
 		fix_ip4_csum(ip);
 		return b.len;
 	case H_V6_EXT8_SHORT:
@@ -642,8 +631,8 @@ static size_t build_case(const struct hcase *h, const struct hctx *c, uint8_t *i
 		memset(ext, 0, 24);
 		ext[0] = IPPROTO_TCP;
 		ext[1] = 4;
-		put32(ext + 4, 0x100);
-		put32(ext + 8, 1);
+		bytes_put_be32(ext + 4, 0x100);
+		bytes_put_be32(ext + 8, 1);
 		sh.ext = ext;
 		sh.extlen = 24;
 		sh.ext_nh = 51;
@@ -657,8 +646,8 @@ static size_t build_case(const struct hcase *h, const struct hctx *c, uint8_t *i
 	case H_V6_ATOMIC_FRAG:
 		memset(ext, 0, 8);
 		ext[0] = IPPROTO_TCP;
-		put16(ext + 2, h->id == H_V6_FRAG_FIRST ? 1 : 0); /* offset 0, M flag */
-		put32(ext + 4, c->seq);
+		bytes_put_be16(ext + 2, h->id == H_V6_FRAG_FIRST ? 1 : 0); /* offset 0, M flag */
+		bytes_put_be32(ext + 4, c->seq);
 		sh.ext = ext;
 		sh.extlen = 8;
 		sh.ext_nh = 44;
@@ -711,7 +700,7 @@ static void spoofed_source(int family, uint64_t n, uint8_t *out)
 		static const uint8_t pfx[6] = {0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff};
 
 		memcpy(out, pfx, 6);
-		put32(out + 12, (uint32_t)n + 1);
+		bytes_put_be32(out + 12, (uint32_t)n + 1);
 	}
 }
 

@@ -368,8 +368,8 @@ static void map_source(const struct replay *rp, const struct sgsend_prefix *p, c
 		w[0] = (uint64_t)orig[0] | (uint64_t)orig[1] << 8 | (uint64_t)orig[2] << 16 |
 		       (uint64_t)orig[3] << 24;
 	else {
-		w[0] = siphash_le64(orig);
-		w[1] = siphash_le64(orig + 8);
+		w[0] = bytes_get_le64(orig);
+		w[1] = bytes_get_le64(orig + 8);
 	}
 	for (int half = 0; half < 2; half++) {
 		uint64_t h;

@@ -48,13 +48,14 @@ export SGLAB_PREFIX=sgt$$-${T_NAME}
 # shellcheck source=../lab/lab.sh
 . "$T_TOP/tests/lab/lab.sh"
 
-# A sanitizer build (CMAKE_BUILD_TYPE=ASan or UBSan) reports into the programs'
-# logs; t_cleanup fails the test on any report, and a daemon that exits
-# nonzero fails t_stop_daemon. Leaks are checked at the daemon's exit.
+# A sanitizer build (CMAKE_BUILD_TYPE=ASan, UBSan or TSan) reports into the
+# programs' logs; t_cleanup fails the test on any report, and a daemon that
+# exits nonzero fails t_stop_daemon. Leaks are checked at the daemon's exit.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=66:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1:exitcode=66}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-exitcode=66}
-T_SAN_PATTERN='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|LeakSanitizer has encountered a fatal error'
+export TSAN_OPTIONS=${TSAN_OPTIONS:-exitcode=66:second_deadlock_stack=1}
+T_SAN_PATTERN='ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|LeakSanitizer has encountered a fatal error|WARNING: ThreadSanitizer|ThreadSanitizer: '
 
 T_DIR=$(mktemp -d -t "sgt-$T_NAME.XXXXXX")
 T_SOCK=$T_DIR/control.sock

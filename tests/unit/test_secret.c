@@ -127,8 +127,8 @@ static void test_load(void **state)
 {
 	struct files *f = *state;
 	struct secret_owners self = {.self = geteuid()};
-	uint8_t key[48], master[SECRET_MASTER_LEN], want[SECRET_MASTER_LEN],
-	    other[SECRET_MASTER_LEN];
+	uint8_t key[48], master[COOKIE_MASTER_LEN], want[COOKIE_MASTER_LEN],
+	    other[COOKIE_MASTER_LEN];
 	char err[512];
 
 	for (size_t i = 0; i < sizeof(key); i++)
