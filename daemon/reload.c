@@ -265,15 +265,24 @@ static void log_answer(const char *origin, const char *text, bool ok)
 	free(line);
 }
 
-/* Answers (and logs for) every current requester; the list is emptied. */
+static const char refused_stuck[] =
+    "error: a reload is still finishing (a queue thread has not switched yet); configuration "
+    "kept\n";
+
+/* Answers (and logs for) every requester of w; the list is emptied. */
+static void answer_list(struct reload *r, struct reload_waiters *w, const char *text, bool ok)
+{
+	for (size_t i = 0; i < w->n; i++) {
+		log_answer(w->v[i].origin, text, ok);
+		if (w->v[i].ticket)
+			r->env.reply(r->env.reply_arg, w->v[i].ticket, text);
+	}
+	w->n = 0;
+}
+
 static void answer_all(struct reload *r, const char *text, bool ok)
 {
-	for (size_t i = 0; i < r->cur.n; i++) {
-		log_answer(r->cur.v[i].origin, text, ok);
-		if (r->cur.v[i].ticket)
-			r->env.reply(r->env.reply_arg, r->cur.v[i].ticket, text);
-	}
-	r->cur.n = 0;
+	answer_list(r, &r->cur, text, ok);
 }
 
 static bool all_moved(const struct reload *r)
@@ -485,6 +494,8 @@ static void on_handover_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 	                r->text);
 	answer_all(r, text ? text : "reloaded; the firewall follows\n", true);
 	free(text);
+	/* queued ones would wait as long as the thread */
+	answer_list(r, &r->next, refused_stuck, false);
 }
 
 /* Called by queue threads. */
@@ -535,9 +546,7 @@ bool reload_request(struct reload *r, const char *origin, uint64_t ticket, FILE 
 	char *refusal = NULL;
 
 	if (r->stuck)
-		answer =
-		    "error: a reload is still finishing (a queue thread has not switched yet); "
-		    "configuration kept\n";
+		answer = refused_stuck;
 	else if (r->state != RELOAD_IDLE) {
 		if (waiters_add(&r->next, origin, ticket) == 0) {
 			log_info("%s: queued behind the reload under way", origin);
