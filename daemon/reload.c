@@ -361,7 +361,7 @@ static int reload_begin(struct reload *r, char **refusal)
 	r->gen = g;
 	r->state = RELOAD_HANDOVER;
 	__atomic_store_n(&r->env.shared->gen, g, __ATOMIC_RELEASE);
-	ev_timer_set(&r->handover, RELOAD_HANDOVER_MS / 1000., 0.);
+	ev_timer_set(&r->handover, r->env.handover_ms / 1000., 0.);
 	ev_timer_start(r->env.loop, &r->handover);
 	for (size_t i = 0; i < r->n_queues; i++)
 		queue_wake(r->queues[i]);
@@ -485,8 +485,8 @@ static void on_handover_timeout(struct ev_loop *loop, ev_timer *w, int revents)
 			at += (size_t)snprintf(late + at, sizeof(late) - at, "%s%u", at ? "," : "",
 			                       r->queue_nums[i]);
 	log_warnx("reload: queue(s) %s still on the previous configuration after %d ms: it "
-	          "stays in memory, and the rest of the reload follows, until they move",
-	          late, RELOAD_HANDOVER_MS);
+	          "stays in memory until they move, and the rest of the reload follows then",
+	          late, (int)r->env.handover_ms);
 	r->stuck = true;
 	(void)!asprintf(&text,
 	                "%s some queue threads have not switched yet: the firewall follows when "
@@ -516,6 +516,8 @@ struct reload *reload_new(const struct reload_env *env, struct conf *c, char *er
 		return NULL;
 	}
 	r->env = *env;
+	if (r->env.handover_ms <= 0)
+		r->env.handover_ms = RELOAD_HANDOVER_MS;
 	r->gen = gen_new(env->handoff, c, 1, err, errlen);
 	if (!r->gen) {
 		free(r);

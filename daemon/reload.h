@@ -53,7 +53,8 @@ struct reload_env {
 	 * the handoff's last), refreshed once every thread has moved */
 	struct conf *view;
 	const struct stats_block **blocks;
-	bool firewall; /* the daemon manages iptables rules */
+	bool firewall;      /* the daemon manages iptables rules */
+	double handover_ms; /* 0: RELOAD_HANDOVER_MS */
 	/* answers a deferred request (its ticket) with the rest of its answer */
 	void (*reply)(void *arg, uint64_t ticket, const char *text);
 	void *reply_arg;
