@@ -56,21 +56,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
 
 #define FW_STR_(x) #x
 #define FW_STR(x)  FW_STR_(x)
-
-extern char **environ;
 
 #define FW_CHAIN     "SYNGUARD"
 #define FW_CHAIN_OUT "SYNGUARD_OUT"
@@ -218,107 +213,38 @@ static void fw_restore_text(FILE *out, const struct conf *c, const struct fw_fam
 	}
 }
 
-/* ---- jobs: the tools, one after another ---- */
+/* ---- the steps ---- */
 
-enum fw_step_kind {
-	FW_MUST,   /* a failure ends the job with the tool's message */
-	FW_TRY,    /* a failure only means "already gone" */
-	FW_REPEAT, /* run again until it fails: an earlier crash may have left duplicates */
-};
-
-#define FW_ARGS_MAX   9
-#define FW_REPEAT_MAX 16
-
-struct fw_step {
-	enum fw_step_kind kind;
-	const char *argv[FW_ARGS_MAX]; /* static strings, NULL terminated */
-	int in_fd;                     /* the ruleset for a restore, or -1 */
-	char done[128];                /* logged once the step is over, when set */
-};
-
-struct fw_job {
-	struct fw_step *steps;
-	size_t n, cap, cur;
-	int repeats;   /* runs of the current FW_REPEAT step */
-	pid_t pid;     /* the tool running now, or 0 */
-	int err_fd;    /* its stderr (FW_MUST steps), or -1 */
-	char msg[512]; /* why the current step could not run */
-	int rc;
-	char err[640];
-	struct ev_loop *loop;
-	ev_child child;
-	fw_done_fn done;
-	void *arg;
-};
-
-static struct fw_job *fw_job_new(void)
-{
-	struct fw_job *j = calloc(1, sizeof(*j));
-
-	if (j)
-		j->err_fd = -1;
-	return j;
-}
-
-static struct fw_step *fw_add(struct fw_job *j, enum fw_step_kind kind)
-{
-	struct fw_step *s;
-
-	if (j->n == j->cap) {
-		size_t cap = j->cap ? 2 * j->cap : 16;
-		struct fw_step *v = realloc(j->steps, cap * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		j->steps = v;
-		j->cap = cap;
-	}
-	s = &j->steps[j->n++];
-	memset(s, 0, sizeof(*s));
-	s->kind = kind;
-	s->in_fd = -1;
-	return s;
-}
-
-static int fw_add_cmd(struct fw_job *j, enum fw_step_kind kind, const struct fw_family *f,
+static int fw_add_cmd(struct toolseq *q, enum toolseq_kind kind, const struct fw_family *f,
                       const char *table, const char *a1, const char *a2, const char *a3,
                       const char *a4)
 {
-	struct fw_step *s = fw_add(j, kind);
+	const char *const argv[] = {f->cmd, "-w", "-t", table, a1, a2, a3, a4, NULL};
 
-	if (!s)
-		return -1;
-	s->argv[0] = f->cmd;
-	s->argv[1] = "-w";
-	s->argv[2] = "-t";
-	s->argv[3] = table;
-	s->argv[4] = a1;
-	s->argv[5] = a2;
-	s->argv[6] = a3;
-	s->argv[7] = a4;
-	return 0;
+	return toolseq_add(q, kind, argv, -1);
 }
 
-static int fw_add_remove_family(struct fw_job *j, const struct fw_family *f)
+static int fw_add_remove_family(struct toolseq *q, const struct fw_family *f)
 {
+	/* an earlier crash may have left more than one jump */
 	for (size_t k = 0; k < sizeof(fw_jumps) / sizeof(fw_jumps[0]); k++)
-		if (fw_add_cmd(j, FW_REPEAT, f, fw_jumps[k].table, "-D", fw_jumps[k].from, "-j",
-		               fw_jumps[k].to) < 0)
+		if (fw_add_cmd(q, TOOLSEQ_REPEAT, f, fw_jumps[k].table, "-D", fw_jumps[k].from,
+		               "-j", fw_jumps[k].to) < 0)
 			return -1;
 	for (size_t k = 0; k < sizeof(fw_jumps) / sizeof(fw_jumps[0]); k++)
-		if (fw_add_cmd(j, FW_TRY, f, fw_jumps[k].table, "-F", fw_jumps[k].to, NULL, NULL) <
-		        0 ||
-		    fw_add_cmd(j, FW_TRY, f, fw_jumps[k].table, "-X", fw_jumps[k].to, NULL, NULL) <
-		        0)
+		if (fw_add_cmd(q, TOOLSEQ_TRY, f, fw_jumps[k].table, "-F", fw_jumps[k].to, NULL,
+		               NULL) < 0 ||
+		    fw_add_cmd(q, TOOLSEQ_TRY, f, fw_jumps[k].table, "-X", fw_jumps[k].to, NULL,
+		               NULL) < 0)
 			return -1;
 	return 0;
 }
 
-/* The ruleset goes into a memfd now: the job does not keep the configuration. */
-static int fw_add_restore(struct fw_job *j, const struct conf *c, const struct fw_family *f,
+/* The ruleset goes into a memfd now: the sequence does not keep the configuration. */
+static int fw_add_restore(struct toolseq *q, const struct conf *c, const struct fw_family *f,
                           bool jumps, char *err, size_t errlen)
 {
-	struct fw_step *s;
+	const char *const argv[] = {f->restore, "-w", "--noflush", NULL};
 	FILE *in;
 	int fd;
 
@@ -339,213 +265,39 @@ static int fw_add_restore(struct fw_job *j, const struct conf *c, const struct f
 		close(fd);
 		return -1;
 	}
-	if (lseek(fd, 0, SEEK_SET) < 0 || !(s = fw_add(j, FW_MUST))) {
-		snprintf(err, errlen, "%s", errno ? strerror(errno) : "out of memory");
-		close(fd);
-		return -1;
-	}
-	s->argv[0] = f->restore;
-	s->argv[1] = "-w";
-	s->argv[2] = "--noflush";
-	s->in_fd = fd;
-	return 0;
-}
-
-/* The step added last logs this when it is over. */
-__attribute__((format(printf, 2, 3))) static void fw_add_note(struct fw_job *j, const char *fmt,
-                                                              ...)
-{
-	va_list ap;
-
-	if (!j->n)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(j->steps[j->n - 1].done, sizeof(j->steps[0].done), fmt, ap);
-	va_end(ap);
-}
-
-/* Starts the current step's tool with stdin from its ruleset (or /dev/null), stdout to
- * /dev/null, stderr kept for FW_MUST steps. 0, or -1 with j->msg when it could not run. */
-static int fw_spawn(struct fw_job *j)
-{
-	const struct fw_step *s = &j->steps[j->cur];
-	posix_spawn_file_actions_t fa;
-	int e;
-
-	j->msg[0] = '\0';
-	if (s->kind == FW_MUST)
-		j->err_fd = memfd_create("synguard-fw-err", MFD_CLOEXEC);
-	if (s->in_fd >= 0 && lseek(s->in_fd, 0, SEEK_SET) < 0) {
-		snprintf(j->msg, sizeof(j->msg), "lseek: %s", strerror(errno));
-		return -1;
-	}
-	posix_spawn_file_actions_init(&fa);
-	if (s->in_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, s->in_fd, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	if (j->err_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, j->err_fd, 2);
-	else
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	e = posix_spawnp(&j->pid, s->argv[0], &fa, NULL, (char *const *)s->argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (e != 0) {
-		j->pid = 0;
-		snprintf(j->msg, sizeof(j->msg), "cannot run %s: %s", s->argv[0], strerror(e));
+	if (toolseq_add(q, TOOLSEQ_MUST, argv, fd) < 0) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
-static int fw_exit_status(int wstatus)
-{
-	return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-}
-
-/* Takes the current step's outcome (status -1: it did not run). True when the job is over. */
-static bool fw_advance(struct fw_job *j, int status)
-{
-	struct fw_step *s = &j->steps[j->cur];
-
-	j->pid = 0;
-	if (j->err_fd >= 0) {
-		if (status > 0 && !j->msg[0]) {
-			ssize_t n = pread(j->err_fd, j->msg, sizeof(j->msg) - 1, 0);
-
-			j->msg[n > 0 ? n : 0] = '\0';
-			for (char *p = j->msg; *p; p++)
-				if (*p == '\n')
-					*p = (p[1] ? ' ' : '\0');
-		}
-		close(j->err_fd);
-		j->err_fd = -1;
-	}
-	if (status != 0 && s->kind == FW_MUST) {
-		if (status < 0)
-			snprintf(j->err, sizeof(j->err), "%s", j->msg);
-		else
-			snprintf(j->err, sizeof(j->err), "%s failed (%d): %s", s->argv[0], status,
-			         j->msg[0] ? j->msg : "no message");
-		j->rc = -1;
-		return true;
-	}
-	if (status == 0 && s->kind == FW_REPEAT && ++j->repeats < FW_REPEAT_MAX)
-		return false;
-	if (s->done[0])
-		log_info("%s", s->done);
-	j->repeats = 0;
-	return ++j->cur == j->n;
-}
-
-static int fw_job_run(struct fw_job *j, char *err, size_t errlen)
-{
-	while (j->cur < j->n) {
-		int status = -1, w;
-
-		if (fw_spawn(j) == 0) {
-			pid_t r;
-
-			while ((r = waitpid(j->pid, &w, 0)) < 0 && errno == EINTR)
-				;
-			if (r == j->pid)
-				status = fw_exit_status(w);
-			else
-				snprintf(j->msg, sizeof(j->msg), "waitpid: %s", strerror(errno));
-		}
-		if (fw_advance(j, status))
-			break;
-	}
-	if (j->rc < 0)
-		snprintf(err, errlen, "%s", j->err);
-	return j->rc;
-}
-
-/* Runs steps until one is under way; when none is left, reports (last: j may be freed). */
-static void fw_job_next(struct fw_job *j)
-{
-	while (j->cur < j->n) {
-		if (fw_spawn(j) == 0) {
-			ev_child_set(&j->child, j->pid, 0);
-			ev_child_start(j->loop, &j->child);
-			return;
-		}
-		if (fw_advance(j, -1))
-			break;
-	}
-	j->done(j->arg, j->rc, j->err);
-}
-
-static void fw_child_cb(struct ev_loop *loop, ev_child *w, int revents)
-{
-	struct fw_job *j = w->data;
-
-	(void)revents;
-	ev_child_stop(loop, w);
-	if (fw_advance(j, fw_exit_status(w->rstatus))) {
-		j->done(j->arg, j->rc, j->err);
-		return;
-	}
-	fw_job_next(j);
-}
-
-void fw_job_start(struct fw_job *j, struct ev_loop *loop, fw_done_fn done, void *arg)
-{
-	j->loop = loop;
-	j->done = done;
-	j->arg = arg;
-	ev_child_init(&j->child, fw_child_cb, 0, 0);
-	j->child.data = j;
-	fw_job_next(j);
-}
-
-void fw_job_free(struct fw_job *j)
-{
-	if (!j)
-		return;
-	if (j->pid > 0) {
-		/* at exit: the tool must be done before the rules are removed */
-		if (j->loop)
-			ev_child_stop(j->loop, &j->child);
-		while (waitpid(j->pid, NULL, 0) < 0 && errno == EINTR)
-			;
-	}
-	if (j->err_fd >= 0)
-		close(j->err_fd);
-	for (size_t i = 0; i < j->n; i++)
-		if (j->steps[i].in_fd >= 0)
-			close(j->steps[i].in_fd);
-	free(j->steps);
-	free(j);
-}
-
-static int fw_add_remove_all(struct fw_job *j)
+static int fw_add_remove_all(struct toolseq *q)
 {
 	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++)
-		if (fw_add_remove_family(j, &fw_families[i]) < 0)
+		if (fw_add_remove_family(q, &fw_families[i]) < 0)
 			return -1;
 	return 0;
 }
 
 void fw_remove(void)
 {
-	struct fw_job *j = fw_job_new();
+	struct toolseq *q = toolseq_new();
 	char err[64];
 
-	if (!j || fw_add_remove_all(j) < 0)
+	if (!q || fw_add_remove_all(q) < 0)
 		log_warnx("firewall: out of memory: rules not removed");
 	else
-		(void)fw_job_run(j, err, sizeof(err));
-	fw_job_free(j);
+		(void)toolseq_run(q, err, sizeof(err));
+	toolseq_free(q);
 }
 
 int fw_install(const struct conf *c, char *err, size_t errlen)
 {
-	struct fw_job *j = fw_job_new();
+	struct toolseq *q = toolseq_new();
 	int rc = -1;
 
-	if (!j || fw_add_remove_all(j) < 0) {
+	if (!q || fw_add_remove_all(q) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -554,22 +306,23 @@ int fw_install(const struct conf *c, char *err, size_t errlen)
 
 		if (!fw_has_family(c, f->af))
 			continue;
-		if (fw_add_restore(j, c, f, true, err, errlen) < 0)
+		if (fw_add_restore(q, c, f, true, err, errlen) < 0)
 			goto out;
-		fw_add_note(j, "%s: rules installed in chains " FW_CHAIN " and " FW_CHAIN_OUT,
-		            f->cmd);
+		toolseq_note(q, "%s: rules installed in chains " FW_CHAIN " and " FW_CHAIN_OUT,
+		             f->cmd);
 	}
-	rc = fw_job_run(j, err, errlen);
+	rc = toolseq_run(q, err, errlen);
 out:
-	fw_job_free(j);
+	toolseq_free(q);
 	return rc;
 }
 
-struct fw_job *fw_update_job(const struct conf *old, const struct conf *c, char *err, size_t errlen)
+struct toolseq *fw_update_seq(const struct conf *old, const struct conf *c, char *err,
+                              size_t errlen)
 {
-	struct fw_job *j = fw_job_new();
+	struct toolseq *q = toolseq_new();
 
-	if (!j) {
+	if (!q) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
@@ -578,25 +331,25 @@ struct fw_job *fw_update_job(const struct conf *old, const struct conf *c, char 
 		bool had = fw_has_family(old, f->af), has = fw_has_family(c, f->af);
 
 		if (had && !has) {
-			if (fw_add_remove_family(j, f) < 0)
+			if (fw_add_remove_family(q, f) < 0)
 				goto nomem;
-			fw_add_note(j, "%s: no listener of this family left: rules removed",
-			            f->cmd);
+			toolseq_note(q, "%s: no listener of this family left: rules removed",
+			             f->cmd);
 		} else if (has) {
 			/* a family that appears: stale rules of an earlier run go first */
-			if (!had && fw_add_remove_family(j, f) < 0)
+			if (!had && fw_add_remove_family(q, f) < 0)
 				goto nomem;
-			if (fw_add_restore(j, c, f, !had, err, errlen) < 0) {
-				fw_job_free(j);
+			if (fw_add_restore(q, c, f, !had, err, errlen) < 0) {
+				toolseq_free(q);
 				return NULL;
 			}
-			fw_add_note(j, "%s: rules %s", f->cmd, had ? "updated" : "installed");
+			toolseq_note(q, "%s: rules %s", f->cmd, had ? "updated" : "installed");
 		}
 	}
-	return j;
+	return q;
 nomem:
 	snprintf(err, errlen, "out of memory");
-	fw_job_free(j);
+	toolseq_free(q);
 	return NULL;
 }
 

@@ -217,7 +217,7 @@ struct reload {
 	bool stuck; /* a thread did not move within RELOAD_HANDOVER_MS */
 	char *text; /* the answer so far */
 	struct reload_waiters cur, next;
-	struct fw_job *fw;
+	struct toolseq *fw; /* the firewall step under way */
 	ev_async moved;
 	ev_timer handover;
 };
@@ -408,7 +408,7 @@ static void on_firewall_done(void *arg, int rc, const char *err)
 	struct reload *r = arg;
 	char *text = NULL;
 
-	fw_job_free(r->fw);
+	toolseq_free(r->fw);
 	r->fw = NULL;
 	if (rc < 0) {
 		(void)!asprintf(&text,
@@ -446,7 +446,7 @@ static void handover_done(struct reload *r)
 	handoff_commit(r->env.handoff);
 	r->state = RELOAD_FIREWALL;
 	if (r->env.firewall)
-		r->fw = fw_update_job(old->conf, r->gen->conf, err, sizeof(err));
+		r->fw = fw_update_seq(old->conf, r->gen->conf, err, sizeof(err));
 	gen_free(r->old_gen);
 	r->old_gen = NULL;
 	if (!r->env.firewall) {
@@ -457,7 +457,7 @@ static void handover_done(struct reload *r)
 		on_firewall_done(r, -1, err);
 		return;
 	}
-	fw_job_start(r->fw, r->env.loop, on_firewall_done, r);
+	toolseq_start(r->fw, r->env.loop, on_firewall_done, r);
 }
 
 static void on_moved(struct ev_loop *loop, ev_async *w, int revents)
@@ -584,7 +584,7 @@ void reload_shutdown(struct reload *r)
 {
 	if (!r)
 		return;
-	fw_job_free(r->fw);
+	toolseq_free(r->fw);
 	r->fw = NULL;
 	ev_timer_stop(r->env.loop, &r->handover);
 	ev_async_stop(r->env.loop, &r->moved);

@@ -1,7 +1,7 @@
 /*
- * Firewall jobs without root: iptables, ip6tables and their restore tools
+ * Firewall tool sequences without root: iptables, ip6tables and their restore tools
  * are stand-ins found first in PATH, which record how they were called and
- * what they read. A reload's job runs on the default loop under child
+ * what they read. A reload's sequence runs on the default loop under child
  * watchers and reports only once its last tool exited; a failing restore
  * ends it with the tool's message and leaves the other family alone.
  * fw_install runs the same steps and waits.
@@ -160,30 +160,30 @@ static void on_guard(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* Runs the job on the loop until it reports (bounded). */
-static void run_job(struct fixture *f, struct fw_job *j)
+/* Runs the sequence on the loop until it reports (bounded). */
+static void run_seq(struct fixture *f, struct toolseq *j)
 {
 	ev_timer guard;
 
 	f->done = 0;
-	fw_job_start(j, f->loop, on_done, f);
+	toolseq_start(j, f->loop, on_done, f);
 	assert_int_equal(f->done, 0); /* a tool runs: the answer is not in yet */
 	ev_timer_init(&guard, on_guard, 10., 0.);
 	ev_timer_start(f->loop, &guard);
 	ev_run(f->loop, 0);
 	ev_timer_stop(f->loop, &guard);
 	assert_int_equal(f->done, 1);
-	fw_job_free(j);
+	toolseq_free(j);
 }
 
 static void test_update_adds_family(void **state)
 {
 	struct fixture *f = *state;
 	char err[256], *c, *in4, *in6;
-	struct fw_job *j = fw_update_job(f->v4, f->both, err, sizeof(err));
+	struct toolseq *j = fw_update_seq(f->v4, f->both, err, sizeof(err));
 
 	assert_non_null(j);
-	run_job(f, j);
+	run_seq(f, j);
 	assert_int_equal(f->rc, 0);
 	c = calls(f);
 	/* IPv4 refilled in one transaction; IPv6 new: stale rules out, then chains and jumps */
@@ -211,9 +211,9 @@ static void test_update_adds_family(void **state)
 	free(in6);
 
 	/* and back: IPv6 loses its rules */
-	j = fw_update_job(f->both, f->v4, err, sizeof(err));
+	j = fw_update_seq(f->both, f->v4, err, sizeof(err));
 	assert_non_null(j);
-	run_job(f, j);
+	run_seq(f, j);
 	assert_int_equal(f->rc, 0);
 	c = calls(f);
 	assert_true(strncmp(c, "iptables-restore -w --noflush\nip6tables -w -t raw -D ", 52) == 0);
@@ -225,16 +225,16 @@ static void test_update_fails(void **state)
 {
 	struct fixture *f = *state;
 	char err[256], p[128], *c;
-	struct fw_job *j;
+	struct toolseq *j;
 	FILE *mark;
 
 	snprintf(p, sizeof(p), "%s/fail-iptables-restore", f->dir);
 	mark = fopen(p, "w");
 	assert_non_null(mark);
 	fclose(mark);
-	j = fw_update_job(f->both, f->both, err, sizeof(err));
+	j = fw_update_seq(f->both, f->both, err, sizeof(err));
 	assert_non_null(j);
-	run_job(f, j);
+	run_seq(f, j);
 	assert_int_equal(f->rc, -1);
 	assert_string_equal(f->err, "iptables-restore failed (2): line 3: bad rule");
 	c = calls(f);
@@ -247,20 +247,20 @@ static void test_tool_missing(void **state)
 {
 	struct fixture *f = *state;
 	char err[256], p[128];
-	struct fw_job *j;
+	struct toolseq *j;
 
 	snprintf(p, sizeof(p), "%s/iptables-restore", f->dir);
 	assert_int_equal(unlink(p), 0);
 	setenv("PATH", f->dir, 1);
-	j = fw_update_job(f->v4, f->v4, err, sizeof(err));
+	j = fw_update_seq(f->v4, f->v4, err, sizeof(err));
 	assert_non_null(j);
-	/* nothing could start: the job reports at once */
+	/* nothing could start: the sequence reports at once */
 	f->done = 0;
-	fw_job_start(j, f->loop, on_done, f);
+	toolseq_start(j, f->loop, on_done, f);
 	assert_int_equal(f->done, 1);
 	assert_int_equal(f->rc, -1);
 	assert_string_equal(f->err, "cannot run iptables-restore: No such file or directory");
-	fw_job_free(j);
+	toolseq_free(j);
 }
 
 /* Start-up: the same steps, waited for. */
