@@ -18,8 +18,6 @@
  * below 1024, CAP_NET_BIND_SERVICE (privdrop.h). Everything after that,
  * including iptables at start and at exit, runs as it does under systemd.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -27,15 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
 
-#include "cidr.h"
 #include "conf.h"
 #include "control.h"
 #include "firewall.h"
@@ -43,7 +38,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
-#include "policy.h"
 #include "privdrop.h"
 #include "queue.h"
 #include "reload.h"

@@ -415,7 +415,7 @@ static void on_firewall_done(void *arg, int rc, const char *err)
 		                "%s\nerror: the configuration is applied but the firewall update "
 		                "failed: %s\n",
 		                r->cur.n ? r->text : "", err);
-		/* the firewall failure is the news: answers starting "error:" are failures */
+		/* requesters answered at the hand-over timeout: only the failure is logged */
 		reload_over(r,
 		            text ? (r->cur.n ? text : text + 1) : "error: firewall update failed\n",
 		            false);

@@ -17,6 +17,9 @@
  *      iptables-restore under a child watcher (firewall.h);
  *   4. when the firewall step is over, the requester is answered and the
  *      outcome logged.
+ * Established and half-open connections are untouched throughout: relays and
+ * pass-fd sockets carry over by listener name and path, half-open tables by
+ * listener name, and the firewall chains are refilled atomically.
  * A thread that has not moved within RELOAD_HANDOVER_MS is logged, the
  * requester is answered that the rest follows, and the old generation stays
  * alive until the thread moves: nothing a thread may still use is freed.
