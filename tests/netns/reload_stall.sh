@@ -119,8 +119,10 @@ gap=$(sed -n 's/.*max_gap_ms=\([0-9.]*\).*/\1/p' "$T_DIR/reader.log")
 t_expect "largest gap between reads ${gap} ms < $STALL_MAX_MS ms" \
 	"$(awk -v g="$gap" -v m=$STALL_MAX_MS 'BEGIN { print (g < m) }')" = 1
 
-# a second reload while the first one is in its firewall step: queued, both answered
+# a second reload while the first one is in its firewall step (held there 1 s per family,
+# far longer than sending a request takes): queued, both answered, each with its own outcome
 write_conf 100
+echo 1 >"$T_DIR/fw-delay"
 rm -f "$T_DIR/fw-running"
 t_ctl reload >"$T_DIR/first.out" 2>&1 &
 first=$!
@@ -130,6 +132,8 @@ second=$(t_ctl reload 2>&1) || t_fail "second reload: $second"
 wait $first || t_fail "first reload: $(cat "$T_DIR/first.out")"
 t_expect "first reload answered" "$(cat "$T_DIR/first.out")" = "reloaded $T_CONF: 2 listener(s);"
 t_expect "the queued reload answered" "$second" = "reloaded $T_CONF: 2 listener(s);"
+t_expect "the second reload was queued" \
+	"$(grep -c 'control reload: queued behind the reload under way' "$T_DIR/synguardd.log")" = 1
 t_expect "the queued reload read the newer file" \
 	"$(t_ctl policy p | grep -c '^	half_open_max = 1101;$')" = 1
 t_stop_daemon
