@@ -35,10 +35,12 @@
 #include "reqsrv.h"
 #include "sockutil.h"
 
-#define CONTROL_REQ_MAX     256
-#define CONTROL_TIMEOUT     5.0
-#define CONTROL_CLIENTS_MAX 32
-#define CONTROL_ARGS_MAX    8
+#define CONTROL_REQ_MAX 256
+#define CONTROL_TIMEOUT 5.0
+/* An answer that comes later (a reload): the client gives up sooner (synguardctl: 10 s). */
+#define CONTROL_DEFER_TIMEOUT 30.0
+#define CONTROL_CLIENTS_MAX   32
+#define CONTROL_ARGS_MAX      8
 
 struct control;
 
@@ -282,7 +284,8 @@ static void cmd_reload(struct control *c, int argc, char **argv, FILE *out)
 		fputs("error: reload is not available\n", out);
 		return;
 	}
-	c->hooks.reload(c->hooks.arg, out);
+	if (c->hooks.reload(c->hooks.arg, out, reqsrv_current(c->srv)))
+		reqsrv_defer(c->srv, CONTROL_DEFER_TIMEOUT);
 }
 
 /* ---- listeners and policies ---- */
@@ -657,6 +660,12 @@ fail:
 void control_set_hooks(struct control *c, const struct control_hooks *hooks)
 {
 	c->hooks = *hooks;
+}
+
+void control_reply(struct control *c, uint64_t ticket, const char *text)
+{
+	if (reqsrv_finish(c->srv, ticket, text) < 0)
+		log_debug("control: the client of a late answer is gone");
 }
 
 void control_free(struct control *c)

@@ -7,6 +7,7 @@
 #define SYNGUARD_CONTROL_H
 
 #include <ev.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -51,9 +52,11 @@ struct control_listener_info {
 /* What only the running daemon can do; without them those commands answer an error. */
 struct control_hooks {
 	void *arg;
-	/* "reload": re-reads the configuration and writes the answer, starting with
-	 * "error:" when the configuration was kept */
-	void (*reload)(void *arg, FILE *out);
+	/* "reload": re-reads the configuration. Either writes the whole answer to out
+	 * and returns false, or returns true and answers later, without blocking, with
+	 * control_reply(ticket). Answers start with "error:" when the configuration
+	 * was kept. */
+	bool (*reload)(void *arg, FILE *out, uint64_t ticket);
 	/* the state of listener i of the source's conf */
 	void (*listener_info)(void *arg, size_t i, struct control_listener_info *out);
 };
@@ -64,5 +67,7 @@ struct control *control_new(struct ev_loop *loop, const char *path,
                             const struct control_source *src, char *err, size_t errlen);
 void control_free(struct control *c);
 void control_set_hooks(struct control *c, const struct control_hooks *hooks);
+/* Completes an answer the reload hook deferred; nothing happens when its client is gone. */
+void control_reply(struct control *c, uint64_t ticket, const char *text);
 
 #endif

@@ -64,20 +64,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <spawn.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
 
 #define FW_STR_(x) #x
 #define FW_STR(x)  FW_STR_(x)
-
-extern char **environ;
 
 #define FW_CHAIN     "SYNGUARD"
 #define FW_CHAIN_OUT "SYNGUARD_OUT"
@@ -237,65 +233,40 @@ static void fw_restore_text(FILE *out, const struct conf *c, const struct fw_fam
 	}
 }
 
-/* ---- running the tools ---- */
+/* ---- the steps ---- */
 
-/* Runs argv with stdin from in_fd (or /dev/null when -1), stdout to /dev/null and stderr into
- * errbuf (when given). Returns the exit status, or -1 when it could not be run. */
-static int fw_run(char *const argv[], int in_fd, char *errbuf, size_t errlen)
+static int fw_add_cmd(struct toolseq *q, enum toolseq_kind kind, const struct fw_family *f,
+                      const char *table, const char *a1, const char *a2, const char *a3,
+                      const char *a4)
 {
-	posix_spawn_file_actions_t fa;
-	int err_fd = -1, status = -1, e;
-	pid_t pid;
+	const char *const argv[] = {f->cmd, "-w", "-t", table, a1, a2, a3, a4, NULL};
 
-	if (errbuf && errlen)
-		errbuf[0] = '\0';
-	if (errbuf)
-		err_fd = memfd_create("synguard-fw-err", MFD_CLOEXEC);
-	posix_spawn_file_actions_init(&fa);
-	if (in_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-	if (err_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
-	else
-		posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	e = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (e != 0) {
-		if (errbuf)
-			snprintf(errbuf, errlen, "cannot run %s: %s", argv[0], strerror(e));
-		goto out;
-	}
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR) {
-			status = -1;
-			goto out;
-		}
-	}
-	status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-	if (err_fd >= 0 && errlen > 1) {
-		ssize_t n = pread(err_fd, errbuf, errlen - 1, 0);
-
-		errbuf[n > 0 ? n : 0] = '\0';
-		for (char *p = errbuf; *p; p++)
-			if (*p == '\n')
-				*p = (p[1] ? ' ' : '\0');
-	}
-out:
-	if (err_fd >= 0)
-		close(err_fd);
-	return status;
+	return toolseq_add(q, kind, argv, -1);
 }
 
-static int fw_restore(const struct conf *c, const struct fw_family *f, bool jumps, char *err,
-                      size_t errlen)
+static int fw_add_remove_family(struct toolseq *q, const struct fw_family *f)
 {
-	char *const argv[] = {(char *)f->restore, "-w", "--noflush", NULL};
-	char out[512];
+	/* an earlier crash may have left more than one jump */
+	for (size_t k = 0; k < sizeof(fw_jumps) / sizeof(fw_jumps[0]); k++)
+		if (fw_add_cmd(q, TOOLSEQ_REPEAT, f, fw_jumps[k].table, "-D", fw_jumps[k].from,
+		               "-j", fw_jumps[k].to) < 0)
+			return -1;
+	for (size_t k = 0; k < sizeof(fw_jumps) / sizeof(fw_jumps[0]); k++)
+		if (fw_add_cmd(q, TOOLSEQ_TRY, f, fw_jumps[k].table, "-F", fw_jumps[k].to, NULL,
+		               NULL) < 0 ||
+		    fw_add_cmd(q, TOOLSEQ_TRY, f, fw_jumps[k].table, "-X", fw_jumps[k].to, NULL,
+		               NULL) < 0)
+			return -1;
+	return 0;
+}
+
+/* The ruleset goes into a memfd now: the sequence does not keep the configuration. */
+static int fw_add_restore(struct toolseq *q, const struct conf *c, const struct fw_family *f,
+                          bool jumps, char *err, size_t errlen)
+{
+	const char *const argv[] = {f->restore, "-w", "--noflush", NULL};
 	FILE *in;
-	int fd, st;
+	int fd;
 
 	fd = memfd_create("synguard-fw-rules", MFD_CLOEXEC);
 	if (fd < 0) {
@@ -314,83 +285,92 @@ static int fw_restore(const struct conf *c, const struct fw_family *f, bool jump
 		close(fd);
 		return -1;
 	}
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		snprintf(err, errlen, "lseek: %s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	st = fw_run(argv, fd, out, sizeof(out));
-	close(fd);
-	if (st != 0) {
-		snprintf(err, errlen, "%s failed (%d): %s", f->restore, st,
-		         out[0] ? out : "no message");
+	if (toolseq_add(q, TOOLSEQ_MUST, argv, fd) < 0) {
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
 }
 
-static int fw_cmd(const struct fw_family *f, const char *table, const char *a1, const char *a2,
-                  const char *a3, const char *a4)
+static int fw_add_remove_all(struct toolseq *q)
 {
-	char *const argv[] = {(char *)f->cmd, "-w",       "-t",       (char *)table, (char *)a1,
-	                      (char *)a2,     (char *)a3, (char *)a4, NULL};
-
-	return fw_run(argv, -1, NULL, 0);
-}
-
-static void fw_remove_family(const struct fw_family *f)
-{
-	for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++)
-		/* an earlier crash may have left more than one jump */
-		for (int k = 0; k < 16; k++)
-			if (fw_cmd(f, fw_jumps[j].table, "-D", fw_jumps[j].from, "-j",
-			           fw_jumps[j].to) != 0)
-				break;
-	for (size_t j = 0; j < sizeof(fw_jumps) / sizeof(fw_jumps[0]); j++) {
-		fw_cmd(f, fw_jumps[j].table, "-F", fw_jumps[j].to, NULL, NULL);
-		fw_cmd(f, fw_jumps[j].table, "-X", fw_jumps[j].to, NULL, NULL);
-	}
+	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++)
+		if (fw_add_remove_family(q, &fw_families[i]) < 0)
+			return -1;
+	return 0;
 }
 
 void fw_remove(void)
 {
-	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++)
-		fw_remove_family(&fw_families[i]);
+	struct toolseq *q = toolseq_new();
+	char err[64];
+
+	if (!q || fw_add_remove_all(q) < 0)
+		log_warnx("firewall: out of memory: rules not removed");
+	else
+		(void)toolseq_run(q, err, sizeof(err));
+	toolseq_free(q);
 }
 
 int fw_install(const struct conf *c, char *err, size_t errlen)
 {
-	fw_remove();
+	struct toolseq *q = toolseq_new();
+	int rc = -1;
+
+	if (!q || fw_add_remove_all(q) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++) {
 		const struct fw_family *f = &fw_families[i];
 
 		if (!fw_has_family(c, f->af))
 			continue;
-		if (fw_restore(c, f, true, err, errlen) < 0)
-			return -1;
-		log_info("%s: rules installed in chains " FW_CHAIN " and " FW_CHAIN_OUT, f->cmd);
+		if (fw_add_restore(q, c, f, true, err, errlen) < 0)
+			goto out;
+		toolseq_note(q, "%s: rules installed in chains " FW_CHAIN " and " FW_CHAIN_OUT,
+		             f->cmd);
 	}
-	return 0;
+	rc = toolseq_run(q, err, errlen);
+out:
+	toolseq_free(q);
+	return rc;
 }
 
-int fw_update(const struct conf *old, const struct conf *c, char *err, size_t errlen)
+struct toolseq *fw_update_seq(const struct conf *old, const struct conf *c, char *err,
+                              size_t errlen)
 {
+	struct toolseq *q = toolseq_new();
+
+	if (!q) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	for (size_t i = 0; i < sizeof(fw_families) / sizeof(fw_families[0]); i++) {
 		const struct fw_family *f = &fw_families[i];
 		bool had = fw_has_family(old, f->af), has = fw_has_family(c, f->af);
 
 		if (had && !has) {
-			fw_remove_family(f);
-			log_info("%s: no listener of this family left: rules removed", f->cmd);
+			if (fw_add_remove_family(q, f) < 0)
+				goto nomem;
+			toolseq_note(q, "%s: no listener of this family left: rules removed",
+			             f->cmd);
 		} else if (has) {
-			if (!had)
-				fw_remove_family(f); /* stale rules of an earlier run */
-			if (fw_restore(c, f, !had, err, errlen) < 0)
-				return -1;
-			log_info("%s: rules %s", f->cmd, had ? "updated" : "installed");
+			/* a family that appears: stale rules of an earlier run go first */
+			if (!had && fw_add_remove_family(q, f) < 0)
+				goto nomem;
+			if (fw_add_restore(q, c, f, !had, err, errlen) < 0) {
+				toolseq_free(q);
+				return NULL;
+			}
+			toolseq_note(q, "%s: rules %s", f->cmd, had ? "updated" : "installed");
 		}
 	}
-	return 0;
+	return q;
+nomem:
+	snprintf(err, errlen, "out of memory");
+	toolseq_free(q);
+	return NULL;
 }
 
 /* ---- printing ---- */

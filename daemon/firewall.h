@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "conf.h"
+#include "toolseq.h"
 
 /*
  * Packet mark set by our rules on a packet for which some socket exists that
@@ -22,19 +23,25 @@
  */
 #define FW_SOCKET_MARK 0x5348
 
-/* Removes stale rules of an earlier run, then installs the rules for every listener. */
+/* Removes stale rules of an earlier run, then installs the rules for every listener. Waits
+ * for the tools (start-up: nothing is relayed yet). */
 int fw_install(const struct conf *c, char *err, size_t errlen);
 
 /*
- * Reload: replaces the rules of `old` with those of c. Each family's chains
- * are re-declared and filled in one iptables-restore transaction (atomic:
- * the rules of listeners that stay never go missing, established connections
- * see no gap); a family that appears gets its chains and jumps, one that
- * disappears loses them. On failure the family keeps its previous rules.
+ * Reload: the tools that replace the rules of `old` with those of c (neither
+ * needs to outlive this call), to run with toolseq_start so the loop never
+ * waits for them. Each family's chains are re-declared and filled in one
+ * iptables-restore transaction (atomic: the rules of listeners that stay
+ * never go missing, established connections see no gap); a family that
+ * appears gets its chains and jumps, one that disappears loses them. On
+ * failure the family keeps its previous rules and the families after it are
+ * left alone. NULL + err when it cannot be prepared.
  */
-int fw_update(const struct conf *old, const struct conf *c, char *err, size_t errlen);
+struct toolseq *fw_update_seq(const struct conf *old, const struct conf *c, char *err,
+                              size_t errlen);
 
-/* Removes exactly our rules, for both families. Safe when none are installed. */
+/* Removes exactly our rules, for both families. Safe when none are installed. Waits
+ * (exit). */
 void fw_remove(void);
 
 /* Prints the iptables/ip6tables commands fw_install would run, and an equivalent

@@ -8,20 +8,8 @@
  * packets, and rules are removed before the queues go away, so that no SYN
  * ever waits in a queue nobody reads.
  *
- * Reload (SIGHUP, or "reload" on the control socket): the new file is read
- * and validated completely, and refused (the running configuration stays,
- * the answer says why) when it does not parse, when the daemon section
- * changed (queues, sockets, user, keys: those apply at start only) or when
- * a new pass-fd socket cannot be opened. Otherwise:
- *   1. the handoff switches at once (handoff_reconfigure);
- *   2. a new queue generation is published and every queue thread is woken;
- *      each moves over at the top of its next batch and says so;
- *   3. once all have moved (waited for here, bounded; else finished when the
- *      last one reports), the control socket's view, the counters blocks and
- *      the firewall rules follow, and the old generation is freed.
- * Established and half-open connections are untouched throughout: relays
- * and pass-fd sockets carry over by listener name and path, half-open
- * tables by listener name, and the firewall chains are refilled atomically.
+ * Reload (SIGHUP, or "reload" on the control socket): reload.h. It never
+ * blocks this loop, which carries every relayed byte.
  *
  * Privileges: what needs root is done first (reading the cookie secret file,
  * opening the kernel's NFQUEUE table, creating the control socket's
@@ -30,8 +18,6 @@
  * below 1024, CAP_NET_BIND_SERVICE (privdrop.h). Everything after that,
  * including iptables at start and at exit, runs as it does under systemd.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -39,15 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
 #include <sodium.h>
 #include <systemd/sd-daemon.h>
 
-#include "cidr.h"
 #include "conf.h"
 #include "control.h"
 #include "firewall.h"
@@ -55,27 +38,21 @@
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
-#include "policy.h"
 #include "privdrop.h"
 #include "queue.h"
+#include "reload.h"
 #include "secret.h"
 
-#define CONF_DEFAULT  "/etc/synguard/synguard.conf"
-#define CONF_SIZE_MAX (1 << 20)
-/* How long a reload waits for the queue threads before finishing in the background. */
-#define RELOAD_WAIT_MS 5000
+#define CONF_DEFAULT "/etc/synguard/synguard.conf"
 
 struct daemon {
 	const char *conf_path;
-	struct conf *conf; /* the configuration in use (d->gen's) */
+	struct conf *conf; /* the configuration at start; then the reload's */
 	/* What the control socket, metrics and notifications read: a copy of *conf made on
 	 * this thread whenever a reload completes, so their pointer never changes. */
 	struct conf view;
 	struct queue_shared shared;
-	struct queue_gen *gen;
-	struct queue_gen *old_gen; /* until every queue thread has left it */
-	bool reloading;
-	ev_async moved_on;
+	struct reload *reload;
 	struct ev_loop *loop;
 	struct handoff *handoff;
 	struct queue_thread **queues;
@@ -101,62 +78,6 @@ static void usage(FILE *out)
 	             "  -P       print the firewall rules the daemon would install and exit\n"
 	             "  -v       verbose: log debug messages too\n"
 	             "  -h       this help\n");
-}
-
-/* Reads a whole file into a NUL-terminated buffer. */
-static char *read_text(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONF_SIZE_MAX) {
-		snprintf(err, errlen, "%s: not a regular file of at most %d bytes", path,
-		         CONF_SIZE_MAX);
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(err, errlen, "%s: read: %s", path,
-			         n < 0 ? strerror(errno) : "file shrank");
-			goto fail;
-		}
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	close(fd);
-	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
-}
-
-static struct conf *load_conf(const char *path, char *err, size_t errlen)
-{
-	struct conf *c = NULL;
-	char *text = read_text(path, err, errlen);
-
-	if (!text)
-		return NULL;
-	if (conf_parse(text, path, &c, err, errlen) < 0)
-		c = NULL;
-	free(text);
-	return c;
 }
 
 _Static_assert(SECRET_MASTER_LEN == SGD_MASTER_KEY_LEN, "one cookie master size");
@@ -196,329 +117,27 @@ static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* ---- generations ---- */
-
-static void gen_free(struct queue_gen *g)
-{
-	if (!g)
-		return;
-	if (g->access)
-		for (size_t i = 0; i < g->conf->n_policies; i++)
-			cidr_set_free(g->access[i]);
-	free(g->access);
-	free(g->ls);
-	conf_free((struct conf *)g->conf);
-	free(g);
-}
-
-/* The generation of conf c (which it then owns): its policies' access sets built, and the
- * handoff's listener states, so the handoff must use c already. */
-static struct queue_gen *gen_new(struct daemon *d, struct conf *c, uint64_t seq, char *err,
-                                 size_t errlen)
-{
-	struct queue_gen *g = calloc(1, sizeof(*g));
-
-	if (!g) {
-		snprintf(err, errlen, "out of memory");
-		conf_free(c);
-		return NULL;
-	}
-	g->seq = seq;
-	g->conf = c;
-	g->ls = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(*g->ls));
-	g->access = calloc(c->n_policies ? c->n_policies : 1, sizeof(*g->access));
-	if (!g->ls || !g->access) {
-		snprintf(err, errlen, "out of memory");
-		gen_free(g);
-		return NULL;
-	}
-	for (size_t i = 0; i < c->n_policies; i++) {
-		const struct conf_policy *p = &c->policies[i];
-		char why[256];
-
-		g->access[i] =
-		    policy_access_new(p->allow, p->n_allow, p->deny, p->n_deny, why, sizeof(why));
-		if (!g->access[i] && why[0]) {
-			snprintf(err, errlen, "policy %s: allow/deny: %s", p->name, why);
-			gen_free(g);
-			return NULL;
-		}
-	}
-	if (d->handoff)
-		for (size_t i = 0; i < c->n_listeners; i++)
-			g->ls[i] = handoff_listener(d->handoff, i);
-	return g;
-}
-
-/* ---- reload ---- */
-
-/* The daemon section applies at start only: names the first key that differs. */
-static const char *daemon_changed(const struct conf_daemon *a, const struct conf_daemon *b)
-{
-	if (a->queue_first != b->queue_first || a->queue_last != b->queue_last)
-		return "queue";
-	if (a->firewall != b->firewall)
-		return "firewall";
-	if (a->fail_open != b->fail_open)
-		return "fail_open";
-	if (a->queue_full != b->queue_full)
-		return "queue_full";
-	if (strcmp(a->control_socket, b->control_socket) != 0)
-		return "control_socket";
-	if (a->cookie_rotation != b->cookie_rotation)
-		return "cookie_rotation";
-	if (strcmp(a->user, b->user) != 0)
-		return "user";
-	if (a->metrics_len != b->metrics_len || memcmp(&a->metrics, &b->metrics, a->metrics_len))
-		return "metrics_listen";
-	if (strcmp(a->cookie_secret_file, b->cookie_secret_file) != 0)
-		return "cookie_secret_file";
-	if (a->n_queue_cpus != b->n_queue_cpus ||
-	    memcmp(a->queue_cpus, b->queue_cpus, sizeof(a->queue_cpus)) != 0)
-		return "queue_cpus";
-	if (a->queue_priority != b->queue_priority)
-		return "queue_priority";
-	if (a->queue_nice != b->queue_nice)
-		return "queue_nice";
-	if (a->synack_layer2 != b->synack_layer2)
-		return "synack_layer2";
-	/* a key this list does not know yet (both structs come zeroed from conf_parse) */
-	if (memcmp(a, b, sizeof(*a)) != 0)
-		return "*";
-	return NULL;
-}
-
-static bool all_moved(const struct daemon *d)
-{
-	for (size_t i = 0; i < d->n_queues; i++)
-		if (queue_gen_seq(d->queues[i]) != d->gen->seq)
-			return false;
-	return true;
-}
-
-/*
- * Every queue thread uses d->gen now: the readers' view, the counters
- * blocks and the firewall follow, and the old generation goes. Returns -1
- * with err when the firewall could not be updated (the configuration is
- * applied all the same; the rules of the failing family stay as they were).
- */
-static int reload_finish(struct daemon *d, char *err, size_t errlen)
-{
-	const struct conf *old = d->old_gen->conf;
-	int rc = 0;
-
-	for (size_t i = 0; i < d->n_queues; i++)
-		d->blocks[i] = queue_stats(d->queues[i]);
-	d->blocks[d->n_queues] = handoff_stats(d->handoff);
-	d->view = *d->conf;
-	for (size_t i = 0; i < d->n_queues; i++)
-		queue_stats_free_prev(d->queues[i]);
-	/* connections admitted under the old generation's listener states go out first */
-	handoff_drain(d->handoff);
-	handoff_commit(d->handoff);
-	if (d->conf->daemon.firewall == CONF_FW_IPTABLES &&
-	    fw_update(old, d->conf, err, errlen) < 0)
-		rc = -1;
-	gen_free(d->old_gen);
-	d->old_gen = NULL;
-	d->reloading = false;
-	return rc;
-}
-
-static void on_moved_on(struct ev_loop *loop, ev_async *w, int revents)
-{
-	struct daemon *d = w->data;
-	char err[512];
-
-	(void)loop;
-	(void)revents;
-	if (!d->reloading || !all_moved(d))
-		return;
-	if (reload_finish(d, err, sizeof(err)) < 0)
-		log_warnx("reload: firewall: %s", err);
-	else
-		log_info("reload: complete");
-}
-
-/* Called by queue threads. */
-static void moved_on_cb(void *arg)
-{
-	struct daemon *d = arg;
-
-	ev_async_send(d->loop, &d->moved_on);
-}
-
-static void listener_names_diff(FILE *out, const struct conf *a, const struct conf *b,
-                                const char *what)
-{
-	bool any = false;
-
-	for (size_t i = 0; i < a->n_listeners; i++) {
-		bool found = false;
-
-		for (size_t j = 0; j < b->n_listeners && !found; j++)
-			found = strcmp(a->listeners[i].name, b->listeners[j].name) == 0;
-		if (!found) {
-			fprintf(out, "%s %s", any ? "," : what, a->listeners[i].name);
-			any = true;
-		}
-	}
-	if (any)
-		fputs(";", out);
-}
-
-/* Re-reads the configuration file and applies it; writes one line to out. */
-static int reload(struct daemon *d, FILE *out)
-{
-	struct queue_gen *g;
-	struct conf *c;
-	const char *key;
-	char err[1024];
-	struct timespec t0, now;
-
-	if (d->reloading) {
-		fputs("error: a reload is still finishing (a queue thread has not switched yet); "
-		      "configuration kept\n",
-		      out);
-		return -1;
-	}
-	c = load_conf(d->conf_path, err, sizeof(err));
-	if (!c) {
-		fprintf(out, "error: %s; configuration kept\n", err);
-		return -1;
-	}
-	if ((key = daemon_changed(&d->conf->daemon, &c->daemon))) {
-		fprintf(out,
-		        "error: %s: daemon%s%s changed: the daemon section applies at start only "
-		        "(restart synguardd to change it); configuration kept\n",
-		        d->conf_path, strcmp(key, "*") ? "." : "", strcmp(key, "*") ? key : "");
-		conf_free(c);
-		return -1;
-	}
-	/* the access sets first: the gen is only built once the handoff switched, which must
-	 * not happen for a configuration that fails after it */
-	for (size_t i = 0; i < c->n_policies; i++) {
-		const struct conf_policy *p = &c->policies[i];
-		struct cidr_set *s =
-		    policy_access_new(p->allow, p->n_allow, p->deny, p->n_deny, err, sizeof(err));
-
-		if (!s && err[0]) {
-			fprintf(out, "error: %s: policy %s: %s; configuration kept\n", d->conf_path,
-			        p->name, err);
-			conf_free(c);
-			return -1;
-		}
-		cidr_set_free(s);
-	}
-	if (handoff_reconfigure(d->handoff, c, err, sizeof(err)) < 0) {
-		fprintf(out, "error: %s: %s; configuration kept\n", d->conf_path, err);
-		conf_free(c);
-		return -1;
-	}
-	g = gen_new(d, c, d->gen->seq + 1, err, sizeof(err));
-	if (!g)
-		fatalx("reload: %s after the handoff switched", err); /* out of memory */
-
-	fprintf(out, "reloaded %s: %zu listener(s);", d->conf_path, c->n_listeners);
-	listener_names_diff(out, c, d->conf, " added");
-	listener_names_diff(out, d->conf, c, " removed");
-	d->old_gen = d->gen;
-	d->gen = g;
-	d->conf = c;
-	d->reloading = true;
-	__atomic_store_n(&d->shared.gen, g, __ATOMIC_RELEASE);
-	for (size_t i = 0; i < d->n_queues; i++)
-		queue_wake(d->queues[i]);
-
-	/* Threads move over within one batch: wait for them, so the answer is the outcome. */
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	for (;;) {
-		struct timespec pause = {0, 1000000};
-		long ms;
-
-		if (all_moved(d))
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
-		if (ms >= RELOAD_WAIT_MS) {
-			fputs(
-			    " some queue threads have not switched yet: the firewall follows when "
-			    "they do\n",
-			    out);
-			log_warnx("reload: queue threads slow to switch; finishing when they do");
-			return 0;
-		}
-		nanosleep(&pause, NULL);
-	}
-	if (reload_finish(d, err, sizeof(err)) < 0) {
-		fprintf(out,
-		        "\nerror: the configuration is applied but the firewall update "
-		        "failed: %s\n",
-		        err);
-		return -1;
-	}
-	fputs("\n", out);
-	return 0;
-}
-
-static void reload_logged(struct daemon *d, const char *why)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *out = open_memstream(&text, &len);
-	int rc;
-
-	if (!out) {
-		log_warn("reload");
-		return;
-	}
-	rc = reload(d, out);
-	fclose(out);
-	if (len && text[len - 1] == '\n')
-		text[len - 1] = '\0';
-	for (char *p = text; p && *p; p++)
-		if (*p == '\n')
-			*p = ' ';
-	if (rc < 0)
-		log_warnx("%s: %s", why, text ? text : "reload failed");
-	else
-		log_info("%s: %s", why, text ? text : "reloaded");
-	free(text);
-}
-
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)loop;
 	(void)w;
 	(void)revents;
-	reload_logged(the_daemon, "SIGHUP");
+	(void)reload_request(the_daemon->reload, "SIGHUP", 0, NULL);
 }
 
-/* The control socket's "reload": logged, and answered. */
-static void ctl_reload(void *arg, FILE *out)
+/* The control socket's "reload": answered when it is over. */
+static bool ctl_reload(void *arg, FILE *out, uint64_t ticket)
 {
 	struct daemon *d = arg;
-	char *text = NULL;
-	size_t len = 0;
-	FILE *mem = open_memstream(&text, &len);
-	int rc;
 
-	if (!mem) {
-		fputs("error: out of memory\n", out);
-		return;
-	}
-	rc = reload(d, mem);
-	fclose(mem);
-	if (text) {
-		fputs(text, out);
-		if (len && text[len - 1] == '\n')
-			text[len - 1] = '\0';
-		if (rc < 0)
-			log_warnx("control reload: %s", text);
-		else
-			log_info("control reload: %s", text);
-	}
-	free(text);
+	return reload_request(d->reload, "control reload", ticket, out);
+}
+
+static void reload_reply(void *arg, uint64_t ticket, const char *text)
+{
+	struct daemon *d = arg;
+
+	control_reply(d->control, ticket, text);
 }
 
 static void ctl_listener_info(void *arg, size_t i, struct control_listener_info *out)
@@ -529,7 +148,7 @@ static void ctl_listener_info(void *arg, size_t i, struct control_listener_info 
 
 	memset(out, 0, sizeof(*out));
 	/* while a slow reload finishes, the view's indexes are not the handoff's yet */
-	if (!ls || d->reloading)
+	if (!ls || reload_handing_over(d->reload))
 		return;
 	handoff_listener_counts(ls, &lc);
 	out->accept_queue = lc.accept_queue;
@@ -546,20 +165,15 @@ static uint32_t src_accept_queue(void *arg, size_t i)
 	return in.accept_queue;
 }
 
-static void start_queues(struct daemon *d)
+/* The reload module owns the configuration from here: it is generation 1. */
+static void start_queues(struct daemon *d, struct reload_env *env)
 {
 	const struct conf_daemon *dc = &d->conf->daemon;
 	char err[256];
 
 	d->n_queues = (size_t)dc->queue_last - dc->queue_first + 1;
-	d->gen = gen_new(d, d->conf, 1, err, sizeof(err));
-	if (!d->gen)
-		fatalx("%s", err);
 	d->shared.handoff = d->handoff;
 	d->shared.n_queues = d->n_queues;
-	d->shared.gen = d->gen;
-	d->shared.moved_on = moved_on_cb;
-	d->shared.moved_arg = d;
 	memcpy(d->shared.cookie_master, d->cookie_master, sizeof(d->shared.cookie_master));
 	sodium_memzero(d->cookie_master, sizeof(d->cookie_master));
 
@@ -568,6 +182,10 @@ static void start_queues(struct daemon *d)
 	d->blocks = calloc(d->n_queues + 1, sizeof(*d->blocks));
 	if (!d->queues || !d->queue_nums || !d->blocks)
 		fatalx("out of memory");
+	env->blocks = d->blocks;
+	d->reload = reload_new(env, d->conf, err, sizeof(err));
+	if (!d->reload)
+		fatalx("%s", err);
 	for (size_t i = 0; i < d->n_queues; i++) {
 		uint16_t num = (uint16_t)(dc->queue_first + i);
 
@@ -578,6 +196,7 @@ static void start_queues(struct daemon *d)
 		d->blocks[i] = queue_stats(d->queues[i]);
 	}
 	d->blocks[d->n_queues] = handoff_stats(d->handoff);
+	reload_set_queues(d->reload, d->queues, d->queue_nums, d->n_queues);
 }
 
 static void stop_queues(struct daemon *d)
@@ -595,6 +214,7 @@ static void run(struct daemon *d)
 {
 	struct control_source src;
 	struct control_hooks hooks;
+	struct reload_env env;
 	char err[512];
 	int nfq_fd;
 
@@ -617,10 +237,16 @@ static void run(struct daemon *d)
 	d->handoff = handoff_new(d->loop, d->conf, err, sizeof(err));
 	if (!d->handoff)
 		fatalx("handoff: %s", err);
-	ev_async_init(&d->moved_on, on_moved_on);
-	d->moved_on.data = d;
-	ev_async_start(d->loop, &d->moved_on);
-	start_queues(d);
+	memset(&env, 0, sizeof(env));
+	env.loop = d->loop;
+	env.conf_path = d->conf_path;
+	env.handoff = d->handoff;
+	env.shared = &d->shared;
+	env.view = &d->view;
+	env.firewall = d->conf->daemon.firewall == CONF_FW_IPTABLES;
+	env.reply = reload_reply;
+	env.reply_arg = d;
+	start_queues(d, &env);
 
 	d->view = *d->conf;
 	memset(&src, 0, sizeof(src));
@@ -670,17 +296,17 @@ static void run(struct daemon *d)
 	ev_run(d->loop, 0);
 
 	sd_notify(0, "STOPPING=1");
+	/* a reload's iptables-restore must not outlive the rules' removal */
+	reload_shutdown(d->reload);
 	remove_rules();
 	stop_queues(d);
 	notify_free(d->notify);
 	metrics_free(d->metrics);
 	control_free(d->control);
 	handoff_free(d->handoff);
-	ev_async_stop(d->loop, &d->moved_on);
-	/* d->conf belongs to the generation */
-	gen_free(d->old_gen);
-	gen_free(d->gen);
-	d->gen = d->old_gen = NULL;
+	/* after the handoff, which points into the configuration (the generation's) */
+	reload_free(d->reload);
+	d->reload = NULL;
 	d->conf = NULL;
 }
 
@@ -718,7 +344,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	d.conf = load_conf(conf_path, err, sizeof(err));
+	d.conf = reload_conf_load(conf_path, err, sizeof(err));
 	if (!d.conf) {
 		fprintf(stderr, "synguardd: %s\n", err);
 		return 1;

@@ -12,6 +12,8 @@
 struct reqsrv_client {
 	struct reqsrv *s;
 	struct reqsrv_client *next;
+	uint64_t id;
+	bool deferred; /* the answer is built, but not complete yet */
 	int fd;
 	ev_io io;
 	ev_timer timer;
@@ -31,6 +33,8 @@ struct reqsrv {
 	ev_io accept_io;
 	struct reqsrv_client *clients;
 	size_t n_clients;
+	uint64_t last_id;
+	struct reqsrv_client *answering; /* inside ops.answer */
 };
 
 static void client_close(struct reqsrv_client *cl)
@@ -82,13 +86,17 @@ static void client_answer(struct reqsrv_client *cl, bool full)
 		return;
 	}
 	cl->req[cl->req_len] = '\0';
+	s->answering = cl;
 	s->ops.answer(s->ctx, cl->req, cl->req_len, full, out);
+	s->answering = NULL;
 	if (fclose(out) != 0) {
 		log_warn("%s: building the answer", s->p.name);
 		client_close(cl);
 		return;
 	}
 	ev_io_stop(s->loop, &cl->io);
+	if (cl->deferred)
+		return; /* reqsrv_finish sends it */
 	ev_io_set(&cl->io, cl->fd, EV_WRITE);
 	ev_io_start(s->loop, &cl->io);
 	client_write(cl);
@@ -178,6 +186,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			continue;
 		}
 		cl->s = s;
+		cl->id = ++s->last_id;
 		cl->fd = fd;
 		cl->next = s->clients;
 		s->clients = cl;
@@ -207,6 +216,49 @@ struct reqsrv *reqsrv_new(struct ev_loop *loop, int listen_fd, const struct reqs
 	s->accept_io.data = s;
 	ev_io_start(loop, &s->accept_io);
 	return s;
+}
+
+uint64_t reqsrv_current(const struct reqsrv *s)
+{
+	return s->answering ? s->answering->id : 0;
+}
+
+void reqsrv_defer(struct reqsrv *s, double timeout)
+{
+	struct reqsrv_client *cl = s->answering;
+
+	if (!cl)
+		return;
+	cl->deferred = true;
+	ev_timer_stop(s->loop, &cl->timer);
+	ev_timer_set(&cl->timer, timeout, 0.);
+	ev_timer_start(s->loop, &cl->timer);
+}
+
+int reqsrv_finish(struct reqsrv *s, uint64_t id, const char *text)
+{
+	struct reqsrv_client *cl;
+	size_t len = strlen(text);
+	char *out;
+
+	for (cl = s->clients; cl && cl->id != id; cl = cl->next)
+		;
+	if (!cl || !cl->deferred)
+		return -1;
+	out = realloc(cl->out, cl->out_len + len + 1);
+	if (!out) {
+		log_warnx("%s: out of memory for an answer", s->p.name);
+		client_close(cl);
+		return -1;
+	}
+	memcpy(out + cl->out_len, text, len + 1);
+	cl->out = out;
+	cl->out_len += len;
+	cl->deferred = false;
+	ev_io_set(&cl->io, cl->fd, EV_WRITE);
+	ev_io_start(s->loop, &cl->io);
+	client_write(cl);
+	return 0;
 }
 
 void reqsrv_free(struct reqsrv *s)

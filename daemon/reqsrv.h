@@ -11,6 +11,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum reqsrv_verdict {
@@ -42,5 +43,18 @@ struct reqsrv *reqsrv_new(struct ev_loop *loop, int listen_fd, const struct reqs
                           const struct reqsrv_ops *ops, void *ctx);
 /* Closes every client and stops accepting. */
 void reqsrv_free(struct reqsrv *s);
+
+/*
+ * Answers that take a while (a reload waits for threads and for the firewall
+ * tools) are finished later, without holding the loop. Inside ops.answer,
+ * reqsrv_current names the client being answered and reqsrv_defer says the
+ * answer is not complete yet: what answer wrote is kept, the client waits
+ * (its deadline becomes `timeout` seconds from now), and reqsrv_finish adds
+ * the rest and sends it. Ids are never reused, so a late reqsrv_finish for a
+ * client that timed out or hung up finds nothing and returns -1.
+ */
+uint64_t reqsrv_current(const struct reqsrv *s);
+void reqsrv_defer(struct reqsrv *s, double timeout);
+int reqsrv_finish(struct reqsrv *s, uint64_t id, const char *text);
 
 #endif

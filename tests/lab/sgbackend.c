@@ -49,6 +49,7 @@ struct opts {
 	int proxy_protocol;
 	enum mode mode;
 	uint64_t source_len;
+	uint64_t pace; /* bytes/s per connection, 0: as fast as it goes */
 	bool quiet;
 };
 
@@ -86,6 +87,9 @@ static void usage(FILE *f)
 	    "  --proxy-protocol 1|2  with --listen: every connection must start with a PROXY\n"
 	    "                        header of exactly this version; a missing, malformed or\n"
 	    "                        other-version header is logged and the connection reset\n"
+	    "  --pace BYTES_PER_S    send at most this fast per connection (the kernel's\n"
+	    "                        pacing, SO_MAX_PACING_RATE): a steady stream whose\n"
+	    "                        gaps show a stall downstream\n"
 	    "Output:\n"
 	    "  --log FILE            write the log here instead of stdout (appends)\n"
 	    "  --quiet               no line per connection\n"
@@ -499,6 +503,9 @@ static void conn_start(int fd, const char *who, bool proxy)
 		close(fd);
 		return;
 	}
+	if (opt.pace &&
+	    setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &opt.pace, sizeof(opt.pace)) < 0)
+		logline("pace: %s", strerror(errno));
 	c->fd = fd;
 	c->fnv = 0xcbf29ce484222325ULL;
 	c->ph = proxy ? PH_PROXY : PH_SERVE;
@@ -691,13 +698,14 @@ static int parse_args(int argc, char **argv)
 	    {"proxy-protocol", required_argument, NULL, 'P'},
 	    {"log", required_argument, NULL, 'o'},
 	    {"quiet", no_argument, NULL, 'q'},
+	    {"pace", required_argument, NULL, 'r'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *m;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "l:p:P:o:qh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "l:p:P:o:qr:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'l':
 			opt.listen = optarg;
@@ -718,6 +726,16 @@ static int parse_args(int argc, char **argv)
 		case 'q':
 			opt.quiet = true;
 			break;
+		case 'r': {
+			char *end;
+
+			opt.pace = strtoull(optarg, &end, 10);
+			if (end == optarg || *end || !opt.pace) {
+				fprintf(stderr, "sgbackend: --pace: bytes per second\n");
+				return -1;
+			}
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);

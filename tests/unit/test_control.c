@@ -297,17 +297,25 @@ static const char policy_conf[] =
     "};\n";
 
 static int reloads;
+static bool defer_reload;
+static uint64_t deferred_ticket;
 
 static bool starts_with(const char *s, const char *prefix)
 {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static void fake_reload(void *arg, FILE *out)
+static bool fake_reload(void *arg, FILE *out, uint64_t ticket)
 {
 	(void)arg;
 	reloads++;
+	if (defer_reload) {
+		fputs("reloaded x: 2 listener(s);", out);
+		deferred_ticket = ticket;
+		return true;
+	}
 	fputs("reloaded x: 2 listener(s);\n", out);
+	return false;
 }
 
 static void fake_info(void *arg, size_t i, struct control_listener_info *out)
@@ -492,6 +500,59 @@ static void test_reload_cmd(void **state)
 	free(a);
 }
 
+/* A reload answered later: the client waits, the loop does not, the rest of the answer
+ * follows what the hook wrote at once; a late answer for a client that left is dropped. */
+static void test_reload_deferred(void **state)
+{
+	struct fixture *f = *state;
+	struct pollfd p;
+	char *a;
+	int fd;
+
+	reloads = 0;
+	defer_reload = true;
+	deferred_ticket = 0;
+	fd = client_connect(f->path);
+	assert_true(fd >= 0);
+	assert_int_equal(send(fd, "reload\n", 7, 0), 7);
+	shutdown(fd, SHUT_WR);
+	for (int i = 0; i < 1000 && !deferred_ticket; i++) {
+		ev_run(f->loop, EVRUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_int_equal(reloads, 1);
+	assert_true(deferred_ticket != 0);
+	/* the stats still answer meanwhile */
+	a = request(f, "status\n");
+	assert_true(starts_with(a, "pid: "));
+	free(a);
+	p = (struct pollfd){.fd = fd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 0), 0);
+	control_reply(f->ctl, deferred_ticket, " done\n");
+	a = read_answer(f, fd);
+	assert_string_equal(a, "reloaded x: 2 listener(s); done\n");
+	free(a);
+	control_reply(f->ctl, deferred_ticket, "again\n"); /* gone: nothing happens */
+
+	/* a client that hangs up before the answer */
+	deferred_ticket = 0;
+	fd = client_connect(f->path);
+	assert_true(fd >= 0);
+	assert_int_equal(send(fd, "reload\n", 7, 0), 7);
+	for (int i = 0; i < 1000 && !deferred_ticket; i++) {
+		ev_run(f->loop, EVRUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_true(deferred_ticket != 0);
+	close(fd);
+	control_reply(f->ctl, deferred_ticket, " done\n");
+	ev_run(f->loop, EVRUN_NOWAIT);
+	defer_reload = false;
+	a = request(f, "reload\n");
+	assert_string_equal(a, "reloaded x: 2 listener(s);\n");
+	free(a);
+}
+
 /* Without the daemon's hooks: reload is refused, modes are the configured ones. */
 static void test_no_hooks(void **state)
 {
@@ -516,6 +577,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_listeners_cmd, setup_policies, teardown_policies),
 	    cmocka_unit_test_setup_teardown(test_reload_cmd, setup_policies, teardown_policies),
 	    cmocka_unit_test_setup_teardown(test_accept_queue_figure, setup_figure,
+	                                    teardown_policies),
+	    cmocka_unit_test_setup_teardown(test_reload_deferred, setup_policies,
 	                                    teardown_policies),
 	};
 
