@@ -326,9 +326,10 @@ static const struct conf_policy *policy_of(const struct conf *conf, const struct
 	return l->policy < conf->n_policies ? &conf->policies[l->policy] : NULL;
 }
 
-/* What the listener answers SYNs with right now: its mode, and for auto the current use. */
-static void mode_now(const struct control *c, size_t i, const struct control_listener_info *in,
-                     char *buf, size_t len)
+/* What the listener answers SYNs with right now: its mode, and for auto the current use
+ * (cookie_threads: the listener's summed cookie_threads gauge, the one count of it). */
+static void mode_now(const struct control *c, size_t i, uint32_t cookie_threads, char *buf,
+                     size_t len)
 {
 	const struct conf *conf = c->src.conf;
 	const struct conf_policy *p = policy_of(conf, &conf->listeners[i]);
@@ -338,12 +339,12 @@ static void mode_now(const struct control *c, size_t i, const struct control_lis
 		snprintf(buf, len, "?");
 	else if (m != CONF_MODE_AUTO || !c->hooks.listener_info)
 		snprintf(buf, len, "%s", conf_mode_name(m));
-	else if (in->cookie_threads == 0)
+	else if (cookie_threads == 0)
 		snprintf(buf, len, "auto:stateful");
-	else if (in->cookie_threads >= c->src.n_queues)
+	else if (cookie_threads >= c->src.n_queues)
 		snprintf(buf, len, "auto:cookie");
 	else
-		snprintf(buf, len, "auto:cookie(%u/%zu)", in->cookie_threads, c->src.n_queues);
+		snprintf(buf, len, "auto:cookie(%u/%zu)", cookie_threads, c->src.n_queues);
 }
 
 static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
@@ -381,12 +382,14 @@ static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
 
 		if (c->hooks.listener_info)
 			c->hooks.listener_info(c->hooks.arg, i, &in);
+		uint32_t cookie_threads = (uint32_t)rows[i].v[ST_COOKIE_THREADS];
+
 		/* the one accept_queue figure, as in the stats */
 		if (c->src.accept_queue)
 			in.accept_queue = (uint32_t)rows[i].v[ST_ACCEPT_QUEUE];
 		addr_port(l, ap, sizeof(ap));
 		backend_str(l, be, sizeof(be));
-		mode_now(c, i, &in, mode, sizeof(mode));
+		mode_now(c, i, cookie_threads, mode, sizeof(mode));
 		if (json) {
 			fprintf(out, "%s", i ? "," : "");
 			json_string(out, l->name);
@@ -401,7 +404,7 @@ static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
 			        ",\"mode\":\"%s\",\"cookie_threads\":%u,\"threads\":%zu,"
 			        "\"accept_queue\":%u,\"connections\":%u,\"sources\":%u,"
 			        "\"halfopen\":%" PRId64 "}",
-			        mode, in.cookie_threads, c->src.n_queues, in.accept_queue,
+			        mode, cookie_threads, c->src.n_queues, in.accept_queue,
 			        in.connections, in.sources,
 			        (int64_t)rows[i].v[ST_HALFOPEN_ENTRIES]);
 		} else {
@@ -435,7 +438,8 @@ static void cmd_policy(struct control *c, int argc, char **argv, FILE *out)
 {
 	const struct conf *conf = c->src.conf;
 	const struct conf_policy *p = NULL;
-	size_t pi = 0;
+	size_t pi = 0, n_rows = conf->n_listeners + 1;
+	struct stats_row *rows;
 	bool any = false;
 
 	if (argc != 2) {
@@ -451,19 +455,21 @@ static void cmd_policy(struct control *c, int argc, char **argv, FILE *out)
 		return;
 	}
 	pi--;
+	rows = calloc(n_rows, sizeof(*rows)); /* NULL: modes shown without their current use */
+	if (rows)
+		sum_blocks(c, rows, n_rows, NULL);
 	fprintf(out, "# listeners:");
 	for (size_t i = 0; i < conf->n_listeners; i++) {
-		struct control_listener_info in = {0};
 		char mode[64];
 
 		if (conf->listeners[i].policy != pi)
 			continue;
-		if (c->hooks.listener_info)
-			c->hooks.listener_info(c->hooks.arg, i, &in);
-		mode_now(c, i, &in, mode, sizeof(mode));
+		mode_now(c, i, rows ? (uint32_t)rows[i].v[ST_COOKIE_THREADS] : 0, mode,
+		         sizeof(mode));
 		fprintf(out, " %s (%s)", conf->listeners[i].name, mode);
 		any = true;
 	}
+	free(rows);
 	fprintf(out, "%s\n%s = {\n", any ? "" : " none", p->name);
 	fprintf(out, "\tmode = \"%s\";\n", conf_mode_name(p->mode));
 	fprintf(out, "\tmss = [ %u, %u, %u, %u ];\n", p->mss[0], p->mss[1], p->mss[2], p->mss[3]);

@@ -45,8 +45,7 @@ static inline void control_source_accept_queue(const struct control_source *src,
 struct control_listener_info {
 	uint32_t accept_queue; /* the figure of control_source.accept_queue */
 	uint32_t connections;
-	uint32_t cookie_threads; /* of n_queues */
-	uint32_t sources;        /* source prefixes with a connection count */
+	uint32_t sources; /* source prefixes with a connection count */
 };
 
 /* What only the running daemon can do; without them those commands answer an error. */

@@ -35,7 +35,7 @@
 
 struct handoff_listener {
 	struct acceptq *aq;
-	uint32_t cookie_threads; /* atomic */
+	uint32_t cookie_threads; /* atomic; decides who logs a switch (handoff_listener_cookie) */
 	/* main thread */
 	struct acceptq_src *src_old; /* replaced by the latest reload, freed at commit */
 	struct handoff_listener *next_retired;
@@ -105,7 +105,6 @@ void handoff_listener_counts(const struct handoff_listener *ls, struct handoff_l
 	out->accept_queue = qc.accept_queue;
 	out->connections = qc.connections;
 	out->sources = qc.sources;
-	out->cookie_threads = __atomic_load_n(&ls->cookie_threads, __ATOMIC_RELAXED);
 }
 
 uint32_t handoff_listener_cookie(struct handoff_listener *ls, int delta)
@@ -244,11 +243,6 @@ static void raise_fd_limit(void)
 
 /* ---- configuration ---- */
 
-static const struct conf_policy *policy_of(const struct conf *c, size_t i)
-{
-	return &c->policies[c->listeners[i].policy];
-}
-
 static const char *passfd_path_of(const struct conf_listener *l)
 {
 	return ((const struct sockaddr_un *)&l->backend)->sun_path;
@@ -307,7 +301,7 @@ static int plan_make(struct handoff *h, const struct conf *c, struct plan *p, ch
 		goto oom;
 	for (size_t i = 0; i < n; i++) {
 		const struct conf_listener *l = &c->listeners[i];
-		const struct conf_policy *pol = policy_of(c, i);
+		const struct conf_policy *pol = conf_listener_policy(c, i);
 
 		for (size_t j = 0; j < m && !p->ls[i]; j++)
 			if (strcmp(handoff_listener_name(h->ls[j]), l->name) == 0)
@@ -336,8 +330,8 @@ static int plan_make(struct handoff *h, const struct conf *c, struct plan *p, ch
 				p->passfd[i] = h->passfd[j];
 		if (p->passfd[i])
 			continue;
-		p->passfd[i] =
-		    passfd_new(h->loop, l, policy_of(c, i), &p->stats.rows[i], perr, sizeof(perr));
+		p->passfd[i] = passfd_new(h->loop, l, conf_listener_policy(c, i), &p->stats.rows[i],
+		                          perr, sizeof(perr));
 		if (!p->passfd[i]) {
 			snprintf(err, errlen, "listener %s: %s", l->name, perr);
 			return -1;
@@ -407,7 +401,7 @@ static void plan_apply(struct handoff *h, const struct conf *c, struct plan *p)
 			h->src_retired = true;
 		}
 		if (p->passfd[i])
-			passfd_update(p->passfd[i], &c->listeners[i], policy_of(c, i),
+			passfd_update(p->passfd[i], &c->listeners[i], conf_listener_policy(c, i),
 			              &p->stats.rows[i]);
 	}
 	free(h->ls);

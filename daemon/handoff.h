@@ -72,16 +72,18 @@ struct handoff_listener *handoff_listener(const struct handoff *h, size_t i);
 const char *handoff_listener_name(const struct handoff_listener *ls);
 
 struct handoff_listener_counts {
-	uint32_t accept_queue;   /* the accept_queue figure (acceptq.h) */
-	uint32_t connections;    /* connections held (accept queue + relayed) */
-	uint32_t cookie_threads; /* queue threads answering SYNs with cookies */
-	uint32_t sources;        /* source prefixes with a connection count */
+	uint32_t accept_queue; /* the accept_queue figure (acceptq.h) */
+	uint32_t connections;  /* connections held (accept queue + relayed) */
+	uint32_t sources;      /* source prefixes with a connection count */
 };
 void handoff_listener_counts(const struct handoff_listener *ls,
                              struct handoff_listener_counts *out);
 
 /* Thread-safe: a queue thread starts (+1) or stops (-1) answering the listener with
- * cookies. Returns the number of such threads after the change. */
+ * cookies. Returns the number of such threads after the change, so that the first thread
+ * to switch and the last to switch back log the listener's switch once. Only that: the
+ * figure shown (stats, listeners, metrics) is the sum of the threads' cookie_threads
+ * gauges. */
 uint32_t handoff_listener_cookie(struct handoff_listener *ls, int delta);
 
 /*

@@ -35,7 +35,7 @@ static const enum stats_id hs_malformed_stat[PKT_NERR] = {
     [PKT_ENEXTHDR] = ST_MALFORMED_NEXTHDR, [PKT_ENOTTCP] = ST_MALFORMED_NOTTCP,
     [PKT_ETCPOFF] = ST_MALFORMED_TCPOFF,   [PKT_EOPT] = ST_MALFORMED_OPT,
 };
-_Static_assert(PKT_NERR == PKT_EOPT + 2, "a counter for every parse error");
+_Static_assert(PKT_NERR == PKT_EOPT + 1, "a counter for every parse error");
 
 static const uint16_t *hs_mss_table(const struct conf_policy *pol, int family)
 {
@@ -386,7 +386,7 @@ static enum mode_kind hs_mode_kind(enum conf_mode m)
 void hs_policy_params(const struct conf *c, size_t li, size_t n_threads,
                       const struct cidr_set *access, struct policy_params *pp)
 {
-	const struct conf_policy *pol = &c->policies[c->listeners[li].policy];
+	const struct conf_policy *pol = conf_listener_policy(c, li);
 	uint32_t n = n_threads ? (uint32_t)n_threads : 1;
 
 	memset(pp, 0, sizeof(*pp));

@@ -62,7 +62,7 @@ struct daemon {
 	struct control *control;
 	struct metrics *metrics;
 	struct notify *notify;
-	uint8_t cookie_master[SGD_MASTER_KEY_LEN]; /* handed to the queues, then wiped */
+	uint8_t cookie_master[COOKIE_MASTER_LEN]; /* handed to the queues, then wiped */
 	int fw_installed;
 	ev_signal sig_term, sig_int, sig_hup;
 };
@@ -80,17 +80,15 @@ static void usage(FILE *out)
 	             "  -h       this help\n");
 }
 
-_Static_assert(SECRET_MASTER_LEN == SGD_MASTER_KEY_LEN, "one cookie master size");
-
 /* The cookie master: derived from the shared secret file, or random and never stored. */
-static int load_cookie_master(const struct conf *c, uint8_t master[SECRET_MASTER_LEN], char *err,
+static int load_cookie_master(const struct conf *c, uint8_t master[COOKIE_MASTER_LEN], char *err,
                               size_t errlen)
 {
 	struct secret_owners ok = {.self = geteuid()};
 	const struct passwd *pw;
 
 	if (!c->daemon.cookie_secret_file[0]) {
-		randombytes_buf(master, SECRET_MASTER_LEN);
+		randombytes_buf(master, COOKIE_MASTER_LEN);
 		return 0;
 	}
 	pw = getpwnam(c->daemon.user);
@@ -153,7 +151,6 @@ static void ctl_listener_info(void *arg, size_t i, struct control_listener_info 
 	handoff_listener_counts(ls, &lc);
 	out->accept_queue = lc.accept_queue;
 	out->connections = lc.connections;
-	out->cookie_threads = lc.cookie_threads;
 	out->sources = lc.sources;
 }
 

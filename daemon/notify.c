@@ -65,12 +65,11 @@ void notify_modes(const struct conf *conf, char *buf, size_t len)
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < conf->n_listeners; i++) {
-		const char *m = conf_mode_name(conf->policies[conf->listeners[i].policy].mode);
+		const char *m = conf_mode_name(conf_listener_policy(conf, i)->mode);
 		bool seen = false;
 
 		for (size_t j = 0; j < i && !seen; j++)
-			seen = strcmp(m, conf_mode_name(
-			                     conf->policies[conf->listeners[j].policy].mode)) == 0;
+			seen = strcmp(m, conf_mode_name(conf_listener_policy(conf, j)->mode)) == 0;
 		if (seen)
 			continue;
 		int w = snprintf(buf + n, len - n, "%s%s", n ? "+" : "", m);

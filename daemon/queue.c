@@ -342,7 +342,7 @@ static int q_pickup(struct queue_thread *q)
 				break;
 			}
 		}
-		nql[i].pol = &g->conf->policies[g->conf->listeners[i].policy];
+		nql[i].pol = conf_listener_policy(g->conf, i);
 		nql[i].row = &nb->rows[i];
 		q_policy_set(q, g, i, &nql[i]);
 		hs_listener_sync(&nql[i]);

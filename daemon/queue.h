@@ -32,10 +32,9 @@
 
 #include "cidr.h"
 #include "conf.h"
+#include "cookie.h"
 #include "handoff.h"
 #include "stats.h"
-
-#define SGD_MASTER_KEY_LEN 32
 
 /* A configuration as the queue threads use it; immutable once published. */
 struct queue_gen {
@@ -46,7 +45,7 @@ struct queue_gen {
 };
 
 struct queue_shared {
-	uint8_t cookie_master[SGD_MASTER_KEY_LEN];
+	uint8_t cookie_master[COOKIE_MASTER_LEN];
 	struct handoff *handoff;
 	size_t n_queues;             /* threads sharing each listener */
 	const struct queue_gen *gen; /* read and written with atomics: the one to use */

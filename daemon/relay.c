@@ -77,7 +77,7 @@ static const struct conf_policy *conn_policy(const struct rconn *c)
 
 	if (idx < 0)
 		return NULL;
-	return &c->r->conf->policies[c->r->conf->listeners[idx].policy];
+	return conf_listener_policy(c->r->conf, (size_t)idx);
 }
 
 static bool conn_waiting(const struct rconn *c)
@@ -105,7 +105,7 @@ static void slot_freed(struct relay *r, struct acceptq *q)
 	if (r->kicking || r->closing || idx < 0 ||
 	    r->conf->listeners[idx].handoff != CONF_HANDOFF_PROXY)
 		return;
-	max = r->conf->policies[r->conf->listeners[idx].policy].max_backend_connects;
+	max = conf_listener_policy(r->conf, idx)->max_backend_connects;
 	r->kicking = true;
 	while (line->head && (max == 0 || acceptq_slots_used(q) < max)) {
 		struct acceptq_wait *w = acceptq_fifo_pop(line, ev_now(r->loop));
@@ -565,7 +565,7 @@ void relay_reconfigure(struct relay *r, const struct conf *conf, struct stats_bl
 		}
 		/* a new accept_timeout applies to those already waiting too */
 		acceptq_fifo_set_timeout(acceptq_slot_line(c->ac.h.q),
-		                         slot_timeout(&conf->policies[conf->listeners[idx].policy]),
+		                         slot_timeout(conf_listener_policy(conf, idx)),
 		                         ev_now(r->loop));
 	}
 }

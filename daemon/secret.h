@@ -24,10 +24,8 @@
 
 #include "cookie.h"
 
-/* Former name of COOKIE_MASTER_LEN, still used by main.c. */
-#define SECRET_MASTER_LEN COOKIE_MASTER_LEN
-#define SECRET_MIN        32
-#define SECRET_MAX        65536
+#define SECRET_MIN 32
+#define SECRET_MAX 65536
 
 /* Who may own the file: root, `self` (the checking process) and, when
  * have_daemon_uid, the daemon's user. */

@@ -157,4 +157,10 @@ const char *conf_overflow_name(enum conf_overflow o);
  * before wildcard), or -1. addr is network order, 4 or 16 bytes by family. */
 int conf_match_listener(const struct conf *c, int family, const uint8_t *addr, uint16_t port);
 
+/* The policy of listener i (i < c->n_listeners). */
+static inline const struct conf_policy *conf_listener_policy(const struct conf *c, size_t i)
+{
+	return &c->policies[c->listeners[i].policy];
+}
+
 #endif

@@ -69,7 +69,6 @@ static const char *const pkt_errstr[PKT_NERR] = {
     [PKT_ENOTTCP] = "not TCP",
     [PKT_ETCPOFF] = "bad TCP data offset",
     [PKT_EOPT] = "bad TCP option",
-    [PKT_EBUILD] = "cannot build packet",
 };
 
 const char *pkt_strerror(enum pkt_err err)

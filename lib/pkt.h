@@ -47,9 +47,8 @@ enum pkt_err {
 	PKT_ENOTTCP,  /* transport is not TCP */
 	PKT_ETCPOFF,  /* TCP data offset below 5 or beyond the segment */
 	PKT_EOPT,     /* malformed TCP option (length 0/1, overrun, wrong size for its kind) */
-	PKT_EBUILD,   /* pkt_build: output buffer too small or invalid arguments */
 };
-#define PKT_NERR (PKT_EBUILD + 1)
+#define PKT_NERR (PKT_EOPT + 1)
 
 /* Human-readable name of an error, for counters and messages. */
 const char *pkt_strerror(enum pkt_err err);

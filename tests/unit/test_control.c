@@ -323,7 +323,6 @@ static void fake_info(void *arg, size_t i, struct control_listener_info *out)
 	(void)arg;
 	out->accept_queue = (uint32_t)(10 + i);
 	out->connections = (uint32_t)(20 + i);
-	out->cookie_threads = i == 0 ? 1 : 0;
 	out->sources = 3;
 }
 
@@ -342,6 +341,8 @@ static int setup_policies(void **state)
 	f->conf = *c;
 	free(c); /* the arrays now belong to f->conf */
 	stats_add(&f->blocks[1].rows[1], ST_HALFOPEN_ENTRIES, 5);
+	/* listener web (auto): one of the two queue threads answers with cookies */
+	stats_set(&f->blocks[0].rows[0], ST_COOKIE_THREADS, 1);
 	control_set_hooks(f->ctl, &hooks);
 	return 0;
 }

@@ -142,7 +142,7 @@ static enum pkt_err err_by_name(const char *s)
 {
 	static const char *const names[PKT_NERR] = {
 	    "PKT_OK",      "PKT_ETRUNC",   "PKT_EVERSION", "PKT_EIHL",    "PKT_ELEN", "PKT_EFRAG",
-	    "PKT_EEXTHDR", "PKT_ENEXTHDR", "PKT_ENOTTCP",  "PKT_ETCPOFF", "PKT_EOPT", "PKT_EBUILD",
+	    "PKT_EEXTHDR", "PKT_ENEXTHDR", "PKT_ENOTTCP",  "PKT_ETCPOFF", "PKT_EOPT",
 	};
 
 	for (int i = 0; i < PKT_NERR; i++)
