@@ -52,6 +52,9 @@ unexpected=$(cd "$dest" && find . -type f | sed 's#^\.##' | grep -v -e "^$sbindi
 grep -qx "ExecStart=$sbindir/synguardd -c $sysconfdir/synguard/synguard.conf" \
 	"$dest$unitdir/synguard.service" || fail "unit ExecStart does not name the installed paths"
 echo "ok: unit ExecStart=$sbindir/synguardd -c $sysconfdir/synguard/synguard.conf"
+grep -qx "ExecReload=$bindir/synguardctl reload" "$dest$unitdir/synguard.service" ||
+	fail "unit ExecReload does not name the installed synguardctl"
+echo "ok: unit ExecReload=$bindir/synguardctl reload"
 
 out=$("$dest$sbindir/synguardd" -t -c "$dest$sysconfdir/synguard/synguard.conf" 2>&1) ||
 	fail "installed daemon rejects the installed configuration: $out"
