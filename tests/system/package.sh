@@ -67,8 +67,13 @@ cleanup() {
 	local rc=$? i
 	trap - EXIT INT TERM
 	if [ -n "$PID1" ] && [ $rc != 0 ] && [ $rc != 77 ]; then
-		echo "---- journal of the machine (synguard, last 40 lines)"
-		nsenter -t "$PID1" -a journalctl -u synguard --no-pager 2>&1 | tail -n 40
+		echo "---- journal of the machine (synguard, last 80 lines)"
+		nsenter -t "$PID1" -a journalctl -u synguard --no-pager 2>&1 | tail -n 80
+		echo "---- journal of the machine (backend, last 10 lines)"
+		nsenter -t "$PID1" -a journalctl -u sgbackend --no-pager 2>&1 | tail -n 10
+		echo "---- firewall"
+		ip netns exec "$NS_SRV" iptables-save
+		ip netns exec "$NS_SRV" ip6tables-save
 	fi
 	if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
 		kill -TERM "$NSPAWN_PID" # nspawn shuts the machine down
@@ -201,9 +206,12 @@ files_now() { # every file of the machine's root but the package manager's and t
 		-o -path /var/lib/apt -o -path /var/cache -o -path /var/log -o -path /srv \) -prune \
 		-o -print; find /run -xdev -print' | sort
 }
-# the backend's answer (made before the list, so the purge check ignores it)
+# the backend's answer and program (made before the list, so the purge check
+# ignores them): one fixed HTTP answer per connection, then it reads the
+# request to the end, so socat never writes to a process that is gone
 printf 'HTTP/1.0 200 OK\r\nContent-Length: 6\r\nConnection: close\r\n\r\nhello\n' |
 	vm_sh 'cat >/run/hello.http'
+printf '#!/bin/sh\ncat /run/hello.http\nexec cat >/dev/null\n' | vm_sh 'cat >/run/hello.sh'
 files_now >"$tmp/files.before"
 vm env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "/srv/synguard/$(basename "$deb")" \
 	>"$tmp/apt.log" 2>&1 || {
@@ -214,6 +222,10 @@ ok "apt-get install ./$(basename "$deb") (offline)"
 uid=$(vm getent passwd synguard | cut -d: -f3)
 [ -n "$uid" ] || fail "no user synguard after install"
 expect "installed, not started" "$(vm systemctl is-active synguard)" = inactive
+for f in grafana/synguard.json prometheus/synguard-alerts.yml; do
+	vm test -s /usr/share/synguard/$f || fail "/usr/share/synguard/$f not installed"
+done
+ok "dashboard and alert rules in /usr/share/synguard"
 
 # ---- the configuration: the packaged file with an IPv6 listener added ----
 vm cat /etc/synguard/synguard.conf >"$tmp/synguard.conf" || fail "no /etc/synguard/synguard.conf"
@@ -231,9 +243,9 @@ put_conf "$tmp/good.conf"
 vm synguardd -t -c /etc/synguard/synguard.conf >"$tmp/check.log" 2>&1 ||
 	fail "the test's configuration is refused: $(cat "$tmp/check.log")"
 
-# the backend, a unit of its own: one fixed HTTP answer per connection
+# the backend, a unit of its own
 vm systemd-run -q --unit=sgbackend socat TCP-LISTEN:8080,bind=127.0.0.1,reuseaddr,fork \
-	"SYSTEM:cat /run/hello.http" || fail "backend"
+	"EXEC:/bin/sh /run/hello.sh" || fail "backend"
 backend_up() { ip netns exec "$NS_SRV" sh -c 'ss -Htln "sport = :8080" | grep -q .'; }
 wait_for 10 "backend" backend_up
 
