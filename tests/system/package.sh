@@ -97,7 +97,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# in: a command inside the machine
+# vm, vm_sh: a command, a shell line, inside the machine
 vm() { nsenter -t "$PID1" -a "$@"; }
 vm_sh() { nsenter -t "$PID1" -a sh -c "$1"; }
 journal() { vm journalctl -u synguard --no-pager -o cat "$@"; }
