@@ -61,7 +61,7 @@ NS_SRV=$id-srv NS_CLI=$id-cli
 VETH_SRV=${id}s VETH_CLI=${id}c
 SRV4=192.0.2.1 CLI4=192.0.2.2 SRV6=2001:db8::1 CLI6=2001:db8::2
 tmp=$(mktemp -d -t sgsys.XXXXXX)
-NSPAWN_PID= PID1=
+NSPAWN_PID='' PID1=''
 
 cleanup() {
 	local rc=$? i
