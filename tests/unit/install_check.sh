@@ -4,12 +4,13 @@
 # pass-fd client header and library. The installed daemon accepts the
 # installed configuration, the installed unit starts the installed daemon,
 # the man pages render without warnings, and a backend compiles and links
-# against the installed client API.
-#   install_check.sh BUILD_DIR WORK_DIR SBINDIR BINDIR SYSCONFDIR MANDIR LIBDIR INCLUDEDIR UNITDIR SYSUSERSDIR
+# against the installed client API. The Grafana dashboard and the Prometheus
+# alert rules go to DATADIR/synguard.
+#   install_check.sh BUILD_DIR WORK_DIR SBINDIR BINDIR SYSCONFDIR MANDIR LIBDIR INCLUDEDIR UNITDIR SYSUSERSDIR DATADIR
 # (directories as configured, absolute)
 set -u
 build=$1 work=$2 sbindir=$3 bindir=$4 sysconfdir=$5 mandir=$6 libdir=$7 includedir=$8
-unitdir=$9 sysusersdir=${10}
+unitdir=$9 sysusersdir=${10} datadir=${11}
 
 tmp=$(mktemp -d "$work/install-check.XXXXXX") || exit 1
 trap 'rm -rf "$tmp"' EXIT
@@ -41,17 +42,24 @@ check_file r "$mandir/man8/synguardctl.8"
 check_file r "$mandir/man5/synguard.conf.5"
 check_file r "$includedir/synguard_client.h"
 check_file r "$libdir/libsynguard_client.a"
+check_file r "$datadir/synguard/grafana/synguard.json"
+check_file r "$datadir/synguard/prometheus/synguard-alerts.yml"
 
 # nothing else lands outside these places
 unexpected=$(cd "$dest" && find . -type f | sed 's#^\.##' | grep -v -e "^$sbindir/" -e "^$bindir/" \
 	-e "^$unitdir/" -e "^$sysusersdir/" -e "^$sysconfdir/synguard/" -e "^$mandir/" \
-	-e "^$libdir/libsynguard_client.a$" -e "^$includedir/synguard_client.h$")
+	-e "^$libdir/libsynguard_client.a$" -e "^$includedir/synguard_client.h$" \
+	-e "^$datadir/synguard/grafana/synguard.json$" \
+	-e "^$datadir/synguard/prometheus/synguard-alerts.yml$")
 [ -z "$unexpected" ] || fail "unexpected files installed: $unexpected"
 
 # the unit runs the installed binary with the installed configuration
 grep -qx "ExecStart=$sbindir/synguardd -c $sysconfdir/synguard/synguard.conf" \
 	"$dest$unitdir/synguard.service" || fail "unit ExecStart does not name the installed paths"
 echo "ok: unit ExecStart=$sbindir/synguardd -c $sysconfdir/synguard/synguard.conf"
+grep -qx "ExecReload=$bindir/synguardctl reload" "$dest$unitdir/synguard.service" ||
+	fail "unit ExecReload does not name the installed synguardctl"
+echo "ok: unit ExecReload=$bindir/synguardctl reload"
 
 out=$("$dest$sbindir/synguardd" -t -c "$dest$sysconfdir/synguard/synguard.conf" 2>&1) ||
 	fail "installed daemon rejects the installed configuration: $out"

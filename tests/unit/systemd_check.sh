@@ -18,7 +18,8 @@ trap 'rm -rf "$tmp"' EXIT
 # verify wants the programs and man pages the unit names: point it at the
 # built daemon and the source man pages; the rest of the unit is as shipped.
 mkdir -p "$tmp/unit" "$tmp/man/man5" "$tmp/man/man8"
-sed "s#/usr/sbin/synguardd#$daemon#" "$src/systemd/synguard.service" >"$tmp/unit/synguard.service"
+sed -e "s#/usr/sbin/synguardd#$daemon#" -e "s#/usr/bin/synguardctl#${daemon%/*}/synguardctl#" \
+	"$src/systemd/synguard.service" >"$tmp/unit/synguard.service"
 ln -s "$src/daemon/man/synguardd.8" "$src/daemon/man/synguardctl.8" "$tmp/man/man8/"
 ln -s "$src/daemon/man/synguard.conf.5" "$tmp/man/man5/"
 export MANPATH=$tmp/man
