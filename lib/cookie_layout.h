@@ -10,7 +10,7 @@
 #define COOKIE_KEY_LEN   16
 #define COOKIE_MSS_SLOTS 4
 
-/* clang-format off: brace-list macros read best on one line */
+/* clang-format off */
 /* Window scale values a cookie can carry (index 1..7 in the ISN). */
 #define COOKIE_WSCALE_TABLE {0, 4, 6, 7, 8, 9, 10}
 #define COOKIE_WSCALE_SLOTS 7
