@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config clang
 libev-dev libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev
 libcmocka-dev libsodium-dev libsystemd-dev libpcap-dev gnuplot-nox libcap-dev
 iptables nftables iproute2 kmod procps psmisc curl socat python3 python3-scapy tcpdump
-prometheus groff-base dpkg-dev fakeroot systemd valgrind libclang-rt-14-dev"
+prometheus groff-base dpkg-dev fakeroot systemd valgrind libclang-rt-14-dev
+bpftool libbpf-dev"
 
 missing=""
 for p in $PKGS; do
