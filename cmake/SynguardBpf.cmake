@@ -73,6 +73,21 @@ if(SYNGUARD_HAVE_BPF)
     COMMENT "Generating vmlinux.h from ${SYNGUARD_BPF_VMLINUX_BTF}"
     VERBATIM)
   add_custom_target(sg_bpf_vmlinux DEPENDS ${SG_BPF_GEN_DIR}/vmlinux.h)
+  # libbpf's bpf_tracing.h wants the kernel's name of the architecture.
+  string(TOLOWER "${CMAKE_SYSTEM_PROCESSOR}" _arch)
+  if(_arch MATCHES "^(x86_64|amd64|i.86)$")
+    set(SG_BPF_ARCH x86)
+  elseif(_arch MATCHES "^(aarch64|arm64)$")
+    set(SG_BPF_ARCH arm64)
+  elseif(_arch MATCHES "^ppc64")
+    set(SG_BPF_ARCH powerpc)
+  elseif(_arch MATCHES "^riscv")
+    set(SG_BPF_ARCH riscv)
+  elseif(_arch MATCHES "^s390")
+    set(SG_BPF_ARCH s390)
+  else()
+    set(SG_BPF_ARCH ${_arch})
+  endif()
 else()
   message(STATUS "BPF fast path: off: ${SYNGUARD_BPF_WHY_NOT}")
 endif()
@@ -90,7 +105,7 @@ function(sg_bpf_skeleton name src)
   endforeach()
   add_custom_command(
     OUTPUT ${_obj}
-    COMMAND ${SG_BPF_CLANG} -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -Werror ${_incs}
+    COMMAND ${SG_BPF_CLANG} -O2 -g -target bpf -D__TARGET_ARCH_${SG_BPF_ARCH} -Wall -Werror ${_incs}
             -MD -MF ${_obj}.d -c ${_src} -o ${_obj}
     DEPENDS ${_src} sg_bpf_vmlinux
     DEPFILE ${_obj}.d
