@@ -27,6 +27,7 @@
 #include "bpfkeys.h"
 #include "cookie.h"
 #include "cookie_keys.h"
+#include "cookie_pkt_prog.skel.h"
 #include "cookie_vec_prog.skel.h"
 #include "cookie_vec_io.h"
 #include "cookie_vectors.h"
@@ -41,6 +42,7 @@ _Static_assert(VEC_MAKE == COOKIE_VEC_MAKE && VEC_CHECK == COOKIE_VEC_CHECK, "op
 _Static_assert(sizeof(struct cookie_vec_io) == 80, "record layout as the program reads it");
 
 static struct cookie_vec_prog *skel;
+static struct cookie_pkt_prog *pkt_skel;
 static int prog_fd, map_fd;
 
 static void io_of(const struct cookie_vec *v, struct cookie_vec_io *io)
@@ -332,6 +334,155 @@ static void test_rotation_across_wrap(void **state)
 	rotation_from(UINT32_MAX - 1);
 }
 
+/* As cookie_pkt.bpf.c writes it. */
+struct cookie_pkt_out {
+	int32_t rc;
+	uint32_t isn;
+	uint32_t tsval;
+	uint16_t mss;
+	uint8_t wscale;
+	uint8_t flags;
+};
+
+/* Runs the packet program over an Ethernet frame carrying the IP packet that spec builds. */
+static struct cookie_pkt_out run_pkt(const struct pkt_spec *spec, uint8_t *ip, size_t *iplen)
+{
+	uint8_t frame[14 + PKT_BUILD_MAX];
+	struct cookie_pkt_out out;
+	uint32_t zero = 0;
+	size_t n;
+
+	memset(frame, 0, 14);
+	frame[0] = 0x02, frame[5] = 0x01, frame[6] = 0x02, frame[11] = 0x02;
+	frame[12] = spec->t.family == AF_INET ? 0x08 : 0x86;
+	frame[13] = spec->t.family == AF_INET ? 0x00 : 0xdd;
+	n = pkt_build(frame + 14, sizeof(frame) - 14, spec);
+	assert_true(n > 0);
+	memcpy(ip, frame + 14, n);
+	*iplen = n;
+
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = 14 + n, .repeat = 1);
+	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(pkt_skel->progs.cookie_pkt), &opts),
+	                 0);
+	assert_int_equal(opts.retval, XDP_PASS);
+	assert_int_equal(
+	    bpf_map_lookup_elem(bpf_map__fd(pkt_skel->maps.cookie_pkt_out), &zero, &out), 0);
+	return out;
+}
+
+static void tuple_of(struct pkt_tuple *t, int family, unsigned n)
+{
+	memset(t, 0, sizeof(*t));
+	t->family = (uint8_t)family;
+	t->sport = (uint16_t)(30000 + n);
+	t->dport = 443;
+	if (family == AF_INET) {
+		memcpy(t->saddr, (const uint8_t[]){198, 51, 100, (uint8_t)n}, 4);
+		memcpy(t->daddr, (const uint8_t[]){192, 0, 2, 1}, 4);
+	} else {
+		*t = tuple6();
+		t->saddr[15] = (uint8_t)n;
+	}
+}
+
+/*
+ * Real SYNs in: the program's ISN and TSval are lib/cookie.c's for what
+ * lib/pkt.c parses from the same packet; the ACKs answering them validate in
+ * both with the same decoded options, and a tampered one fails in both.
+ */
+static void test_packets(void **state)
+{
+	static const uint16_t mss4[COOKIE_MSS_SLOTS] = COOKIE_MSS4_DEFAULT;
+	static const uint16_t mss6[COOKIE_MSS_SLOTS] = COOKIE_MSS6_DEFAULT;
+	static const uint16_t msss[] = {0, 536, 1000, 1440, 1460, 8960};
+	static const int wss[] = {-1, 0, 2, 7, 14, 15};
+	int pmap = bpf_map__fd(pkt_skel->maps.sg_cookie_keys);
+	unsigned n = 0;
+
+	(void)state;
+	for (int fam = 0; fam < 2; fam++) {
+		for (unsigned i = 0; i < sizeof(msss) / sizeof(msss[0]); i++) {
+			for (unsigned w = 0; w < sizeof(wss) / sizeof(wss[0]); w++) {
+				for (unsigned f = 0; f < 4; f++, n++) {
+					uint32_t e = 0x6b000000 + (n & 1);
+					struct cookie_ctx *ctx = cookie_new();
+					struct bpfkeys *b = bpfkeys_new(pmap, master);
+					struct pkt_spec syn = {.seq = 0x9e3779b9u * (n + 1),
+					                       .window = 64240,
+					                       .flags = PKT_SYN};
+					struct pkt_tcp p;
+					uint8_t ip[PKT_BUILD_MAX];
+					size_t iplen;
+
+					assert_int_equal(bpfkeys_clear(pmap), 0);
+					assert_int_equal(bpfkeys_set_epoch(b, e), 0);
+					lib_refresh(ctx, e);
+					tuple_of(&syn.t, fam ? AF_INET6 : AF_INET, n & 0xff);
+					syn.opt.mss = msss[i];
+					syn.opt.has_wscale = wss[w] >= 0;
+					syn.opt.wscale = wss[w] >= 0 ? (uint8_t)wss[w] : 0;
+					syn.opt.sack_ok = f & 1;
+					syn.opt.has_ts = f & 2;
+					syn.opt.tsval = 0x01020304u * n;
+
+					struct cookie_pkt_out got = run_pkt(&syn, ip, &iplen);
+					const uint16_t *tab = fam ? mss6 : mss4;
+					struct cookie_syn in;
+					uint32_t isn, tsval;
+
+					assert_int_equal(pkt_parse(ip, iplen, 0, &p), PKT_OK);
+					in = (struct cookie_syn){.mss = p.opt.mss,
+					                         .wscale = p.opt.wscale,
+					                         .has_wscale = p.opt.has_wscale,
+					                         .sack_ok = p.opt.sack_ok,
+					                         .has_ts = p.opt.has_ts};
+					assert_int_equal(cookie_make(ctx, e, tab, &p.t, p.seq, &in,
+					                             &isn, &tsval),
+					                 0);
+					assert_int_equal(got.rc, 0);
+					assert_int_equal(got.isn, isn);
+					assert_int_equal(got.tsval, tsval);
+
+					/* The ACK that completes the handshake, then a tampered
+					 * one. */
+					struct pkt_spec ack = {.t = syn.t,
+					                       .seq = syn.seq + 1,
+					                       .ack = isn + 1,
+					                       .window = 502,
+					                       .flags = PKT_ACK};
+					struct cookie_syn lout;
+
+					ack.opt.has_ts = syn.opt.has_ts;
+					ack.opt.tsval = syn.opt.tsval + 1;
+					ack.opt.tsecr = tsval;
+					got = run_pkt(&ack, ip, &iplen);
+					assert_int_equal(pkt_parse(ip, iplen, 0, &p), PKT_OK);
+					assert_int_equal(cookie_check(ctx, e, tab, &p.t, p.seq,
+					                              p.ack, &p.opt, &lout),
+					                 COOKIE_VALID);
+					assert_int_equal(got.rc, COOKIE_VALID);
+					assert_int_equal(got.mss, lout.mss);
+					assert_int_equal(got.wscale, lout.wscale);
+					assert_int_equal(got.flags,
+					                 (lout.has_wscale ? SG_SYN_WSCALE : 0) |
+					                     (lout.sack_ok ? SG_SYN_SACK : 0) |
+					                     (lout.has_ts ? SG_SYN_TS : 0));
+					ack.ack += 0x100;
+					got = run_pkt(&ack, ip, &iplen);
+					assert_int_equal(pkt_parse(ip, iplen, 0, &p), PKT_OK);
+					assert_int_equal(cookie_check(ctx, e, tab, &p.t, p.seq,
+					                              p.ack, &p.opt, &lout),
+					                 COOKIE_EMAC);
+					assert_int_equal(got.rc, COOKIE_EMAC);
+					bpfkeys_free(b);
+					cookie_free(ctx);
+				}
+			}
+		}
+	}
+	printf("%u handshakes\n", n);
+}
+
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG)
@@ -347,6 +498,7 @@ int main(void)
 	    cmocka_unit_test(test_rotation_even),
 	    cmocka_unit_test(test_rotation_odd),
 	    cmocka_unit_test(test_rotation_across_wrap),
+	    cmocka_unit_test(test_packets),
 	};
 	int rc;
 
@@ -366,9 +518,16 @@ int main(void)
 		fprintf(stderr, "loading the test program failed: %s\n", strerror(err));
 		return 1;
 	}
+	pkt_skel = cookie_pkt_prog__open_and_load();
+	if (pkt_skel == NULL) {
+		fprintf(stderr, "loading the packet test program failed: %s\n", strerror(errno));
+		cookie_vec_prog__destroy(skel);
+		return 1;
+	}
 	prog_fd = bpf_program__fd(skel->progs.cookie_vec);
 	map_fd = bpf_map__fd(skel->maps.sg_cookie_keys);
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	cookie_pkt_prog__destroy(pkt_skel);
 	cookie_vec_prog__destroy(skel);
 	return rc;
 }
