@@ -21,8 +21,11 @@
  * and now - 1 when their slots carry those epochs; a slot tagged otherwise is
  * no key (COOKIE_ENOKEY).
  *
- * Each map update writes one entry. Step 2 writes a 32-bit field: programs
- * see the old epoch or the new one.
+ * Each map update writes one entry, and the syscall returns only once it is
+ * written, so step 1 is complete before step 2 starts. Step 2 changes only the
+ * aligned 32-bit epoch of its entry; should a program ever read it half
+ * written, the value names an epoch without a key: COOKIE_ENOKEY for that
+ * packet, never a wrong acceptance.
  */
 #ifndef SYNGUARD_COOKIE_KEYS_H
 #define SYNGUARD_COOKIE_KEYS_H
