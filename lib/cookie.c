@@ -34,27 +34,23 @@ _Static_assert(crypto_kdf_BYTES_MIN <= COOKIE_KEY_LEN && COOKIE_KEY_LEN <= crypt
 /* The KDF context: exactly crypto_kdf_CONTEXTBYTES (8) characters, no NUL needed. */
 static const char kdf_context[crypto_kdf_CONTEXTBYTES] = {'s', 'g', 'c', 'o', 'o', 'k', 'i', 'e'};
 
-/* Low byte of the ISN. */
-#define INFO_MSS_SHIFT    6
-#define INFO_MSS_MASK     0x3u
-#define INFO_WSCALE_SHIFT 3
-#define INFO_WSCALE_MASK  0x7u
-#define INFO_SACK         0x04u
-#define INFO_TS           0x02u
-#define INFO_PARITY       0x01u
+/* Short names for the layout of the ISN's low byte (cookie_layout.h). */
+#define INFO_MSS_SHIFT    COOKIE_INFO_MSS_SHIFT
+#define INFO_MSS_MASK     COOKIE_INFO_MSS_MASK
+#define INFO_WSCALE_SHIFT COOKIE_INFO_WSCALE_SHIFT
+#define INFO_WSCALE_MASK  COOKIE_INFO_WSCALE_MASK
+#define INFO_SACK         COOKIE_INFO_SACK
+#define INFO_TS           COOKIE_INFO_TS
+#define INFO_PARITY       COOKIE_INFO_PARITY
 
 static const uint8_t wscale_table[] = COOKIE_WSCALE_TABLE;
 _Static_assert(sizeof(wscale_table) == INFO_WSCALE_MASK, "window scale indexes 1..7");
+_Static_assert(sizeof(wscale_table) == COOKIE_WSCALE_SLOTS, "window scale table size");
+_Static_assert(COOKIE_MSS4_FIRST == PKT_DEFAULT_MSS4 && COOKIE_MSS6_FIRST == PKT_DEFAULT_MSS6,
+               "the default tables start at the protocol's default MSS");
 
-/*
- * MAC input, fixed layout (multi-byte fields big-endian):
- *   0 family (4 or 6)   1 saddr[16]   17 daddr[16]   33 sport   35 dport
- *   37 client ISN       41 epoch      45 info byte   (46 bytes)
- * IPv4 addresses fill the first 4 bytes of their field and the rest is zero,
- * whatever the tuple holds there; the family byte keeps an IPv4 tuple from
- * ever hashing like an IPv6 one with the same leading bytes.
- */
-#define MAC_IN_LEN 46
+/* The MAC input: see cookie_layout.h for its fixed 46-byte layout. */
+#define MAC_IN_LEN COOKIE_IN_LEN
 
 struct key_slot {
 	uint8_t key[COOKIE_KEY_LEN];
@@ -116,21 +112,21 @@ static bool mac(const struct key_slot *s, const struct pkt_tuple *t, uint32_t cl
 
 	memset(in, 0, sizeof(in));
 	if (t->family == AF_INET) {
-		in[0] = 4;
-		memcpy(in + 1, t->saddr, 4);
-		memcpy(in + 17, t->daddr, 4);
+		in[COOKIE_IN_FAMILY] = COOKIE_IN_FAMILY4;
+		memcpy(in + COOKIE_IN_SADDR, t->saddr, 4);
+		memcpy(in + COOKIE_IN_DADDR, t->daddr, 4);
 	} else if (t->family == AF_INET6) {
-		in[0] = 6;
-		memcpy(in + 1, t->saddr, 16);
-		memcpy(in + 17, t->daddr, 16);
+		in[COOKIE_IN_FAMILY] = COOKIE_IN_FAMILY6;
+		memcpy(in + COOKIE_IN_SADDR, t->saddr, 16);
+		memcpy(in + COOKIE_IN_DADDR, t->daddr, 16);
 	} else {
 		return false;
 	}
-	bytes_put_be16(in + 33, t->sport);
-	bytes_put_be16(in + 35, t->dport);
-	bytes_put_be32(in + 37, client_isn);
-	bytes_put_be32(in + 41, s->epoch);
-	in[45] = info;
+	bytes_put_be16(in + COOKIE_IN_SPORT, t->sport);
+	bytes_put_be16(in + COOKIE_IN_DPORT, t->dport);
+	bytes_put_be32(in + COOKIE_IN_CISN, client_isn);
+	bytes_put_be32(in + COOKIE_IN_EPOCH, s->epoch);
+	in[COOKIE_IN_INFO] = info;
 
 	crypto_shorthash_siphash24(out, in, sizeof(in), s->key);
 	/* SipHash serialises its state little-endian */
@@ -140,7 +136,7 @@ static bool mac(const struct key_slot *s, const struct pkt_tuple *t, uint32_t cl
 
 static uint32_t isn_of(uint64_t hash, uint8_t info)
 {
-	return (uint32_t)(hash >> 40) << 8 | info;
+	return (uint32_t)(hash >> COOKIE_HASH_MAC_SHIFT) << COOKIE_ISN_MAC_SHIFT | info;
 }
 
 static unsigned mss_index(const uint16_t mss_table[COOKIE_MSS_SLOTS], uint16_t mss)

@@ -24,7 +24,7 @@
  *
  * MAC = SipHash-2-4(key[epoch & 1], family | saddr | daddr | sport | dport |
  *       client ISN | epoch | low 8 bits of the ISN), over a fixed 46-byte
- * input (cookie.c): family is 4 or 6, addresses take 16 bytes each (IPv4 in
+ * input (cookie_layout.h): family is 4 or 6, addresses take 16 bytes each (IPv4 in
  * the first 4, the rest zero), integers are big-endian. Bits 63..40 of the
  * hash (read as SipHash's little-endian 64-bit output) form the ISN's MAC and
  * bits 31..0 the TSval. Binding the client ISN means the ACK's sequence
@@ -52,27 +52,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cookie_layout.h" /* COOKIE_KEY_LEN, the tables, the bit layout */
 #include "pkt.h"
-
-#define COOKIE_KEY_LEN   16
-#define COOKIE_MSS_SLOTS 4
-
-/* Window scale values a cookie can carry (index 1..7 in the ISN). */
-#define COOKIE_WSCALE_TABLE                                                                        \
-	{                                                                                          \
-		0, 4, 6, 7, 8, 9, 10                                                               \
-	}
-
-/* Default MSS tables (the protocol's defaults first, pkt.h; common Ethernet last). The one
- * definition: the configuration's defaults are these. */
-#define COOKIE_MSS4_DEFAULT                                                                        \
-	{                                                                                          \
-		PKT_DEFAULT_MSS4, 1300, 1440, 1460                                                 \
-	}
-#define COOKIE_MSS6_DEFAULT                                                                        \
-	{                                                                                          \
-		PKT_DEFAULT_MSS6, 1420, 1440, 8940                                                 \
-	}
 
 enum cookie_result {
 	COOKIE_VALID = 0,

@@ -8,7 +8,7 @@ libev-dev libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev
 libcmocka-dev libsodium-dev libsystemd-dev libpcap-dev gnuplot-nox libcap-dev
 iptables nftables iproute2 kmod procps psmisc curl socat python3 python3-scapy tcpdump
 prometheus groff-base dpkg-dev fakeroot systemd valgrind libclang-rt-14-dev
-mmdebstrap systemd-container"
+mmdebstrap systemd-container bpftool libbpf-dev"
 
 missing=""
 for p in $PKGS; do
