@@ -424,6 +424,7 @@ static void conn_connect(struct rconn *c)
 		return;
 	}
 	sock_keepalive(c->fd[BACKEND], &conn_policy(c)->keepalive);
+	sock_nodelay(c->fd[BACKEND]);
 	for (int i = 0; i < 2; i++) {
 		ev_io_init(&c->rd[i], on_read, c->fd[i], EV_READ);
 		ev_io_init(&c->wr[i], on_write, c->fd[i], EV_WRITE);
@@ -501,6 +502,7 @@ void relay_start(struct relay *r, const struct acceptq_conn *ac, size_t idx)
 		return;
 	}
 	sock_keepalive(c->fd[CLIENT], &pol->keepalive);
+	sock_nodelay(c->fd[CLIENT]);
 
 	if (pol->max_backend_connects && acceptq_slots_used(q) >= pol->max_backend_connects) {
 		/* every connect slot is taken: wait in line, bounded in time */

@@ -52,6 +52,13 @@ void sock_keepalive(int fd, const struct conf_keepalive *k)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
+void sock_nodelay(int fd)
+{
+	int on = 1;
+
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
 /*
  * Clears the way for a socket at path: nothing there, or a socket nobody answers. Only
  * ECONNREFUSED proves nobody listens; any other failure (EACCES, EAGAIN of a full

@@ -27,6 +27,12 @@ void sock_close_reset(int fd);
  * without keepalive still works. */
 void sock_keepalive(int fd, const struct conf_keepalive *k);
 
+/* Turns Nagle's algorithm off on fd. For a relay's sockets: the endpoints already coalesce
+ * what they send, and a relay that held a short tail back until the previous segment is
+ * acknowledged would add a delayed ACK's wait (tens of milliseconds) that the direct
+ * connection does not have. Best effort. */
+void sock_nodelay(int fd);
+
 /*
  * A listening Unix stream socket (non-blocking, close-on-exec) at sun, with file mode
  * `mode`. A socket file that nobody answers (ECONNREFUSED: its daemon died) is removed

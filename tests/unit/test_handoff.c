@@ -27,6 +27,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <netinet/tcp.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -368,6 +369,38 @@ static void reset_close(int fd)
 	close(fd);
 }
 
+/* The relay's own socket at the other end of peer: the descriptor of this process connected
+ * from peer's remote address to peer's local one. */
+static int relay_end_of(int peer)
+{
+	struct sockaddr_storage want[2], have[2];
+	socklen_t wl[2] = {sizeof(want[0]), sizeof(want[1])};
+
+	assert_int_equal(getpeername(peer, (struct sockaddr *)&want[0], &wl[0]), 0);
+	assert_int_equal(getsockname(peer, (struct sockaddr *)&want[1], &wl[1]), 0);
+	for (int fd = 3; fd < 4096; fd++) {
+		socklen_t hl[2] = {sizeof(have[0]), sizeof(have[1])};
+
+		if (fd == peer || getsockname(fd, (struct sockaddr *)&have[0], &hl[0]) < 0 ||
+		    getpeername(fd, (struct sockaddr *)&have[1], &hl[1]) < 0)
+			continue;
+		if (hl[0] == wl[0] && hl[1] == wl[1] && memcmp(&have[0], &want[0], wl[0]) == 0 &&
+		    memcmp(&have[1], &want[1], wl[1]) == 0)
+			return fd;
+	}
+	fail_msg("no socket of the relay faces fd %d", peer);
+	return -1;
+}
+
+static int nodelay_of(int fd)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	assert_int_equal(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len), 0);
+	return v;
+}
+
 static void test_relay_half_close(void **state)
 {
 	(void)state;
@@ -375,6 +408,9 @@ static void test_relay_half_close(void **state)
 	char buf[16];
 	int c = client_via(e, 0, NULL), b = backend_accept(e);
 
+	/* the relay passes short segments on at once, on both of its sockets (sockutil.h) */
+	assert_int_equal(nodelay_of(relay_end_of(c)), 1);
+	assert_int_equal(nodelay_of(relay_end_of(b)), 1);
 	/* Client -> backend, then the client's FIN reaches the backend ... */
 	assert_int_equal(send(c, "hello", 5, 0), 5);
 	read_exact(b, buf, 5);

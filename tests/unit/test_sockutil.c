@@ -155,6 +155,19 @@ static void test_keepalive(void **state)
 	close(b);
 }
 
+static void test_nodelay(void **state)
+{
+	(void)state;
+	int a, b;
+
+	tcp_pair(&a, &b);
+	assert_int_equal(getint(a, IPPROTO_TCP, TCP_NODELAY), 0);
+	sock_nodelay(a);
+	assert_int_equal(getint(a, IPPROTO_TCP, TCP_NODELAY), 1);
+	close(a);
+	close(b);
+}
+
 static void test_unix_listen_fresh(void **state)
 {
 	(void)state;
@@ -344,6 +357,7 @@ int main(void)
 	    cmocka_unit_test(test_addr_from_tuple),
 	    cmocka_unit_test(test_close_reset),
 	    cmocka_unit_test(test_keepalive),
+	    cmocka_unit_test(test_nodelay),
 	    cmocka_unit_test_setup_teardown(test_unix_listen_fresh, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unix_listen_stale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unix_listen_not_socket, setup, teardown),
