@@ -61,10 +61,13 @@ static const char conf_text[] =
     "policies = { default = { mode = \"cookie\"; };\n"
     "  strict = { mode = \"cookie\"; mss = [536, 1220]; wscale = 14; }; };\n";
 
-static void fake_reload(void *arg, FILE *out)
+/* Answers at once (false: no deferred answer follows). */
+static bool fake_reload(void *arg, FILE *out, uint64_t ticket)
 {
 	(void)arg;
+	(void)ticket;
 	fputs("error: the fuzzer keeps its configuration\n", out);
+	return false;
 }
 
 static void fake_listener_info(void *arg, size_t i, struct control_listener_info *out)
@@ -72,7 +75,6 @@ static void fake_listener_info(void *arg, size_t i, struct control_listener_info
 	(void)arg;
 	out->accept_queue = (uint32_t)i * 7;
 	out->connections = (uint32_t)i * 1000;
-	out->cookie_threads = (uint32_t)i % 3;
 	out->sources = (uint32_t)i + 1;
 }
 
@@ -85,7 +87,7 @@ static void cleanup(void)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct control_source src;
+	struct control_source src = {0};
 	char err[256];
 
 	(void)argc;
