@@ -465,10 +465,12 @@ static struct local_ack *load(char *err, size_t errlen)
 	}
 	rc = local_ack__load(skel);
 	if (rc < 0) {
-		snprintf(err, errlen,
-		         "loading the BPF program: %s (needs CAP_BPF and CAP_NET_ADMIN, and the "
-		         "kfunc bpf_sk_assign_tcp_reqsk: kernel >= 6.8)",
-		         strerror(-rc));
+		snprintf(
+		    err, errlen,
+		    "loading the BPF program: %s (needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, "
+		    "under systemd the drop-in local-handoff.conf; and the kfunc "
+		    "bpf_sk_assign_tcp_reqsk: kernel >= 6.8)",
+		    strerror(-rc));
 		local_ack__destroy(skel);
 		return NULL;
 	}
