@@ -19,9 +19,15 @@ t_local() { # NAME ADDRESS PORT [POLICY]
 	printf '{ name = "%s"; address = "%s"; port = %s; handoff = "local"; }' "$1" "$2" "$3"
 }
 
+ROTATION=2 # seconds: the test's fetches cross several key rotations
+
 lab_up || t_fail "lab up"
-t_config "$(t_local web4 $LAB_SERVER4 $PORT),
+conf_both() {
+	t_config "$(t_local web4 $LAB_SERVER4 $PORT),
 $(t_local web6 $LAB_SERVER6 $PORT)"
+	sed -i "s/cookie_rotation = 30;/cookie_rotation = $ROTATION;/" "$T_CONF"
+}
+conf_both
 why=$(lab_exec server "$SYNGUARDD" -t -c "$T_CONF" 2>&1 | grep "built without")
 [ -z "$why" ] || t_skip "$why"
 # real NICs hand over full checksums; a veth sender would leave them partial
@@ -96,6 +102,39 @@ done
 t_expect "the SYNs were answered by the queue" "$(t_stat total.synack_sent)" -ge $((8 * N))
 t_expect "no ACK reached the queue: nothing relayed" "$(t_stat total.active_connections)" = 0
 t_ctl stats | grep -q "^tc.handoffs" || t_fail "the stats table has no TC rows"
+
+# Handshakes across key rotations: the program's keys follow the queue's.
+e0=$(($(date +%s) / ROTATION))
+i=0
+while [ $(($(date +%s) / ROTATION)) -lt $((e0 + 3)) ] && [ $i -lt 400 ]; do
+	body=$(t_curl -f "http://$LAB_SERVER4/") || t_fail "fetch $i across the rotations"
+	i=$((i + 1))
+done
+t_expect "fetches through three key epochs ($i)" $(($(date +%s) / ROTATION)) -ge $((e0 + 3))
+t_expect "no ACK expired or invalid across the rotations" \
+	"$(t_stat tc.web4.ack_expired)$(t_stat tc.web4.ack_invalid)" = 00
+
+# Reload: the maps follow without detaching. web6 goes (its port is the
+# kernel's alone), then comes back under the fast path.
+reload_ok() {
+	local out
+	out=$(t_ctl reload 2>&1) || t_fail "reload: $out"
+	case "$out" in reloaded*) ;; *) t_fail "reload: $out" ;; esac
+}
+h4=$(t_stat tc.web4.handoffs)
+t_config "$(t_local web4 $LAB_SERVER4 $PORT)"
+sed -i "s/cookie_rotation = 30;/cookie_rotation = $ROTATION;/" "$T_CONF"
+reload_ok
+t_expect "reload: the same links" "$(fdinfo_ids link_id | tr '\n' ' ')" = "$(echo "$links" | tr '\n' ' ')"
+t_expect "reload: web6 is gone from the TC counters" "$(t_stat tc.web6.handoffs)" = ""
+body=$(t_curl -f "http://[$LAB_SERVER6]/") || t_fail "IPv6 fetch without synguard"
+t_ok "web6 removed: the server answers directly (${body%$'\n'})"
+fetch web4 "http://$LAB_SERVER4/" "$LAB_CLIENT4" "after a reload"
+t_expect "reload: web4's TC counters carried over" "$(t_stat tc.web4.handoffs)" = $((h4 + N))
+conf_both
+reload_ok
+t_expect "reload back: the same links" "$(fdinfo_ids link_id | tr '\n' ' ')" = "$(echo "$links" | tr '\n' ' ')"
+fetch web6 "http://[$LAB_SERVER6]/" "$LAB_CLIENT6" "back after a reload"
 
 # Forged ACKs: random acknowledgment numbers from spoofed sources.
 for fam in 4 6; do
