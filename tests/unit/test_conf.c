@@ -495,12 +495,14 @@ static void test_example_uncommented(void **state)
 	}
 	*o = '\0';
 	c = parse_ok(out, EXAMPLE " (uncommented)");
-	assert_int_equal(c->n_listeners, 3);
+	assert_int_equal(c->n_listeners, 4);
 	assert_string_equal(c->listeners[1].name, "api");
 	assert_int_equal(c->listeners[1].handoff, CONF_HANDOFF_PASSFD);
-	assert_string_equal(c->listeners[2].name, "web6");
-	assert_int_equal(c->listeners[2].family, AF_INET6);
-	assert_true(c->listeners[2].wildcard);
+	assert_string_equal(c->listeners[2].name, "direct");
+	assert_int_equal(c->listeners[2].handoff, CONF_HANDOFF_LOCAL);
+	assert_string_equal(c->listeners[3].name, "web6");
+	assert_int_equal(c->listeners[3].family, AF_INET6);
+	assert_true(c->listeners[3].wildcard);
 	/* and the example policy */
 	assert_int_equal(c->n_policies, 2);
 	assert_string_equal(c->policies[1].name, "guarded");
