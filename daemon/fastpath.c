@@ -36,9 +36,10 @@ int fastpath_conf_check(const struct conf *c, char *err, size_t errlen)
 
 int fastpath_report(FILE *out, const struct conf *c)
 {
-	fprintf(out, "fast path: not built (%s)%s\n", SYNGUARD_BPF_WHY_NOT,
-	        fastpath_wanted(c) ? "" : "; no listener needs it");
-	return fastpath_wanted(c) ? -1 : 0;
+	if (!fastpath_wanted(c))
+		return 0;
+	fprintf(out, "fast path: not built (%s)\n", SYNGUARD_BPF_WHY_NOT);
+	return -1;
 }
 
 struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
@@ -611,10 +612,8 @@ int fastpath_report(FILE *out, const struct conf *c)
 	int links[FASTPATH_DEVS_MAX], ok = 0, sc = -1;
 	FILE *sf;
 
-	if (!fastpath_wanted(c)) {
-		fprintf(out, "fast path: built; no listener has handoff \"local\"\n");
+	if (!fastpath_wanted(c))
 		return 0;
-	}
 	fprintf(out, "fast path: built (BPF program local_ack)\n");
 	btf = btf__load_vmlinux_btf();
 	if (!btf) {
