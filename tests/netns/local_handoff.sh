@@ -164,15 +164,14 @@ fetch web6 "http://[$LAB_SERVER6]/" "$LAB_CLIENT6" "after the flood"
 
 # Clean exit: nothing of the daemon's stays in the kernel.
 t_stop_daemon
-for id in $links; do
-	bpftool link show id "$id" >/dev/null 2>&1 && t_fail "link $id outlived the daemon"
-done
-for id in $progs; do
-	bpftool prog show id "$id" >/dev/null 2>&1 && t_fail "program $id outlived the daemon"
-done
-for id in $maps; do
-	bpftool map show id "$id" >/dev/null 2>&1 && t_fail "map $id outlived the daemon"
-done
+gone() { # none of the daemon's ids exists any more (the kernel frees them after RCU)
+	local id
+	for id in $links; do bpftool link show id "$id" >/dev/null 2>&1 && return 1; done
+	for id in $progs; do bpftool prog show id "$id" >/dev/null 2>&1 && return 1; done
+	for id in $maps; do bpftool map show id "$id" >/dev/null 2>&1 && return 1; done
+	return 0
+}
+t_wait 10 gone || t_fail "a link, program or map outlived the daemon: links $links, programs $progs, maps $maps"
 t_ok "no link, program or map of the daemon left ($(echo $links | wc -w) links, $(echo $progs | wc -w) programs, $(echo $maps | wc -w) maps)"
 for dev in cli0 att0; do
 	q=$(lab_exec server tc qdisc show dev $dev | grep -c clsact)

@@ -134,7 +134,7 @@ links=$(fdinfo_ids $pid link_id)
 progs=$(fdinfo_ids $pid prog_id)
 maps=$(fdinfo_ids $pid map_id)
 t_stop_daemon
-gone stop "$links" "$progs" "$maps" || t_fail "a link, program or map outlived the clean stop"
+t_wait 10 gone stop "$links" "$progs" "$maps" || t_fail "a link, program or map outlived the clean stop"
 t_expect "clean stop: no rule left" \
 	"$({ lab_exec server iptables-save; lab_exec server ip6tables-save; } | grep -c SYNGUARD)" = 0
 t_ok "clean stop: nothing left"
