@@ -98,6 +98,7 @@ const char *fastpath_devices(const struct fastpath *f)
 #include <sodium.h>
 
 #include "bpfkeys.h"
+#include "firewall.h"
 #include "local_ack.h"
 #include "local_ack.skel.h"
 #include "log.h"
@@ -107,14 +108,20 @@ const char *fastpath_devices(const struct fastpath *f)
 #define BPF_TCX_INGRESS 46
 #endif
 
-#define FASTPATH_DEVS_MAX 64
+#define FASTPATH_DEVS_MAX  64
 /*
  * The keys of epoch e + 1 are published this long before its boundary, so
  * that an ACK answering a SYN-ACK the queue threads made just after the
  * boundary never meets the program still in epoch e. A cookie of e - 1 then
  * expires this much earlier (the program at e + 1 no longer holds its key).
  */
-#define FASTPATH_KEY_LEAD 0.1
+#define FASTPATH_KEY_LEAD  0.1
+/*
+ * The tick is due at boundary - FASTPATH_KEY_LEAD; in doubles of today's
+ * seconds, adding the lead back may land a few hundred nanoseconds short of
+ * the boundary, and the epoch would not change for a whole rotation.
+ */
+#define FASTPATH_KEY_SLACK 0.01
 
 struct fastpath_slot {
 	char name[CONF_NAME_MAX];          /* "": free */
@@ -438,7 +445,8 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 
 static void keys_now(struct fastpath *f)
 {
-	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD) / f->rotation);
+	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD + FASTPATH_KEY_SLACK) /
+	                            f->rotation);
 
 	if (bpfkeys_set_epoch(f->keys, epoch) < 0)
 		log_warn("fast path: cookie keys of epoch %u", epoch);

@@ -2,6 +2,8 @@
 """An unmodified HTTP server for the local handoff tests: it listens on the
 protected address and port itself and answers every GET with the peer address
 of its accepted socket (getpeername), one line per request in its log too.
+GET /eof answers without Content-Length: the body ends with the server's FIN,
+so the server closes first and holds the TIME_WAIT.
 Usage: peer_http.py ADDRESS PORT"""
 import http.server
 import socket
@@ -13,7 +15,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         peer = self.connection.getpeername()
         body = ("client=%s:%d\n" % (peer[0], peer[1])).encode()
         self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
+        if self.path != "/eof":
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
         print("peer %s port %d" % (peer[0], peer[1]), flush=True)
