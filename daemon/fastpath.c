@@ -466,7 +466,6 @@ static struct local_ack *load(char *err, size_t errlen)
 	struct local_ack *skel;
 	int rc;
 
-	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
 	skel = local_ack__open();
 	if (!skel) {
 		snprintf(err, errlen, "opening the BPF program: %s", strerror(errno));
