@@ -86,6 +86,14 @@ t_expect "as nobody: no expired or invalid ACK" \
 	"$(t_stat tc.web4.ack_expired)$(t_stat tc.web4.ack_invalid)" = 00
 grep -q "fast path: cookie keys" "$T_DIR/synguardd.log" && t_fail "key rotation failed as nobody"
 t_ok "as nobody: $n fetches per family through the rotations"
+# as nobody (CAP_NET_ADMIN only), a reload still attaches to a new device
+n0=$(fdinfo_ids $pid link_id | grep -c .)
+lab_exec server ip link add extra0 type veth peer name extra1 || t_fail "adding a device"
+lab_exec server ip link set extra0 up && lab_exec server ip link set extra1 up
+out=$(t_ctl reload 2>&1) || t_fail "reload as nobody: $out"
+t_expect "as nobody: a reload attached to the two new devices" \
+	"$(fdinfo_ids $pid link_id | grep -c .)" = $((n0 + 2))
+lab_exec server ip link del extra0
 
 # ---- kill -9 under a flood ----
 flood_bg() { # runs a bounded SYN flood from spoofed sources in the background
