@@ -205,6 +205,19 @@ for fam in 4 6; do
 	est=$(lab_exec server ss -Htn state established "( sport = :$PORT )" | wc -l)
 	t_expect "IPv$fam: no established socket on port $PORT" "$est" = 0
 done
+# 100 MB through the fast path, checksummed (the connection is the server's own)
+BULK=$((100 * 1024 * 1024))
+want=$(python3 -c "import hashlib,sys; n=$BULK; c=bytes(range(256))*4096; h=hashlib.sha256()
+while n>0: h.update(c[:min(n,len(c))]); n-=min(n,len(c))
+print(h.hexdigest())")
+bulk() { # URL: "SHA256 BYTES-PER-SECOND"
+	lab_exec client sh -c "curl -sS -f --max-time 60 -w '%{speed_download}\n' -o '$T_DIR/bulk' '$1' &&
+		sha256sum '$T_DIR/bulk' | cut -d' ' -f1; rm -f '$T_DIR/bulk'"
+}
+out=$(bulk "http://$LAB_SERVER4/bulk/$BULK") || t_fail "100 MB fetch"
+t_expect "100 MB through handoff local: sha256 matches" "$(echo "$out" | sed -n 2p)" = "$want"
+echo "100 MB through handoff local: $(echo "$out" | sed -n 1p | awk '{ printf "%.0f MB/s", $1 / 1e6 }')"
+
 fetch web4 "http://$LAB_SERVER4/" "$LAB_CLIENT4" "after the flood"
 fetch web6 "http://[$LAB_SERVER6]/" "$LAB_CLIENT6" "after the flood"
 
@@ -227,4 +240,7 @@ t_expect "no firewall rule left" "$(lab_exec server iptables-save | grep -c SYNG
 # the port is the server's alone again: the kernel answers it directly
 body=$(t_curl -f "http://$LAB_SERVER4/") || t_fail "direct fetch after exit"
 t_ok "direct fetch after the daemon's exit: ${body%$'\n'}"
+out=$(bulk "http://$LAB_SERVER4/bulk/$BULK") || t_fail "100 MB fetch, direct"
+t_expect "100 MB direct: sha256 matches" "$(echo "$out" | sed -n 2p)" = "$want"
+echo "100 MB direct, for comparison: $(echo "$out" | sed -n 1p | awk '{ printf "%.0f MB/s", $1 / 1e6 }')"
 echo "PASS: $T_NAME"
