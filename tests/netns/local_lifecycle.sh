@@ -147,4 +147,17 @@ t_wait 10 gone stop "$links" "$progs" "$maps" || t_fail "a link, program or map 
 t_expect "clean stop: no rule left" \
 	"$({ lab_exec server iptables-save; lab_exec server ip6tables-save; } | grep -c SYNGUARD)" = 0
 t_ok "clean stop: nothing left"
+
+# ---- no local listener at start: a reload cannot bring one ----
+T_SOCK=$T_DIR/control.sock
+t_config "$(t_listener web4 $LAB_SERVER4 81 proxy 127.0.0.1:8080)"
+t_start_daemon
+t_config "{ name = \"web4\"; address = \"$LAB_SERVER4\"; port = 81; handoff = \"local\"; }"
+out=$(t_ctl reload 2>&1) && t_fail "a reload added a local listener without the fast path: $out"
+case "$out" in
+*"loaded at start only when a listener uses it: restart synguardd"*) ;;
+*) t_fail "reload refusal does not say why: $out" ;;
+esac
+t_ok "a reload that adds the first local listener is refused: ${out%%$'\n'*}"
+t_stop_daemon
 echo "PASS: $T_NAME"
