@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -97,6 +98,16 @@ void notify_format_status(char *buf, size_t len, const char *modes,
 	         rate(prev->handoffs, cur->handoffs, dt), cur->active, cur->handoffs);
 }
 
+/* Rates divide by monotonic time: ev_now() is the wall clock, which a time step (NTP, a
+ * resumed virtual machine) moves by seconds between two samples. */
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
@@ -111,8 +122,9 @@ static void on_status(struct ev_loop *loop, ev_timer *w, int revents)
 	struct notify_sample now;
 	char status[256];
 
+	(void)loop;
 	(void)revents;
-	notify_sample_take(&n->src, ev_now(loop), &now);
+	notify_sample_take(&n->src, mono_now(), &now);
 	/* a reload may have changed the policies since the last update */
 	notify_modes(n->src.conf, n->modes, sizeof(n->modes));
 	notify_format_status(status, sizeof(status), n->modes, &n->last, &now);
@@ -136,7 +148,7 @@ struct notify *notify_new(struct ev_loop *loop, const struct control_source *src
 	n->loop = loop;
 	n->src = *src;
 	notify_modes(src->conf, n->modes, sizeof(n->modes));
-	notify_sample_take(src, ev_now(loop), &n->last);
+	notify_sample_take(src, mono_now(), &n->last);
 
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
 		double every = (double)usec / 2e6;
