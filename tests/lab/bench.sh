@@ -252,8 +252,10 @@ snapshot() {
 
 # start_synguardd: checks $run_dir/synguard.conf, starts synguardd on it and
 # waits until it answers on its control socket with its queue rules in place.
+# The check runs where the daemon will: with handoff = "local" it looks at the
+# namespace's devices (and attaches to them for a moment).
 start_synguardd() {
-	"$SYNGUARDD" -t -c "$run_dir/synguard.conf" >"$run_dir/conf-check.log" 2>&1 || {
+	lab_exec server "$SYNGUARDD" -t -c "$run_dir/synguard.conf" >"$run_dir/conf-check.log" 2>&1 || {
 		cat "$run_dir/conf-check.log" >&2
 		echo >&2
 		return 1

@@ -125,7 +125,7 @@ listeners = (
 	{ name = "web6"; address = "$LAB_SERVER6"; port = 80; $to }
 );
 EOF
-if ! "$SYNGUARDD" -t -c "$work/synguard.conf" >"$work/conf-check.log" 2>&1; then
+if ! lab_exec server "$SYNGUARDD" -t -c "$work/synguard.conf" >"$work/conf-check.log" 2>&1; then
 	cat "$work/conf-check.log" >&2
 	echo >&2
 	if [ $handoff = local ]; then

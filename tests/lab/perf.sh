@@ -97,18 +97,22 @@ fig() { # one figure: printed and kept
 load() { awk '{print $1}' /proc/loadavg; }
 
 # The local handoff is measured when asked for and when synguardd takes it;
-# otherwise it is said once, loudly, and perf.sh fails at the end.
+# otherwise it is said once, loudly, and perf.sh fails at the end. synguardd
+# -t checks the devices of its namespace (and attaches to them for a
+# moment): it runs in the lab's server namespace, as the daemon will.
 local_missing=
 if [ $local_handoff = 1 ]; then
 	cat >"$out/local-check.conf" <<EOF
 daemon: { queue = "0"; firewall = "iptables"; control_socket = "$out/local-check.sock"; user = "root"; };
 listeners = ( { name = "l"; address = "$S"; port = 82; handoff = "local"; } );
 EOF
-	if ! "$SYNGUARDD" -t -c "$out/local-check.conf" >"$out/local-check.log" 2>&1; then
+	lab_up
+	if ! lab_exec server "$SYNGUARDD" -t -c "$out/local-check.conf" >"$out/local-check.log" 2>&1; then
 		local_handoff=0
 		local_missing=$(tr '\n' ' ' <"$out/local-check.log")
 		fig "synguard-local: NOT MEASURED: synguardd refuses handoff = \"local\": $local_missing"
 	fi
+	lab_cleanup
 fi
 
 # synguard on the server: listener "p" (port 80, proxy to $S:8081), "f"
