@@ -85,7 +85,10 @@ static size_t sum_blocks(const struct control *c, struct stats_row *rows, size_t
 {
 	size_t skipped = stats_sum_blocks(c->src.blocks, c->src.n_queues + 1, c->src.n_queues, rows,
 	                                  n_rows, per_queue);
+	const struct stats_block *tc = control_source_tc(&c->src, n_rows);
 
+	if (tc)
+		stats_block_sum(rows, tc);
 	control_source_accept_queue(&c->src, rows, n_rows);
 	return skipped;
 }
@@ -136,9 +139,39 @@ static void json_row(FILE *out, const struct stats_row *r)
 	fputc('}', out);
 }
 
+/* The fast path's counters of the local listeners: {"name":{"ack_valid":N,...},...}. */
+static void tc_json(FILE *out, const struct conf *conf, const struct stats_block *tc)
+{
+	bool first = true;
+
+	fputs(",\"tc\":{", out);
+	for (size_t l = 0; l < conf->n_listeners; l++) {
+		bool f2 = true;
+
+		if (conf->listeners[l].handoff != CONF_HANDOFF_LOCAL)
+			continue;
+		fputs(first ? "" : ",", out);
+		first = false;
+		json_string(out, conf->listeners[l].name);
+		fputs(":{", out);
+		for (size_t i = 0; i < ST_MAX; i++) {
+			if (!control_tc_counter(i))
+				continue;
+			fputs(f2 ? "" : ",", out);
+			f2 = false;
+			json_string(out, stats_names[i]);
+			fputc(':', out);
+			print_value(out, i, tc->rows[l].v[i]);
+		}
+		fputc('}', out);
+	}
+	fputc('}', out);
+}
+
 static void stats_json(FILE *out, const struct conf *conf, const struct stats_row *rows,
                        const struct stats_row *total, const uint16_t *queue_nums,
-                       const struct stats_row *per_queue, size_t n_queues)
+                       const struct stats_row *per_queue, size_t n_queues,
+                       const struct stats_block *tc)
 {
 	fputs("{\"total\":", out);
 	json_row(out, total);
@@ -159,7 +192,10 @@ static void stats_json(FILE *out, const struct conf *conf, const struct stats_ro
 		fprintf(out, "\"%u\":", queue_nums[q]);
 		json_row(out, &per_queue[q]);
 	}
-	fputs("}}\n", out);
+	fputc('}', out);
+	if (tc)
+		tc_json(out, conf, tc);
+	fputs("}\n", out);
 }
 
 /* Table columns: total, one per listener, unmatched. */
@@ -177,8 +213,30 @@ static int col_width(const char *title)
 	return strlen(title) > 14 ? (int)strlen(title) : 14;
 }
 
+/* The fast path's share of the table above, one column per local listener. */
+static void tc_table(FILE *out, const struct conf *conf, const struct stats_block *tc, int name_w)
+{
+	fprintf(out, "\nkernel fast path (handoff \"local\", counted above too):\n%-*s", name_w,
+	        "counter");
+	for (size_t l = 0; l < conf->n_listeners; l++)
+		if (conf->listeners[l].handoff == CONF_HANDOFF_LOCAL)
+			fprintf(out, "  %*s", col_width(conf->listeners[l].name),
+			        conf->listeners[l].name);
+	fputc('\n', out);
+	for (size_t i = 0; i < ST_MAX; i++) {
+		if (!control_tc_counter(i))
+			continue;
+		fprintf(out, "tc.%-*s", name_w - 3, stats_names[i]);
+		for (size_t l = 0; l < conf->n_listeners; l++)
+			if (conf->listeners[l].handoff == CONF_HANDOFF_LOCAL)
+				fprintf(out, "  %*" PRIu64, col_width(conf->listeners[l].name),
+				        tc->rows[l].v[i]);
+		fputc('\n', out);
+	}
+}
+
 static void stats_table(FILE *out, const struct conf *conf, const struct stats_row *rows,
-                        const struct stats_row *total)
+                        const struct stats_row *total, const struct stats_block *tc)
 {
 	size_t n_cols = conf->n_listeners + 2;
 	int name_w = (int)strlen("counter");
@@ -206,6 +264,8 @@ static void stats_table(FILE *out, const struct conf *conf, const struct stats_r
 		}
 		fputc('\n', out);
 	}
+	if (tc)
+		tc_table(out, conf, tc, name_w);
 }
 
 static void cmd_stats(struct control *c, int argc, char **argv, FILE *out)
@@ -242,9 +302,10 @@ static void cmd_stats(struct control *c, int argc, char **argv, FILE *out)
 		                      skipped, conf->n_listeners);
 	row_total(&total, rows, n_rows);
 	if (json)
-		stats_json(out, conf, rows, &total, c->src.queue_nums, per_queue, c->src.n_queues);
+		stats_json(out, conf, rows, &total, c->src.queue_nums, per_queue, c->src.n_queues,
+		           control_source_tc(&c->src, n_rows));
 	else
-		stats_table(out, conf, rows, &total);
+		stats_table(out, conf, rows, &total, control_source_tc(&c->src, n_rows));
 out:
 	free(rows);
 	free(per_queue);
@@ -297,6 +358,13 @@ static void addr_port(const struct conf_listener *l, char *buf, size_t len)
 	if (!inet_ntop(l->family, l->addr, a, sizeof(a)))
 		snprintf(a, sizeof(a), "?");
 	snprintf(buf, len, l->family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, l->port);
+}
+
+static const char *handoff_name(const struct conf_listener *l)
+{
+	return l->handoff == CONF_HANDOFF_PASSFD  ? "pass-fd"
+	       : l->handoff == CONF_HANDOFF_LOCAL ? "local"
+	                                          : "proxy";
 }
 
 static void backend_str(const struct conf_listener *l, char *buf, size_t len)
@@ -395,8 +463,7 @@ static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
 			json_string(out, l->name);
 			fputs(":{\"address\":", out);
 			json_string(out, ap);
-			fprintf(out, ",\"handoff\":\"%s\",\"backend\":",
-			        l->handoff == CONF_HANDOFF_PASSFD ? "pass-fd" : "proxy");
+			fprintf(out, ",\"handoff\":\"%s\",\"backend\":", handoff_name(l));
 			json_string(out, be);
 			fputs(",\"policy\":", out);
 			json_string(out, policy_of(conf, l) ? policy_of(conf, l)->name : "");
@@ -409,8 +476,7 @@ static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
 			        (int64_t)rows[i].v[ST_HALFOPEN_ENTRIES]);
 		} else {
 			fprintf(out, "%-16s %-24s %-7s %-28s %-12s %-16s %8u %8u %8" PRId64 "\n",
-			        l->name, ap,
-			        l->handoff == CONF_HANDOFF_PASSFD ? "pass-fd" : "proxy", be,
+			        l->name, ap, handoff_name(l), be,
 			        policy_of(conf, l) ? policy_of(conf, l)->name : "-", mode,
 			        in.accept_queue, in.connections,
 			        (int64_t)rows[i].v[ST_HALFOPEN_ENTRIES]);

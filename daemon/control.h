@@ -27,8 +27,29 @@ struct control_source {
 	 * shown: it stands in for the blocks' accept_queue gauge, so that the stats, the
 	 * listeners view and the metrics all show the one figure. NULL: the blocks' gauge. */
 	uint32_t (*accept_queue)(void *arg, size_t i);
+	/* The kernel fast path's counters (handoff "local", fastpath.h), read when counters
+	 * are shown: summed into the listeners' rows and shown apart as the "tc" path.
+	 * NULL, or NULL returned: no fast path. */
+	const struct stats_block *(*tc_stats)(void *arg);
 	void *arg;
 };
+
+/* The counters the fast path keeps (the others stay 0 in its block). */
+static inline bool control_tc_counter(size_t id)
+{
+	return id == ST_ACK_VALID || id == ST_HANDOFFS || id == ST_HANDOFF_FAILED ||
+	       id == ST_ACK_INVALID || id == ST_ACK_EXPIRED || id == ST_ACK_DENIED ||
+	       id == ST_ACK_FLOW_PASSED || id == ST_MALFORMED_OPT;
+}
+
+/* src's fast path block when it has one of n_rows rows, NULL otherwise. */
+static inline const struct stats_block *control_source_tc(const struct control_source *src,
+                                                          size_t n_rows)
+{
+	const struct stats_block *b = src->tc_stats ? src->tc_stats(src->arg) : NULL;
+
+	return b && b->n_rows == n_rows ? b : NULL;
+}
 
 /* Puts the accept_queue figure into rows summed from src's blocks (n_rows: the listeners of
  * src->conf and the unmatched row, which holds no accept queue). */

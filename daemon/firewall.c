@@ -18,6 +18,12 @@
  *        -j NFQUEUE ...            RSTs that met no socket; only for a listener whose
  *                                  policy keeps half-open entries (stateful, auto)
  *
+ * A listener with handoff "local" gets rule 1 only: its handshake ACKs are
+ * checked by the kernel fast path (TC ingress, fastpath.h) before netfilter,
+ * and every later packet belongs to the server's own socket, so nothing but
+ * its SYNs is queued; with nothing queued after rule 1 it needs no socket
+ * mark either. Its raw-table rules stay: conntrack never saw the SYN.
+ *
  * Why rule 4: the kernel drops a pending request when its client resets it;
  * the daemon does the same with its half-open entry (handshake.h), for which
  * it must see the RST. Cookie-mode listeners keep nothing to drop, and a RST
@@ -166,6 +172,8 @@ static void fw_rules(const struct conf *c, const struct fw_family *f, fw_rule_fn
 		snprintf(spec, sizeof(spec), "! -i lo%s -p tcp --dport %u --syn %s", dst, l->port,
 		         q);
 		fn(ctx, "filter", FW_CHAIN, spec);
+		if (l->handoff == CONF_HANDOFF_LOCAL)
+			continue;
 		snprintf(spec, sizeof(spec),
 		         "! -i lo%s -p tcp --dport %u -m socket --restore-skmark -m mark --mark "
 		         "0x%x -j ACCEPT",
@@ -452,7 +460,9 @@ static void fw_print_nft(FILE *out, const struct conf *c)
 		    "tcp flags & rst == rst meta mark != " FW_STR(FW_SOCKET_MARK) " ",
 		};
 
-		for (size_t k = 0; k < (fw_queues_rst(c, l) ? 5 : 4); k++) {
+		size_t n_rules = l->handoff == CONF_HANDOFF_LOCAL ? 1 : fw_queues_rst(c, l) ? 5 : 4;
+
+		for (size_t k = 0; k < n_rules; k++) {
 			fprintf(out, "# \t\tiifname != \"lo\" ");
 			if (!l->wildcard)
 				fw_nft_match(out, f, l, true);

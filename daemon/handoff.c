@@ -147,6 +147,14 @@ static void dispatch(struct handoff *h, struct handoff_conn *c)
 		                      c->ls ? handoff_listener_name(c->ls) : "-");
 		return;
 	}
+	if (h->conf->listeners[idx].handoff == CONF_HANDOFF_LOCAL) {
+		/* Its ACKs are the kernel fast path's; one reaches the queue only through
+		 * rules of the operator's own (firewall = "none"): no backend to take it. */
+		sock_close_reset(c->fd);
+		handoff_unadmit(c);
+		stats_inc(unmatched_row(h), ST_HANDOFF_FAILED);
+		return;
+	}
 	if (h->conf->listeners[idx].handoff == CONF_HANDOFF_PASSFD)
 		passfd_send(h->passfd[idx], &ac);
 	else

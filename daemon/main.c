@@ -33,6 +33,7 @@
 
 #include "conf.h"
 #include "control.h"
+#include "fastpath.h"
 #include "firewall.h"
 #include "handoff.h"
 #include "log.h"
@@ -62,6 +63,7 @@ struct daemon {
 	struct control *control;
 	struct metrics *metrics;
 	struct notify *notify;
+	struct fastpath *fastpath;                /* handoff "local": the kernel fast path */
 	uint8_t cookie_master[COOKIE_MASTER_LEN]; /* handed to the queues, then wiped */
 	int fw_installed;
 	ev_signal sig_term, sig_int, sig_hup;
@@ -154,6 +156,15 @@ static void ctl_listener_info(void *arg, size_t i, struct control_listener_info 
 	out->sources = lc.sources;
 }
 
+static const struct stats_block *src_tc_stats(void *arg)
+{
+	struct daemon *d = arg;
+
+	/* while a slow reload finishes, the view's slots may not be the maps' yet: harmless,
+	 * the block follows the view's listeners by name */
+	return fastpath_stats(d->fastpath, &d->view);
+}
+
 static uint32_t src_accept_queue(void *arg, size_t i)
 {
 	struct control_listener_info in;
@@ -227,6 +238,14 @@ static void run(struct daemon *d)
 
 	/* root-only, and read at every scrape: opened while it still can be */
 	nfq_fd = d->conf->daemon.metrics_len ? metrics_nfq_open() : -1;
+	/* loading and attaching need CAP_BPF: before the drop; map updates need no capability */
+	if (fastpath_wanted(d->conf)) {
+		d->fastpath = fastpath_new(d->loop, d->conf, d->cookie_master, err, sizeof(err));
+		if (!d->fastpath)
+			fatalx("fast path (handoff \"local\"): %s", err);
+		log_info("fast path: TC ingress program attached to %s",
+		         fastpath_devices(d->fastpath));
+	}
 	/* before any thread: threads inherit the capabilities of their creator */
 	if (privdrop_run(d->conf, err, sizeof(err)) < 0)
 		fatalx("privileges: %s", err);
@@ -239,6 +258,7 @@ static void run(struct daemon *d)
 	env.conf_path = d->conf_path;
 	env.handoff = d->handoff;
 	env.shared = &d->shared;
+	env.fastpath = d->fastpath;
 	env.view = &d->view;
 	env.firewall = d->conf->daemon.firewall == CONF_FW_IPTABLES;
 	env.reply = reload_reply;
@@ -252,6 +272,7 @@ static void run(struct daemon *d)
 	src.queue_nums = d->queue_nums;
 	src.n_queues = d->n_queues;
 	src.accept_queue = src_accept_queue;
+	src.tc_stats = d->fastpath ? src_tc_stats : NULL;
 	src.arg = d;
 	d->control = control_new(d->loop, d->conf->daemon.control_socket, &src, err, sizeof(err));
 	if (!d->control)
@@ -297,6 +318,9 @@ static void run(struct daemon *d)
 	reload_shutdown(d->reload);
 	remove_rules();
 	stop_queues(d);
+	/* after the rules: no SYN is answered any more whose ACK would need it */
+	fastpath_free(d->fastpath);
+	d->fastpath = NULL;
 	notify_free(d->notify);
 	metrics_free(d->metrics);
 	control_free(d->control);
@@ -356,6 +380,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		sodium_memzero(d.cookie_master, sizeof(d.cookie_master));
+		if (fastpath_report(stdout, d.conf) < 0) {
+			fprintf(stderr,
+			        "synguardd: %s: handoff \"local\" cannot work here (see above)\n",
+			        conf_path);
+			conf_free(d.conf);
+			return 1;
+		}
 		printf("synguardd: %s: configuration OK\n", conf_path);
 		conf_free(d.conf);
 		return 0;

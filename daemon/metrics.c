@@ -144,9 +144,34 @@ static void put_header(FILE *out, const char *prefix, size_t id, const char *per
 static void sum_rows(const struct control_source *src, struct stats_row *rows, size_t n_rows,
                      struct stats_row *per_queue)
 {
+	const struct stats_block *tc;
+
 	(void)stats_sum_blocks(src->blocks, src->n_queues + 1, src->n_queues, rows, n_rows,
 	                       per_queue);
+	if ((tc = control_source_tc(src, n_rows)))
+		stats_block_sum(rows, tc);
 	control_source_accept_queue(src, rows, n_rows);
+}
+
+/* The fast path's share of the listener families: synguard_tc_* for the local listeners. */
+static void render_tc(FILE *out, const struct control_source *src, size_t n_rows)
+{
+	const struct stats_block *tc = control_source_tc(src, n_rows);
+	const struct conf *conf = src->conf;
+
+	for (size_t i = 0; tc && i < ST_MAX; i++) {
+		if (!control_tc_counter(i))
+			continue;
+		put_header(out, "tc_", i, "listener (kernel fast path, handoff local)");
+		for (size_t r = 0; r < conf->n_listeners; r++) {
+			if (conf->listeners[r].handoff != CONF_HANDOFF_LOCAL)
+				continue;
+			fprintf(out, "synguard_tc_%s_total{listener=\"", stats_names[i]);
+			put_label_value(out, conf->listeners[r].name);
+			fputs("\"}", out);
+			put_value(out, i, tc->rows[r].v[i]);
+		}
+	}
 }
 
 static void render_nfq(FILE *out, const struct control_source *src, const char *nfq_text)
@@ -220,6 +245,7 @@ void metrics_render(FILE *out, const struct control_source *src, const char *nfq
 			put_value(out, i, per_queue[q].v[i]);
 		}
 	}
+	render_tc(out, src, n_rows);
 	render_nfq(out, src, nfq_text);
 out:
 	free(rows);

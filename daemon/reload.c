@@ -69,12 +69,18 @@ struct conf *reload_conf_load(const char *path, char *err, size_t errlen)
 {
 	struct conf *c = NULL;
 	char *text = read_text(path, err, errlen);
+	char msg[512];
 
 	if (!text)
 		return NULL;
 	if (conf_parse(text, path, &c, err, errlen) < 0)
 		c = NULL;
 	free(text);
+	if (c && fastpath_conf_check(c, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, msg);
+		conf_free(c);
+		c = NULL;
+	}
 	return c;
 }
 
@@ -337,6 +343,11 @@ static int reload_begin(struct reload *r, char **refusal)
 		}
 		cidr_set_free(s);
 	}
+	if (fastpath_check_update(r->env.fastpath, c, err, sizeof(err)) < 0) {
+		(void)!asprintf(refusal, "error: %s: %s; configuration kept\n", path, err);
+		conf_free(c);
+		return -1;
+	}
 	if (handoff_reconfigure(r->env.handoff, c, err, sizeof(err)) < 0) {
 		(void)!asprintf(refusal, "error: %s: %s; configuration kept\n", path, err);
 		conf_free(c);
@@ -361,6 +372,9 @@ static int reload_begin(struct reload *r, char **refusal)
 	r->gen = g;
 	r->state = RELOAD_HANDOVER;
 	__atomic_store_n(&r->env.shared->gen, g, __ATOMIC_RELEASE);
+	/* the handshake ACKs of local listeners follow at once: SYNs answered under the old
+	 * generation carry the same keys' cookies */
+	fastpath_update(r->env.fastpath, c);
 	ev_timer_set(&r->handover, r->env.handover_ms / 1000., 0.);
 	ev_timer_start(r->env.loop, &r->handover);
 	for (size_t i = 0; i < r->n_queues; i++)

@@ -39,6 +39,7 @@
 #include <stdio.h>
 
 #include "conf.h"
+#include "fastpath.h"
 #include "handoff.h"
 #include "queue.h"
 #include "stats.h"
@@ -52,6 +53,7 @@ struct reload_env {
 	const char *conf_path;
 	struct handoff *handoff;
 	struct queue_shared *shared; /* its gen and moved_on are set by reload_new */
+	struct fastpath *fastpath;   /* NULL: none loaded (no listener had handoff "local") */
 	/* the readers' copy of the configuration and their counters blocks (n_queues + 1,
 	 * the handoff's last), refreshed once every thread has moved */
 	struct conf *view;

@@ -27,7 +27,9 @@
 #define CONF_FILE_MAX   256 /* other file paths, NUL included */
 
 enum conf_firewall { CONF_FW_IPTABLES, CONF_FW_NONE };
-enum conf_handoff { CONF_HANDOFF_PROXY, CONF_HANDOFF_PASSFD };
+/* local: the protected server itself listens on the listener's address and port; the
+ * kernel fast path (TC) hands it each proven connection (no backend). */
+enum conf_handoff { CONF_HANDOFF_PROXY, CONF_HANDOFF_PASSFD, CONF_HANDOFF_LOCAL };
 enum conf_mode { CONF_MODE_COOKIE, CONF_MODE_STATEFUL, CONF_MODE_AUTO };
 enum conf_overflow { CONF_OVERFLOW_DROP, CONF_OVERFLOW_RESET };
 enum conf_queue_full { CONF_QUEUE_FULL_DROP, CONF_QUEUE_FULL_ACCEPT };
@@ -95,7 +97,8 @@ struct conf_listener {
 	bool wildcard;
 	uint16_t port;
 	enum conf_handoff handoff;
-	/* proxy: backend address; pass-fd: the Unix socket backends connect to */
+	/* proxy: backend address; pass-fd: the Unix socket backends connect to; local: none
+	 * (backend_len 0) */
 	struct sockaddr_storage backend;
 	socklen_t backend_len;
 	uint8_t proxy_protocol; /* 0: none, 1: PROXY v1 text, 2: PROXY v2 binary */

@@ -10,6 +10,7 @@
 static const char *const handoff_names[] = {
     [CONF_HANDOFF_PROXY] = "proxy",
     [CONF_HANDOFF_PASSFD] = "pass-fd",
+    [CONF_HANDOFF_LOCAL] = "local",
     NULL,
 };
 static const char *const listener_keys[] = {
@@ -36,6 +37,76 @@ static bool parse_unix_backend(const char *s, struct sockaddr_storage *ss, sockl
 	memcpy(un->sun_path, path, n + 1);
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
 	return true;
+}
+
+/*
+ * What a policy cannot do for a local listener: the connection is the server's
+ * the moment the kernel takes it, so the daemon keeps no count of it; and the
+ * half-open entries of stateful/auto modes would outlive handshakes completed
+ * in the kernel.
+ */
+static int check_local_policy(struct ctx *x, const config_setting_t *s, const struct conf_policy *p)
+{
+	if (p->mode != CONF_MODE_COOKIE)
+		return conf_fail(
+		    x, s,
+		    "policy \"%s\" has mode \"%s\", which handoff \"local\" does not "
+		    "support (its handshakes complete in the kernel, where the half-open "
+		    "table cannot follow them): use a policy with mode \"cookie\"",
+		    p->name, p->mode == CONF_MODE_STATEFUL ? "stateful" : "auto");
+	if (p->per_source.max_connections || p->max_connections)
+		return conf_fail(x, s,
+		                 "policy \"%s\" sets %smax_connections, which handoff \"local\" "
+		                 "cannot apply (the server owns each connection from the start and "
+		                 "the daemon never sees it): use a policy without it",
+		                 p->name, p->per_source.max_connections ? "per_source." : "");
+	return 0;
+}
+
+static int parse_backend(struct ctx *x, const config_setting_t *g, const struct conf *c,
+                         struct conf_listener *l)
+{
+	const config_setting_t *s;
+	const char *v = "";
+	char q[QUOTE_MAX];
+
+	const char *rule =
+	    l->handoff == CONF_HANDOFF_PROXY ? PROXY_BACKEND_RULE : PASSFD_BACKEND_RULE;
+	if (!(s = config_setting_get_member(g, "backend")))
+		return conf_fail_missing(x, g, "backend", "is required: %s", rule);
+	if (conf_want_string(x, s, rule, &v) < 0)
+		return -1;
+	if (l->handoff == CONF_HANDOFF_PROXY) {
+		if (strncmp(v, "unix:", 5) == 0)
+			return conf_fail(
+			    x, s, "\"%s\" is a Unix socket, which is for handoff \"pass-fd\": %s",
+			    conf_quote(v, q, sizeof(q)), rule);
+		if (!conf_parse_inet_addr_port(v, false, &l->backend, &l->backend_len))
+			return conf_fail(x, s, "\"%s\" is not valid: %s",
+			                 conf_quote(v, q, sizeof(q)), rule);
+	} else {
+		if (strncmp(v, "unix:", 5) != 0)
+			return conf_fail(
+			    x, s,
+			    "\"%s\" is not a Unix socket, which handoff \"pass-fd\" needs: %s",
+			    conf_quote(v, q, sizeof(q)), rule);
+		if (!parse_unix_backend(v, &l->backend, &l->backend_len))
+			return conf_fail(x, s, "\"%s\" is not valid: %s",
+			                 conf_quote(v, q, sizeof(q)), rule);
+		for (size_t i = 0; i < c->n_listeners; i++) {
+			const struct conf_listener *o = &c->listeners[i];
+
+			if (o->handoff == CONF_HANDOFF_PASSFD && o->backend_len == l->backend_len &&
+			    memcmp(&o->backend, &l->backend, l->backend_len) == 0)
+				return conf_fail(
+				    x, s,
+				    "\"%s\" is already the socket of listeners.[%zu] \"%s\": "
+				    "each pass-fd listener needs a socket of its own",
+				    conf_quote(v, q, sizeof(q)), i, o->name);
+		}
+	}
+
+	return 0;
 }
 
 static int parse_listener(struct ctx *x, const config_setting_t *g, struct conf *c,
@@ -114,50 +185,32 @@ static int parse_listener(struct ctx *x, const config_setting_t *g, struct conf 
 		l->handoff = (enum conf_handoff)e;
 	}
 
-	const char *rule =
-	    l->handoff == CONF_HANDOFF_PROXY ? PROXY_BACKEND_RULE : PASSFD_BACKEND_RULE;
-	if (!(s = config_setting_get_member(g, "backend")))
-		return conf_fail_missing(x, g, "backend", "is required: %s", rule);
-	if (conf_want_string(x, s, rule, &v) < 0)
-		return -1;
-	if (l->handoff == CONF_HANDOFF_PROXY) {
-		if (strncmp(v, "unix:", 5) == 0)
-			return conf_fail(
-			    x, s, "\"%s\" is a Unix socket, which is for handoff \"pass-fd\": %s",
-			    conf_quote(v, q, sizeof(q)), rule);
-		if (!conf_parse_inet_addr_port(v, false, &l->backend, &l->backend_len))
-			return conf_fail(x, s, "\"%s\" is not valid: %s",
-			                 conf_quote(v, q, sizeof(q)), rule);
-	} else {
-		if (strncmp(v, "unix:", 5) != 0)
+	if (l->handoff == CONF_HANDOFF_LOCAL) {
+		if ((s = config_setting_get_member(g, "backend")))
 			return conf_fail(
 			    x, s,
-			    "\"%s\" is not a Unix socket, which handoff \"pass-fd\" needs: %s",
-			    conf_quote(v, q, sizeof(q)), rule);
-		if (!parse_unix_backend(v, &l->backend, &l->backend_len))
-			return conf_fail(x, s, "\"%s\" is not valid: %s",
-			                 conf_quote(v, q, sizeof(q)), rule);
-		for (size_t i = 0; i < c->n_listeners; i++) {
-			const struct conf_listener *o = &c->listeners[i];
-
-			if (o->handoff == CONF_HANDOFF_PASSFD && o->backend_len == l->backend_len &&
-			    memcmp(&o->backend, &l->backend, l->backend_len) == 0)
-				return conf_fail(
-				    x, s,
-				    "\"%s\" is already the socket of listeners.[%zu] \"%s\": "
-				    "each pass-fd listener needs a socket of its own",
-				    conf_quote(v, q, sizeof(q)), i, o->name);
-		}
+			    "is not allowed with handoff \"local\": the protected server "
+			    "itself listens on the listener's address and port %u; leave "
+			    "backend out",
+			    l->port);
+	} else if (parse_backend(x, g, c, l) < 0) {
+		return -1;
 	}
 
 	if ((s = config_setting_get_member(g, "proxy_protocol"))) {
 		if (conf_want_int(x, s, 0, 2, &n) < 0)
 			return -1;
-		if (n && l->handoff != CONF_HANDOFF_PROXY)
+		if (n && l->handoff == CONF_HANDOFF_PASSFD)
 			return conf_fail(
 			    x, s,
 			    "is only allowed with handoff \"proxy\": with \"pass-fd\" the "
 			    "backend gets the client's socket itself; use 0 or leave it out");
+		if (n && l->handoff == CONF_HANDOFF_LOCAL)
+			return conf_fail(
+			    x, s,
+			    "is only allowed with handoff \"proxy\": with \"local\" the "
+			    "server accepts the client's connection itself and sees its "
+			    "address; use 0 or leave it out");
 		l->proxy_protocol = (uint8_t)n;
 	}
 
@@ -175,6 +228,8 @@ static int parse_listener(struct ctx *x, const config_setting_t *g, struct conf 
 		                         names);
 	}
 	l->policy = (size_t)e;
+	if (l->handoff == CONF_HANDOFF_LOCAL)
+		return check_local_policy(x, s ? s : g, &c->policies[e]);
 	return 0;
 }
 

@@ -1,0 +1,76 @@
+/*
+ * The maps of local_ack.bpf.c as the daemon (fastpath.c) writes and reads
+ * them. Shared by user space (with <linux/types.h>) and BPF code (with
+ * vmlinux.h).
+ *
+ * sg_local_listeners: which destinations are protected. Key: family (4 or
+ * 6, the cookie's numbers), port in host order, address in network order
+ * (IPv4 in the first 4 bytes, zero for a wildcard listener). A packet's exact
+ * destination is looked up first, then the wildcard of its family and port.
+ *
+ * sg_local_acl4 / sg_local_acl6: the policies' allow and deny lists, longest
+ * prefix wins as in lib/policy.c. Each key starts with the policy tag of its
+ * listener value (the policy index plus a generation bit), so that a reload
+ * writes the new generation's entries, then switches the listeners, then
+ * removes the old ones: no packet sees a half-written list.
+ *
+ * sg_local_counters: per-CPU counters, entry slot * SG_LOCAL_NCOUNTERS + id.
+ * Slots are the daemon's, stable per listener name across reloads.
+ */
+#ifndef SYNGUARD_LOCAL_ACK_H
+#define SYNGUARD_LOCAL_ACK_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define SG_LOCAL_SLOTS     256 /* listeners with handoff "local", at most */
+#define SG_LOCAL_ACL_MAX   (2 * 65536 + 1024)
+#define SG_LOCAL_GEN_BIT   0x80000000u
+#define SG_LOCAL_ACL_DENY  1
+#define SG_LOCAL_ACL_ALLOW 2
+
+/* Counter ids; fastpath.c maps each to the stats id of the same name. */
+enum sg_local_counter {
+	SG_LC_ACK_VALID,      /* ack_valid: the cookie checked */
+	SG_LC_HANDOFFS,       /* handoffs: the kernel took the connection */
+	SG_LC_HANDOFF_FAILED, /* handoff_failed: no listening socket, or the kernel refused */
+	SG_LC_ACK_INVALID,    /* ack_invalid */
+	SG_LC_ACK_EXPIRED,    /* ack_expired: no key for the cookie's epoch */
+	SG_LC_ACK_DENIED,     /* ack_denied: deny list */
+	SG_LC_ACK_FLOW,       /* ack_flow_passed: a connection or TIME_WAIT holds the tuple */
+	SG_LC_MALFORMED_OPT,  /* malformed_tcp_option */
+	SG_LOCAL_NCOUNTERS
+};
+
+struct sg_local_key {
+	__u8 family; /* 4 or 6 */
+	__u8 pad;
+	__u16 port; /* host order */
+	__u8 addr[16];
+};
+
+#define SG_LOCAL_F_ACL 0x1 /* the policy has an allow or deny list */
+
+struct sg_local_listener {
+	__u32 slot;   /* counters */
+	__u32 policy; /* tag of the ACL keys */
+	__u16 mss[4]; /* the policy's MSS table of this family */
+	__u8 wscale;  /* ours, as the SYN-ACK announced it */
+	__u8 flags;   /* SG_LOCAL_F_* */
+	__u8 pad[2];
+};
+
+struct sg_local_acl4 {
+	__u32 prefixlen; /* 32 + the prefix length */
+	__u32 policy;    /* sg_local_listener.policy: all 32 bits always match */
+	__u8 addr[4];
+};
+
+struct sg_local_acl6 {
+	__u32 prefixlen;
+	__u32 policy;
+	__u8 addr[16];
+};
+
+#endif

@@ -1,0 +1,660 @@
+/*
+ * The kernel fast path of handoff "local": see fastpath.h.
+ */
+#include "fastpath.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool fastpath_wanted(const struct conf *c)
+{
+	for (size_t i = 0; c && i < c->n_listeners; i++)
+		if (c->listeners[i].handoff == CONF_HANDOFF_LOCAL)
+			return true;
+	return false;
+}
+
+#ifndef SYNGUARD_HAVE_BPF
+
+int fastpath_conf_check(const struct conf *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; c && i < c->n_listeners; i++)
+		if (c->listeners[i].handoff == CONF_HANDOFF_LOCAL) {
+			snprintf(err, errlen,
+			         "listener %s: handoff \"local\" needs the kernel fast path, which "
+			         "this synguardd was built without (%s): use handoff \"proxy\" or "
+			         "\"pass-fd\", or build with SYNGUARD_BPF=ON",
+			         c->listeners[i].name, SYNGUARD_BPF_WHY_NOT);
+			return -1;
+		}
+	return 0;
+}
+
+int fastpath_report(FILE *out, const struct conf *c)
+{
+	fprintf(out, "fast path: not built (%s)%s\n", SYNGUARD_BPF_WHY_NOT,
+	        fastpath_wanted(c) ? "" : "; no listener needs it");
+	return fastpath_wanted(c) ? -1 : 0;
+}
+
+struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
+                              const uint8_t master[COOKIE_MASTER_LEN], char *err, size_t errlen)
+{
+	(void)loop;
+	(void)c;
+	(void)master;
+	snprintf(err, errlen, "the kernel fast path is not built (%s)", SYNGUARD_BPF_WHY_NOT);
+	return NULL;
+}
+
+void fastpath_free(struct fastpath *f)
+{
+	(void)f;
+}
+
+int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *err, size_t errlen)
+{
+	(void)f;
+	return fastpath_conf_check(c, err, errlen);
+}
+
+void fastpath_update(struct fastpath *f, const struct conf *c)
+{
+	(void)f;
+	(void)c;
+}
+
+const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *view)
+{
+	(void)f;
+	(void)view;
+	return NULL;
+}
+
+const char *fastpath_devices(const struct fastpath *f)
+{
+	(void)f;
+	return "";
+}
+
+#else /* SYNGUARD_HAVE_BPF */
+
+#include <fcntl.h>
+#include <stddef.h>
+#include <linux/if_arp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <sodium.h>
+
+#include "bpfkeys.h"
+#include "local_ack.h"
+#include "local_ack.skel.h"
+#include "log.h"
+
+/* Debian 12's uapi headers predate tcx (kernel 6.6): the value of enum bpf_attach_type. */
+#ifndef BPF_TCX_INGRESS
+#define BPF_TCX_INGRESS 46
+#endif
+
+#define FASTPATH_DEVS_MAX 64
+/*
+ * The keys of epoch e + 1 are published this long before its boundary, so
+ * that an ACK answering a SYN-ACK the queue threads made just after the
+ * boundary never meets the program still in epoch e. A cookie of e - 1 then
+ * expires this much earlier (the program at e + 1 no longer holds its key).
+ */
+#define FASTPATH_KEY_LEAD 0.1
+
+struct fastpath_slot {
+	char name[CONF_NAME_MAX];          /* "": free */
+	uint64_t base[SG_LOCAL_NCOUNTERS]; /* the counters when the slot was taken */
+};
+
+struct fastpath {
+	struct local_ack *skel;
+	struct bpfkeys *keys;
+	struct ev_loop *loop;
+	ev_periodic tick;
+	uint32_t rotation;
+	int links[FASTPATH_DEVS_MAX];
+	size_t n_links;
+	char devices[FASTPATH_DEVS_MAX * (IF_NAMESIZE + 1) + 1];
+	struct fastpath_slot slots[SG_LOCAL_SLOTS];
+	uint32_t gen; /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
+	int ncpus;
+	uint64_t *percpu;
+	struct stats_block block;
+};
+
+static const enum stats_id counter_stats[SG_LOCAL_NCOUNTERS] = {
+    [SG_LC_ACK_VALID] = ST_ACK_VALID,           [SG_LC_HANDOFFS] = ST_HANDOFFS,
+    [SG_LC_HANDOFF_FAILED] = ST_HANDOFF_FAILED, [SG_LC_ACK_INVALID] = ST_ACK_INVALID,
+    [SG_LC_ACK_EXPIRED] = ST_ACK_EXPIRED,       [SG_LC_ACK_DENIED] = ST_ACK_DENIED,
+    [SG_LC_ACK_FLOW] = ST_ACK_FLOW_PASSED,      [SG_LC_MALFORMED_OPT] = ST_MALFORMED_OPT,
+};
+
+int fastpath_conf_check(const struct conf *c, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; c && i < c->n_listeners; i++)
+		n += c->listeners[i].handoff == CONF_HANDOFF_LOCAL;
+	if (n > SG_LOCAL_SLOTS) {
+		snprintf(err, errlen, "%zu listeners have handoff \"local\": at most %d may", n,
+		         SG_LOCAL_SLOTS);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- devices ---- */
+
+/* Up, not loopback, Ethernet framing (the program reads an Ethernet header). */
+static bool device_usable(int sock, const char *name, const char **why)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
+		*why = "flags unreadable";
+		return false;
+	}
+	if (ifr.ifr_flags & IFF_LOOPBACK) {
+		*why = "loopback (the firewall leaves it alone too)";
+		return false;
+	}
+	if (!(ifr.ifr_flags & IFF_UP)) {
+		*why = "down";
+		return false;
+	}
+	if (ioctl(sock, SIOCGIFHWADDR, &ifr) < 0 || ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+		*why = "not an Ethernet device";
+		return false;
+	}
+	return true;
+}
+
+static int tcx_attach(int prog_fd, unsigned ifindex)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts);
+
+	return bpf_link_create(prog_fd, (int)ifindex, BPF_TCX_INGRESS, &opts);
+}
+
+/* Attaches to every usable device; out (when given) hears about each. Returns the links. */
+static size_t attach_all(int prog_fd, int *links, size_t max, char *names, size_t nameslen,
+                         FILE *out, bool keep)
+{
+	struct if_nameindex *ifs = if_nameindex(), *i;
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	size_t n = 0, used = 0;
+
+	names[0] = '\0';
+	for (i = ifs; ifs && sock >= 0 && i->if_index != 0; i++) {
+		const char *why = NULL;
+		int fd;
+
+		if (!device_usable(sock, i->if_name, &why)) {
+			if (out)
+				fprintf(out, "fast path: device %s: skipped: %s\n", i->if_name,
+				        why);
+			continue;
+		}
+		if (n == max) {
+			if (out)
+				fprintf(out,
+				        "fast path: device %s: skipped: more than %zu devices\n",
+				        i->if_name, max);
+			continue;
+		}
+		fd = tcx_attach(prog_fd, i->if_index);
+		if (fd < 0) {
+			int e = errno;
+
+			if (out)
+				fprintf(out, "fast path: device %s: tcx attach failed: %s%s\n",
+				        i->if_name, strerror(e),
+				        e == EINVAL ? " (tcx needs kernel >= 6.6)" : "");
+			else
+				log_warnx("fast path: device %s: tcx attach failed: %s", i->if_name,
+				          strerror(e));
+			continue;
+		}
+		if (out)
+			fprintf(out, "fast path: device %s: tcx ingress attach OK\n", i->if_name);
+		if (!keep) {
+			close(fd);
+			continue;
+		}
+		links[n++] = fd;
+		used += (size_t)snprintf(names + used, nameslen - used, "%s%s", used ? " " : "",
+		                         i->if_name);
+		if (used >= nameslen)
+			used = nameslen - 1;
+	}
+	if (sock >= 0)
+		close(sock);
+	if (ifs)
+		if_freenameindex(ifs);
+	return n;
+}
+
+/* ---- maps ---- */
+
+static int family4(int af)
+{
+	return af == AF_INET ? COOKIE_IN_FAMILY4 : COOKIE_IN_FAMILY6;
+}
+
+static void listener_key(const struct conf_listener *l, struct sg_local_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = (uint8_t)family4(l->family);
+	k->port = l->port;
+	memcpy(k->addr, l->addr, l->family == AF_INET ? 4 : 16);
+}
+
+/* The policy's allow and deny entries under tag. */
+static void acl_write(struct fastpath *f, const struct conf_policy *p, uint32_t tag)
+{
+	int fd4 = bpf_map__fd(f->skel->maps.sg_local_acl4);
+	int fd6 = bpf_map__fd(f->skel->maps.sg_local_acl6);
+
+	for (int list = 0; list < 2; list++) {
+		const struct cidr *cs = list ? p->deny : p->allow;
+		size_t n = list ? p->n_deny : p->n_allow;
+		uint8_t v = list ? SG_LOCAL_ACL_DENY : SG_LOCAL_ACL_ALLOW;
+
+		for (size_t i = 0; i < n; i++) {
+			int rc;
+
+			if (cs[i].family == AF_INET) {
+				struct sg_local_acl4 k = {.prefixlen = 32u + cs[i].len,
+				                          .policy = tag};
+
+				memcpy(k.addr, cs[i].addr, 4);
+				rc = bpf_map_update_elem(fd4, &k, &v, BPF_ANY);
+			} else {
+				struct sg_local_acl6 k = {.prefixlen = 32u + cs[i].len,
+				                          .policy = tag};
+
+				memcpy(k.addr, cs[i].addr, 16);
+				rc = bpf_map_update_elem(fd6, &k, &v, BPF_ANY);
+			}
+			if (rc < 0)
+				log_warnx("fast path: policy %s: ACL entry: %s", p->name,
+				          strerror(errno));
+		}
+	}
+}
+
+static uint64_t counter_sum(struct fastpath *f, uint32_t slot, uint32_t id)
+{
+	uint32_t k = slot * SG_LOCAL_NCOUNTERS + id;
+	uint64_t s = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.sg_local_counters), &k, f->percpu) < 0)
+		return 0;
+	for (int c = 0; c < f->ncpus; c++)
+		s += f->percpu[c];
+	return s;
+}
+
+static int slot_of(const struct fastpath *f, const char *name)
+{
+	for (int i = 0; i < SG_LOCAL_SLOTS; i++)
+		if (strcmp(f->slots[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int slot_take(struct fastpath *f, const char *name)
+{
+	for (int i = 0; i < SG_LOCAL_SLOTS; i++) {
+		struct fastpath_slot *s = &f->slots[i];
+
+		if (s->name[0])
+			continue;
+		snprintf(s->name, sizeof(s->name), "%s", name);
+		for (uint32_t id = 0; id < SG_LOCAL_NCOUNTERS; id++)
+			s->base[id] = counter_sum(f, (uint32_t)i, id);
+		return i;
+	}
+	return -1;
+}
+
+/* Deletes the keys of map fd (of size ksz) that drop() names. */
+static void map_prune(int fd, size_t ksz, bool (*drop)(const void *k, const void *arg),
+                      const void *arg)
+{
+	uint8_t k[sizeof(struct sg_local_acl6) + sizeof(struct sg_local_key)];
+	uint8_t *doomed = NULL;
+	size_t n = 0, cap = 0;
+
+	for (int rc = bpf_map_get_next_key(fd, NULL, k); rc == 0;
+	     rc = bpf_map_get_next_key(fd, k, k)) {
+		if (!drop(k, arg))
+			continue;
+		if (n == cap) {
+			uint8_t *d = realloc(doomed, (cap = cap ? 2 * cap : 64) * ksz);
+
+			if (!d)
+				break;
+			doomed = d;
+		}
+		memcpy(doomed + n++ * ksz, k, ksz);
+	}
+	for (size_t i = 0; i < n; i++)
+		(void)bpf_map_delete_elem(fd, doomed + i * ksz);
+	free(doomed);
+}
+
+static bool acl_old(const void *k, const void *arg)
+{
+	uint32_t tag;
+
+	memcpy(&tag, (const uint8_t *)k + offsetof(struct sg_local_acl4, policy), sizeof(tag));
+	return (tag & SG_LOCAL_GEN_BIT) != *(const uint32_t *)arg;
+}
+
+static bool listener_gone(const void *k, const void *arg)
+{
+	const struct conf *c = arg;
+
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		struct sg_local_key lk;
+
+		if (c->listeners[i].handoff != CONF_HANDOFF_LOCAL)
+			continue;
+		listener_key(&c->listeners[i], &lk);
+		if (memcmp(&lk, k, sizeof(lk)) == 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The new generation's ACL entries first, then the listeners (each update
+ * replaces one value atomically, and with it the ACL generation it reads),
+ * then what c no longer has.
+ */
+static void maps_apply(struct fastpath *f, const struct conf *c)
+{
+	int lfd = bpf_map__fd(f->skel->maps.sg_local_listeners);
+	uint32_t gen = f->gen ^ SG_LOCAL_GEN_BIT;
+	bool keep[SG_LOCAL_SLOTS] = {false};
+
+	for (size_t i = 0; i < c->n_policies; i++)
+		acl_write(f, &c->policies[i], gen | (uint32_t)i);
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		const struct conf_policy *p = &c->policies[l->policy];
+		struct sg_local_listener v;
+		struct sg_local_key k;
+		int slot;
+
+		if (l->handoff != CONF_HANDOFF_LOCAL)
+			continue;
+		slot = slot_of(f, l->name);
+		if (slot < 0)
+			slot = slot_take(f, l->name);
+		if (slot < 0)
+			continue; /* fastpath_conf_check refuses more */
+		keep[slot] = true;
+		memset(&v, 0, sizeof(v));
+		v.slot = (uint32_t)slot;
+		v.policy = gen | (uint32_t)l->policy;
+		memcpy(v.mss, l->family == AF_INET ? p->mss : p->mss6, sizeof(v.mss));
+		v.wscale = p->wscale;
+		v.flags = p->n_allow || p->n_deny ? SG_LOCAL_F_ACL : 0;
+		listener_key(l, &k);
+		if (bpf_map_update_elem(lfd, &k, &v, BPF_ANY) < 0)
+			log_warnx("fast path: listener %s: %s", l->name, strerror(errno));
+	}
+	map_prune(lfd, sizeof(struct sg_local_key), listener_gone, c);
+	map_prune(bpf_map__fd(f->skel->maps.sg_local_acl4), sizeof(struct sg_local_acl4), acl_old,
+	          &gen);
+	map_prune(bpf_map__fd(f->skel->maps.sg_local_acl6), sizeof(struct sg_local_acl6), acl_old,
+	          &gen);
+	for (int i = 0; i < SG_LOCAL_SLOTS; i++)
+		if (!keep[i])
+			f->slots[i].name[0] = '\0';
+	f->gen = gen;
+}
+
+/* ---- keys ---- */
+
+static void keys_now(struct fastpath *f)
+{
+	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD) / f->rotation);
+
+	if (bpfkeys_set_epoch(f->keys, epoch) < 0)
+		log_warn("fast path: cookie keys of epoch %u", epoch);
+}
+
+static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	keys_now(w->data);
+}
+
+/* ---- life ---- */
+
+static struct local_ack *load(char *err, size_t errlen)
+{
+	struct local_ack *skel;
+	int rc;
+
+	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
+	skel = local_ack__open();
+	if (!skel) {
+		snprintf(err, errlen, "opening the BPF program: %s", strerror(errno));
+		return NULL;
+	}
+	rc = local_ack__load(skel);
+	if (rc < 0) {
+		snprintf(err, errlen,
+		         "loading the BPF program: %s (needs CAP_BPF and CAP_NET_ADMIN, and the "
+		         "kfunc bpf_sk_assign_tcp_reqsk: kernel >= 6.8)",
+		         strerror(-rc));
+		local_ack__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
+                              const uint8_t master[COOKIE_MASTER_LEN], char *err, size_t errlen)
+{
+	struct fastpath *f = calloc(1, sizeof(*f));
+
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	f->loop = loop;
+	f->rotation = c->daemon.cookie_rotation;
+	f->ncpus = libbpf_num_possible_cpus();
+	if (f->ncpus <= 0 || !(f->percpu = calloc((size_t)f->ncpus, sizeof(uint64_t)))) {
+		snprintf(err, errlen, "cannot count the possible CPUs");
+		free(f);
+		return NULL;
+	}
+	if (!(f->skel = load(err, errlen)))
+		goto fail;
+	f->keys = bpfkeys_new(bpf_map__fd(f->skel->maps.sg_cookie_keys), master);
+	if (!f->keys) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (bpfkeys_set_epoch(
+	        f->keys, (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD) / f->rotation)) < 0) {
+		snprintf(err, errlen, "writing the cookie keys: %s", strerror(errno));
+		goto fail;
+	}
+	maps_apply(f, c);
+	f->n_links = attach_all(bpf_program__fd(f->skel->progs.sg_local_ack), f->links,
+	                        FASTPATH_DEVS_MAX, f->devices, sizeof(f->devices), NULL, true);
+	if (f->n_links == 0) {
+		snprintf(err, errlen,
+		         "could not attach to any device (up, not loopback, Ethernet; tcx needs "
+		         "kernel >= 6.6)");
+		goto fail;
+	}
+	ev_periodic_init(&f->tick, on_tick, f->rotation - FASTPATH_KEY_LEAD, f->rotation, NULL);
+	f->tick.data = f;
+	ev_periodic_start(loop, &f->tick);
+	ev_unref(loop); /* the loop ends when everything else has */
+	return f;
+fail:
+	fastpath_free(f);
+	return NULL;
+}
+
+void fastpath_free(struct fastpath *f)
+{
+	if (!f)
+		return;
+	if (f->loop && ev_is_active(&f->tick)) {
+		ev_ref(f->loop);
+		ev_periodic_stop(f->loop, &f->tick);
+	}
+	for (size_t i = 0; i < f->n_links; i++)
+		close(f->links[i]);
+	bpfkeys_free(f->keys);
+	local_ack__destroy(f->skel);
+	stats_block_free(&f->block);
+	free(f->percpu);
+	free(f);
+}
+
+int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *err, size_t errlen)
+{
+	if (!f && fastpath_wanted(c)) {
+		snprintf(err, errlen,
+		         "handoff \"local\" needs the kernel fast path, which is loaded at start "
+		         "only when a listener uses it: restart synguardd");
+		return -1;
+	}
+	return fastpath_conf_check(c, err, errlen);
+}
+
+void fastpath_update(struct fastpath *f, const struct conf *c)
+{
+	if (f)
+		maps_apply(f, c);
+}
+
+const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *view)
+{
+	if (!f || !view)
+		return NULL;
+	if (f->block.n_rows != view->n_listeners + 1) {
+		stats_block_free(&f->block);
+		if (stats_block_init(&f->block, view->n_listeners) < 0)
+			return NULL;
+	}
+	for (size_t i = 0; i < view->n_listeners; i++) {
+		const struct conf_listener *l = &view->listeners[i];
+		struct stats_row *r = &f->block.rows[i];
+		int slot = l->handoff == CONF_HANDOFF_LOCAL ? slot_of(f, l->name) : -1;
+
+		memset(r, 0, sizeof(*r));
+		for (uint32_t id = 0; slot >= 0 && id < SG_LOCAL_NCOUNTERS; id++)
+			r->v[counter_stats[id]] =
+			    counter_sum(f, (uint32_t)slot, id) - f->slots[slot].base[id];
+	}
+	return &f->block;
+}
+
+const char *fastpath_devices(const struct fastpath *f)
+{
+	return f ? f->devices : "";
+}
+
+/* ---- synguardd -t ---- */
+
+static bool btf_enum_has(const struct btf *btf, const char *type, const char *value)
+{
+	int id = btf__find_by_name_kind(btf, type, BTF_KIND_ENUM);
+	const struct btf_type *t;
+	const struct btf_enum *e;
+
+	if (id < 0 || !(t = btf__type_by_id(btf, (__u32)id)))
+		return false;
+	e = btf_enum(t);
+	for (unsigned i = 0; i < btf_vlen(t); i++)
+		if (strcmp(btf__name_by_offset(btf, e[i].name_off), value) == 0)
+			return true;
+	return false;
+}
+
+int fastpath_report(FILE *out, const struct conf *c)
+{
+	struct btf *btf;
+	struct local_ack *skel;
+	char err[256], names[FASTPATH_DEVS_MAX * (IF_NAMESIZE + 1) + 1];
+	int links[FASTPATH_DEVS_MAX], ok = 0, sc = -1;
+	FILE *sf;
+
+	if (!fastpath_wanted(c)) {
+		fprintf(out, "fast path: built; no listener has handoff \"local\"\n");
+		return 0;
+	}
+	fprintf(out, "fast path: built (BPF program local_ack)\n");
+	btf = btf__load_vmlinux_btf();
+	if (!btf) {
+		fprintf(out, "fast path: kernel: no BTF at /sys/kernel/btf/vmlinux\n");
+		return -1;
+	}
+	if (btf__find_by_name_kind(btf, "bpf_sk_assign_tcp_reqsk", BTF_KIND_FUNC) < 0) {
+		fprintf(out, "fast path: kernel: no kfunc bpf_sk_assign_tcp_reqsk (kernel >= 6.8 "
+		             "with CONFIG_SYN_COOKIES)\n");
+		ok = -1;
+	} else {
+		fprintf(out, "fast path: kernel: kfunc bpf_sk_assign_tcp_reqsk present\n");
+	}
+	if (!btf_enum_has(btf, "bpf_attach_type", "BPF_TCX_INGRESS")) {
+		fprintf(out, "fast path: kernel: no tcx (kernel >= 6.6)\n");
+		ok = -1;
+	} else {
+		fprintf(out, "fast path: kernel: tcx present\n");
+	}
+	btf__free(btf);
+	if ((sf = fopen("/proc/sys/net/ipv4/tcp_syncookies", "re"))) {
+		if (fscanf(sf, "%d", &sc) != 1)
+			sc = -1;
+		fclose(sf);
+	}
+	if (sc == 0) {
+		fprintf(out, "fast path: net.ipv4.tcp_syncookies is 0 in this network namespace: "
+		             "the kernel takes no connection from the program (set it to 1)\n");
+		ok = -1;
+	}
+	if (ok < 0)
+		return -1;
+	if (!(skel = load(err, sizeof(err)))) {
+		fprintf(out, "fast path: %s\n", err);
+		return -1;
+	}
+	fprintf(out, "fast path: program loads (verifier OK)\n");
+	/* one line per device: attached and detached at once, or why not */
+	(void)attach_all(bpf_program__fd(skel->progs.sg_local_ack), links, FASTPATH_DEVS_MAX, names,
+	                 sizeof(names), out, false);
+	local_ack__destroy(skel);
+	return 0;
+}
+
+#endif /* SYNGUARD_HAVE_BPF */

@@ -1,0 +1,71 @@
+/*
+ * The kernel fast path of listeners with handoff "local": the TC ingress
+ * program bpf/local_ack.bpf.c, attached with tcx links to every up,
+ * non-loopback Ethernet device, checks the handshake ACKs with the daemon's
+ * cookie and hands valid ones to the server's own listening socket. SYNs
+ * stay on the NFQUEUE path (the firewall queues no ACK of such listeners).
+ *
+ * Lifecycle: the links are file descriptors of this process, so the
+ * programs go when the daemon goes, however it ends (no pins, nothing left
+ * attached, a restart never finds a second program). Loading and attaching
+ * need CAP_BPF and CAP_NET_ADMIN: fastpath_new runs before the privilege
+ * drop; afterwards only map updates are made, through the open map fds.
+ *
+ * Keys: derived from the same master as the queue threads' (bpfkeys.h),
+ * published a little before each epoch boundary (see fastpath.c).
+ *
+ * Where the BPF parts are not built, every call but fastpath_conf_check and
+ * fastpath_report refuses, and those two say why.
+ */
+#ifndef SYNGUARD_FASTPATH_H
+#define SYNGUARD_FASTPATH_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "conf.h"
+#include "cookie.h"
+#include "stats.h"
+
+struct fastpath;
+
+/* True when some listener of c has handoff "local". */
+bool fastpath_wanted(const struct conf *c);
+
+/* 0, or -1 with the reason when c has local listeners and the fast path is not built. */
+int fastpath_conf_check(const struct conf *c, char *err, size_t errlen);
+
+/*
+ * synguardd -t: whether the build, the kernel and each device support the
+ * fast path, and why not; loads and attaches for a moment when it can (as
+ * root). Returns 0 when every check passed, -1 otherwise.
+ */
+int fastpath_report(FILE *out, const struct conf *c);
+
+/* Loads the program, fills its maps from c, installs the keys and attaches it. */
+struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
+                              const uint8_t master[COOKIE_MASTER_LEN], char *err, size_t errlen);
+/* Detaches (closes the links) and unloads. */
+void fastpath_free(struct fastpath *f);
+
+/*
+ * Reload: the maps follow c without detaching. -1 when c cannot be served
+ * (too many local listeners); the maps are then unchanged.
+ */
+int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *err, size_t errlen);
+void fastpath_update(struct fastpath *f, const struct conf *c);
+
+/*
+ * The TC path's counters as one stats block shaped for view (one row per
+ * listener, the unmatched row empty): read from the kernel's per-CPU map on
+ * each call. The block stays valid until the next call or fastpath_free.
+ */
+const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *view);
+
+/* The devices the program is attached to, for the log: "eth0 eth1". */
+const char *fastpath_devices(const struct fastpath *f);
+
+#endif
