@@ -352,18 +352,20 @@ EOF
 }
 
 # synguard_answered PRECHECK_JSON: the pre-flood connections were answered by
-# synguardd, not by the kernel behind it. With handoff = "local" the service
-# listens on the protected port itself: were the daemon's queue rules or its
-# TC program missing, the kernel would serve the clients directly and the
-# benchmark would measure no defense at all.
+# synguardd and handed over by its TC program, not served by the kernel
+# behind it. With handoff = "local" the service listens on the protected port
+# itself: were the daemon's queue rules or its TC program missing, the kernel
+# would serve the clients directly and the benchmark would measure no defense.
 synguard_answered() {
-	local ok sent
+	local ok stats sent handed
 	ok=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["all"]["ok"])' "$1")
-	sent=$("$SYNGUARDCTL" -s "$run_dir/control.sock" stats --json 2>/dev/null |
-		lab_json_get total.synack_sent 2>/dev/null) || sent=0
-	if [ "${sent:-0}" -lt "$ok" ]; then
-		echo "bench: $d: synguardd sent ${sent:-0} SYN-ACKs for $ok connections before the flood:" \
-			"the kernel answered them, not synguard; nothing to measure" >&2
+	stats=$("$SYNGUARDCTL" -s "$run_dir/control.sock" stats --json 2>/dev/null) || stats='{}'
+	sent=$(lab_json_get total.synack_sent <<<"$stats" 2>/dev/null) || sent=0
+	handed=$(lab_json_get tc.bench.handoffs <<<"$stats" 2>/dev/null) || handed=0
+	if [ "${sent:-0}" -lt "$ok" ] || [ "${handed:-0}" -lt "$ok" ]; then
+		echo "bench: $d: of $ok connections before the flood, synguardd sent ${sent:-0} SYN-ACKs" \
+			"and its TC program handed over ${handed:-0}: the kernel served them, not synguard;" \
+			"nothing to measure" >&2
 		return 1
 	fi
 }

@@ -156,13 +156,14 @@ a = json.load(open(sys.argv[1]))["all"]
 print(a["connect_ms"]["p50"], a["connect_ms"]["p99"], a["success_pct"])' "$2"
 }
 
-# synguardd's SYN-ACKs so far on listener NAME (d: the run's directory):
-# proof that the local handoff's connections went through synguard, not
-# straight to the kernel's listener behind it.
-listener_synacks() {
+# local_handoffs DIR: connections the TC program has handed to the local
+# listener "l" so far (DIR: the run's directory); a valid ACK carries
+# synguardd's cookie, so each one was answered by synguardd too: proof that
+# the local handoff's connections went through synguard, not straight to the
+# kernel's listener behind it.
+local_handoffs() {
 	"$SYNGUARDCTL" -s "$1/control.sock" stats --json 2>/dev/null |
-		$PY -c 'import json, sys; print(json.load(sys.stdin)["listeners"][sys.argv[1]]["synack_sent"])' "$2" \
-		2>/dev/null || echo 0
+		$PY -c 'import json, sys; print(json.load(sys.stdin)["tc"]["l"]["handoffs"])' 2>/dev/null || echo 0
 }
 
 # added_us BASE VIA: the difference of two "p50 p99 success" medians in us
@@ -171,7 +172,7 @@ added_us() {
 }
 
 mode_latency() {
-	local d=$out/latency direct via loc n0 n1
+	local d=$out/latency direct via loc n0 n1 lok
 	mkdir -p "$d"
 	lab_up
 	lab_bg server "$d/backend.log" "$SGBACKEND" --quiet --listen "$S:8081" echo
@@ -185,19 +186,20 @@ mode_latency() {
 	direct=$(run_load "$d/direct.log" "$d/direct.json" 8081 200 10)
 	via=$(run_load "$d/synguard.log" "$d/synguard.json" 80 200 10)
 	if [ $local_handoff = 1 ]; then
-		n0=$(listener_synacks "$d" l)
+		n0=$(local_handoffs "$d")
 		loc=$(run_load "$d/local.log" "$d/local.json" 82 200 10)
-		n1=$(listener_synacks "$d" l)
+		n1=$(local_handoffs "$d")
 	fi
 	fig "latency (load $(load)): 2000 connects at 200/s, no flood; connect ms p50 p99 success%"
 	fig "  direct   $direct"
 	fig "  synguard $via"
 	fig "  added median: $(added_us "$direct" "$via") (target <= 100 us)"
 	if [ $local_handoff = 1 ]; then
-		fig "  local    $loc  (synguardd SYN-ACKs on the local listener: $((n1 - n0)))"
+		fig "  local    $loc  (handed over by TC: $((n1 - n0)))"
 		fig "  local added median: $(added_us "$direct" "$loc") (target <= 20 us)"
-		if [ $((n1 - n0)) -lt 1000 ]; then
-			fig "  local: FAILED: synguardd answered $((n1 - n0)) of the 2000 SYNs: not a measurement of the local handoff"
+		lok=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["all"]["ok"])' "$d/local.json")
+		if [ $((n1 - n0)) -lt "$lok" ]; then
+			fig "  local: FAILED: TC handed over $((n1 - n0)) of the $lok connections: not a measurement of the local handoff"
 			local_missing="the local listener's SYNs did not go through synguardd"
 		fi
 	fi
@@ -247,7 +249,7 @@ mode_relay() {
 		sleep 0.5
 		# interleaved trials, the median of each: other jobs come and go
 		local dl=() pl=() fl=() ll=() _
-		if [ $local_handoff = 1 ]; then n0=$(listener_synacks "$d" l); fi
+		if [ $local_handoff = 1 ]; then n0=$(local_handoffs "$d"); fi
 		for _ in $(seq "$trials"); do
 			dl+=("$(bulk "$n" "$bytes" 8081)")
 			pl+=("$(bulk "$n" "$bytes" 80)")
@@ -260,11 +262,11 @@ mode_relay() {
 		passfd=$(median "${fl[@]}")
 		fig "  $n stream(s): direct $direct  proxy $proxy ($($PY -c "print('%.2f' % ($proxy / $direct))")x, target >= 0.9)  pass-fd $passfd ($($PY -c "print('%.2f' % ($passfd / $direct))")x)"
 		if [ $local_handoff = 1 ]; then
-			n1=$(listener_synacks "$d" l)
+			n1=$(local_handoffs "$d")
 			loc=$(median "${ll[@]}")
-			fig "  $n stream(s): direct $direct  local $loc ($($PY -c "print('%.2f' % ($loc / $direct))")x, target >= 0.98; synguardd SYN-ACKs on the local listener: $((n1 - n0)))"
+			fig "  $n stream(s): direct $direct  local $loc ($($PY -c "print('%.2f' % ($loc / $direct))")x, target >= 0.98; handed over by TC: $((n1 - n0)))"
 			if [ $((n1 - n0)) -lt $((n * trials)) ]; then
-				fig "  local: FAILED: $((n1 - n0)) SYN-ACKs for $((n * trials)) connections: not a measurement of the local handoff"
+				fig "  local: FAILED: TC handed over $((n1 - n0)) of $((n * trials)) connections: not a measurement of the local handoff"
 				local_missing="the local listener's SYNs did not go through synguardd"
 			fi
 		fi
