@@ -189,6 +189,7 @@ command -v gnuplot >/dev/null || echo "bench: gnuplot missing: no chart (tests/d
 export SGLAB_PREFIX=${SGLAB_PREFIX:-sgbench}
 # shellcheck source=lab.sh
 . "$lab/lab.sh"
+lab_lock || exit 1
 
 [ -n "$out" ] || out=$build_dir/bench/$NAME-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"

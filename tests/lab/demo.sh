@@ -85,6 +85,7 @@ done
 export SGLAB_PREFIX=${SGLAB_PREFIX:-sgdemo}
 # shellcheck source=lab.sh
 . "$top/tests/lab/lab.sh"
+lab_lock || exit 1
 
 work=$(mktemp -d -t synguard-demo.XXXXXX)
 sock=$work/control.sock

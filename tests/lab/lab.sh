@@ -172,6 +172,20 @@ lab_up() {
 	return 0
 }
 
+# lab_lock: holds, for the calling shell's lifetime, a lock on this prefix's
+# namespaces. Two runs with one prefix would tear down each other's lab (and
+# measure each other's floods): the second one stops here and says why.
+lab_lock() {
+	local f=/run/lock/sglab-$SGLAB_PREFIX.lock
+	mkdir -p /run/lock 2>/dev/null
+	exec {LAB_LOCK_FD}>"$f" || return 1
+	flock -n "$LAB_LOCK_FD" || {
+		echo "lab: another run is using the namespaces $SGLAB_PREFIX-* ($f);" \
+			"wait for it, or set SGLAB_PREFIX to run beside it" >&2
+		return 1
+	}
+}
+
 lab_status() {
 	local node
 	for node in $LAB_NODES; do

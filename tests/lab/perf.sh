@@ -82,6 +82,7 @@ summary=$out/perf.txt
 export SGLAB_PREFIX=${SGLAB_PREFIX:-sgperf}
 # shellcheck source=lab.sh
 . "$lab/lab.sh"
+lab_lock || exit 1
 cleanup() {
 	local rc=$?
 	trap - EXIT
