@@ -36,9 +36,10 @@ int fastpath_conf_check(const struct conf *c, char *err, size_t errlen)
 
 int fastpath_report(FILE *out, const struct conf *c)
 {
-	fprintf(out, "fast path: not built (%s)%s\n", SYNGUARD_BPF_WHY_NOT,
-	        fastpath_wanted(c) ? "" : "; no listener needs it");
-	return fastpath_wanted(c) ? -1 : 0;
+	if (!fastpath_wanted(c))
+		return 0;
+	fprintf(out, "fast path: not built (%s)\n", SYNGUARD_BPF_WHY_NOT);
+	return -1;
 }
 
 struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
@@ -97,6 +98,7 @@ const char *fastpath_devices(const struct fastpath *f)
 #include <sodium.h>
 
 #include "bpfkeys.h"
+#include "firewall.h"
 #include "local_ack.h"
 #include "local_ack.skel.h"
 #include "log.h"
@@ -106,14 +108,20 @@ const char *fastpath_devices(const struct fastpath *f)
 #define BPF_TCX_INGRESS 46
 #endif
 
-#define FASTPATH_DEVS_MAX 64
+#define FASTPATH_DEVS_MAX  64
 /*
  * The keys of epoch e + 1 are published this long before its boundary, so
  * that an ACK answering a SYN-ACK the queue threads made just after the
  * boundary never meets the program still in epoch e. A cookie of e - 1 then
  * expires this much earlier (the program at e + 1 no longer holds its key).
  */
-#define FASTPATH_KEY_LEAD 0.1
+#define FASTPATH_KEY_LEAD  0.1
+/*
+ * The tick is due at boundary - FASTPATH_KEY_LEAD; in doubles of today's
+ * seconds, adding the lead back may land a few hundred nanoseconds short of
+ * the boundary, and the epoch would not change for a whole rotation.
+ */
+#define FASTPATH_KEY_SLACK 0.01
 
 struct fastpath_slot {
 	char name[CONF_NAME_MAX];          /* "": free */
@@ -437,7 +445,8 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 
 static void keys_now(struct fastpath *f)
 {
-	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD) / f->rotation);
+	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD + FASTPATH_KEY_SLACK) /
+	                            f->rotation);
 
 	if (bpfkeys_set_epoch(f->keys, epoch) < 0)
 		log_warn("fast path: cookie keys of epoch %u", epoch);
@@ -465,10 +474,12 @@ static struct local_ack *load(char *err, size_t errlen)
 	}
 	rc = local_ack__load(skel);
 	if (rc < 0) {
-		snprintf(err, errlen,
-		         "loading the BPF program: %s (needs CAP_BPF and CAP_NET_ADMIN, and the "
-		         "kfunc bpf_sk_assign_tcp_reqsk: kernel >= 6.8)",
-		         strerror(-rc));
+		snprintf(
+		    err, errlen,
+		    "loading the BPF program: %s (needs CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, "
+		    "under systemd the drop-in local-handoff.conf; and the kfunc "
+		    "bpf_sk_assign_tcp_reqsk: kernel >= 6.8)",
+		    strerror(-rc));
 		local_ack__destroy(skel);
 		return NULL;
 	}
@@ -609,10 +620,8 @@ int fastpath_report(FILE *out, const struct conf *c)
 	int links[FASTPATH_DEVS_MAX], ok = 0, sc = -1;
 	FILE *sf;
 
-	if (!fastpath_wanted(c)) {
-		fprintf(out, "fast path: built; no listener has handoff \"local\"\n");
+	if (!fastpath_wanted(c))
 		return 0;
-	}
 	fprintf(out, "fast path: built (BPF program local_ack)\n");
 	btf = btf__load_vmlinux_btf();
 	if (!btf) {

@@ -39,9 +39,10 @@ bool fastpath_wanted(const struct conf *c);
 int fastpath_conf_check(const struct conf *c, char *err, size_t errlen);
 
 /*
- * synguardd -t: whether the build, the kernel and each device support the
- * fast path, and why not; loads and attaches for a moment when it can (as
- * root). Returns 0 when every check passed, -1 otherwise.
+ * synguardd -t, when c has local listeners (silent otherwise): whether the
+ * build, the kernel and each device support the fast path, and why not;
+ * loads and attaches for a moment when it can (as root). Returns 0 when
+ * every check passed, -1 otherwise.
  */
 int fastpath_report(FILE *out, const struct conf *c);
 

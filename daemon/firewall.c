@@ -22,7 +22,9 @@
  * checked by the kernel fast path (TC ingress, fastpath.h) before netfilter,
  * and every later packet belongs to the server's own socket, so nothing but
  * its SYNs is queued; with nothing queued after rule 1 it needs no socket
- * mark either. Its raw-table rules stay: conntrack never saw the SYN.
+ * mark either. Its rule 1 skips SYNs the fast path marked FW_TW_MARK (a
+ * TIME_WAIT holds their 4-tuple: the kernel's to recycle). Its raw-table
+ * rules stay: conntrack never saw the SYN.
  *
  * Why rule 4: the kernel drops a pending request when its client resets it;
  * the daemon does the same with its half-open entry (handshake.h), for which
@@ -169,11 +171,16 @@ static void fw_rules(const struct conf *c, const struct fw_family *f, fw_rule_fn
 			fw_addr(f, l, addr, sizeof(addr));
 			snprintf(dst, sizeof(dst), " -d %s", addr);
 		}
+		if (l->handoff == CONF_HANDOFF_LOCAL) {
+			snprintf(spec, sizeof(spec),
+			         "! -i lo%s -p tcp --dport %u --syn -m mark ! --mark 0x%x %s", dst,
+			         l->port, FW_TW_MARK, q);
+			fn(ctx, "filter", FW_CHAIN, spec);
+			continue;
+		}
 		snprintf(spec, sizeof(spec), "! -i lo%s -p tcp --dport %u --syn %s", dst, l->port,
 		         q);
 		fn(ctx, "filter", FW_CHAIN, spec);
-		if (l->handoff == CONF_HANDOFF_LOCAL)
-			continue;
 		snprintf(spec, sizeof(spec),
 		         "! -i lo%s -p tcp --dport %u -m socket --restore-skmark -m mark --mark "
 		         "0x%x -j ACCEPT",
@@ -462,6 +469,17 @@ static void fw_print_nft(FILE *out, const struct conf *c)
 
 		size_t n_rules = l->handoff == CONF_HANDOFF_LOCAL ? 1 : fw_queues_rst(c, l) ? 5 : 4;
 
+		if (l->handoff == CONF_HANDOFF_LOCAL) {
+			fprintf(out, "# \t\tiifname != \"lo\" ");
+			if (!l->wildcard)
+				fw_nft_match(out, f, l, true);
+			else
+				fprintf(out, "meta nfproto %s ",
+				        f->af == AF_INET ? "ipv4" : "ipv6");
+			fprintf(out, "tcp dport %u %smeta mark != " FW_STR(FW_TW_MARK) " %s\n",
+			        l->port, tails[0], q);
+			continue;
+		}
 		for (size_t k = 0; k < n_rules; k++) {
 			fprintf(out, "# \t\tiifname != \"lo\" ");
 			if (!l->wildcard)

@@ -23,6 +23,15 @@
  */
 #define FW_SOCKET_MARK 0x5348
 
+/*
+ * Packet mark the kernel fast path (bpf/local_ack.bpf.c) sets on a SYN to a
+ * listener with handoff "local" whose 4-tuple is held by a TIME_WAIT socket:
+ * the SYN rule leaves it to the kernel, which recycles the TIME_WAIT into a
+ * new connection of the server's (the cookie path cannot: the kernel refuses
+ * a connection whose 4-tuple a TIME_WAIT still holds).
+ */
+#define FW_TW_MARK 0x5349
+
 /* Removes stale rules of an earlier run, then installs the rules for every listener. Waits
  * for the tools (start-up: nothing is relayed yet). */
 int fw_install(const struct conf *c, char *err, size_t errlen);

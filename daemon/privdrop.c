@@ -606,6 +606,37 @@ static int verify_as_is(const struct conf *conf, struct privdrop_want *want, cha
 	return 0;
 }
 
+/* CAP_BPF and CAP_PERFMON out of every set this process can change. */
+static int drop_bpf_caps(char *err, size_t errlen)
+{
+	static const cap_value_t bpf_caps[] = {CAP_BPF, CAP_PERFMON};
+	cap_t caps;
+	int rc;
+
+	for (size_t i = 0; i < 2; i++)
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, bpf_caps[i], 0, 0) < 0 &&
+		    errno != EINVAL) {
+			snprintf(err, errlen, "lowering the ambient %s: %s", cap_names[bpf_caps[i]],
+			         strerror(errno));
+			return -1;
+		}
+	caps = cap_get_proc();
+	if (!caps) {
+		snprintf(err, errlen, "cap_get_proc: %s", strerror(errno));
+		return -1;
+	}
+	rc = cap_set_flag(caps, CAP_EFFECTIVE, 2, bpf_caps, CAP_CLEAR) < 0 ||
+	             cap_set_flag(caps, CAP_PERMITTED, 2, bpf_caps, CAP_CLEAR) < 0 ||
+	             cap_set_flag(caps, CAP_INHERITABLE, 2, bpf_caps, CAP_CLEAR) < 0 ||
+	             cap_set_proc(caps) < 0
+	         ? -1
+	         : 0;
+	if (rc < 0)
+		snprintf(err, errlen, "dropping CAP_BPF and CAP_PERFMON: %s", strerror(errno));
+	cap_free(caps);
+	return rc;
+}
+
 /* net.ipv4.ip_unprivileged_port_start; the kernel's default when unreadable. */
 static unsigned unprivileged_port_start(void)
 {
@@ -630,6 +661,10 @@ int privdrop_run(const struct conf *conf, char *err, size_t errlen)
 	char names[256];
 
 	if (getuid() != 0 && geteuid() != 0) {
+		/* The kernel fast path is loaded by now (fastpath.h); its map updates need no
+		 * capability. The unit grants CAP_BPF and CAP_PERFMON for that load only. */
+		if (drop_bpf_caps(err, errlen) < 0)
+			return -1;
 		/* what the systemd unit grants is fine, even if this configuration needs less */
 		want.uid = geteuid();
 		want.gid = getegid();

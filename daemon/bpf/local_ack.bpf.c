@@ -14,6 +14,7 @@
  * see it. Candidate, as in the kernel's selftest test_tcp_custom_syncookie:
  * ACK set, SYN, RST and FIN clear (a FIN without a connection draws the
  * kernel's RST as before; a data segment may carry the handshake's ACK).
+ * SYNs are looked at only for a TIME_WAIT on their tuple (see below).
  */
 #include "vmlinux.h"
 
@@ -37,7 +38,8 @@
 #define SG_TCX_PASS 0
 #define SG_TCX_DROP 2
 
-#define SG_TCP_LISTEN 10
+#define SG_TCP_TIME_WAIT 6
+#define SG_TCP_LISTEN    10
 
 extern int bpf_sk_assign_tcp_reqsk(struct __sk_buff *skb, struct sock *sk,
                                    struct bpf_tcp_req_attrs *attrs, int attrs__sz) __ksym;
@@ -165,8 +167,8 @@ int sg_local_ack(struct __sk_buff *skb)
 	}
 	if (bpf_skb_load_bytes(skb, l4off, &th, sizeof(th)) < 0)
 		return SG_TCX_NEXT;
-	flags = ((__u8 *)&th)[13];
-	if ((flags & (TCP_ACK | TCP_SYN | TCP_RST | TCP_FIN)) != TCP_ACK || th.doff < 5)
+	flags = ((__u8 *)&th)[13] & (TCP_ACK | TCP_SYN | TCP_RST | TCP_FIN);
+	if ((flags != TCP_ACK && flags != TCP_SYN) || th.doff < 5)
 		return SG_TCX_NEXT;
 	t.sport = bpf_ntohs(th.source);
 	t.dport = bpf_ntohs(th.dest);
@@ -183,6 +185,21 @@ int sg_local_ack(struct __sk_buff *skb)
 		st.ipv6.dport = th.dest;
 	}
 	skc = bpf_skc_lookup_tcp(skb, &st, tuple_size, BPF_F_CURRENT_NETNS, 0);
+	if (flags == TCP_SYN) {
+		/*
+		 * A TIME_WAIT holds the tuple (the server closed first, the client
+		 * reuses its port): the kernel would refuse the cookie connection as
+		 * a duplicate, but recycles the TIME_WAIT for a SYN it sees itself.
+		 * The mark makes the firewall leave this SYN to it.
+		 */
+		if (skc && skc->state == SG_TCP_TIME_WAIT) {
+			skb->mark = SG_LOCAL_TW_MARK;
+			count(l->slot, SG_LC_ACK_FLOW);
+		}
+		if (skc)
+			bpf_sk_release(skc);
+		return SG_TCX_NEXT;
+	}
 	if (skc && skc->state != SG_TCP_LISTEN) {
 		bpf_sk_release(skc);
 		count(l->slot, SG_LC_ACK_FLOW);

@@ -29,6 +29,7 @@
 #define SG_LOCAL_GEN_BIT   0x80000000u
 #define SG_LOCAL_ACL_DENY  1
 #define SG_LOCAL_ACL_ALLOW 2
+#define SG_LOCAL_TW_MARK   0x5349 /* firewall.h's FW_TW_MARK */
 
 /* Counter ids; fastpath.c maps each to the stats id of the same name. */
 enum sg_local_counter {
@@ -38,7 +39,8 @@ enum sg_local_counter {
 	SG_LC_ACK_INVALID,    /* ack_invalid */
 	SG_LC_ACK_EXPIRED,    /* ack_expired: no key for the cookie's epoch */
 	SG_LC_ACK_DENIED,     /* ack_denied: deny list */
-	SG_LC_ACK_FLOW,       /* ack_flow_passed: a connection or TIME_WAIT holds the tuple */
+	SG_LC_ACK_FLOW,       /* ack_flow_passed: a connection or TIME_WAIT holds the tuple; also
+	                       * SYNs marked for a TIME_WAIT to recycle */
 	SG_LC_MALFORMED_OPT,  /* malformed_tcp_option */
 	SG_LOCAL_NCOUNTERS
 };

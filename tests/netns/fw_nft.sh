@@ -21,12 +21,13 @@ printf 'table inet sgprobe {\n\tchain c {\n\t\ttype filter hook input priority 0
 if lab_exec server nft -c -f "$probe" 2>/dev/null; then has_queue=1; else has_queue=0; fi
 echo "kernel has the nft queue statement: $has_queue"
 
-check() { # WHAT LISTENERS QUEUE-STATEMENT [STATEFUL]: the printed ruleset for this config
-	local what=$1 n=$2 want=$3 r=${4:-0} rs=$T_DIR/ruleset.nft
+check() { # WHAT LISTENERS QUEUE-STATEMENT [STATEFUL [LOCAL]]: the printed ruleset for this config
+	local what=$1 n=$2 want=$3 r=${4:-0} l=${5:-0} rs=$T_DIR/ruleset.nft
 	nft_of >"$rs"
 	[ -s "$rs" ] || t_fail "$what: no nftables ruleset printed"
-	t_expect "$what: two queue rules per listener, a third (RSTs) for the $r stateful" \
-		"$(grep -c ' queue num ' "$rs")" = $((2 * n + r))
+	# a local listener's handshake ACKs are the kernel fast path's: its SYNs only
+	t_expect "$what: two queue rules per listener, a third (RSTs) for the $r stateful, one for the $l local" \
+		"$(grep -c ' queue num ' "$rs")" = $((2 * n + r - l))
 	t_expect "$what: a RST rule for each stateful listener" \
 		"$(grep -c ' tcp flags & rst == rst meta mark != 0x5348 queue num ' "$rs")" = "$r"
 	t_expect "$what: every queue rule reads '$want'" \
@@ -59,5 +60,28 @@ $(pc_listener web4 $LAB_SERVER4 25 proxy 127.0.0.1:2525 default)" '
 	st = { mode = "stateful"; };
 	au = { mode = "auto"; };'
 check "stateful and auto listeners, one queue" 3 "queue num 0 bypass" 2
+
+# handoff "local": only SYNs are queued, in both the nft and the iptables rules.
+printf '%s\n' 'listeners = (' \
+	"{ name = \"l4\"; address = \"$LAB_SERVER4\"; port = 80; handoff = \"local\"; }," \
+	"{ name = \"l6\"; address = \"::\"; port = 443; handoff = \"local\"; }," \
+	"$(t_listener p4 $LAB_SERVER4 81 proxy 127.0.0.1:8080) );" >"$T_DIR/local.listeners"
+t_config "$(t_listener p4 $LAB_SERVER4 81 proxy 127.0.0.1:8080)"
+sed -i '/^listeners = (/,$d' "$T_CONF"
+cat "$T_DIR/local.listeners" >>"$T_CONF"
+if "$SYNGUARDD" -P -c "$T_CONF" 2>&1 | grep -q "built without"; then
+	echo "PASS: $T_NAME (handoff \"local\" not checked: the fast path is not built)"
+	exit 0
+fi
+check "local and proxy listeners, one queue" 3 "queue num 0 bypass" 0 2
+rules=$("$SYNGUARDD" -P -c "$T_CONF" | grep -v '^#')
+t_expect "local: one filter rule per local listener (the SYN queue rule, SYNs for a TIME_WAIT left out)" \
+	"$(echo "$rules" | grep -E -- '-t filter -A SYNGUARD .*--dport (80|443) ' | grep -c -- '--syn -m mark ! --mark 0x5349 -j NFQUEUE')" = 2
+t_expect "local: no ACK queue or socket rule for local listeners" \
+	"$(echo "$rules" | grep -E -- '-t filter -A SYNGUARD .*--dport (80|443) ' | grep -vc -- '--syn')" = 0
+t_expect "local: notrack both ways for local listeners" \
+	"$(echo "$rules" | grep -E -- '-t raw -A SYNGUARD.* --[ds]port (80|443) .*-j CT --notrack' | grep -c .)" = 4
+t_expect "proxy listener keeps its four filter rules" \
+	"$(echo "$rules" | grep -E -- '-t filter -A SYNGUARD .*--dport 81 ' | grep -c .)" = 4
 
 echo "PASS: $T_NAME"

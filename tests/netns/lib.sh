@@ -183,7 +183,8 @@ t_stat() {
 # Starts synguardd in the server namespace and waits until its control socket
 # answers and its rules are in.
 t_start_daemon() {
-	"$SYNGUARDD" -t -c "$T_CONF" >"$T_DIR/conf-check.log" 2>&1 ||
+	# in the server's namespace: with handoff "local" the check attaches to its devices
+	lab_exec server "$SYNGUARDD" -t -c "$T_CONF" >"$T_DIR/conf-check.log" 2>&1 ||
 		t_fail "configuration rejected: $(cat "$T_DIR/conf-check.log")"
 	lab_bg server "$T_DIR/synguardd.log" "$SYNGUARDD" -v -c "$T_CONF"
 	T_DAEMON_PID=$LAB_LAST_PID

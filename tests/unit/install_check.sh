@@ -44,13 +44,15 @@ check_file r "$includedir/synguard_client.h"
 check_file r "$libdir/libsynguard_client.a"
 check_file r "$datadir/synguard/grafana/synguard.json"
 check_file r "$datadir/synguard/prometheus/synguard-alerts.yml"
+check_file r "$datadir/synguard/systemd/local-handoff.conf"
 
 # nothing else lands outside these places
 unexpected=$(cd "$dest" && find . -type f | sed 's#^\.##' | grep -v -e "^$sbindir/" -e "^$bindir/" \
 	-e "^$unitdir/" -e "^$sysusersdir/" -e "^$sysconfdir/synguard/" -e "^$mandir/" \
 	-e "^$libdir/libsynguard_client.a$" -e "^$includedir/synguard_client.h$" \
 	-e "^$datadir/synguard/grafana/synguard.json$" \
-	-e "^$datadir/synguard/prometheus/synguard-alerts.yml$")
+	-e "^$datadir/synguard/prometheus/synguard-alerts.yml$" \
+	-e "^$datadir/synguard/systemd/local-handoff.conf$")
 [ -z "$unexpected" ] || fail "unexpected files installed: $unexpected"
 
 # the unit runs the installed binary with the installed configuration

@@ -59,6 +59,28 @@ for f in AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET; do
 done
 echo "ok: RestrictAddressFamilies= allows $families"
 
+# handoff "local": the drop-in adds exactly CAP_BPF, CAP_PERFMON and bpf(), and
+# the unit with it still verifies clean (its exposure is the unit's plus those).
+dropin=$src/systemd/local-handoff.conf
+mkdir -p "$tmp/unit/synguard.service.d"
+cp "$dropin" "$tmp/unit/synguard.service.d/"
+out=$(systemd-analyze verify "$tmp/unit/synguard.service" 2>&1)
+if [ $? != 0 ] || [ -n "$out" ]; then
+	echo "FAIL: systemd-analyze verify with the local-handoff drop-in:"
+	echo "$out"
+	exit 1
+fi
+settings=$(grep -v '^#' "$dropin" | grep -v '^\[Service\]$' | grep . | sort | tr '\n' ' ')
+want='AmbientCapabilities=CAP_BPF CAP_PERFMON CapabilityBoundingSet=CAP_BPF CAP_PERFMON SystemCallFilter=bpf '
+if [ "$settings" != "$want" ]; then
+	echo "FAIL: the local-handoff drop-in sets '$settings', expected exactly '$want'"
+	exit 1
+fi
+out=$(systemd-analyze security --offline=yes "$tmp/unit/synguard.service" 2>&1)
+echo "$out" | grep -q 'CapabilityBoundingSet=~CAP_BPF' ||
+	{ echo "FAIL: the drop-in did not grant CAP_BPF"; exit 1; }
+echo "ok: the local-handoff drop-in verifies and grants only CAP_BPF, CAP_PERFMON and bpf()"
+
 if [ "$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; then
 	mkdir -p "$tmp/root/etc"
 	systemd-sysusers --root="$tmp/root" "$src/systemd/synguard.sysusers" >/dev/null 2>&1 ||

@@ -306,6 +306,23 @@ static void test_passfd(void **state)
 	conf_free(c);
 }
 
+/* handoff "local": no backend, no PROXY header; a cookie-mode policy without connection caps. */
+static void test_local(void **state)
+{
+	struct conf *c = parse_ok("listeners = ( { name = \"web\"; address = \"2001:db8::1\"; "
+	                          "port = 443; handoff = \"local\"; policy = \"p\"; } );\n"
+	                          "policies = { p = { deny = [ \"198.51.100.0/24\" ]; }; };\n",
+	                          "t.conf");
+	const struct conf_listener *l = &c->listeners[0];
+
+	(void)state;
+	assert_int_equal(l->handoff, CONF_HANDOFF_LOCAL);
+	assert_int_equal(l->backend_len, 0);
+	assert_int_equal(l->proxy_protocol, 0);
+	assert_int_equal(c->policies[l->policy].n_deny, 1);
+	conf_free(c);
+}
+
 static void assert_cidr(const struct cidr *c, const char *text)
 {
 	char got[CIDR_TEXT_MAX];
@@ -478,12 +495,14 @@ static void test_example_uncommented(void **state)
 	}
 	*o = '\0';
 	c = parse_ok(out, EXAMPLE " (uncommented)");
-	assert_int_equal(c->n_listeners, 3);
+	assert_int_equal(c->n_listeners, 4);
 	assert_string_equal(c->listeners[1].name, "api");
 	assert_int_equal(c->listeners[1].handoff, CONF_HANDOFF_PASSFD);
-	assert_string_equal(c->listeners[2].name, "web6");
-	assert_int_equal(c->listeners[2].family, AF_INET6);
-	assert_true(c->listeners[2].wildcard);
+	assert_string_equal(c->listeners[2].name, "direct");
+	assert_int_equal(c->listeners[2].handoff, CONF_HANDOFF_LOCAL);
+	assert_string_equal(c->listeners[3].name, "web6");
+	assert_int_equal(c->listeners[3].family, AF_INET6);
+	assert_true(c->listeners[3].wildcard);
 	/* and the example policy */
 	assert_int_equal(c->n_policies, 2);
 	assert_string_equal(c->policies[1].name, "guarded");
@@ -755,6 +774,29 @@ static const struct bad_text bad_texts[] = {
     {LST("handoff = \"splice\";"), "1: listeners.[0].handoff: ",
      "\"splice\" is not allowed: must be one of \"proxy\", \"pass-fd\""},
     {LST("handoff = 1;"), "1: listeners.[0].handoff: ", "must be a string, one of"},
+    {LST("handoff = \"local\";"), "1: listeners.[0].backend: ",
+     "is not allowed with handoff \"local\": the protected server itself listens on the "
+     "listener's address and port 80; leave backend out"},
+    {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
+     "\"local\"; proxy_protocol = 1; } );\n",
+     "1: listeners.[0].proxy_protocol: ",
+     "is only allowed with handoff \"proxy\": with \"local\" the server accepts the client's "
+     "connection itself"},
+    {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
+     "\"local\"; } );\npolicies = { default = { mode = \"stateful\"; }; };\n",
+     "1: listeners.[0]: ",
+     "policy \"default\" has mode \"stateful\", which handoff \"local\" does not support"},
+    {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
+     "\"local\"; policy = \"a\"; } );\npolicies = { a = { mode = \"auto\"; }; };\n",
+     "1: listeners.[0].policy: ", "policy \"a\" has mode \"auto\""},
+    {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
+     "\"local\"; } );\npolicies = { default = { per_source = { max_connections = 5; }; }; };\n",
+     "1: listeners.[0]: ",
+     "policy \"default\" sets per_source.max_connections, which handoff \"local\" cannot "
+     "apply"},
+    {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
+     "\"local\"; } );\npolicies = { default = { max_connections = 5; }; };\n",
+     "1: listeners.[0]: ", "policy \"default\" sets max_connections"},
     {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; } );\n",
      "1: listeners.[0].backend: ",
      "is required: handoff \"proxy\" needs \"IPv4:port\" or "
@@ -1075,6 +1117,7 @@ int main(void)
 	    cmocka_unit_test(test_queue_placement),
 	    cmocka_unit_test(test_ipv6),
 	    cmocka_unit_test(test_passfd),
+	    cmocka_unit_test(test_local),
 	    cmocka_unit_test(test_policies),
 	    cmocka_unit_test(test_wildcard_match),
 	    cmocka_unit_test(test_example),
