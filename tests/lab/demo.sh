@@ -108,7 +108,7 @@ say "lab up: namespaces $SGLAB_PREFIX-{client,attacker,server}"
 lab_up
 lab_status | sed 's/^/   /'
 
-if [ $handoff = proxy ]; then
+if [ "$handoff" = proxy ]; then
 	to='handoff = "proxy"; backend = "127.0.0.1:8080";'
 else
 	to='handoff = "local";'
@@ -129,14 +129,14 @@ EOF
 if ! lab_exec server "$SYNGUARDD" -t -c "$work/synguard.conf" >"$work/conf-check.log" 2>&1; then
 	cat "$work/conf-check.log" >&2
 	echo >&2
-	if [ $handoff = local ]; then
+	if [ "$handoff" = local ]; then
 		echo "demo: this synguardd cannot run handoff = \"local\" (it needs the local handoff," \
 			"a build with BPF and a kernel with tcx); try --handoff proxy" >&2
 	fi
 	exit 1
 fi
 
-if [ $handoff = proxy ]; then
+if [ "$handoff" = proxy ]; then
 	say "starting the backend (sgbackend http on 127.0.0.1:8080) and synguardd (proxy handoff)"
 	lab_bg server "$work/backend.log" "$SGBACKEND" --listen 127.0.0.1:8080 http
 	lab_wait_tcp server 127.0.0.1 8080 10
@@ -166,7 +166,7 @@ for url in "http://$LAB_SERVER4/" "http://[$LAB_SERVER6]/"; do
 		exit 1
 	fi
 	# the local handoff gives the server the client's own connection
-	if [ $handoff = local ]; then echo "   $url: the server sees $body"; fi
+	if [ "$handoff" = local ]; then echo "   $url: the server sees $body"; fi
 done
 # With the local handoff the server listens on the protected port itself: a
 # fetch the kernel answered without synguardd would prove nothing.

@@ -266,7 +266,7 @@ median() {
 
 mode_relay() {
 	local d=$out/relay n bytes=${PERF_RELAY_BYTES:-2000000000} trials=${PERF_RELAY_TRIALS:-5}
-	local direct proxy passfd loc b3 n0 n1
+	local direct proxy passfd loc n0 n1 b3=()
 	mkdir -p "$d"
 	lab_up
 	start_synguard "$d"
@@ -277,11 +277,11 @@ mode_relay() {
 		lab_bg server "$d/backend-passfd-$n.log" "$SGBACKEND" --quiet --passfd "$d/passfd.sock" \
 			source $((bytes / n))
 		b2=$LAB_LAST_PID
-		b3=
+		b3=()
 		if [ $local_handoff = 1 ]; then
 			# the same server, listening on the protected port itself
 			lab_bg server "$d/backend-local-$n.log" "$SGBACKEND" --quiet --listen "$S:82" source $((bytes / n))
-			b3=$LAB_LAST_PID
+			b3=("$LAB_LAST_PID")
 			lab_wait_tcp server "$S" 82 10
 		fi
 		lab_wait_tcp server "$S" 8081 10
@@ -309,8 +309,8 @@ mode_relay() {
 				local_missing="the local listener's connections did not go through synguard"
 			fi
 		fi
-		kill "$b1" "$b2" $b3 2>/dev/null || true
-		wait "$b1" "$b2" $b3 2>/dev/null || true
+		kill "$b1" "$b2" "${b3[@]}" 2>/dev/null || true
+		wait "$b1" "$b2" "${b3[@]}" 2>/dev/null || true
 	done
 	lab_cleanup
 }
@@ -360,7 +360,7 @@ mode_flood_size() {
 #             generator's softirq and slows it down, synguard's runs on another
 #             CPU, so at full speed synguard faces a heavier flood than SYNPROXY
 mode_max_rate() {
-	local v scen d base=$lab/scenarios/max-rate.conf peer_pps= defs=
+	local v scen d base=$lab/scenarios/max-rate.conf peer_pps="" defs=""
 	# the local handoff answers SYNs as the proxy handoff does (NFQUEUE, the
 	# same queue settings): it runs in every variant next to the other two
 	if [ $local_handoff = 1 ]; then defs='DEFENSES="synproxy synguard synguard-local"'; fi
