@@ -117,11 +117,18 @@ const char *fastpath_devices(const struct fastpath *f)
  */
 #define FASTPATH_KEY_LEAD  0.1
 /*
- * The tick is due at boundary - FASTPATH_KEY_LEAD; in doubles of today's
- * seconds, adding the lead back may land a few hundred nanoseconds short of
- * the boundary, and the epoch would not change for a whole rotation.
+ * The tick is due at boundary - FASTPATH_KEY_LEAD: should it run a hair
+ * early (timer or floating-point rounding), the epoch must change all the
+ * same, or it would stay behind for a whole rotation.
  */
 #define FASTPATH_KEY_SLACK 0.01
+
+/* A tcx link of the program: closing fd detaches it. */
+struct fastpath_dev {
+	int fd;
+	unsigned ifindex;
+	char name[IF_NAMESIZE];
+};
 
 struct fastpath_slot {
 	char name[CONF_NAME_MAX];          /* "": free */
@@ -134,9 +141,9 @@ struct fastpath {
 	struct ev_loop *loop;
 	ev_periodic tick;
 	uint32_t rotation;
-	int links[FASTPATH_DEVS_MAX];
-	size_t n_links;
-	char devices[FASTPATH_DEVS_MAX * (IF_NAMESIZE + 1) + 1];
+	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
+	size_t n_devs;
+	char devices[FASTPATH_DEVS_MAX * (IF_NAMESIZE + 1) + 1]; /* their names, for the log */
 	struct fastpath_slot slots[SG_LOCAL_SLOTS];
 	uint32_t gen; /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
 	int ncpus;
@@ -200,19 +207,26 @@ static int tcx_attach(int prog_fd, unsigned ifindex)
 	return bpf_link_create(prog_fd, (int)ifindex, BPF_TCX_INGRESS, &opts);
 }
 
-/* Attaches to every usable device; out (when given) hears about each. Returns the links. */
-static size_t attach_all(int prog_fd, int *links, size_t max, char *names, size_t nameslen,
-                         FILE *out, bool keep)
+/*
+ * Attaches to every usable device not among devs[0..n); out (when given)
+ * hears about each device. keep: the new links join devs, otherwise they are
+ * closed at once (a trial). Returns the new number of links in devs.
+ */
+static size_t attach_all(int prog_fd, struct fastpath_dev *devs, size_t n, size_t max, FILE *out,
+                         bool keep)
 {
 	struct if_nameindex *ifs = if_nameindex(), *i;
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	size_t n = 0, used = 0;
 
-	names[0] = '\0';
 	for (i = ifs; ifs && sock >= 0 && i->if_index != 0; i++) {
 		const char *why = NULL;
+		bool have = false;
 		int fd;
 
+		for (size_t k = 0; k < n && !have; k++)
+			have = devs[k].ifindex == i->if_index;
+		if (have)
+			continue;
 		if (!device_usable(sock, i->if_name, &why)) {
 			if (out)
 				fprintf(out, "fast path: device %s: skipped: %s\n", i->if_name,
@@ -224,6 +238,10 @@ static size_t attach_all(int prog_fd, int *links, size_t max, char *names, size_
 				fprintf(out,
 				        "fast path: device %s: skipped: more than %zu devices\n",
 				        i->if_name, max);
+			else
+				log_warnx(
+				    "fast path: device %s: not covered: more than %zu devices",
+				    i->if_name, max);
 			continue;
 		}
 		fd = tcx_attach(prog_fd, i->if_index);
@@ -245,11 +263,10 @@ static size_t attach_all(int prog_fd, int *links, size_t max, char *names, size_
 			close(fd);
 			continue;
 		}
-		links[n++] = fd;
-		used += (size_t)snprintf(names + used, nameslen - used, "%s%s", used ? " " : "",
-		                         i->if_name);
-		if (used >= nameslen)
-			used = nameslen - 1;
+		devs[n].fd = fd;
+		devs[n].ifindex = i->if_index;
+		snprintf(devs[n].name, sizeof(devs[n].name), "%s", i->if_name);
+		n++;
 	}
 	if (sock >= 0)
 		close(sock);
@@ -461,12 +478,28 @@ static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
 
 /* ---- life ---- */
 
+/* Attaches to the usable devices not covered yet; the log names the new ones. */
+static void attach_new(struct fastpath *f)
+{
+	size_t before = f->n_devs, used = 0;
+
+	f->n_devs = attach_all(bpf_program__fd(f->skel->progs.sg_local_ack), f->devs, f->n_devs,
+	                       FASTPATH_DEVS_MAX, NULL, true);
+	for (size_t i = 0; i < f->n_devs; i++) {
+		used += (size_t)snprintf(f->devices + used, sizeof(f->devices) - used, "%s%s",
+		                         i ? " " : "", f->devs[i].name);
+		if (used >= sizeof(f->devices))
+			used = sizeof(f->devices) - 1;
+	}
+	for (size_t i = before; before && i < f->n_devs; i++)
+		log_info("fast path: TC ingress program attached to %s too", f->devs[i].name);
+}
+
 static struct local_ack *load(char *err, size_t errlen)
 {
 	struct local_ack *skel;
 	int rc;
 
-	libbpf_set_strict_mode(LIBBPF_STRICT_ALL);
 	skel = local_ack__open();
 	if (!skel) {
 		snprintf(err, errlen, "opening the BPF program: %s", strerror(errno));
@@ -516,9 +549,8 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		goto fail;
 	}
 	maps_apply(f, c);
-	f->n_links = attach_all(bpf_program__fd(f->skel->progs.sg_local_ack), f->links,
-	                        FASTPATH_DEVS_MAX, f->devices, sizeof(f->devices), NULL, true);
-	if (f->n_links == 0) {
+	attach_new(f);
+	if (f->n_devs == 0) {
 		snprintf(err, errlen,
 		         "could not attach to any device (up, not loopback, Ethernet; tcx needs "
 		         "kernel >= 6.6)");
@@ -542,8 +574,8 @@ void fastpath_free(struct fastpath *f)
 		ev_ref(f->loop);
 		ev_periodic_stop(f->loop, &f->tick);
 	}
-	for (size_t i = 0; i < f->n_links; i++)
-		close(f->links[i]);
+	for (size_t i = 0; i < f->n_devs; i++)
+		close(f->devs[i].fd);
 	bpfkeys_free(f->keys);
 	local_ack__destroy(f->skel);
 	stats_block_free(&f->block);
@@ -564,8 +596,11 @@ int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *
 
 void fastpath_update(struct fastpath *f, const struct conf *c)
 {
-	if (f)
-		maps_apply(f, c);
+	if (!f)
+		return;
+	maps_apply(f, c);
+	/* devices that came up since: attaching needs CAP_NET_ADMIN only, which stays */
+	attach_new(f);
 }
 
 const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *view)
@@ -616,8 +651,9 @@ int fastpath_report(FILE *out, const struct conf *c)
 {
 	struct btf *btf;
 	struct local_ack *skel;
-	char err[256], names[FASTPATH_DEVS_MAX * (IF_NAMESIZE + 1) + 1];
-	int links[FASTPATH_DEVS_MAX], ok = 0, sc = -1;
+	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
+	char err[256];
+	int ok = 0, sc = -1;
 	FILE *sf;
 
 	if (!fastpath_wanted(c))
@@ -660,8 +696,8 @@ int fastpath_report(FILE *out, const struct conf *c)
 	}
 	fprintf(out, "fast path: program loads (verifier OK)\n");
 	/* one line per device: attached and detached at once, or why not */
-	(void)attach_all(bpf_program__fd(skel->progs.sg_local_ack), links, FASTPATH_DEVS_MAX, names,
-	                 sizeof(names), out, false);
+	(void)attach_all(bpf_program__fd(skel->progs.sg_local_ack), devs, 0, FASTPATH_DEVS_MAX, out,
+	                 false);
 	local_ack__destroy(skel);
 	return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * The kernel fast path of listeners with handoff "local": the TC ingress
  * program bpf/local_ack.bpf.c, attached with tcx links to every up,
- * non-loopback Ethernet device, checks the handshake ACKs with the daemon's
- * cookie and hands valid ones to the server's own listening socket. SYNs
+ * non-loopback Ethernet device (at start, and at each reload for devices
+ * that came up since), checks the handshake ACKs with the daemon's cookie
+ * and hands valid ones to the server's own listening socket. SYNs
  * stay on the NFQUEUE path (the firewall queues no ACK of such listeners).
  *
  * Lifecycle: the links are file descriptors of this process, so the
@@ -53,8 +54,9 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 void fastpath_free(struct fastpath *f);
 
 /*
- * Reload: the maps follow c without detaching. -1 when c cannot be served
- * (too many local listeners); the maps are then unchanged.
+ * Reload: the maps follow c without detaching, and devices that came up
+ * since get a link too (CAP_NET_ADMIN suffices). fastpath_check_update
+ * refuses, before anything changes, a c this fast path cannot serve.
  */
 int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *err, size_t errlen);
 void fastpath_update(struct fastpath *f, const struct conf *c);

@@ -38,8 +38,9 @@
 #define SG_TCX_PASS 0
 #define SG_TCX_DROP 2
 
-#define SG_TCP_TIME_WAIT 6
-#define SG_TCP_LISTEN    10
+#define SG_TCP_TIME_WAIT    6
+#define SG_TCP_LISTEN       10
+#define SG_TCP_NEW_SYN_RECV 12
 
 extern int bpf_sk_assign_tcp_reqsk(struct __sk_buff *skb, struct sock *sk,
                                    struct bpf_tcp_req_attrs *attrs, int attrs__sz) __ksym;
@@ -201,8 +202,11 @@ int sg_local_ack(struct __sk_buff *skb)
 		return SG_TCX_NEXT;
 	}
 	if (skc && skc->state != SG_TCP_LISTEN) {
+		/* as on the queue path, where an established connection's packets never
+		 * reach the daemon: only a TIME_WAIT or a request counts */
+		if (skc->state == SG_TCP_TIME_WAIT || skc->state == SG_TCP_NEW_SYN_RECV)
+			count(l->slot, SG_LC_ACK_FLOW);
 		bpf_sk_release(skc);
-		count(l->slot, SG_LC_ACK_FLOW);
 		return SG_TCX_NEXT;
 	}
 

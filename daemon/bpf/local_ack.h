@@ -39,8 +39,9 @@ enum sg_local_counter {
 	SG_LC_ACK_INVALID,    /* ack_invalid */
 	SG_LC_ACK_EXPIRED,    /* ack_expired: no key for the cookie's epoch */
 	SG_LC_ACK_DENIED,     /* ack_denied: deny list */
-	SG_LC_ACK_FLOW,       /* ack_flow_passed: a connection or TIME_WAIT holds the tuple; also
-	                       * SYNs marked for a TIME_WAIT to recycle */
+	SG_LC_ACK_FLOW,       /* ack_flow_passed: a TIME_WAIT or a request holds the tuple (not
+	                       * counted for an established connection); also SYNs marked for a
+	                       * TIME_WAIT to recycle */
 	SG_LC_MALFORMED_OPT,  /* malformed_tcp_option */
 	SG_LOCAL_NCOUNTERS
 };

@@ -123,7 +123,7 @@ fi
 # The client reuses its port while the server holds the old connection in
 # TIME_WAIT (the server closed first): the program marks that SYN, the
 # firewall leaves it to the kernel, which recycles the TIME_WAIT.
-tw_port=40123
+tw_port=30123 # below the client's ephemeral ports: no later fetch meets its TIME_WAIT
 body=$(t_curl -f --local-port $tw_port "http://$LAB_SERVER4/eof") || t_fail "first fetch from port $tw_port"
 t_wait 5 eval "lab_exec server ss -Htan state time-wait '( dport = :$tw_port )' | grep -q ." ||
 	t_fail "the server holds no TIME_WAIT for port $tw_port"
@@ -157,8 +157,19 @@ reload_ok() {
 h4=$(t_stat tc.web4.handoffs)
 t_config "$(t_local web4 $LAB_SERVER4 $PORT)"
 sed -i "s/cookie_rotation = 30;/cookie_rotation = $ROTATION;/" "$T_CONF"
+# a device that came up since the start is covered from this reload on
+lab_exec server ip link add extra0 type veth peer name extra1 || t_fail "adding a device"
+lab_exec server ip link set extra0 up && lab_exec server ip link set extra1 up
 reload_ok
-t_expect "reload: the same links" "$(fdinfo_ids link_id | tr '\n' ' ')" = "$(echo "$links" | tr '\n' ' ')"
+now=$(fdinfo_ids link_id)
+for id in $links; do
+	echo "$now" | grep -qx "$id" || t_fail "reload: link $id of the start is gone"
+done
+t_expect "reload: the links of the start stay, the new devices got one each" \
+	"$(echo "$now" | grep -c .)" = $(($(echo "$links" | grep -c .) + 2))
+grep -q "fast path: TC ingress program attached to extra0 too" "$T_DIR/synguardd.log" ||
+	t_fail "the new device's link is not logged"
+links=$now
 t_expect "reload: web6 is gone from the TC counters" "$(t_stat tc.web6.handoffs)" = ""
 body=$(t_curl -f "http://[$LAB_SERVER6]/") || t_fail "IPv6 fetch without synguard"
 t_ok "web6 removed: the server answers directly (${body%$'\n'})"
@@ -167,6 +178,8 @@ t_expect "reload: web4's TC counters carried over" "$(t_stat tc.web4.handoffs)" 
 conf_both
 reload_ok
 t_expect "reload back: the same links" "$(fdinfo_ids link_id | tr '\n' ' ')" = "$(echo "$links" | tr '\n' ' ')"
+progs=$(fdinfo_ids prog_id)
+maps=$(fdinfo_ids map_id)
 fetch web6 "http://[$LAB_SERVER6]/" "$LAB_CLIENT6" "back after a reload"
 
 # Forged ACKs: random acknowledgment numbers from spoofed sources.
@@ -192,6 +205,19 @@ for fam in 4 6; do
 	est=$(lab_exec server ss -Htn state established "( sport = :$PORT )" | wc -l)
 	t_expect "IPv$fam: no established socket on port $PORT" "$est" = 0
 done
+# 100 MB through the fast path, checksummed (the connection is the server's own)
+BULK=$((100 * 1024 * 1024))
+want=$(python3 -c "import hashlib,sys; n=$BULK; c=bytes(range(256))*4096; h=hashlib.sha256()
+while n>0: h.update(c[:min(n,len(c))]); n-=min(n,len(c))
+print(h.hexdigest())")
+bulk() { # URL: "SHA256 BYTES-PER-SECOND"
+	lab_exec client sh -c "curl -sS -f --max-time 60 -w '%{speed_download}\n' -o '$T_DIR/bulk' '$1' &&
+		sha256sum '$T_DIR/bulk' | cut -d' ' -f1; rm -f '$T_DIR/bulk'"
+}
+out=$(bulk "http://$LAB_SERVER4/bulk/$BULK") || t_fail "100 MB fetch"
+t_expect "100 MB through handoff local: sha256 matches" "$(echo "$out" | sed -n 2p)" = "$want"
+echo "100 MB through handoff local: $(echo "$out" | sed -n 1p | awk '{ printf "%.0f MB/s", $1 / 1e6 }')"
+
 fetch web4 "http://$LAB_SERVER4/" "$LAB_CLIENT4" "after the flood"
 fetch web6 "http://[$LAB_SERVER6]/" "$LAB_CLIENT6" "after the flood"
 
@@ -214,4 +240,7 @@ t_expect "no firewall rule left" "$(lab_exec server iptables-save | grep -c SYNG
 # the port is the server's alone again: the kernel answers it directly
 body=$(t_curl -f "http://$LAB_SERVER4/") || t_fail "direct fetch after exit"
 t_ok "direct fetch after the daemon's exit: ${body%$'\n'}"
+out=$(bulk "http://$LAB_SERVER4/bulk/$BULK") || t_fail "100 MB fetch, direct"
+t_expect "100 MB direct: sha256 matches" "$(echo "$out" | sed -n 2p)" = "$want"
+echo "100 MB direct, for comparison: $(echo "$out" | sed -n 1p | awk '{ printf "%.0f MB/s", $1 / 1e6 }')"
 echo "PASS: $T_NAME"

@@ -86,6 +86,14 @@ t_expect "as nobody: no expired or invalid ACK" \
 	"$(t_stat tc.web4.ack_expired)$(t_stat tc.web4.ack_invalid)" = 00
 grep -q "fast path: cookie keys" "$T_DIR/synguardd.log" && t_fail "key rotation failed as nobody"
 t_ok "as nobody: $n fetches per family through the rotations"
+# as nobody (CAP_NET_ADMIN only), a reload still attaches to a new device
+n0=$(fdinfo_ids $pid link_id | grep -c .)
+lab_exec server ip link add extra0 type veth peer name extra1 || t_fail "adding a device"
+lab_exec server ip link set extra0 up && lab_exec server ip link set extra1 up
+out=$(t_ctl reload 2>&1) || t_fail "reload as nobody: $out"
+t_expect "as nobody: a reload attached to the two new devices" \
+	"$(fdinfo_ids $pid link_id | grep -c .)" = $((n0 + 2))
+lab_exec server ip link del extra0
 
 # ---- kill -9 under a flood ----
 flood_bg() { # runs a bounded SYN flood from spoofed sources in the background
@@ -139,4 +147,17 @@ t_wait 10 gone stop "$links" "$progs" "$maps" || t_fail "a link, program or map 
 t_expect "clean stop: no rule left" \
 	"$({ lab_exec server iptables-save; lab_exec server ip6tables-save; } | grep -c SYNGUARD)" = 0
 t_ok "clean stop: nothing left"
+
+# ---- no local listener at start: a reload cannot bring one ----
+T_SOCK=$T_DIR/control.sock
+t_config "$(t_listener web4 $LAB_SERVER4 81 proxy 127.0.0.1:8080)"
+t_start_daemon
+t_config "{ name = \"web4\"; address = \"$LAB_SERVER4\"; port = 81; handoff = \"local\"; }"
+out=$(t_ctl reload 2>&1) && t_fail "a reload added a local listener without the fast path: $out"
+case "$out" in
+*"loaded at start only when a listener uses it: restart synguardd"*) ;;
+*) t_fail "reload refusal does not say why: $out" ;;
+esac
+t_ok "a reload that adds the first local listener is refused: ${out%%$'\n'*}"
+t_stop_daemon
 echo "PASS: $T_NAME"

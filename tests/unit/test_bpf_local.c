@@ -318,6 +318,33 @@ static void test_wildcard(void **state)
 	assert_int_equal(run(&p), TCX_NEXT);
 }
 
+/* For the record, not asserted: the program's time per forged ACK and per valid one. */
+static void test_timing(void **state)
+{
+	const uint32_t e = 0x7000;
+	uint8_t frame[14 + PKT_BUILD_MAX] = {[12] = 0x08};
+	struct pkt_spec p;
+	size_t n;
+
+	(void)state;
+	keys_at(e);
+	clear_listeners();
+	put_listener(AF_INET, server4, 80, 1, mss4, 0, 0);
+	for (int valid = 0; valid < 2; valid++) {
+		p = valid_ack(client4, 80, e);
+		p.opt.has_ts = true;
+		if (!valid)
+			p.ack ^= 0x12345;
+		n = pkt_build(frame + 14, sizeof(frame) - 14, &p);
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = frame, .data_size_in = 14 + n,
+		            .repeat = 100000);
+		assert_int_equal(
+		    bpf_prog_test_run_opts(bpf_program__fd(skel->progs.sg_local_ack), &o), 0);
+		printf("%s ACK with timestamps: %u ns per run (BPF_PROG_TEST_RUN, repeat %u)\n",
+		       valid ? "valid (no listener)" : "forged", o.duration, o.repeat);
+	}
+}
+
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG)
@@ -331,6 +358,7 @@ int main(void)
 	    cmocka_unit_test(test_vectors_as_packets),
 	    cmocka_unit_test(test_policy_and_candidates),
 	    cmocka_unit_test(test_wildcard),
+	    cmocka_unit_test(test_timing),
 	};
 	int rc;
 
