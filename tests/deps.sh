@@ -6,7 +6,7 @@ set -eu
 PKGS="build-essential cmake pkg-config clang clang-format
 libev-dev libnetfilter-queue-dev libmnl-dev libnfnetlink-dev libconfig-dev
 libcmocka-dev libsodium-dev libsystemd-dev libpcap-dev gnuplot-nox libcap-dev
-iptables nftables iproute2 kmod procps psmisc curl socat python3 python3-scapy tcpdump
+iptables nftables iproute2 ethtool kmod procps psmisc curl socat python3 python3-scapy tcpdump
 prometheus groff-base dpkg-dev fakeroot systemd valgrind libclang-rt-14-dev
 mmdebstrap systemd-container bpftool libbpf-dev"
 

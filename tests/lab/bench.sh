@@ -11,7 +11,10 @@
 # address with its normal backlog), syncookies (tcp_syncookies=1, the kernel
 # default: cookies only when the SYN queue overflows), synproxy (kernel
 # SYNPROXY through iptables, conntrack loose pickup off), synguard (synguardd
-# in front of the backend, proxy handoff). Scenarios are tests/lab/scenarios/
+# in front of the backend, proxy handoff), synguard-local (not in the default
+# list: synguardd with handoff = "local", the backend itself listening on the
+# protected address and port, handshake ACKs checked in TC and handed to its
+# socket; needs a synguardd built with BPF). Scenarios are tests/lab/scenarios/
 # NAME.conf (KEY=VALUE lines; default.conf says what each key means).
 # Prints a table (legit success, connect latency p50/p99/p99.9, flood rate,
 # SYN-ACKs/s seen by the attacker, invalid ACKs dropped, CPU, synguardd RSS,
@@ -30,7 +33,7 @@ build=1
 build_dir=$top/build
 
 usage() {
-	sed -n '2,20s/^# \{0,1\}//p' "$0"
+	sed -n '2,23s/^# \{0,1\}//p' "$0"
 	exit "${1:-0}"
 }
 
@@ -139,8 +142,8 @@ server_pin=()
 [ -n "$SERVER_CPUS" ] && server_pin=(taskset -c "$SERVER_CPUS")
 case "$FAMILY" in 4 | 6) ;; *) echo "bench: FAMILY must be 4 or 6" >&2; exit 2 ;; esac
 for d in $DEFENSES; do
-	case "$d" in none | syncookies | synproxy | synguard) ;; *)
-		echo "bench: unknown defense $d (none, syncookies, synproxy, synguard)" >&2; exit 2 ;;
+	case "$d" in none | syncookies | synproxy | synguard | synguard-local) ;; *)
+		echo "bench: unknown defense $d (none, syncookies, synproxy, synguard, synguard-local)" >&2; exit 2 ;;
 	esac
 done
 capture=
@@ -186,6 +189,7 @@ command -v gnuplot >/dev/null || echo "bench: gnuplot missing: no chart (tests/d
 export SGLAB_PREFIX=${SGLAB_PREFIX:-sgbench}
 # shellcheck source=lab.sh
 . "$lab/lab.sh"
+lab_lock || exit 1
 
 [ -n "$out" ] || out=$build_dir/bench/$NAME-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$out"
@@ -247,6 +251,32 @@ snapshot() {
 	fi
 }
 
+# start_synguardd: checks $run_dir/synguard.conf, starts synguardd on it and
+# waits until it answers on its control socket with its queue rules in place.
+# The check runs where the daemon will: with handoff = "local" it looks at the
+# namespace's devices (and attaches to them for a moment).
+start_synguardd() {
+	lab_exec server "$SYNGUARDD" -t -c "$run_dir/synguard.conf" >"$run_dir/conf-check.log" 2>&1 || {
+		cat "$run_dir/conf-check.log" >&2
+		echo >&2
+		return 1
+	}
+	lab_bg server "$run_dir/synguardd.log" "${server_pin[@]}" "$SYNGUARDD" -c "$run_dir/synguard.conf"
+	daemon_pid=$LAB_LAST_PID
+	echo "$daemon_pid" >"$run_dir/synguardd.pid"
+	local _
+	for _ in $(seq 100); do
+		kill -0 "$daemon_pid" 2>/dev/null || { echo "bench: synguardd exited" >&2; return 1; }
+		if "$SYNGUARDCTL" -s "$run_dir/control.sock" status >/dev/null 2>&1 &&
+			lab_exec server $IPT-save 2>/dev/null | grep -q NFQUEUE; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "bench: synguardd did not come up" >&2
+	return 1
+}
+
 setup_defense() {
 	local d=$1
 	# The lab has one client address. Without this, the kernel would remember
@@ -287,25 +317,58 @@ listeners = (
 	{ name = "bench"; address = "$SERVER"; port = $PORT; handoff = "proxy"; backend = "127.0.0.1:8080"; }
 );
 EOF
-		"$SYNGUARDD" -t -c "$run_dir/synguard.conf" >"$run_dir/conf-check.log" 2>&1 || {
-			cat "$run_dir/conf-check.log" >&2
-			return 1
-		}
-		lab_bg server "$run_dir/synguardd.log" "${server_pin[@]}" "$SYNGUARDD" -c "$run_dir/synguard.conf"
-		daemon_pid=$LAB_LAST_PID
-		echo "$daemon_pid" >"$run_dir/synguardd.pid"
-		local _
-		for _ in $(seq 100); do
-			kill -0 "$daemon_pid" 2>/dev/null || { echo "bench: synguardd exited" >&2; return 1; }
-			if "$SYNGUARDCTL" -s "$run_dir/control.sock" status >/dev/null 2>&1 &&
-				lab_exec server $IPT-save 2>/dev/null | grep -q NFQUEUE; then
-				return 0
+		start_synguardd ;;
+	synguard-local)
+		# No relay and no other port: the service listens on the protected
+		# address and port itself, as it would with no defense at all.
+		lab_bg server "$run_dir/backend.log" "${server_pin[@]}" "$SGBACKEND" --quiet --listen "$BACKEND_LISTEN" echo
+		lab_wait_tcp server "$SERVER" "$PORT" 10
+		cat >"$run_dir/synguard.conf" <<EOF
+daemon: {
+	queue = "$SYNGUARD_QUEUES";
+	$SYNGUARD_DAEMON
+	firewall = "iptables";
+	fail_open = true;
+	control_socket = "$run_dir/control.sock";
+	user = "root";
+};
+listeners = (
+	{ name = "bench"; address = "$SERVER"; port = $PORT; handoff = "local"; }
+);
+EOF
+		start_synguardd || {
+			if [ ! -s "$run_dir/synguardd.pid" ]; then
+				echo "bench: synguard-local: $SYNGUARDD refuses the configuration above" \
+					"(handoff = \"local\" needs a synguardd that has the local handoff and was" \
+					"built with BPF, on a kernel with tcx and bpf_sk_assign_tcp_reqsk; see" \
+					"\`synguardd -t\`); nothing was measured" >&2
+			else
+				echo "bench: synguard-local: synguardd did not come up with handoff = \"local\";" \
+					"its log ends:" >&2
+				tail -n 10 "$run_dir/synguardd.log" >&2
 			fi
-			sleep 0.1
-		done
-		echo "bench: synguardd did not come up" >&2
-		return 1 ;;
+			return 1
+		} ;;
 	esac
+}
+
+# synguard_answered PRECHECK_JSON: the pre-flood connections were answered by
+# synguardd and handed over by its TC program, not served by the kernel
+# behind it. With handoff = "local" the service listens on the protected port
+# itself: were the daemon's queue rules or its TC program missing, the kernel
+# would serve the clients directly and the benchmark would measure no defense.
+synguard_answered() {
+	local ok stats sent handed
+	ok=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["all"]["ok"])' "$1")
+	stats=$("$SYNGUARDCTL" -s "$run_dir/control.sock" stats --json 2>/dev/null) || stats='{}'
+	sent=$(lab_json_get total.synack_sent <<<"$stats" 2>/dev/null) || sent=0
+	handed=$(lab_json_get tc.bench.handoffs <<<"$stats" 2>/dev/null) || handed=0
+	if [ "${sent:-0}" -lt "$ok" ] || [ "${handed:-0}" -lt "$ok" ]; then
+		echo "bench: $d: of $ok connections before the flood, synguardd sent ${sent:-0} SYN-ACKs" \
+			"and its TC program handed over ${handed:-0}: the kernel served them, not synguard;" \
+			"nothing to measure" >&2
+		return 1
+	fi
 }
 
 describe_defense() {
@@ -314,6 +377,7 @@ describe_defense() {
 	syncookies) echo "tcp_syncookies=1 (kernel default); sgbackend echo listening on $BACKEND_LISTEN" ;;
 	synproxy) echo "tcp_syncookies=1; $IPT SYNPROXY (raw CT --notrack on SYNs; INVALID,UNTRACKED -> SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460; INVALID -> DROP), nf_conntrack_tcp_loose=0; sgbackend on $BACKEND_LISTEN" ;;
 	synguard) echo "synguardd (queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} proxy handoff) on $SERVER:$PORT -> sgbackend echo on 127.0.0.1:8080" ;;
+	synguard-local) echo "synguardd (queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} local handoff: ACKs checked in TC) on $SERVER:$PORT; sgbackend echo listening on $BACKEND_LISTEN itself" ;;
 	esac
 }
 
@@ -370,6 +434,7 @@ run_defense() {
 		echo "bench: $d: the server does not answer before the flood" >&2
 		return 1
 	fi
+	if [ "$d" = synguard-local ]; then synguard_answered "$run_dir/precheck.json" || return 1; fi
 
 	lab_bg attacker "$run_dir/sampler.log" "$PY" "$REPORT" sample --out "$run_dir/samples.jsonl" \
 		--stop "$run_dir/stop" --max-seconds $((load_seconds + LEGIT_TIMEOUT + 30)) \

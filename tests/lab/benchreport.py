@@ -28,7 +28,14 @@ DEFENSE_LABEL = {
     "syncookies": "syncookies",
     "synproxy": "SYNPROXY",
     "synguard": "synguard",
+    "synguard-local": "synguard (local handoff)",
 }
+# synguardd runs for these: its counters, RSS and NFQUEUE drops are read
+SYNGUARDD_DEFENSES = ("synguard", "synguard-local")
+# each gets its ratios to every other defense of the run
+SUBJECTS = ("synguard", "synguard-local")
+SG_KEYS = ("syn_received", "synack_sent", "ack_valid", "ack_invalid", "handoffs",
+           "handoff_failed", "repair_failed")
 
 
 # ---------------------------------------------------------------- sampling
@@ -278,11 +285,12 @@ def defense_result(ddir, name, scen):
     r["synguardd_peak_rss_kb"] = meta.get("vmhwm_kb")
     # invalid ACKs each defense dropped (where it counts them)
     bad = None
-    if name == "synguard":
+    if name in SYNGUARDD_DEFENSES:
         bad = e["synguard"].get("ack_invalid", 0) - b["synguard"].get("ack_invalid", 0)
-        r["synguard"] = {k: e["synguard"].get(k, 0) - b["synguard"].get(k, 0)
-                         for k in ("syn_received", "synack_sent", "ack_valid", "ack_invalid",
-                                   "handoffs", "handoff_failed", "repair_failed")}
+        # the local handoff's own counters (the TC path) are kept whatever their names
+        keys = SG_KEYS if name == "synguard" else sorted(
+            k for k, v in e["synguard"].items() if isinstance(v, (int, float)))
+        r["synguard"] = {k: e["synguard"].get(k, 0) - b["synguard"].get(k, 0) for k in keys}
     elif name == "synproxy":
         bad = e["synproxy"].get("cookie_invalid", 0) - b["synproxy"].get("cookie_invalid", 0)
         r["synproxy"] = {k: e["synproxy"].get(k, 0) - b["synproxy"].get(k, 0)
@@ -293,7 +301,8 @@ def defense_result(ddir, name, scen):
     elif name == "syncookies":
         bad = e["tcpext"].get("SyncookiesFailed", 0) - b["tcpext"].get("SyncookiesFailed", 0)
     r["invalid_acks_dropped"] = bad
-    r["nfqueue_dropped"] = (e["nfq_dropped"] - b["nfq_dropped"]) if name == "synguard" else None
+    r["nfqueue_dropped"] = ((e["nfq_dropped"] - b["nfq_dropped"]) if name in SYNGUARDD_DEFENSES
+                            else None)
     r["kernel"] = {k: e["tcpext"].get(k, 0) - b["tcpext"].get(k, 0)
                    for k in ("SyncookiesSent", "SyncookiesRecv", "SyncookiesFailed",
                              "ListenOverflows", "ListenDrops", "TCPReqQFullDrop",
@@ -384,16 +393,18 @@ def table(res, scen):
     lines.append("  legit figures count the connections started during the flood; CPU is the"
                  " whole %d-CPU machine (generator and clients included)" % NCPU)
     lines.append("")
-    hdr = ("%-11s %8s %8s %8s %8s %9s %9s %10s %7s %7s %8s %8s %7s %8s" %
-           ("defense", "legit ok", "p50 ms", "p99 ms", "p99.9 ms", "flood pps", "SYN-ACK/s",
+    # "defense" is 11 wide unless a longer name (synguard-local) is in the run
+    w = max([11] + [len(r["defense"]) for r in res])
+    hdr = ("%-*s %8s %8s %8s %8s %9s %9s %10s %7s %7s %8s %8s %7s %8s" %
+           (w, "defense", "legit ok", "p50 ms", "p99 ms", "p99.9 ms", "flood pps", "SYN-ACK/s",
             "bad ACK", "CPU", "softirq", "us/SYNACK", "sgd CPU", "RSS MB", "NFQ drop"))
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for r in res:
         L, c = r["legit"], r["cpu"] or {}
         lat = L["connect_ms"]
-        lines.append("%-11s %7s%% %8s %8s %8s %9s %9s %10s %7s %7s %8s %8s %7s %8s" % (
-            r["defense"], fmt(L["success_pct"]), fmt(lat.get("p50"), "%.2f"),
+        lines.append("%-*s %7s%% %8s %8s %8s %9s %9s %10s %7s %7s %8s %8s %7s %8s" % (
+            w, r["defense"], fmt(L["success_pct"]), fmt(lat.get("p50"), "%.2f"),
             fmt(lat.get("p99"), "%.1f"), fmt(lat.get("p99.9"), "%.1f"),
             fmt(r["flood"].get("pps"), "%d"), fmt(r["synack_per_s"], "%d"),
             fmt(r["invalid_acks_dropped"], "%d"), fmt(c.get("machine_cores"), "%.2f"),
@@ -414,9 +425,10 @@ def table(res, scen):
     lines.append("  NFQ drop: queue_dropped + queue_user_dropped (synguard's queue_full = \"drop\", the"
                  " default; with \"accept\" a full queue lets packets through to the kernel uncounted)")
     for r in res:
-        if r["defense"] == "synguard" and r["rst_per_s"]:
-            lines.append("  synguard: %d RSTs/s reached the spoofed sources: flood SYNs that"
-                         " bypassed a full queue (queue_full = \"accept\") and found no listener" % r["rst_per_s"])
+        if r["defense"] in SYNGUARDD_DEFENSES and r["rst_per_s"]:
+            lines.append("  %s: %d RSTs/s reached the spoofed sources: flood SYNs that"
+                         " bypassed a full queue (queue_full = \"accept\") and found no listener" %
+                         (r["defense"], r["rst_per_s"]))
     busy = [r["defense"] for r in res
             if ((r["cpu"] or {}).get("machine_cores_before_flood") or 0) > 0.5]
     if busy:
@@ -429,14 +441,14 @@ def table(res, scen):
     return lines
 
 
-def ratios(res):
+def ratios(res, subject="synguard"):
     by = {r["defense"]: r for r in res}
-    sg = by.get("synguard")
+    sg = by.get(subject)
     out = {}
     if not sg:
         return out
     for peer, r in by.items():
-        if peer == "synguard":
+        if peer == subject:
             continue
         sgc, pc = sg["cpu"] or {}, r["cpu"] or {}
         out[peer] = {
@@ -453,16 +465,17 @@ def ratios(res):
     return out
 
 
-def ratio_lines(rat):
+def ratio_lines(rat, subject="synguard"):
     if not rat:
         return []
-    lines = ["", "synguard / peer     legit success   connect p99   SYN-ACK rate   CPU per answered SYN"]
+    lines = ["", "%-19s legit success   connect p99   SYN-ACK rate   CPU per answered SYN" %
+             ("%s / peer" % subject)]
     for peer, x in rat.items():
         lines.append("  vs %-14s %13s %13s %14s %22s" % (
             peer, fmt_ratio(x["legit_success"]), fmt_ratio(x["connect_p99"]),
             fmt_ratio(x["synack_rate"]), fmt_ratio(x["cpu_per_answered_syn"])))
-    lines.append("  (success and SYN-ACK rate: higher is better for synguard; p99 and CPU: lower;"
-                 " p99 n/a when either side kept under 50% of the connections)")
+    lines.append("  (success and SYN-ACK rate: higher is better for %s; p99 and CPU: lower;"
+                 " p99 n/a when either side kept under 50%% of the connections)" % subject)
     return lines
 
 
@@ -493,7 +506,8 @@ plot {rx}
 unset multiplot
 """
 
-COLORS = {"none": "#d62728", "syncookies": "#1f77b4", "synproxy": "#2ca02c", "synguard": "#9467bd"}
+COLORS = {"none": "#d62728", "syncookies": "#1f77b4", "synproxy": "#2ca02c", "synguard": "#9467bd",
+          "synguard-local": "#ff7f0e"}
 
 
 def chart(d, res, scen):
@@ -544,11 +558,15 @@ def cmd_report(a):
         ddir = os.path.join(d, name)
         if os.path.isdir(ddir):
             res.append(defense_result(ddir, name, scen))
-    rat = ratios(res)
-    lines = table(res, scen) + ratio_lines(rat)
+    rat = {s: ratios(res, s) for s in SUBJECTS}
+    lines = table(res, scen)
+    for subj in SUBJECTS:
+        lines += ratio_lines(rat[subj], subj)
     host = json.loads(slurp(os.path.join(d, "host.json"), "{}"))
     png = chart(d, res, scen)
-    doc = {"scenario": scen, "host": host, "results": res, "ratios_synguard_over_peer": rat,
+    doc = {"scenario": scen, "host": host, "results": res,
+           "ratios_synguard_over_peer": rat["synguard"],
+           "ratios_synguard_local_over_peer": rat["synguard-local"],
            "chart": os.path.basename(png) if png else None}
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(doc, f, indent=1)

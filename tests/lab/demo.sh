@@ -3,7 +3,7 @@
 # legitimate client keeps fetching pages. As root on Debian 12:
 #
 #   tests/lab/demo.sh [--duration S] [--rate PPS] [--kind syn|mix|ack|...] [--ipv6]
-#                     [--no-deps] [--no-build] [--build-dir DIR]
+#                     [--handoff proxy|local] [--no-deps] [--no-build] [--build-dir DIR]
 #
 # It installs the packages (tests/deps.sh), builds into build/, brings up the
 # lab (client, attacker, server namespaces; see lab.sh), starts an HTTP
@@ -12,6 +12,15 @@
 # counters every second and a summary, and removes everything on exit.
 # Exit status 0 when at least 95% of the legitimate fetches during the flood
 # succeeded.
+#
+# --handoff proxy (the default): the backend listens on 127.0.0.1:8080 and
+#   synguardd relays each validated connection to it.
+# --handoff local: the HTTP server itself listens on 192.0.2.1:80 and
+#   [2001:db8::1]:80, unchanged; synguardd answers the SYNs and its TC program
+#   checks each handshake ACK and hands the connection to the server's socket
+#   (no relay; the server sees the client's own address). Needs a synguardd
+#   built with BPF (tests/deps.sh installs what the build needs) and a kernel
+#   with tcx (6.6 or later); `synguardd -t` says what is missing.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -19,12 +28,13 @@ duration=20
 rate=200000
 kind=syn
 ipv6=0
+handoff=proxy
 deps=1
 build=1
 build_dir=$top/build
 
 usage() {
-	sed -n '2,14s/^# \{0,1\}//p' "$0"
+	sed -n '2,23s/^# \{0,1\}//p' "$0"
 	exit "${1:-0}"
 }
 
@@ -34,6 +44,7 @@ while [ $# -gt 0 ]; do
 	--rate) rate=$2; shift 2 ;;
 	--kind) kind=$2; shift 2 ;;
 	--ipv6) ipv6=1; shift ;;
+	--handoff) handoff=${2:-}; shift 2 ;;
 	--no-deps) deps=0; shift ;;
 	--no-build) build=0; shift ;;
 	--build-dir) build_dir=$2; shift 2 ;;
@@ -41,6 +52,9 @@ while [ $# -gt 0 ]; do
 	*) echo "demo: unknown option $1" >&2; usage 2 ;;
 	esac
 done
+case "$handoff" in proxy | local) ;; *)
+	echo "demo: --handoff takes proxy or local" >&2; exit 2 ;;
+esac
 case "$duration" in '' | *[!0-9]*) echo "demo: --duration takes whole seconds" >&2; exit 2 ;; esac
 case "$rate" in '' | *[!0-9]*) echo "demo: --rate takes packets per second" >&2; exit 2 ;; esac
 if [ "$duration" -lt 1 ] || [ "$duration" -gt 600 ]; then
@@ -71,6 +85,7 @@ done
 export SGLAB_PREFIX=${SGLAB_PREFIX:-sgdemo}
 # shellcheck source=lab.sh
 . "$top/tests/lab/lab.sh"
+lab_lock || exit 1
 
 work=$(mktemp -d -t synguard-demo.XXXXXX)
 sock=$work/control.sock
@@ -93,6 +108,11 @@ say "lab up: namespaces $SGLAB_PREFIX-{client,attacker,server}"
 lab_up
 lab_status | sed 's/^/   /'
 
+if [ "$handoff" = proxy ]; then
+	to='handoff = "proxy"; backend = "127.0.0.1:8080";'
+else
+	to='handoff = "local";'
+fi
 cat >"$work/synguard.conf" <<EOF
 daemon: {
 	queue = "0:1";
@@ -102,14 +122,35 @@ daemon: {
 	user = "root";
 };
 listeners = (
-	{ name = "web4"; address = "$LAB_SERVER4"; port = 80; handoff = "proxy"; backend = "127.0.0.1:8080"; },
-	{ name = "web6"; address = "$LAB_SERVER6"; port = 80; handoff = "proxy"; backend = "127.0.0.1:8080"; }
+	{ name = "web4"; address = "$LAB_SERVER4"; port = 80; $to },
+	{ name = "web6"; address = "$LAB_SERVER6"; port = 80; $to }
 );
 EOF
+if ! lab_exec server "$SYNGUARDD" -t -c "$work/synguard.conf" >"$work/conf-check.log" 2>&1; then
+	cat "$work/conf-check.log" >&2
+	echo >&2
+	if [ "$handoff" = local ]; then
+		echo "demo: this synguardd cannot run handoff = \"local\" (it needs the local handoff," \
+			"a build with BPF and a kernel with tcx); try --handoff proxy" >&2
+	fi
+	exit 1
+fi
 
-say "starting the backend (sgbackend http on 127.0.0.1:8080) and synguardd"
-lab_bg server "$work/backend.log" "$SGBACKEND" --listen 127.0.0.1:8080 http
-lab_wait_tcp server 127.0.0.1 8080 10
+if [ "$handoff" = proxy ]; then
+	say "starting the backend (sgbackend http on 127.0.0.1:8080) and synguardd (proxy handoff)"
+	lab_bg server "$work/backend.log" "$SGBACKEND" --listen 127.0.0.1:8080 http
+	lab_wait_tcp server 127.0.0.1 8080 10
+else
+	say "starting the web server (sgbackend http on $LAB_SERVER4:80 and [$LAB_SERVER6]:80) and synguardd (local handoff)"
+	lab_bg server "$work/backend4.log" "$SGBACKEND" --listen "$LAB_SERVER4:80" http
+	lab_bg server "$work/backend6.log" "$SGBACKEND" --listen "[$LAB_SERVER6]:80" http
+	for i in $(seq 100); do
+		[ "$(lab_exec server ss -Htln 'sport = :80' | wc -l)" -ge 2 ] && break
+		sleep 0.1
+	done
+	[ "$(lab_exec server ss -Htln 'sport = :80' | wc -l)" -ge 2 ] ||
+		{ echo "demo: the web server does not listen on both addresses" >&2; exit 1; }
+fi
 lab_bg server "$work/synguardd.log" "$SYNGUARDD" -c "$work/synguard.conf"
 daemon_pid=$LAB_LAST_PID
 for i in $(seq 100); do
@@ -120,12 +161,21 @@ done
 "$SYNGUARDCTL" -s "$sock" status | sed 's/^/   /'
 
 for url in "http://$LAB_SERVER4/" "http://[$LAB_SERVER6]/"; do
-	if ! lab_exec client curl -sS -o /dev/null --max-time 5 "$url"; then
+	if ! body=$(lab_exec client curl -sS --max-time 5 "$url"); then
 		echo "demo: $url does not answer before the flood" >&2
 		exit 1
 	fi
+	# the local handoff gives the server the client's own connection
+	if [ "$handoff" = local ]; then echo "   $url: the server sees $body"; fi
 done
-echo "   both families answer through synguard"
+# With the local handoff the server listens on the protected port itself: a
+# fetch the kernel answered without synguardd would prove nothing.
+sent=$("$SYNGUARDCTL" -s "$sock" stats --json | lab_json_get total.synack_sent)
+if [ "$sent" -lt 2 ]; then
+	echo "demo: synguardd sent $sent SYN-ACKs for the 2 fetches: it is not in the path" >&2
+	exit 1
+fi
+echo "   both families answer through synguard ($handoff handoff)"
 
 # The legitimate client: one fetch after another, alternating families,
 # one line per fetch (ok/fail) until told to stop.

@@ -9,6 +9,11 @@
 # and die there (the attacker does not forward). The attacker reaches
 # 192.0.2.0/24 and 2001:db8::/64 through the server. Each veth is created
 # straight inside its namespaces: nothing is added to the calling namespace.
+# The client's and the attacker's devices send full checksums, as a real NIC
+# delivers them (ethtool -K eth0 tx off): with checksum offload on, a veth
+# hands the server CHECKSUM_PARTIAL packets whose TCP checksum field holds
+# only the pseudo-header sum, which a TC or XDP program on the server reads
+# as a wrong checksum. ethtool is required (tests/deps.sh installs it).
 #
 # Use as a command:
 #   lab.sh up | down | exec NODE CMD... | status       (NODE: client, attacker, server)
@@ -116,12 +121,21 @@ _lab_links() {
 		_lab_step ip -n "$s" link set att0 up &&
 		_lab_step ip -n "$c" link set eth0 up &&
 		_lab_step ip -n "$a" link set eth0 up &&
+		_lab_step lab_full_csum client eth0 &&
+		_lab_step lab_full_csum attacker eth0 &&
 		_lab_step ip -n "$s" route add $LAB_SPOOF4 via $LAB_ATTACKER4 &&
 		_lab_step ip -n "$s" -6 route add $LAB_SPOOF6 via $LAB_ATTACKER6 &&
 		_lab_step ip -n "$a" route add 192.0.2.0/24 via $LAB_SERVER_ATT4 &&
 		_lab_step ip -n "$a" -6 route add 2001:db8::/64 via $LAB_SERVER_ATT6 &&
 		_lab_step ip -n "$c" route add 198.51.100.0/24 via $LAB_SERVER4 &&
 		_lab_step ip -n "$c" -6 route add 2001:db8:1::/64 via $LAB_SERVER6
+}
+
+# lab_full_csum NODE DEV: DEV computes every checksum itself (no TX checksum
+# offload, hence no TSO either: segmentation falls back to GSO in software).
+lab_full_csum() {
+	lab_exec "$1" ethtool -K "$2" tx off >/dev/null &&
+		lab_exec "$1" ethtool -k "$2" | grep -q '^tx-checksumming: off'
 }
 
 # Ready when every link is up and no IPv6 address is still tentative.
@@ -146,12 +160,30 @@ _lab_ready() {
 lab_up() {
 	local node
 	lab_down
+	command -v ethtool >/dev/null || {
+		echo "lab: ethtool is missing (tests/deps.sh installs it)" >&2
+		return 1
+	}
 	for node in $LAB_NODES; do
 		_lab_node_base "$node" || { lab_down; return 1; }
 	done
 	_lab_links || { lab_down; return 1; }
 	_lab_ready || { lab_down; return 1; }
 	return 0
+}
+
+# lab_lock: holds, for the calling shell's lifetime, a lock on this prefix's
+# namespaces. Two runs with one prefix would tear down each other's lab (and
+# measure each other's floods): the second one stops here and says why.
+lab_lock() {
+	local f=/run/lock/sglab-$SGLAB_PREFIX.lock
+	mkdir -p /run/lock 2>/dev/null
+	exec {LAB_LOCK_FD}>"$f" || return 1
+	flock -n "$LAB_LOCK_FD" || {
+		echo "lab: another run is using the namespaces $SGLAB_PREFIX-* ($f);" \
+			"wait for it, or set SGLAB_PREFIX to run beside it" >&2
+		return 1
+	}
 }
 
 lab_status() {

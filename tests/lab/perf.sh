@@ -2,12 +2,19 @@
 # synguard performance figures, each against its peer in the same run, in a
 # fresh lab (see lab.sh). As root on Debian 12:
 #
-#   tests/lab/perf.sh [--build-dir DIR] [--out DIR] [--no-build] MODE...
+#   tests/lab/perf.sh [--build-dir DIR] [--out DIR] [--no-build] [--no-local] MODE...
+#
+# The local handoff (synguard-local: handoff = "local", the backend itself on
+# the protected address and port, handshake ACKs checked in TC) is measured
+# next to the others in latency, relay and max-rate. It needs a synguardd
+# with BPF: when synguardd refuses it, the other figures are still taken,
+# perf.sh says why and exits 1 at the end; --no-local leaves it out.
 #
 # Modes (default: latency relay flood-size max-rate):
 #   max-rate    the max-rate scenario of bench.sh: sgflood as fast as it goes
-#               against kernel SYNPROXY and synguard; SYN-ACKs/s, NFQUEUE
-#               drops, CPU per answered SYN, legit success, connect p99, ratios;
+#               against kernel SYNPROXY, synguard and synguard-local;
+#               SYN-ACKs/s, NFQUEUE drops, CPU per answered SYN, legit
+#               success, connect p99, ratios;
 #               four times: synguard as the scenario configures it (two queue
 #               threads), with one real-time queue thread (queue = "0",
 #               daemon.queue_priority = 10), one at nice -20 with each party
@@ -16,10 +23,13 @@
 #   flood-size  synguardd's RSS after 1 M and after 20 M spoofed SYNs
 #               (PERF_FLOOD_BIG=N changes the second figure)
 #   latency     no flood: connect latency p50/p99 of 2000 connections straight
-#               to the backend and through synguard (proxy), added median
+#               to the backend, through synguard (proxy) and through the local
+#               handoff, in interleaved rounds (PERF_LATENCY_ROUNDS, 5 by
+#               default); added median
 #   relay       bulk download (sgbackend source) over 1 and 32 streams: direct,
-#               through synguard proxy mode, through pass-fd; throughput ratios
-#               (PERF_RELAY_TRIALS interleaved trials, 5 by default: medians)
+#               through synguard proxy mode, through pass-fd, through the
+#               local handoff; throughput ratios (PERF_RELAY_TRIALS
+#               interleaved trials, 5 by default: medians)
 #
 # Every figure line starts with "perf:"; a summary is written to DIR/perf.txt.
 set -euo pipefail
@@ -30,13 +40,15 @@ build_dir=$top/build
 out=
 build=1
 modes=
+local_handoff=1
 
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--build-dir) build_dir=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--no-build) build=0; shift ;;
-	-h | --help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--no-local) local_handoff=0; shift ;;
+	-h | --help) sed -n '2,30s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	max-rate | flood-size | latency | relay) modes="$modes $1"; shift ;;
 	*) echo "perf: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -51,11 +63,12 @@ if [ $build = 1 ]; then
 		--target synguardd synguardctl sgflood sgreplay sgload sgbackend >/dev/null
 fi
 SYNGUARDD=$build_dir/daemon/synguardd
+SYNGUARDCTL=$build_dir/daemon/synguardctl
 SGFLOOD=$build_dir/tests/lab/sgflood
 SGLOAD=$build_dir/tests/lab/sgload
 SGBACKEND=$build_dir/tests/lab/sgbackend
 PY=/usr/bin/python3
-for b in "$SYNGUARDD" "$SGFLOOD" "$SGLOAD" "$SGBACKEND"; do
+for b in "$SYNGUARDD" "$SYNGUARDCTL" "$SGFLOOD" "$SGLOAD" "$SGBACKEND"; do
 	[ -x "$b" ] || { echo "perf: $b is missing" >&2; exit 1; }
 done
 command -v socat >/dev/null || { echo "perf: socat missing (tests/deps.sh)" >&2; exit 1; }
@@ -69,6 +82,7 @@ summary=$out/perf.txt
 export SGLAB_PREFIX=${SGLAB_PREFIX:-sgperf}
 # shellcheck source=lab.sh
 . "$lab/lab.sh"
+lab_lock || exit 1
 cleanup() {
 	local rc=$?
 	trap - EXIT
@@ -84,10 +98,31 @@ fig() { # one figure: printed and kept
 }
 load() { awk '{print $1}' /proc/loadavg; }
 
-# synguard on the server: listener "p" (port 80, proxy to $S:8081) and "f"
-# (port 81, pass-fd on $1/passfd.sock).
+# The local handoff is measured when asked for and when synguardd takes it;
+# otherwise it is said once, loudly, and perf.sh fails at the end. synguardd
+# -t checks the devices of its namespace (and attaches to them for a
+# moment): it runs in the lab's server namespace, as the daemon will.
+local_missing=
+if [ $local_handoff = 1 ]; then
+	cat >"$out/local-check.conf" <<EOF
+daemon: { queue = "0"; firewall = "iptables"; control_socket = "$out/local-check.sock"; user = "root"; };
+listeners = ( { name = "l"; address = "$S"; port = 82; handoff = "local"; } );
+EOF
+	lab_up
+	if ! lab_exec server "$SYNGUARDD" -t -c "$out/local-check.conf" >"$out/local-check.log" 2>&1; then
+		local_handoff=0
+		local_missing=$(tr '\n' ' ' <"$out/local-check.log")
+		fig "synguard-local: NOT MEASURED: synguardd refuses handoff = \"local\": $local_missing"
+	fi
+	lab_cleanup
+fi
+
+# synguard on the server: listener "p" (port 80, proxy to $S:8081), "f"
+# (port 81, pass-fd on $1/passfd.sock) and, when measured, "l" (port 82,
+# local handoff to whatever listens on $S:82).
 start_synguard() {
-	local d=$1 queues=${2:-0:1}
+	local d=$1 queues=${2:-0:1} l=
+	if [ $local_handoff = 1 ]; then l=', { name = "l"; address = "'$S'"; port = 82; handoff = "local"; }'; fi
 	cat >"$d/synguard.conf" <<EOF
 daemon: {
 	queue = "$queues";
@@ -98,7 +133,7 @@ daemon: {
 };
 listeners = (
 	{ name = "p"; address = "$S"; port = 80; handoff = "proxy"; backend = "$S:8081"; },
-	{ name = "f"; address = "$S"; port = 81; handoff = "pass-fd"; backend = "unix:$d/passfd.sock"; }
+	{ name = "f"; address = "$S"; port = 81; handoff = "pass-fd"; backend = "unix:$d/passfd.sock"; }$l
 );
 EOF
 	lab_bg server "$d/synguardd.log" "$SYNGUARDD" -c "$d/synguard.conf"
@@ -123,21 +158,90 @@ a = json.load(open(sys.argv[1]))["all"]
 print(a["connect_ms"]["p50"], a["connect_ms"]["p99"], a["success_pct"])' "$2"
 }
 
+# local_handoffs DIR: connections the TC program has handed to the local
+# listener "l" so far (DIR: the run's directory); a valid ACK carries
+# synguardd's cookie, so each one was answered by synguardd too: proof that
+# the local handoff's connections went through synguard, not straight to the
+# kernel's listener behind it.
+local_handoffs() {
+	"$SYNGUARDCTL" -s "$1/control.sock" stats --json 2>/dev/null |
+		$PY -c 'import json, sys; print(json.load(sys.stdin)["tc"]["l"]["handoffs"])' 2>/dev/null || echo 0
+}
+
+# added_us BASE VIA: the difference of two "p50 p99 success" medians in us
+added_us() {
+	$PY -c 'import sys; print("%.0f us" % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' "${1%% *}" "${2%% *}"
+}
+
+# pooled CSV...: "p50 p99 success_pct" over the connections of sgload's
+# --records files (connect latency of those that connected)
+pooled() {
+	$PY -c '
+import csv, math, sys
+lat, n, ok = [], 0, 0
+for path in sys.argv[1:]:
+    for row in csv.DictReader(open(path)):
+        n += 1
+        if row["result"] == "ok":
+            ok += 1
+        if float(row["connect_ms"]) >= 0:  # <0: never connected
+            lat.append(float(row["connect_ms"]))
+lat.sort()
+# the rank sgload uses: the ceil(p * n)-th smallest
+q = lambda p: lat[max(math.ceil(p * len(lat)), 1) - 1] if lat else float("nan")
+print("%.3f %.3f %.1f" % (q(0.50), q(0.99), 100.0 * ok / n if n else 0.0))' "$@"
+}
+
+# Rounds of 2 s per path, the paths taking turns: other jobs on the machine
+# come and go, and each path sees them alike (PERF_LATENCY_ROUNDS, 5 by
+# default: 2000 connects per path at 200/s).
 mode_latency() {
-	local d=$out/latency direct via
+	local d=$out/latency direct via loc n0 n1 lok r rounds=${PERF_LATENCY_ROUNDS:-5}
+	local dl=() pl=() ll=()
 	mkdir -p "$d"
 	lab_up
 	lab_bg server "$d/backend.log" "$SGBACKEND" --quiet --listen "$S:8081" echo
 	lab_wait_tcp server "$S" 8081 10
+	if [ $local_handoff = 1 ]; then
+		lab_bg server "$d/backend-local.log" "$SGBACKEND" --quiet --listen "$S:82" echo
+		lab_wait_tcp server "$S" 82 10
+	fi
 	start_synguard "$d"
 	run_load "$d/warm.log" "$d/warm.json" 80 50 0.5 >/dev/null
-	direct=$(run_load "$d/direct.log" "$d/direct.json" 8081 200 10)
-	via=$(run_load "$d/synguard.log" "$d/synguard.json" 80 200 10)
-	fig "latency (load $(load)): 2000 connects at 200/s, no flood; connect ms p50 p99 success%"
+	if [ $local_handoff = 1 ]; then
+		run_load "$d/warm-local.log" "$d/warm-local.json" 82 50 0.5 >/dev/null
+		n0=$(local_handoffs "$d")
+	fi
+	for r in $(seq "$rounds"); do
+		lab_exec client "$SGLOAD" --quiet --rate 200 --duration 2 --requests 1 \
+			--records "$d/direct-$r.csv" "$S" 8081 >"$d/direct-$r.log" 2>&1
+		dl+=("$d/direct-$r.csv")
+		lab_exec client "$SGLOAD" --quiet --rate 200 --duration 2 --requests 1 \
+			--records "$d/synguard-$r.csv" "$S" 80 >"$d/synguard-$r.log" 2>&1
+		pl+=("$d/synguard-$r.csv")
+		if [ $local_handoff = 1 ]; then
+			lab_exec client "$SGLOAD" --quiet --rate 200 --duration 2 --requests 1 \
+				--records "$d/local-$r.csv" "$S" 82 >"$d/local-$r.log" 2>&1
+			ll+=("$d/local-$r.csv")
+		fi
+	done
+	direct=$(pooled "${dl[@]}")
+	via=$(pooled "${pl[@]}")
+	fig "latency (load $(load)): $((rounds * 400)) connects per path at 200/s in $rounds interleaved rounds, no flood; connect ms p50 p99 success%"
 	fig "  direct   $direct"
 	fig "  synguard $via"
-	fig "  added median: $($PY -c 'import sys; print("%.0f us" % ((float(sys.argv[2]) - float(sys.argv[1])) * 1000))' \
-		"${direct%% *}" "${via%% *}") (target <= 100 us)"
+	fig "  added median: $(added_us "$direct" "$via") (target <= 100 us)"
+	if [ $local_handoff = 1 ]; then
+		n1=$(local_handoffs "$d")
+		loc=$(pooled "${ll[@]}")
+		lok=$(cat "${ll[@]}" | grep -c ',ok$' || true)
+		fig "  local    $loc  (handed over by TC: $((n1 - n0)))"
+		fig "  local added median: $(added_us "$direct" "$loc") (target <= 20 us)"
+		if [ $((n1 - n0)) -lt "$lok" ]; then
+			fig "  local: FAILED: TC handed over $((n1 - n0)) of the $lok connections: not a measurement of the local handoff"
+			local_missing="the local listener's connections did not go through synguard"
+		fi
+	fi
 	lab_cleanup
 }
 
@@ -162,7 +266,7 @@ median() {
 
 mode_relay() {
 	local d=$out/relay n bytes=${PERF_RELAY_BYTES:-2000000000} trials=${PERF_RELAY_TRIALS:-5}
-	local direct proxy passfd
+	local direct proxy passfd loc n0 n1 b3=()
 	mkdir -p "$d"
 	lab_up
 	start_synguard "$d"
@@ -173,22 +277,40 @@ mode_relay() {
 		lab_bg server "$d/backend-passfd-$n.log" "$SGBACKEND" --quiet --passfd "$d/passfd.sock" \
 			source $((bytes / n))
 		b2=$LAB_LAST_PID
+		b3=()
+		if [ $local_handoff = 1 ]; then
+			# the same server, listening on the protected port itself
+			lab_bg server "$d/backend-local-$n.log" "$SGBACKEND" --quiet --listen "$S:82" source $((bytes / n))
+			b3=("$LAB_LAST_PID")
+			lab_wait_tcp server "$S" 82 10
+		fi
 		lab_wait_tcp server "$S" 8081 10
 		sleep 0.5
 		# interleaved trials, the median of each: other jobs come and go
-		local dl=() pl=() fl=() _
+		local dl=() pl=() fl=() ll=() _
+		if [ $local_handoff = 1 ]; then n0=$(local_handoffs "$d"); fi
 		for _ in $(seq "$trials"); do
 			dl+=("$(bulk "$n" "$bytes" 8081)")
 			pl+=("$(bulk "$n" "$bytes" 80)")
 			fl+=("$(bulk "$n" "$bytes" 81)")
+			if [ $local_handoff = 1 ]; then ll+=("$(bulk "$n" "$bytes" 82)"); fi
 		done
-		echo "  $n stream(s) trials: direct ${dl[*]} / proxy ${pl[*]} / pass-fd ${fl[*]}" >>"$summary"
+		echo "  $n stream(s) trials: direct ${dl[*]} / proxy ${pl[*]} / pass-fd ${fl[*]}${ll:+ / local ${ll[*]}}" >>"$summary"
 		direct=$(median "${dl[@]}")
 		proxy=$(median "${pl[@]}")
 		passfd=$(median "${fl[@]}")
 		fig "  $n stream(s): direct $direct  proxy $proxy ($($PY -c "print('%.2f' % ($proxy / $direct))")x, target >= 0.9)  pass-fd $passfd ($($PY -c "print('%.2f' % ($passfd / $direct))")x)"
-		kill "$b1" "$b2" 2>/dev/null || true
-		wait "$b1" "$b2" 2>/dev/null || true
+		if [ $local_handoff = 1 ]; then
+			n1=$(local_handoffs "$d")
+			loc=$(median "${ll[@]}")
+			fig "  $n stream(s): direct $direct  local $loc ($($PY -c "print('%.2f' % ($loc / $direct))")x, target >= 0.98; handed over by TC: $((n1 - n0)))"
+			if [ $((n1 - n0)) -lt $((n * trials)) ]; then
+				fig "  local: FAILED: TC handed over $((n1 - n0)) of $((n * trials)) connections: not a measurement of the local handoff"
+				local_missing="the local listener's connections did not go through synguard"
+			fi
+		fi
+		kill "$b1" "$b2" "${b3[@]}" 2>/dev/null || true
+		wait "$b1" "$b2" "${b3[@]}" 2>/dev/null || true
 	done
 	lab_cleanup
 }
@@ -238,18 +360,26 @@ mode_flood_size() {
 #             generator's softirq and slows it down, synguard's runs on another
 #             CPU, so at full speed synguard faces a heavier flood than SYNPROXY
 mode_max_rate() {
-	local v scen d base=$lab/scenarios/max-rate.conf peer_pps=
+	local v scen d base=$lab/scenarios/max-rate.conf peer_pps="" defs=""
+	# the local handoff answers SYNs as the proxy handoff does (NFQUEUE, the
+	# same queue settings): it runs in every variant next to the other two
+	if [ $local_handoff = 1 ]; then defs='DEFENSES="synproxy synguard synguard-local"'; fi
 	for v in default realtime pinned equal; do
 		d=$out/max-rate-$v
 		scen=$base
 		case $v in
+		default) if [ -n "$defs" ]; then
+				scen=$out/max-rate-default.conf
+				{ cat "$base"; echo "$defs"; } >"$scen"
+			fi ;;
 		realtime) scen=$out/max-rate-realtime.conf
 			{ cat "$base"; echo 'NAME=max-rate-realtime'; echo 'SYNGUARD_QUEUES=0'
-			  echo 'SYNGUARD_DAEMON="queue_priority = 10;"'; } >"$scen" ;;
+			  echo 'SYNGUARD_DAEMON="queue_priority = 10;"'; echo "$defs"; } >"$scen" ;;
 		pinned | equal) scen=$out/max-rate-$v.conf
 			{ cat "$base"; echo "NAME=max-rate-$v"; echo 'SYNGUARD_QUEUES=0'
 			  echo 'SYNGUARD_DAEMON="queue_nice = -20; queue_cpus = [0];"'
 			  echo 'FLOOD_CPUS=1'; echo 'SERVER_CPUS=1'; echo 'LEGIT_CPUS=0'
+			  echo "$defs"
 			  if [ $v = equal ]; then echo "RATE=$peer_pps"; fi; } >"$scen" ;;
 		esac
 		if [ $v != default ] && [ $v != realtime ] && [ "$(nproc)" -lt 2 ]; then
@@ -265,7 +395,8 @@ mode_max_rate() {
 		SGLAB_PREFIX=${SGLAB_PREFIX}b "$lab/bench.sh" --scenario "$scen" --no-deps --no-build \
 			--build-dir "$build_dir" --out "$d" >"$d.log" 2>&1 ||
 			{ echo "perf: bench.sh failed, see $d.log" >&2; return 1; }
-		sed -n '/^defense/,/^$/p; /synguard \/ peer/,/^  vs/p' "$d/table.txt" | tee -a "$summary"
+		sed -n '/^defense/,/^$/p; /^synguard \/ peer/,/^  vs/p; /^synguard-local \/ peer/,/^  vs/p' \
+			"$d/table.txt" | tee -a "$summary"
 		if [ $v = pinned ]; then
 			peer_pps=$($PY -c 'import json, sys
 r = [x for x in json.load(open(sys.argv[1]))["results"] if x["defense"] == "synproxy"]
@@ -283,3 +414,7 @@ for m in $modes; do
 	esac
 done
 echo "perf: summary in $summary"
+if [ -n "$local_missing" ]; then
+	echo "perf: synguard-local was not measured: $local_missing" | tee -a "$summary" >&2
+	exit 1
+fi

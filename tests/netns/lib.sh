@@ -42,6 +42,7 @@ t_need() {
 }
 [ -x $PY ] || t_skip "no $PY (tests/deps.sh installs it)"
 command -v iptables-save >/dev/null || t_skip "no iptables (tests/deps.sh installs it)"
+command -v ethtool >/dev/null || t_skip "no ethtool (tests/deps.sh installs it; the lab's peers send full checksums)"
 
 # Names distinct per test run, so concurrent runs and a developer's lab coexist.
 export SGLAB_PREFIX=sgt$$-${T_NAME}
