@@ -74,7 +74,8 @@ t_expect "as nobody: CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE only" "$ca
 t_expect "as nobody: uid" "$(sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' /proc/$pid/status)" = "$(id -u nobody)"
 e0=$(date +%s)
 n=0
-while [ $(date +%s) -lt $((e0 + 4)) ] && [ $n -lt 400 ]; do
+# bounded by time, not by a count of fetches (a fast machine makes many more)
+while [ $(date +%s) -lt $((e0 + 4)) ]; do
 	fetch_ok "http://$LAB_SERVER4/" "$LAB_CLIENT4" || t_fail "as nobody: fetch $n"
 	fetch_ok "http://[$LAB_SERVER6]/" "$LAB_CLIENT6" || t_fail "as nobody: IPv6 fetch $n"
 	n=$((n + 1))
