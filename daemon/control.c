@@ -31,6 +31,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "ctlfmt.h"
 #include "log.h"
 #include "reqsrv.h"
 #include "sockutil.h"
@@ -101,173 +102,6 @@ static void row_total(struct stats_row *total, const struct stats_row *rows, siz
 			total->v[i] += rows[r].v[i];
 }
 
-/* Gauges are sums of increments and decrements from different rows: print them signed. */
-static void print_value(FILE *out, size_t id, uint64_t v)
-{
-	if (stats_kinds[id] == STATS_GAUGE)
-		fprintf(out, "%" PRId64, (int64_t)v);
-	else
-		fprintf(out, "%" PRIu64, v);
-}
-
-static void json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(out, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(out, "\\u%04x", ch);
-		else
-			fputc(ch, out);
-	}
-	fputc('"', out);
-}
-
-static void json_row(FILE *out, const struct stats_row *r)
-{
-	fputc('{', out);
-	for (size_t i = 0; i < ST_MAX; i++) {
-		if (i)
-			fputc(',', out);
-		json_string(out, stats_names[i]);
-		fputc(':', out);
-		print_value(out, i, r->v[i]);
-	}
-	fputc('}', out);
-}
-
-/* The fast path's counters of the local listeners: {"name":{"ack_valid":N,...},...}. */
-static void tc_json(FILE *out, const struct conf *conf, const struct stats_block *tc)
-{
-	bool first = true;
-
-	fputs(",\"tc\":{", out);
-	for (size_t l = 0; l < conf->n_listeners; l++) {
-		bool f2 = true;
-
-		if (conf->listeners[l].handoff != CONF_HANDOFF_LOCAL)
-			continue;
-		fputs(first ? "" : ",", out);
-		first = false;
-		json_string(out, conf->listeners[l].name);
-		fputs(":{", out);
-		for (size_t i = 0; i < ST_MAX; i++) {
-			if (!control_tc_counter(i))
-				continue;
-			fputs(f2 ? "" : ",", out);
-			f2 = false;
-			json_string(out, stats_names[i]);
-			fputc(':', out);
-			print_value(out, i, tc->rows[l].v[i]);
-		}
-		fputc('}', out);
-	}
-	fputc('}', out);
-}
-
-static void stats_json(FILE *out, const struct conf *conf, const struct stats_row *rows,
-                       const struct stats_row *total, const uint16_t *queue_nums,
-                       const struct stats_row *per_queue, size_t n_queues,
-                       const struct stats_block *tc)
-{
-	fputs("{\"total\":", out);
-	json_row(out, total);
-	fputs(",\"listeners\":{", out);
-	for (size_t l = 0; l < conf->n_listeners; l++) {
-		if (l)
-			fputc(',', out);
-		json_string(out, conf->listeners[l].name);
-		fputc(':', out);
-		json_row(out, &rows[l]);
-	}
-	fputs("},\"unmatched\":", out);
-	json_row(out, &rows[conf->n_listeners]);
-	fputs(",\"queues\":{", out);
-	for (size_t q = 0; q < n_queues; q++) {
-		if (q)
-			fputc(',', out);
-		fprintf(out, "\"%u\":", queue_nums[q]);
-		json_row(out, &per_queue[q]);
-	}
-	fputc('}', out);
-	if (tc)
-		tc_json(out, conf, tc);
-	fputs("}\n", out);
-}
-
-/* Table columns: total, one per listener, unmatched. */
-static const char *col_title(const struct conf *conf, size_t col)
-{
-	if (col == 0)
-		return "total";
-	if (col == conf->n_listeners + 1)
-		return "unmatched";
-	return conf->listeners[col - 1].name;
-}
-
-static int col_width(const char *title)
-{
-	return strlen(title) > 14 ? (int)strlen(title) : 14;
-}
-
-/* The fast path's share of the table above, one column per local listener. */
-static void tc_table(FILE *out, const struct conf *conf, const struct stats_block *tc, int name_w)
-{
-	fprintf(out, "\nkernel fast path (handoff \"local\", counted above too):\n%-*s", name_w,
-	        "counter");
-	for (size_t l = 0; l < conf->n_listeners; l++)
-		if (conf->listeners[l].handoff == CONF_HANDOFF_LOCAL)
-			fprintf(out, "  %*s", col_width(conf->listeners[l].name),
-			        conf->listeners[l].name);
-	fputc('\n', out);
-	for (size_t i = 0; i < ST_MAX; i++) {
-		if (!control_tc_counter(i))
-			continue;
-		fprintf(out, "tc.%-*s", name_w - 3, stats_names[i]);
-		for (size_t l = 0; l < conf->n_listeners; l++)
-			if (conf->listeners[l].handoff == CONF_HANDOFF_LOCAL)
-				fprintf(out, "  %*" PRIu64, col_width(conf->listeners[l].name),
-				        tc->rows[l].v[i]);
-		fputc('\n', out);
-	}
-}
-
-static void stats_table(FILE *out, const struct conf *conf, const struct stats_row *rows,
-                        const struct stats_row *total, const struct stats_block *tc)
-{
-	size_t n_cols = conf->n_listeners + 2;
-	int name_w = (int)strlen("counter");
-
-	for (size_t i = 0; i < ST_MAX; i++)
-		if ((int)strlen(stats_names[i]) > name_w)
-			name_w = (int)strlen(stats_names[i]);
-
-	fprintf(out, "%-*s", name_w, "counter");
-	for (size_t col = 0; col < n_cols; col++)
-		fprintf(out, "  %*s", col_width(col_title(conf, col)), col_title(conf, col));
-	fputc('\n', out);
-
-	for (size_t i = 0; i < ST_MAX; i++) {
-		fprintf(out, "%-*s", name_w, stats_names[i]);
-		for (size_t col = 0; col < n_cols; col++) {
-			const struct stats_row *r = col == 0 ? total : &rows[col - 1];
-			char num[24];
-
-			if (stats_kinds[i] == STATS_GAUGE)
-				snprintf(num, sizeof(num), "%" PRId64, (int64_t)r->v[i]);
-			else
-				snprintf(num, sizeof(num), "%" PRIu64, r->v[i]);
-			fprintf(out, "  %*s", col_width(col_title(conf, col)), num);
-		}
-		fputc('\n', out);
-	}
-	if (tc)
-		tc_table(out, conf, tc, name_w);
-}
-
 static void cmd_stats(struct control *c, int argc, char **argv, FILE *out)
 {
 	const struct conf *conf = c->src.conf;
@@ -302,10 +136,10 @@ static void cmd_stats(struct control *c, int argc, char **argv, FILE *out)
 		                      skipped, conf->n_listeners);
 	row_total(&total, rows, n_rows);
 	if (json)
-		stats_json(out, conf, rows, &total, c->src.queue_nums, per_queue, c->src.n_queues,
-		           control_source_tc(&c->src, n_rows));
+		ctlfmt_stats_json(out, conf, rows, &total, c->src.queue_nums, per_queue,
+		                  c->src.n_queues, control_source_tc(&c->src, n_rows));
 	else
-		stats_table(out, conf, rows, &total, control_source_tc(&c->src, n_rows));
+		ctlfmt_stats_table(out, conf, rows, &total, control_source_tc(&c->src, n_rows));
 out:
 	free(rows);
 	free(per_queue);
@@ -460,13 +294,13 @@ static void cmd_listeners(struct control *c, int argc, char **argv, FILE *out)
 		mode_now(c, i, cookie_threads, mode, sizeof(mode));
 		if (json) {
 			fprintf(out, "%s", i ? "," : "");
-			json_string(out, l->name);
+			ctlfmt_json_string(out, l->name);
 			fputs(":{\"address\":", out);
-			json_string(out, ap);
+			ctlfmt_json_string(out, ap);
 			fprintf(out, ",\"handoff\":\"%s\",\"backend\":", handoff_name(l));
-			json_string(out, be);
+			ctlfmt_json_string(out, be);
 			fputs(",\"policy\":", out);
-			json_string(out, policy_of(conf, l) ? policy_of(conf, l)->name : "");
+			ctlfmt_json_string(out, policy_of(conf, l) ? policy_of(conf, l)->name : "");
 			fprintf(out,
 			        ",\"mode\":\"%s\",\"cookie_threads\":%u,\"threads\":%zu,"
 			        "\"accept_queue\":%u,\"connections\":%u,\"sources\":%u,"
