@@ -251,6 +251,24 @@ snapshot() {
 	fi
 }
 
+# synguard_conf LISTENER_KEYS: writes $run_dir/synguard.conf with the scenario's
+# daemon settings and one listener "bench" on the protected address and port.
+synguard_conf() {
+	cat >"$run_dir/synguard.conf" <<EOF
+daemon: {
+	queue = "$SYNGUARD_QUEUES";
+	$SYNGUARD_DAEMON
+	firewall = "iptables";
+	fail_open = true;
+	control_socket = "$run_dir/control.sock";
+	user = "root";
+};
+listeners = (
+	{ name = "bench"; address = "$SERVER"; port = $PORT; $1 }
+);
+EOF
+}
+
 # start_synguardd: checks $run_dir/synguard.conf, starts synguardd on it and
 # waits until it answers on its control socket with its queue rules in place.
 # The check runs where the daemon will: with handoff = "local" it looks at the
@@ -304,38 +322,14 @@ setup_defense() {
 	synguard)
 		lab_bg server "$run_dir/backend.log" "${server_pin[@]}" "$SGBACKEND" --quiet --listen 127.0.0.1:8080 echo
 		lab_wait_tcp server 127.0.0.1 8080 10
-		cat >"$run_dir/synguard.conf" <<EOF
-daemon: {
-	queue = "$SYNGUARD_QUEUES";
-	$SYNGUARD_DAEMON
-	firewall = "iptables";
-	fail_open = true;
-	control_socket = "$run_dir/control.sock";
-	user = "root";
-};
-listeners = (
-	{ name = "bench"; address = "$SERVER"; port = $PORT; handoff = "proxy"; backend = "127.0.0.1:8080"; }
-);
-EOF
+		synguard_conf 'handoff = "proxy"; backend = "127.0.0.1:8080";'
 		start_synguardd ;;
 	synguard-local)
 		# No relay and no other port: the service listens on the protected
 		# address and port itself, as it would with no defense at all.
 		lab_bg server "$run_dir/backend.log" "${server_pin[@]}" "$SGBACKEND" --quiet --listen "$BACKEND_LISTEN" echo
 		lab_wait_tcp server "$SERVER" "$PORT" 10
-		cat >"$run_dir/synguard.conf" <<EOF
-daemon: {
-	queue = "$SYNGUARD_QUEUES";
-	$SYNGUARD_DAEMON
-	firewall = "iptables";
-	fail_open = true;
-	control_socket = "$run_dir/control.sock";
-	user = "root";
-};
-listeners = (
-	{ name = "bench"; address = "$SERVER"; port = $PORT; handoff = "local"; }
-);
-EOF
+		synguard_conf 'handoff = "local";'
 		start_synguardd || {
 			if [ ! -s "$run_dir/synguardd.pid" ]; then
 				echo "bench: synguard-local: $SYNGUARDD refuses the configuration above" \
