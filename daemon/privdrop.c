@@ -606,12 +606,39 @@ static int verify_as_is(const struct conf *conf, struct privdrop_want *want, cha
 	return 0;
 }
 
-/* CAP_BPF and CAP_PERFMON out of every set this process can change. */
+/* True when the process holds v in its effective, permitted, inheritable or ambient set. */
+static bool holds_cap(cap_t caps, cap_value_t v)
+{
+	static const cap_flag_t sets[] = {CAP_EFFECTIVE, CAP_PERMITTED, CAP_INHERITABLE};
+	cap_flag_value_t on;
+
+	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
+		if (cap_get_flag(caps, v, sets[i], &on) == 0 && on == CAP_SET)
+			return true;
+	return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, v, 0, 0) == 1;
+}
+
+/*
+ * CAP_BPF and CAP_PERFMON out of every set this process can change. Nothing to
+ * do, and no capset(2), when it holds neither: the unit's system-call filter
+ * denies capset (@privileged), and only the local-handoff drop-in, which grants
+ * the two, allows it back.
+ */
 static int drop_bpf_caps(char *err, size_t errlen)
 {
 	static const cap_value_t bpf_caps[] = {CAP_BPF, CAP_PERFMON};
 	cap_t caps;
 	int rc;
+
+	caps = cap_get_proc();
+	if (!caps) {
+		snprintf(err, errlen, "cap_get_proc: %s", strerror(errno));
+		return -1;
+	}
+	rc = holds_cap(caps, CAP_BPF) || holds_cap(caps, CAP_PERFMON);
+	cap_free(caps);
+	if (!rc)
+		return 0;
 
 	for (size_t i = 0; i < 2; i++)
 		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, bpf_caps[i], 0, 0) < 0 &&

@@ -71,7 +71,7 @@ if [ $? != 0 ] || [ -n "$out" ]; then
 	exit 1
 fi
 settings=$(grep -v '^#' "$dropin" | grep -v '^\[Service\]$' | grep . | sort | tr '\n' ' ')
-want='AmbientCapabilities=CAP_BPF CAP_PERFMON CapabilityBoundingSet=CAP_BPF CAP_PERFMON SystemCallFilter=bpf '
+want='AmbientCapabilities=CAP_BPF CAP_PERFMON CapabilityBoundingSet=CAP_BPF CAP_PERFMON SystemCallFilter=bpf capset '
 if [ "$settings" != "$want" ]; then
 	echo "FAIL: the local-handoff drop-in sets '$settings', expected exactly '$want'"
 	exit 1
@@ -79,7 +79,7 @@ fi
 out=$(systemd-analyze security --offline=yes "$tmp/unit/synguard.service" 2>&1)
 echo "$out" | grep -q 'CapabilityBoundingSet=~CAP_BPF' ||
 	{ echo "FAIL: the drop-in did not grant CAP_BPF"; exit 1; }
-echo "ok: the local-handoff drop-in verifies and grants only CAP_BPF, CAP_PERFMON and bpf()"
+echo "ok: the local-handoff drop-in verifies and grants only CAP_BPF, CAP_PERFMON, bpf() and capset()"
 
 if [ "$(id -u)" = 0 ] && command -v systemd-sysusers >/dev/null; then
 	mkdir -p "$tmp/root/etc"
