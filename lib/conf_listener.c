@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pkt.h"
+
 static const char *const handoff_names[] = {
     [CONF_HANDOFF_PROXY] = "proxy",
     [CONF_HANDOFF_PASSFD] = "pass-fd",
@@ -54,6 +56,14 @@ static int check_local_policy(struct ctx *x, const config_setting_t *s, const st
 		    "support (its handshakes complete in the kernel, where the half-open "
 		    "table cannot follow them): use a policy with mode \"cookie\"",
 		    p->name, p->mode == CONF_MODE_STATEFUL ? "stateful" : "auto");
+	/* the kernel refuses to complete a connection from a cookie below the protocol's
+	 * default MSS (bpf_sk_assign_tcp_reqsk) */
+	if (p->mss[0] < PKT_DEFAULT_MSS4)
+		return conf_fail(x, s,
+		                 "policy \"%s\" has an mss table starting at %u, below %u, which "
+		                 "handoff \"local\" cannot use (the kernel refuses such a "
+		                 "connection): start the table at %u or above",
+		                 p->name, p->mss[0], PKT_DEFAULT_MSS4, PKT_DEFAULT_MSS4);
 	if (p->per_source.max_connections || p->max_connections)
 		return conf_fail(x, s,
 		                 "policy \"%s\" sets %smax_connections, which handoff \"local\" "
@@ -228,9 +238,19 @@ static int parse_listener(struct ctx *x, const config_setting_t *g, struct conf 
 		                         names);
 	}
 	l->policy = (size_t)e;
-	if (l->handoff == CONF_HANDOFF_LOCAL)
-		return check_local_policy(x, s ? s : g, &c->policies[e]);
-	return 0;
+	if (l->handoff != CONF_HANDOFF_LOCAL)
+		return 0;
+	/* The kernel program sees every packet of the devices it is attached to, forwarded ones
+	 * too (containers, virtual machines, routing): only this host's own address is sure to be
+	 * this host's. */
+	if (l->wildcard)
+		return conf_fail(
+		    x, config_setting_get_member(g, "address"),
+		    "a wildcard address is not allowed with handoff \"local\": the "
+		    "kernel program would check traffic to port %u that this host only "
+		    "forwards; name the address the server listens on",
+		    l->port);
+	return check_local_policy(x, s ? s : g, &c->policies[e]);
 }
 
 int conf_parse_listeners(struct ctx *x, const config_setting_t *root, const config_setting_t *g,

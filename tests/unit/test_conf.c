@@ -797,6 +797,19 @@ static const struct bad_text bad_texts[] = {
     {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
      "\"local\"; } );\npolicies = { default = { max_connections = 5; }; };\n",
      "1: listeners.[0]: ", "policy \"default\" sets max_connections"},
+    {"listeners = ( { name = \"web\"; address = \"0.0.0.0\"; port = 80; handoff = "
+     "\"local\"; } );\n",
+     "1: listeners.[0].address: ",
+     "a wildcard address is not allowed with handoff \"local\": the kernel program would "
+     "check traffic to port 80 that this host only forwards"},
+    {"listeners = ( { name = \"web\"; address = \"::\"; port = 80; handoff = "
+     "\"local\"; } );\n",
+     "1: listeners.[0].address: ", "a wildcard address is not allowed with handoff"},
+    {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
+     "\"local\"; } );\npolicies = { default = { mss = [ 88, 536, 1440, 1460 ]; }; };\n",
+     "1: listeners.[0]: ",
+     "policy \"default\" has an mss table starting at 88, below 536, which handoff "
+     "\"local\" cannot use"},
     {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; } );\n",
      "1: listeners.[0].backend: ",
      "is required: handoff \"proxy\" needs \"IPv4:port\" or "
