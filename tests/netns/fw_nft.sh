@@ -64,7 +64,7 @@ check "stateful and auto listeners, one queue" 3 "queue num 0 bypass" 2
 # handoff "local": only SYNs are queued, in both the nft and the iptables rules.
 printf '%s\n' 'listeners = (' \
 	"{ name = \"l4\"; address = \"$LAB_SERVER4\"; port = 80; handoff = \"local\"; }," \
-	"{ name = \"l6\"; address = \"::\"; port = 443; handoff = \"local\"; }," \
+	"{ name = \"l6\"; address = \"$LAB_SERVER6\"; port = 443; handoff = \"local\"; }," \
 	"$(t_listener p4 $LAB_SERVER4 81 proxy 127.0.0.1:8080) );" >"$T_DIR/local.listeners"
 t_config "$(t_listener p4 $LAB_SERVER4 81 proxy 127.0.0.1:8080)"
 sed -i '/^listeners = (/,$d' "$T_CONF"
