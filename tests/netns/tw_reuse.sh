@@ -15,19 +15,20 @@ t_backend source --listen 127.0.0.1:8080 source 100000
 lab_wait_tcp server 127.0.0.1 8080 || t_fail "backend did not start"
 t_start_daemon
 
+tw_held() { lab_exec server ss -Htan state time-wait | grep -q ':40000 *$'; }
+
 for target in "$LAB_SERVER4" "$LAB_SERVER6"; do
 	for i in 1 2 3; do
 		# --no-halfclose: the client closes only after the server's FIN
 		t_client --timeout 5 --no-halfclose --local-port 40000 "$target" 80 source 100000 \
 			>"$T_DIR/client.out" 2>&1 ||
 			t_fail "fetch $i of $target from port 40000: $(cat "$T_DIR/client.out")"
-		tw=0
-		for _ in $(seq 20); do
-			tw=$(lab_exec server ss -Htan state time-wait | grep -c ':40000 *$')
-			[ "$tw" -ge 1 ] && break
-			sleep 0.1
-		done
-		t_expect "fetch $i of $target: the server side waits in TIME_WAIT" "$tw" -ge 1
+		# the server side reaches TIME_WAIT once the client's FIN is in
+		if ! t_wait 10 tw_held; then
+			lab_exec server ss -tanoe
+			t_fail "fetch $i of $target: the server side waits in TIME_WAIT"
+		fi
+		t_ok "fetch $i of $target: the server side waits in TIME_WAIT"
 	done
 done
 t_expect "six handoffs" "$(t_stat total.handoffs)" = 6
