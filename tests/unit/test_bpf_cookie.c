@@ -30,6 +30,7 @@
 #include "cookie_pkt_prog.skel.h"
 #include "cookie_vec_prog.skel.h"
 #include "cookie_vec_io.h"
+#include "bpf_test_log.h"
 #include "cookie_vectors.h"
 
 /* The vectors' flags and results are the program's. */
@@ -499,13 +500,6 @@ static void test_packets(void **state)
 	       opts.duration, opts.repeat);
 }
 
-static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -522,7 +516,7 @@ int main(void)
 		printf("skipped: BPF_PROG_TEST_RUN needs root (CAP_BPF and CAP_NET_ADMIN)\n");
 		return 77;
 	}
-	libbpf_set_print(print_libbpf);
+	libbpf_set_print(bpf_test_log);
 	skel = cookie_vec_prog__open_and_load();
 	if (skel == NULL) {
 		int err = errno;

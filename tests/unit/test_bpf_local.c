@@ -29,6 +29,7 @@
 
 #include "bpfkeys.h"
 #include "cookie.h"
+#include "bpf_test_log.h"
 #include "cookie_vectors.h"
 #include "local_ack.h"
 #include "local_ack.skel.h"
@@ -345,13 +346,6 @@ static void test_timing(void **state)
 	}
 }
 
-static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG)
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,7 +366,7 @@ int main(void)
 		printf("skipped: no network namespace of its own: %s\n", strerror(errno));
 		return 77;
 	}
-	libbpf_set_print(print_libbpf);
+	libbpf_set_print(bpf_test_log);
 	ncpus = libbpf_num_possible_cpus();
 	skel = local_ack__open_and_load();
 	if (skel == NULL) {
