@@ -39,7 +39,7 @@ static inline bool control_tc_counter(size_t id)
 {
 	return id == ST_ACK_VALID || id == ST_HANDOFFS || id == ST_HANDOFF_FAILED ||
 	       id == ST_ACK_INVALID || id == ST_ACK_EXPIRED || id == ST_ACK_DENIED ||
-	       id == ST_ACK_FLOW_PASSED || id == ST_MALFORMED_OPT;
+	       id == ST_ACK_FLOW_PASSED || id == ST_MALFORMED_OPT || id == ST_HALFOPEN_TC_LOST;
 }
 
 /* src's fast path block when it has one of n_rows rows, NULL otherwise. */

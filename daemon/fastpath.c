@@ -57,6 +57,12 @@ void fastpath_free(struct fastpath *f)
 	(void)f;
 }
 
+void fastpath_set_sink(struct fastpath *f, const struct fastpath_sink *sink)
+{
+	(void)f;
+	(void)sink;
+}
+
 int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *err, size_t errlen)
 {
 	(void)f;
@@ -108,20 +114,20 @@ const char *fastpath_devices(const struct fastpath *f)
 #define BPF_TCX_INGRESS 46
 #endif
 
-#define FASTPATH_DEVS_MAX  64
+#define FASTPATH_DEVS_MAX    64
 /*
  * The keys of epoch e + 1 are published this long before its boundary, so
  * that an ACK answering a SYN-ACK the queue threads made just after the
  * boundary never meets the program still in epoch e. A cookie of e - 1 then
  * expires this much earlier (the program at e + 1 no longer holds its key).
  */
-#define FASTPATH_KEY_LEAD  0.1
+#define FASTPATH_KEY_LEAD    0.1
 /*
  * The tick is due at boundary - FASTPATH_KEY_LEAD: should it run a hair
  * early (timer or floating-point rounding), the epoch must change all the
  * same, or it would stay behind for a whole rotation.
  */
-#define FASTPATH_KEY_SLACK 0.01
+#define FASTPATH_KEY_SLACK   0.01
 
 /* A tcx link of the program: closing fd detaches it. */
 struct fastpath_dev {
@@ -130,9 +136,13 @@ struct fastpath_dev {
 	char name[IF_NAMESIZE];
 };
 
+/* Ring-buffer reads per readiness: a steady stream of reports does not starve the loop. */
+#define FASTPATH_DONE_ROUNDS 8
+
 struct fastpath_slot {
 	char name[CONF_NAME_MAX];          /* "": free */
 	uint64_t base[SG_LOCAL_NCOUNTERS]; /* the counters when the slot was taken */
+	uint64_t lost;                     /* reports a recipient had no room for */
 };
 
 struct fastpath {
@@ -140,6 +150,9 @@ struct fastpath {
 	struct bpfkeys *keys;
 	struct ev_loop *loop;
 	ev_periodic tick;
+	struct ring_buffer *done; /* sg_local_done */
+	ev_io done_io;
+	struct fastpath_sink sink;
 	uint32_t rotation;
 	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
 	size_t n_devs;
@@ -156,6 +169,7 @@ static const enum stats_id counter_stats[SG_LOCAL_NCOUNTERS] = {
     [SG_LC_HANDOFF_FAILED] = ST_HANDOFF_FAILED, [SG_LC_ACK_INVALID] = ST_ACK_INVALID,
     [SG_LC_ACK_EXPIRED] = ST_ACK_EXPIRED,       [SG_LC_ACK_DENIED] = ST_ACK_DENIED,
     [SG_LC_ACK_FLOW] = ST_ACK_FLOW_PASSED,      [SG_LC_MALFORMED_OPT] = ST_MALFORMED_OPT,
+    [SG_LC_DONE_LOST] = ST_HALFOPEN_TC_LOST,
 };
 
 int fastpath_conf_check(const struct conf *c, char *err, size_t errlen)
@@ -352,6 +366,7 @@ static int slot_take(struct fastpath *f, const char *name)
 		if (s->name[0])
 			continue;
 		snprintf(s->name, sizeof(s->name), "%s", name);
+		s->lost = 0;
 		for (uint32_t id = 0; id < SG_LOCAL_NCOUNTERS; id++)
 			s->base[id] = counter_sum(f, (uint32_t)i, id);
 		return i;
@@ -443,6 +458,9 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 		memcpy(v.mss, l->family == AF_INET ? p->mss : p->mss6, sizeof(v.mss));
 		v.wscale = p->wscale;
 		v.flags = p->n_allow || p->n_deny ? SG_LOCAL_F_ACL : 0;
+		/* auto holds entries whenever it answers statefully, and keeps them after */
+		if (p->mode != CONF_MODE_COOKIE)
+			v.flags |= SG_LOCAL_F_STATEFUL;
 		listener_key(l, &k);
 		if (bpf_map_update_elem(lfd, &k, &v, BPF_ANY) < 0)
 			log_warnx("fast path: listener %s: %s", l->name, strerror(errno));
@@ -474,6 +492,56 @@ static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
 	(void)loop;
 	(void)revents;
 	keys_now(w->data);
+}
+
+/* ---- handshake reports ---- */
+
+static int on_done(void *ctx, void *data, size_t size)
+{
+	struct fastpath *f = ctx;
+	const struct sg_local_done *e = data;
+	struct fastpath_done d;
+	size_t refused = 1;
+
+	if (size < sizeof(*e) || (e->family != COOKIE_IN_FAMILY4 && e->family != COOKIE_IN_FAMILY6))
+		return 0; /* not ours to read: the program writes nothing else */
+	memset(&d, 0, sizeof(d));
+	d.t.family = e->family == COOKIE_IN_FAMILY4 ? AF_INET : AF_INET6;
+	memcpy(d.t.saddr, e->saddr, e->family == COOKIE_IN_FAMILY4 ? 4 : 16);
+	memcpy(d.t.daddr, e->daddr, e->family == COOKIE_IN_FAMILY4 ? 4 : 16);
+	d.t.sport = e->sport;
+	d.t.dport = e->dport;
+	d.seq = e->seq;
+	d.ack = e->ack;
+	if (f->sink.deliver)
+		refused = f->sink.deliver(f->sink.arg, &d);
+	if (refused && e->slot < SG_LOCAL_SLOTS)
+		f->slots[e->slot].lost++;
+	return 0;
+}
+
+/* Drained until empty (or FASTPATH_DONE_ROUNDS reads: the ring stays readable for more). */
+static void on_done_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct fastpath *f = w->data;
+
+	(void)loop;
+	(void)revents;
+	for (int i = 0; i < FASTPATH_DONE_ROUNDS; i++)
+		if (ring_buffer__consume(f->done) <= 0)
+			break;
+	if (f->sink.flush)
+		f->sink.flush(f->sink.arg);
+}
+
+void fastpath_set_sink(struct fastpath *f, const struct fastpath_sink *sink)
+{
+	if (!f)
+		return;
+	if (sink)
+		f->sink = *sink;
+	else
+		memset(&f->sink, 0, sizeof(f->sink));
 }
 
 /* ---- life ---- */
@@ -548,6 +616,12 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		snprintf(err, errlen, "writing the cookie keys: %s", strerror(errno));
 		goto fail;
 	}
+	/* mapped now, while the daemon may still map BPF memory */
+	f->done = ring_buffer__new(bpf_map__fd(f->skel->maps.sg_local_done), on_done, f, NULL);
+	if (!f->done) {
+		snprintf(err, errlen, "the handshake reports' ring buffer: %s", strerror(errno));
+		goto fail;
+	}
 	maps_apply(f, c);
 	attach_new(f);
 	if (f->n_devs == 0) {
@@ -560,6 +634,10 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 	f->tick.data = f;
 	ev_periodic_start(loop, &f->tick);
 	ev_unref(loop); /* the loop ends when everything else has */
+	ev_io_init(&f->done_io, on_done_io, ring_buffer__epoll_fd(f->done), EV_READ);
+	f->done_io.data = f;
+	ev_io_start(loop, &f->done_io);
+	ev_unref(loop);
 	return f;
 fail:
 	fastpath_free(f);
@@ -574,6 +652,11 @@ void fastpath_free(struct fastpath *f)
 		ev_ref(f->loop);
 		ev_periodic_stop(f->loop, &f->tick);
 	}
+	if (f->loop && ev_is_active(&f->done_io)) {
+		ev_ref(f->loop);
+		ev_io_stop(f->loop, &f->done_io);
+	}
+	ring_buffer__free(f->done);
 	for (size_t i = 0; i < f->n_devs; i++)
 		close(f->devs[i].fd);
 	bpfkeys_free(f->keys);
@@ -621,6 +704,8 @@ const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *
 		for (uint32_t id = 0; slot >= 0 && id < SG_LOCAL_NCOUNTERS; id++)
 			r->v[counter_stats[id]] =
 			    counter_sum(f, (uint32_t)slot, id) - f->slots[slot].base[id];
+		if (slot >= 0)
+			r->v[ST_HALFOPEN_TC_LOST] += f->slots[slot].lost;
 	}
 	return &f->block;
 }

@@ -15,6 +15,11 @@
  * Keys: derived from the same master as the queue threads' (bpfkeys.h),
  * published a little before each epoch boundary (see fastpath.c).
  *
+ * Half-open entries: for a listener whose policy has mode stateful or auto,
+ * the program reports each handshake it completed (struct fastpath_done,
+ * through a BPF ring buffer read by the main loop), so that the entry made
+ * for its SYN is retired instead of expiring (fastpath_set_sink).
+ *
  * Where the BPF parts are not built, every call but fastpath_conf_check and
  * fastpath_report refuses, and those two say why.
  */
@@ -29,9 +34,34 @@
 
 #include "conf.h"
 #include "cookie.h"
+#include "pkt.h"
 #include "stats.h"
 
 struct fastpath;
+
+/*
+ * A handshake the TC program handed to the server for a listener whose
+ * policy keeps half-open entries (modes stateful and auto): the queue
+ * thread that answered its SYN holds an entry for it, which should go.
+ */
+struct fastpath_done {
+	struct pkt_tuple t; /* client -> server */
+	uint32_t seq;       /* the ACK's: the client's ISN + 1 */
+	uint32_t ack;       /* the ACK's: our ISN + 1 */
+};
+
+/*
+ * Where those reports go. The program writes them into a ring buffer; the
+ * main loop drains it whenever it is readable, calls deliver once per
+ * report (it returns how many recipients had no room: the report counts as
+ * lost, halfopen_tc_lost, and the entry expires as it would have) and flush
+ * once after each drain.
+ */
+struct fastpath_sink {
+	size_t (*deliver)(void *arg, const struct fastpath_done *d);
+	void (*flush)(void *arg);
+	void *arg;
+};
 
 /* True when some listener of c has handoff "local". */
 bool fastpath_wanted(const struct conf *c);
@@ -50,6 +80,9 @@ int fastpath_report(FILE *out, const struct conf *c);
 /* Loads the program, fills its maps from c, installs the keys and attaches it. */
 struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
                               const uint8_t master[COOKIE_MASTER_LEN], char *err, size_t errlen);
+/* Where handshake reports go from now on; NULL: nowhere (each report counts as lost). */
+void fastpath_set_sink(struct fastpath *f, const struct fastpath_sink *sink);
+
 /* Detaches (closes the links) and unloads. */
 void fastpath_free(struct fastpath *f);
 

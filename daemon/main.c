@@ -173,6 +173,25 @@ static uint32_t src_accept_queue(void *arg, size_t i)
 	return in.accept_queue;
 }
 
+/* Handshakes completed in the kernel: every queue thread may hold the entry (queue.h). */
+static size_t tc_deliver(void *arg, const struct fastpath_done *done)
+{
+	struct daemon *d = arg;
+	size_t refused = 0;
+
+	for (size_t i = 0; i < d->n_queues; i++)
+		refused += !queue_tc_done(d->queues[i], done);
+	return refused;
+}
+
+static void tc_flush(void *arg)
+{
+	struct daemon *d = arg;
+
+	for (size_t i = 0; i < d->n_queues; i++)
+		queue_tc_flush(d->queues[i]);
+}
+
 /* The reload module owns the configuration from here: it is generation 1. */
 static void start_queues(struct daemon *d, struct reload_env *env)
 {
@@ -205,10 +224,16 @@ static void start_queues(struct daemon *d, struct reload_env *env)
 	}
 	d->blocks[d->n_queues] = handoff_stats(d->handoff);
 	reload_set_queues(d->reload, d->queues, d->queue_nums, d->n_queues);
+	if (d->fastpath) {
+		struct fastpath_sink sink = {.deliver = tc_deliver, .flush = tc_flush, .arg = d};
+
+		fastpath_set_sink(d->fastpath, &sink);
+	}
 }
 
 static void stop_queues(struct daemon *d)
 {
+	fastpath_set_sink(d->fastpath, NULL);
 	for (size_t i = 0; i < d->n_queues; i++)
 		if (d->queues[i])
 			queue_stop(d->queues[i]);

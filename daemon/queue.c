@@ -41,6 +41,7 @@
 #include "flows.h"
 #include "handshake.h"
 #include "log.h"
+#include "mailbox.h"
 #include "nfqsock.h"
 #include "policy.h"
 #include "repair.h"
@@ -59,6 +60,9 @@
 #define Q_TIMER_MS 100
 /* How long a device's MAC address is trusted before it is read again (tx.h). */
 #define Q_DEVICES_MS 10000
+/* Reports of handshakes completed in the kernel waiting for the thread: main drains the
+ * ring buffer in batches, the thread takes them at its next wake-up. */
+#define Q_TC_MAILBOX 4096
 
 struct queue_thread {
 	uint16_t num;
@@ -77,7 +81,9 @@ struct queue_thread {
 	ev_prepare prepare;
 	ev_async stop;
 	ev_async wake;
+	ev_async tc_wake;
 	ev_timer timer;
+	struct mailbox *tc_done; /* struct fastpath_done, from main */
 	pthread_t thread;
 	bool thread_started;
 
@@ -389,6 +395,25 @@ static void q_policy_timer(struct queue_thread *q)
 		hs_timer(&q->hs, li);
 }
 
+/* Handshakes completed in the kernel: the entries this thread holds for them go. At most one
+ * mailbox's worth per call, so that the queue is never starved; the timer calls again. */
+static void q_tc_retire(struct queue_thread *q)
+{
+	struct fastpath_done d;
+
+	for (size_t n = mailbox_capacity(q->tc_done); n > 0 && mailbox_get(q->tc_done, &d); n--) {
+		int li = conf_match_listener(q_conf(q), d.t.family, d.t.daddr, d.t.dport);
+		struct hs_listener *l = li >= 0 ? &q->ql[li] : NULL;
+
+		if (!l || !l->ps || !policy_handshake_done(l->ps, &d.t, d.seq, d.ack))
+			continue;
+		/* ack_valid and handoffs were counted by the kernel path */
+		stats_inc(l->row, ST_ACK_HALFOPEN);
+		stats_inc(l->row, ST_HALFOPEN_TC_RETIRED);
+		hs_listener_sync(l);
+	}
+}
+
 /* ---- event loop ---- */
 
 static void q_on_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -422,6 +447,17 @@ static void q_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	q_pickup(q);
 }
 
+static void q_on_tc_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct queue_thread *q = w->data;
+
+	(void)loop;
+	(void)revents;
+	q_refresh_time(q);
+	q_pickup(q);
+	q_tc_retire(q);
+}
+
 static void q_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct queue_thread *q = w->data;
@@ -430,6 +466,8 @@ static void q_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	q_refresh_time(q);
 	q_pickup(q);
+	/* before the expiries: an entry whose handshake completed does not expire */
+	q_tc_retire(q);
 	q_policy_timer(q);
 	if (q->hs.now_ms - q->devs_ms >= Q_DEVICES_MS) {
 		tx_forget_devices(q->tx);
@@ -464,6 +502,7 @@ static void q_free(struct queue_thread *q)
 		ev_loop_destroy(q->loop);
 	tx_free(q->tx);
 	flows_free(q->flows);
+	mailbox_free(q->tc_done);
 	cookie_free(q->cookies);
 	if (q->ql)
 		for (size_t i = 0; i < q_conf(q)->n_listeners; i++)
@@ -565,7 +604,8 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	randombytes_buf(&seed, sizeof(seed));
 	q->cookies = cookie_new();
 	q->flows = flows_new(Q_FLOWS_CAPACITY, Q_FLOWS_TTL_MS, seed);
-	if (!q->cookies || !q->flows) {
+	q->tc_done = mailbox_new(Q_TC_MAILBOX, sizeof(struct fastpath_done));
+	if (!q->cookies || !q->flows || !q->tc_done) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -610,6 +650,9 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	ev_async_init(&q->wake, q_on_wake);
 	q->wake.data = q;
 	ev_async_start(q->loop, &q->wake);
+	ev_async_init(&q->tc_wake, q_on_tc_wake);
+	q->tc_wake.data = q;
+	ev_async_start(q->loop, &q->tc_wake);
 	ev_timer_init(&q->timer, q_on_timer, Q_TIMER_MS / 1000.0, Q_TIMER_MS / 1000.0);
 	q->timer.data = q;
 	ev_timer_start(q->loop, &q->timer);
@@ -671,6 +714,16 @@ void queue_stats_free_prev(struct queue_thread *q)
 void queue_wake(struct queue_thread *q)
 {
 	ev_async_send(q->loop, &q->wake);
+}
+
+bool queue_tc_done(struct queue_thread *q, const struct fastpath_done *d)
+{
+	return mailbox_put(q->tc_done, d);
+}
+
+void queue_tc_flush(struct queue_thread *q)
+{
+	ev_async_send(q->loop, &q->tc_wake);
 }
 
 uint64_t queue_gen_seq(const struct queue_thread *q)

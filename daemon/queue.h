@@ -23,16 +23,28 @@
  * name, and says so (queue_gen_seq, the moved_on callback). Main frees the
  * previous generation, and the previous counters block, only after every
  * thread has moved on.
+ *
+ * Handshakes completed in the kernel (handoff "local", fastpath.h): the
+ * thread that answered the SYN holds its half-open entry, and which thread
+ * that was cannot be told from user space (--queue-balance hashes with a
+ * seed of the kernel's), so main hands every report to every thread through
+ * a bounded mailbox of each (lock-free, single producer: queue_tc_done) and
+ * wakes them once per batch (queue_tc_flush). Each thread retires the entry
+ * if it holds it (the ISNs must match: policy_handshake_done); for the others
+ * it is one lookup that misses. A full mailbox refuses the report: the
+ * caller counts it lost and the entry expires as it would have.
  */
 #ifndef SYNGUARD_QUEUE_H
 #define SYNGUARD_QUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "cidr.h"
 #include "conf.h"
 #include "cookie.h"
+#include "fastpath.h"
 #include "handoff.h"
 #include "stats.h"
 
@@ -67,6 +79,11 @@ void queue_stop(struct queue_thread *q);
 void queue_wake(struct queue_thread *q);
 /* The seq of the generation the thread uses (atomic read). */
 uint64_t queue_gen_seq(const struct queue_thread *q);
+
+/* Main thread only: queues report d for the thread; false when its mailbox is full. */
+bool queue_tc_done(struct queue_thread *q, const struct fastpath_done *d);
+/* Main thread only: wakes the thread to work through the reports queued since. */
+void queue_tc_flush(struct queue_thread *q);
 
 /* The counters block the thread writes now. */
 const struct stats_block *queue_stats(const struct queue_thread *q);

@@ -24,7 +24,11 @@
  * stateful: no room, dropped), halfopen_expired (entries whose SYN-ACKs went
  * unanswered), halfopen_reset (entries the client's in-sequence RST
  * retired), ack_halfopen (valid ACKs matched in the table; ack_valid
- * counts them too), mode_to_cookie / mode_to_stateful (the listener's auto
+ * counts them too, and so are handshakes of handoff "local" that the
+ * kernel completed for an entry: those also count halfopen_tc_retired),
+ * halfopen_tc_lost (reports of such handshakes lost on their way from the
+ * kernel to the queue threads, a ring or a mailbox full: their entries
+ * expire instead), mode_to_cookie / mode_to_stateful (the listener's auto
  * mode switched: the first queue thread to use cookies, the last to stop).
  * Accept queue: accept_overflow (accept_backlog reached), conn_limited
  * (max_connections), source_conn_limited (per_source.max_connections): each
@@ -70,6 +74,8 @@
 	X(HALFOPEN_EXPIRED, "halfopen_expired", COUNTER)                                           \
 	X(HALFOPEN_RESET, "halfopen_reset", COUNTER)                                               \
 	X(ACK_HALFOPEN, "ack_halfopen", COUNTER)                                                   \
+	X(HALFOPEN_TC_RETIRED, "halfopen_tc_retired", COUNTER)                                     \
+	X(HALFOPEN_TC_LOST, "halfopen_tc_lost", COUNTER)                                           \
 	X(MODE_TO_COOKIE, "mode_to_cookie", COUNTER)                                               \
 	X(MODE_TO_STATEFUL, "mode_to_stateful", COUNTER)                                           \
 	X(ACCEPT_OVERFLOW, "accept_overflow", COUNTER)                                             \

@@ -43,19 +43,12 @@ static bool parse_unix_backend(const char *s, struct sockaddr_storage *ss, sockl
 
 /*
  * What a policy cannot do for a local listener: the connection is the server's
- * the moment the kernel takes it, so the daemon keeps no count of it; and the
- * half-open entries of stateful/auto modes would outlive handshakes completed
- * in the kernel.
+ * the moment the kernel takes it, so the daemon keeps no count of it. Modes
+ * stateful and auto apply: their half-open entries are retired when the
+ * kernel program reports the handshake it completed.
  */
 static int check_local_policy(struct ctx *x, const config_setting_t *s, const struct conf_policy *p)
 {
-	if (p->mode != CONF_MODE_COOKIE)
-		return conf_fail(
-		    x, s,
-		    "policy \"%s\" has mode \"%s\", which handoff \"local\" does not "
-		    "support (its handshakes complete in the kernel, where the half-open "
-		    "table cannot follow them): use a policy with mode \"cookie\"",
-		    p->name, p->mode == CONF_MODE_STATEFUL ? "stateful" : "auto");
 	/* the kernel refuses to complete a connection from a cookie below the protocol's
 	 * default MSS (bpf_sk_assign_tcp_reqsk) */
 	if (p->mss[0] < PKT_DEFAULT_MSS4)

@@ -265,6 +265,16 @@ bool policy_ack_done(struct policy *ps, const struct pkt_tuple *t)
 	return ps->ho && halfopen_remove(ps->ho, t);
 }
 
+bool policy_handshake_done(struct policy *ps, const struct pkt_tuple *t, uint32_t seq, uint32_t ack)
+{
+	struct halfopen_entry e;
+
+	if (!ps->ho || !halfopen_find(ps->ho, t, &e) || seq != e.syn.client_isn + 1 ||
+	    ack != e.syn.our_isn + 1)
+		return false;
+	return halfopen_remove(ps->ho, t);
+}
+
 bool policy_reset(struct policy *ps, const struct pkt_tuple *t, uint32_t seq, bool has_ack,
                   uint32_t ack)
 {

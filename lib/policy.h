@@ -146,6 +146,15 @@ enum policy_ack policy_ack(const struct policy *ps, const struct pkt_tuple *t, u
 /* The handshake of t is served (or refused for good): forgets its half-open entry. */
 bool policy_ack_done(struct policy *ps, const struct pkt_tuple *t);
 
+/*
+ * A handshake of t completed elsewhere (the kernel fast path of handoff "local"), its ACK
+ * carrying seq and ack: forgets t's half-open entry when it is that handshake's (its ISNs
+ * match, as in policy_ack), and only then returns true. No access check: the ACK was
+ * admitted where it was served.
+ */
+bool policy_handshake_done(struct policy *ps, const struct pkt_tuple *t, uint32_t seq,
+                           uint32_t ack);
+
 /* A RST of tuple t (client -> server): forgets t's half-open entry when the RST is in
  * sequence (seq is the client's ISN + 1 and, when has_ack, ack our ISN + 1), as the kernel
  * drops a request sock; true when an entry went. */

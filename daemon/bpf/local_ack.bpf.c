@@ -75,6 +75,11 @@ struct {
 	__type(value, __u64);
 } sg_local_counters SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, SG_LOCAL_DONE_RING);
+} sg_local_done SEC(".maps");
+
 static __always_inline void count(__u32 slot, __u32 id)
 {
 	__u32 k = (slot % SG_LOCAL_SLOTS) * SG_LOCAL_NCOUNTERS + id;
@@ -270,6 +275,22 @@ int sg_local_ack(struct __sk_buff *skb)
 	}
 	count(l->slot, SG_LC_HANDOFFS);
 	verdict = SG_TCX_PASS;
+	/* the queue thread that answered the SYN holds an entry for it: retire it */
+	if (l->flags & SG_LOCAL_F_STATEFUL) {
+		struct sg_local_done done = {
+		    .family = t.family,
+		    .slot = l->slot,
+		    .sport = t.sport,
+		    .dport = t.dport,
+		    .seq = bpf_ntohl(th.seq),
+		    .ack = bpf_ntohl(th.ack_seq),
+		};
+
+		__builtin_memcpy(done.saddr, t.saddr, 16);
+		__builtin_memcpy(done.daddr, t.daddr, 16);
+		if (bpf_ringbuf_output(&sg_local_done, &done, sizeof(done), 0) < 0)
+			count(l->slot, SG_LC_DONE_LOST);
+	}
 out:
 	if (skc)
 		bpf_sk_release(skc);

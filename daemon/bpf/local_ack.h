@@ -16,6 +16,12 @@
  *
  * sg_local_counters: per-CPU counters, entry slot * SG_LOCAL_NCOUNTERS + id.
  * Slots are the daemon's, stable per listener name across reloads.
+ *
+ * sg_local_done: a ring buffer of struct sg_local_done, one per handshake
+ * handed to the server for a listener flagged SG_LOCAL_F_STATEFUL (its
+ * policy keeps half-open entries: mode stateful or auto), so that the daemon
+ * retires the entry the queue thread made for its SYN. A full ring loses the
+ * report, counted in SG_LC_DONE_LOST: that entry then expires as usual.
  */
 #ifndef SYNGUARD_LOCAL_ACK_H
 #define SYNGUARD_LOCAL_ACK_H
@@ -43,6 +49,7 @@ enum sg_local_counter {
 	                       * counted for an established connection); also SYNs marked for a
 	                       * TIME_WAIT to recycle */
 	SG_LC_MALFORMED_OPT,  /* malformed_tcp_option */
+	SG_LC_DONE_LOST,      /* halfopen_tc_lost: sg_local_done was full */
 	SG_LOCAL_NCOUNTERS
 };
 
@@ -53,7 +60,24 @@ struct sg_local_key {
 	__u8 addr[16];
 };
 
-#define SG_LOCAL_F_ACL 0x1 /* the policy has an allow or deny list */
+#define SG_LOCAL_F_ACL      0x1 /* the policy has an allow or deny list */
+#define SG_LOCAL_F_STATEFUL 0x2 /* the policy may hold half-open entries: report handoffs */
+
+/* Bytes of the sg_local_done ring (a power of two, pages): about 4,600 reports. */
+#define SG_LOCAL_DONE_RING (256 * 1024)
+
+/* A handshake the program handed to the server (sg_local_done). */
+struct sg_local_done {
+	__u8 family; /* 4 or 6 */
+	__u8 pad[3];
+	__u32 slot;     /* the listener's counters slot */
+	__u16 sport;    /* the client's, host order */
+	__u16 dport;    /* host order */
+	__u32 seq;      /* the ACK's sequence number: the client's ISN + 1 */
+	__u32 ack;      /* the ACK's acknowledgment number: our ISN + 1 */
+	__u8 saddr[16]; /* the client; IPv4 in the first 4 bytes */
+	__u8 daddr[16];
+};
 
 struct sg_local_listener {
 	__u32 slot;   /* counters */

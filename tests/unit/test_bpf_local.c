@@ -6,7 +6,8 @@
  * call for; packets that are no handshake candidate pass untouched and
  * uncounted; the deny list drops, a longer allow entry inside it does not;
  * wildcard listeners match any address of their family; malformed options
- * are counted. Needs root and BPF: otherwise exits 77 and says why.
+ * are counted; a listener flagged stateful reports no handshake it did not
+ * hand over. Needs root and BPF: otherwise exits 77 and says why.
  */
 #define _GNU_SOURCE /* unshare */
 #include <setjmp.h>
@@ -346,12 +347,53 @@ static void test_timing(void **state)
 	}
 }
 
+static int count_report(void *ctx, void *data, size_t size)
+{
+	(void)data;
+	(void)size;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+/* A listener flagged stateful reports handshakes it handed over, and only those: a valid ACK
+ * with no socket to take it, or a forged one, reports nothing (handoffs themselves need a
+ * real ingress: tests/netns/local_stateful.sh). */
+static void test_stateful_reports(void **state)
+{
+	uint32_t e = 5000;
+	unsigned reports = 0;
+	struct ring_buffer *rb;
+	struct pkt_spec p;
+	uint64_t before[SG_LOCAL_NCOUNTERS], after[SG_LOCAL_NCOUNTERS];
+
+	(void)state;
+	rb = ring_buffer__new(bpf_map__fd(skel->maps.sg_local_done), count_report, &reports, NULL);
+	assert_non_null(rb);
+	keys_at(e);
+	clear_listeners();
+	put_listener(AF_INET, server4, 80, 3, mss4, 0, SG_LOCAL_F_STATEFUL);
+	counters(3, before);
+	p = valid_ack(client4, 80, e);
+	assert_int_equal(run(&p), TCX_DROP);
+	p.ack ^= 0x12345;
+	assert_int_equal(run(&p), TCX_DROP);
+	counters(3, after);
+	assert_int_equal(after[SG_LC_ACK_VALID] - before[SG_LC_ACK_VALID], 1);
+	assert_int_equal(after[SG_LC_HANDOFF_FAILED] - before[SG_LC_HANDOFF_FAILED], 1);
+	assert_int_equal(after[SG_LC_ACK_INVALID] - before[SG_LC_ACK_INVALID], 1);
+	assert_int_equal(after[SG_LC_DONE_LOST], before[SG_LC_DONE_LOST]);
+	assert_int_equal(ring_buffer__consume(rb), 0);
+	assert_int_equal(reports, 0);
+	ring_buffer__free(rb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_vectors_as_packets),
 	    cmocka_unit_test(test_policy_and_candidates),
 	    cmocka_unit_test(test_wildcard),
+	    cmocka_unit_test(test_stateful_reports),
 	    cmocka_unit_test(test_timing),
 	};
 	int rc;

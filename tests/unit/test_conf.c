@@ -306,7 +306,8 @@ static void test_passfd(void **state)
 	conf_free(c);
 }
 
-/* handoff "local": no backend, no PROXY header; a cookie-mode policy without connection caps. */
+/* handoff "local": no backend, no PROXY header; a policy without connection caps, in any
+ * mode (the half-open bounds of stateful and auto apply to the SYNs). */
 static void test_local(void **state)
 {
 	struct conf *c = parse_ok("listeners = ( { name = \"web\"; address = \"2001:db8::1\"; "
@@ -320,6 +321,19 @@ static void test_local(void **state)
 	assert_int_equal(l->backend_len, 0);
 	assert_int_equal(l->proxy_protocol, 0);
 	assert_int_equal(c->policies[l->policy].n_deny, 1);
+	conf_free(c);
+
+	c = parse_ok("listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; "
+	             "handoff = \"local\"; policy = \"s\"; }, { name = \"web6\"; address = "
+	             "\"2001:db8::1\"; port = 80; handoff = \"local\"; policy = \"a\"; } );\n"
+	             "policies = { s = { mode = \"stateful\"; half_open_max = 100; "
+	             "half_open_per_source = 4; synack_retries = 2; }; a = { mode = \"auto\"; "
+	             "syn_rate_trigger = 50; }; };\n",
+	             "t.conf");
+	assert_int_equal(c->policies[c->listeners[0].policy].mode, CONF_MODE_STATEFUL);
+	assert_int_equal(c->policies[c->listeners[0].policy].half_open_max, 100);
+	assert_int_equal(c->policies[c->listeners[1].policy].mode, CONF_MODE_AUTO);
+	assert_int_equal(c->listeners[1].handoff, CONF_HANDOFF_LOCAL);
 	conf_free(c);
 }
 
@@ -783,12 +797,9 @@ static const struct bad_text bad_texts[] = {
      "is only allowed with handoff \"proxy\": with \"local\" the server accepts the client's "
      "connection itself"},
     {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
-     "\"local\"; } );\npolicies = { default = { mode = \"stateful\"; }; };\n",
-     "1: listeners.[0]: ",
-     "policy \"default\" has mode \"stateful\", which handoff \"local\" does not support"},
-    {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
-     "\"local\"; policy = \"a\"; } );\npolicies = { a = { mode = \"auto\"; }; };\n",
-     "1: listeners.[0].policy: ", "policy \"a\" has mode \"auto\""},
+     "\"local\"; policy = \"a\"; } );\npolicies = { a = { mode = \"auto\"; "
+     "max_connections = 5; }; };\n",
+     "1: listeners.[0].policy: ", "policy \"a\" sets max_connections"},
     {"listeners = ( { name = \"web\"; address = \"192.0.2.1\"; port = 80; handoff = "
      "\"local\"; } );\npolicies = { default = { per_source = { max_connections = 5; }; }; };\n",
      "1: listeners.[0]: ",

@@ -316,6 +316,46 @@ static void test_reset(void **state)
 	policy_free(ps);
 }
 
+/* A handshake completed in the kernel retires its entry only when the ACK's numbers are that
+ * entry's (a stale report of an earlier handshake on the tuple retires nothing); no access
+ * check; cookie mode has no entry. */
+static void test_handshake_done(void **state)
+{
+	struct policy_params p = base(MODE_AUTO);
+	struct pkt_tuple t = tup("198.51.100.9", 40000);
+	struct halfopen_syn s = syn_of(&t, 1000, 5000);
+	struct cidr deny;
+	struct cidr_set *acc;
+	struct policy *ps;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(cidr_parse("198.51.100.0/24", &deny, err, sizeof(err)), 0);
+	acc = policy_access_new(NULL, 0, &deny, 1, err, sizeof(err));
+	assert_non_null(acc);
+	p.access = acc;
+	ps = policy_new(&p, seed, 0);
+	assert_non_null(ps);
+	assert_int_equal(policy_syn_insert(ps, &s, 0, NULL), POLICY_INS_NEW);
+	assert_false(policy_handshake_done(ps, &t, 1000, 5001));
+	assert_false(policy_handshake_done(ps, &t, 1001, 5000));
+	t.dport++;
+	assert_false(policy_handshake_done(ps, &t, 1001, 5001));
+	t.dport--;
+	assert_int_equal(policy_half_open(ps), 1);
+	assert_true(policy_handshake_done(ps, &t, 1001, 5001));
+	assert_int_equal(policy_half_open(ps), 0);
+	assert_false(policy_handshake_done(ps, &t, 1001, 5001));
+	policy_free(ps);
+	cidr_set_free(acc);
+
+	p = base(MODE_COOKIE);
+	ps = policy_new(&p, seed, 0);
+	assert_non_null(ps);
+	assert_false(policy_handshake_done(ps, &t, 1001, 5001));
+	policy_free(ps);
+}
+
 static void test_full_table(void **state)
 {
 	const enum mode_kind kinds[] = {MODE_STATEFUL, MODE_AUTO};
@@ -574,6 +614,7 @@ int main(void)
 	    cmocka_unit_test(test_cookie_mode),
 	    cmocka_unit_test(test_stateful_handshake),
 	    cmocka_unit_test(test_reset),
+	    cmocka_unit_test(test_handshake_done),
 	    cmocka_unit_test(test_full_table),
 	    cmocka_unit_test(test_retransmit_schedule),
 	    cmocka_unit_test(test_auto_switch),
