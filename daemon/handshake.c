@@ -94,13 +94,15 @@ void hs_synack(const struct halfopen_syn *syn, const struct conf_policy *pol, st
 /*
  * Whether the SYN-ACK answering p agrees to ECN (handshake.h): only the kernel's own
  * socket (handoff "local") can keep ECN, only the timestamp carries the agreement to it,
- * and the kernel keeps it only while the host accepts ECN.
+ * and the kernel keeps it only while the host accepts ECN. An ECN-capable SYN is refused
+ * as the kernel refuses it for its own connections: a SYN must not be ECT (RFC 3168
+ * 6.1.1), so one that is tells of a path that rewrites the bits.
  */
 static bool hs_ecn_agreed(const struct hs_ctx *c, size_t li, const struct pkt_tcp *p,
                           const struct cookie_syn *in)
 {
 	return c->conf->listeners[li].handoff == CONF_HANDOFF_LOCAL && c->host_ecn && in->has_ts &&
-	       (p->flags & (PKT_ECE | PKT_CWR)) == (PKT_ECE | PKT_CWR);
+	       (p->flags & (PKT_ECE | PKT_CWR)) == (PKT_ECE | PKT_CWR) && p->ip_ecn == 0;
 }
 
 static void hs_send(const struct hs_ctx *c, const struct hs_listener *l,

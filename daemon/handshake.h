@@ -61,7 +61,9 @@
  *   - the host accepts ECN on incoming connections (net.ipv4.tcp_ecn != 0 in
  *     the daemon's network namespace, hs_ctx.host_ecn): the kernel ANDs
  *     ecn_ok with that (or with a route's "features ecn", which the daemon
- *     does not read: such a route gets no ECN through us).
+ *     does not read: such a route gets no ECN through us);
+ *   - the SYN itself is not ECN-capable (Not-ECT), as the kernel requires of
+ *     the SYNs it answers itself.
  * An AccECN SYN (AE, CWR and ECE) gets the same classic ECE, which an AccECN
  * client takes as "classic ECN only"; its ACK then carries no AccECN
  * feedback, so the kernel (which looks for it in that ACK) keeps classic ECN

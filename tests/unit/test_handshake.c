@@ -686,13 +686,23 @@ static void test_syn_ecn_local(void **state)
 /* Handoff "local" answers without ECE whenever one condition is missing (handshake.h). */
 static void test_syn_ecn_local_refused(void **state)
 {
-	enum { NO_HOST_ECN, NO_TS, POLICY_NO_TS, ECE_ONLY, CWR_ONLY, NO_ECN_ASKED, NCASES };
+	enum {
+		NO_HOST_ECN,
+		NO_TS,
+		POLICY_NO_TS,
+		ECE_ONLY,
+		CWR_ONLY,
+		NO_ECN_ASKED,
+		ECT_SYN,
+		NCASES
+	};
 	static const char *const names[NCASES] = {"host refuses ECN",
 	                                          "SYN without timestamps",
 	                                          "policy without timestamps",
 	                                          "ECE only",
 	                                          "CWR only",
-	                                          "no ECN asked"};
+	                                          "no ECN asked",
+	                                          "ECT(0) SYN"};
 
 	(void)state;
 	for (int c = 0; c < NCASES; c++) {
@@ -713,7 +723,20 @@ static void test_syn_ecn_local_refused(void **state)
 				g.opt.has_ts = false;
 			if (c == POLICY_NO_TS)
 				e->conf->policies[e->conf->listeners[k].policy].timestamps = false;
-			d = run(e, &g, false);
+			if (c == ECT_SYN) {
+				uint8_t buf[PKT_BUILD_MAX];
+				size_t n = seg_build(&g, buf, sizeof(buf));
+
+				/* ECT(0): the TCP checksum does not cover it, nor does
+				 * anything here check IPv4's header checksum */
+				if (fam == AF_INET)
+					buf[1] |= 0x2;
+				else
+					buf[1] |= 0x2 << 4;
+				hs_packet(&e->c, buf, n, true, false, NULL, &d);
+			} else {
+				d = run(e, &g, false);
+			}
 			assert_int_equal(d.action, HS_SYNACK);
 			if (d.ecn || d.synack.flags != (PKT_SYN | PKT_ACK) ||
 			    (d.synack.opt.tsval & COOKIE_TS_ECN))
