@@ -161,6 +161,8 @@ ecn_run "ECN on, no timestamps" 6 no no-ts
 lab_sysctl client net.ipv4.tcp_timestamps=1
 # the server's namespace refuses ECN: the daemon reads it again on reload
 lab_sysctl server net.ipv4.tcp_ecn=0
+lab_exec server "$SYNGUARDD" -t -c "$T_CONF" 2>&1 | grep -q "net.ipv4.tcp_ecn is 0" ||
+	t_fail "synguardd -t does not say that tcp_ecn 0 means no ECN"
 reload_ok
 ecn_run "ECN on, server tcp_ecn=0" 4 no
 lab_sysctl server net.ipv4.tcp_ecn=2
