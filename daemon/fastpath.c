@@ -773,6 +773,17 @@ int fastpath_report(FILE *out, const struct conf *c)
 		             "the kernel takes no connection from the program (set it to 1)\n");
 		ok = -1;
 	}
+	/* not a failure: ECN is only refused (handshake.h) */
+	sc = -1;
+	if ((sf = fopen("/proc/sys/net/ipv4/tcp_ecn", "re"))) {
+		if (fscanf(sf, "%d", &sc) != 1)
+			sc = -1;
+		fclose(sf);
+	}
+	if (sc == 0)
+		fprintf(out,
+		        "fast path: net.ipv4.tcp_ecn is 0 in this network namespace: ECN-setup "
+		        "SYNs are answered without ECE (no ECN)\n");
 	if (ok < 0)
 		return -1;
 	if (!(skel = load(err, sizeof(err)))) {

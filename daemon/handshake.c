@@ -79,7 +79,9 @@ void hs_synack(const struct halfopen_syn *syn, const struct conf_policy *pol, st
 	s->seq = syn->our_isn;
 	s->ack = syn->client_isn + 1;
 	s->window = HS_SYNACK_WINDOW;
-	s->flags = PKT_SYN | PKT_ACK; /* never ECE: see handshake.h */
+	/* ECE only where the socket will keep ECN (see handshake.h); the SYN-ACK itself is
+	 * not ECT (RFC 3168 6.1.1): pkt_build writes TOS / traffic class 0 */
+	s->flags = PKT_SYN | PKT_ACK | (syn->ecn ? PKT_ECE : 0);
 	s->opt.mss = our_mss < table[COOKIE_MSS_SLOTS - 1] ? our_mss : table[COOKIE_MSS_SLOTS - 1];
 	s->opt.has_wscale = syn->opt.has_wscale;
 	s->opt.wscale = pol->wscale;
@@ -89,11 +91,25 @@ void hs_synack(const struct halfopen_syn *syn, const struct conf_policy *pol, st
 	s->opt.tsecr = syn->opt.tsval;
 }
 
+/*
+ * Whether the SYN-ACK answering p agrees to ECN (handshake.h): only the kernel's own
+ * socket (handoff "local") can keep ECN, only the timestamp carries the agreement to it,
+ * and the kernel keeps it only while the host accepts ECN. An ECN-capable SYN is refused
+ * as the kernel refuses it for its own connections: a SYN must not be ECT (RFC 3168
+ * 6.1.1), so one that is tells of a path that rewrites the bits.
+ */
+static bool hs_ecn_agreed(const struct hs_ctx *c, size_t li, const struct pkt_tcp *p,
+                          const struct cookie_syn *in)
+{
+	return c->conf->listeners[li].handoff == CONF_HANDOFF_LOCAL && c->host_ecn && in->has_ts &&
+	       (p->flags & (PKT_ECE | PKT_CWR)) == (PKT_ECE | PKT_CWR) && p->ip_ecn == 0;
+}
+
 static void hs_send(const struct hs_ctx *c, const struct hs_listener *l,
                     const struct halfopen_syn *syn, const struct tx_l2 *l2, struct hs_decision *d)
 {
 	hs_synack(syn, l->pol, &d->synack);
-	d->ecn = false;
+	d->ecn = syn->ecn;
 	d->action = HS_SYNACK;
 	d->accept = false;
 	d->why = ST_MAX;
@@ -128,6 +144,7 @@ static void hs_on_syn(const struct hs_ctx *c, const struct pkt_tcp *p, size_t li
 	in.wscale = p->opt.wscale;
 	in.sack_ok = p->opt.sack_ok && pol->sack;
 	in.has_ts = p->opt.has_ts && pol->timestamps;
+	in.ecn = hs_ecn_agreed(c, li, p, &in);
 	memset(&hs, 0, sizeof(hs));
 	hs.t = p->t;
 	hs.client_isn = p->seq;
@@ -139,6 +156,7 @@ static void hs_on_syn(const struct hs_ctx *c, const struct pkt_tcp *p, size_t li
 	hs.opt.sack_ok = in.sack_ok;
 	hs.opt.has_ts = in.has_ts;
 	hs.opt.tsecr = 0;
+	hs.ecn = in.ecn;
 
 	if (verdict == POLICY_SYN_STATEFUL) {
 		switch (policy_syn_insert(l->ps, &hs, c->now_ms, &existing)) {

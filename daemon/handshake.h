@@ -46,12 +46,30 @@
  * state per reset handshake that a flood could fill. The firewall queues
  * RSTs to protected ports that meet no socket for this (firewall.c).
  *
- * ECN. A SYN asking for ECN (ECE and CWR set) is answered without ECE: the
- * repaired socket cannot be told that ECN was negotiated (TCP_REPAIR has no
- * option for it), so agreeing to ECN would leave the client marking packets
- * the server never reflects. Without ECE in the SYN-ACK the client does not
- * use ECN (RFC 3168 6.1.1): correct and consistent. hs_decision.ecn is where
- * a path that can hand ECN state to its socket will say it agreed.
+ * ECN. A SYN asking for ECN (ECE and CWR set) is answered with ECE (an
+ * ECN-setup SYN-ACK, RFC 3168 6.1.1; the SYN-ACK itself is not ECT) only when
+ * all of these hold, and without ECE otherwise, so that the client never uses
+ * ECN on a connection whose server side does not:
+ *   - the listener's handoff is "local": the kernel builds that connection
+ *     from the TC program's bpf_tcp_req_attrs, whose ecn_ok it keeps. The
+ *     proxy and pass-fd handoffs build a repaired socket, which cannot be
+ *     told that ECN was negotiated (TCP_REPAIR has no option for it): their
+ *     SYNs stay answered without ECE;
+ *   - timestamps are granted: the agreement travels in our TSval's ECN bit
+ *     (cookie.h), echoed in the ACK's TSecr; without timestamps no bit is
+ *     free for it;
+ *   - the host accepts ECN on incoming connections (net.ipv4.tcp_ecn != 0 in
+ *     the daemon's network namespace, hs_ctx.host_ecn): the kernel ANDs
+ *     ecn_ok with that (or with a route's "features ecn", which the daemon
+ *     does not read: such a route gets no ECN through us);
+ *   - the SYN itself is not ECN-capable (Not-ECT), as the kernel requires of
+ *     the SYNs it answers itself.
+ * An AccECN SYN (AE, CWR and ECE) gets the same classic ECE, which an AccECN
+ * client takes as "classic ECN only"; its ACK then carries no AccECN
+ * feedback, so the kernel (which looks for it in that ACK) keeps classic ECN
+ * too. hs_decision.ecn says the SYN-ACK agreed; a stateful entry keeps it for
+ * retransmits (halfopen_syn.ecn). A change of net.ipv4.tcp_ecn applies to the
+ * daemon at its next reload.
  *
  * Counters go straight to the rows the caller gives (stats.h: single
  * writer). Nothing here allocates.
@@ -117,6 +135,7 @@ struct hs_ctx {
 	const struct cookie_ctx *cookies;
 	uint32_t epoch;
 	uint64_t now_ms;
+	bool host_ecn; /* net.ipv4.tcp_ecn != 0, read at start and reload, never per packet */
 };
 
 enum hs_action {
@@ -136,7 +155,7 @@ struct hs_decision {
 	enum stats_id why;
 	struct pkt_spec synack;  /* HS_SYNACK */
 	struct repair_params rp; /* HS_SOCKET; also a socket built to be reset */
-	bool ecn;                /* the SYN-ACK agreed to ECN: never, see above */
+	bool ecn;                /* HS_SYNACK: it agreed to ECN (carries ECE), see above */
 	int err;                 /* why = repair_failed: errno of the failed build */
 	bool flows_evicted;      /* HS_SOCKET: the recent-flows table evicted a live entry */
 };

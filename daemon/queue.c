@@ -373,6 +373,7 @@ static int q_pickup(struct queue_thread *q)
 	q->ql = nql;
 	q->gen = g;
 	q->hs.conf = g->conf;
+	q->hs.host_ecn = g->host_ecn;
 	q->hs.ls = nql;
 	q->hs.unmatched = &nb->rows[n];
 	/* a mode changed by the reload applies now, quietly: the reload reports it */

@@ -54,6 +54,7 @@ struct queue_gen {
 	const struct conf *conf;
 	struct handoff_listener **ls; /* per listener of conf */
 	struct cidr_set **access;     /* per policy of conf: allow/deny; NULL when both empty */
+	bool host_ecn; /* net.ipv4.tcp_ecn != 0 when the generation was built (handshake.h) */
 };
 
 struct queue_shared {

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,6 +100,33 @@ static void gen_free(struct queue_gen *g)
 	free(g);
 }
 
+/*
+ * Whether this network namespace accepts ECN on incoming connections (net.ipv4.tcp_ecn
+ * != 0), which the kernel requires before it keeps the ECN a handoff "local" SYN-ACK
+ * agreed to (handshake.h). Read once per generation, never per packet. Unreadable: no,
+ * and said when a listener would have used it.
+ */
+static bool host_accepts_ecn(const struct conf *c)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/tcp_ecn", "re");
+	int v = 0;
+	bool ok;
+
+	ok = f && fscanf(f, "%d", &v) == 1;
+	if (f)
+		fclose(f);
+	if (ok)
+		return v != 0;
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		if (c->listeners[i].handoff == CONF_HANDOFF_LOCAL) {
+			log_warnx("cannot read net.ipv4.tcp_ecn: ECN-setup SYNs to listeners with "
+			          "handoff \"local\" are answered without ECE");
+			break;
+		}
+	}
+	return false;
+}
+
 /* The generation of conf c (which it then owns): its policies' access sets built, and the
  * handoff's listener states, so the handoff must use c already. */
 static struct queue_gen *gen_new(struct handoff *h, struct conf *c, uint64_t seq, char *err,
@@ -113,6 +141,7 @@ static struct queue_gen *gen_new(struct handoff *h, struct conf *c, uint64_t seq
 	}
 	g->seq = seq;
 	g->conf = c;
+	g->host_ecn = host_accepts_ecn(c);
 	g->ls = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(*g->ls));
 	g->access = calloc(c->n_policies ? c->n_policies : 1, sizeof(*g->access));
 	if (!g->ls || !g->access) {

@@ -139,6 +139,12 @@ static uint32_t isn_of(uint64_t hash, uint8_t info)
 	return (uint32_t)(hash >> COOKIE_HASH_MAC_SHIFT) << COOKIE_ISN_MAC_SHIFT | info;
 }
 
+/* The TSval: the hash's low 32 bits, the ECN bit in place of its lowest (cookie.h). */
+static uint32_t ts_of(uint64_t hash, bool ecn)
+{
+	return ((uint32_t)hash & ~COOKIE_TS_ECN) | (ecn ? COOKIE_TS_ECN : 0);
+}
+
 static unsigned mss_index(const uint16_t mss_table[COOKIE_MSS_SLOTS], uint16_t mss)
 {
 	unsigned i = COOKIE_MSS_SLOTS - 1;
@@ -183,7 +189,7 @@ int cookie_make(const struct cookie_ctx *ctx, uint32_t epoch, const uint16_t mss
 		return -1;
 	*isn = isn_of(hash, info);
 	if (tsval != NULL)
-		*tsval = (uint32_t)hash;
+		*tsval = ts_of(hash, in->has_ts && in->ecn);
 	return 0;
 }
 
@@ -205,7 +211,8 @@ enum cookie_result cookie_check(const struct cookie_ctx *ctx, uint32_t now_epoch
 		return COOKIE_ENOKEY;
 	if (!mac(s, t, client_isn, info, &hash) || isn_of(hash, info) != isn)
 		return COOKIE_EMAC;
-	if ((info & INFO_TS) && (opt == NULL || !opt->has_ts || opt->tsecr != (uint32_t)hash))
+	if ((info & INFO_TS) &&
+	    (opt == NULL || !opt->has_ts || (opt->tsecr & ~COOKIE_TS_ECN) != ts_of(hash, false)))
 		return COOKIE_ETS;
 
 	unsigned widx = info >> INFO_WSCALE_SHIFT & INFO_WSCALE_MASK;
@@ -215,5 +222,6 @@ enum cookie_result cookie_check(const struct cookie_ctx *ctx, uint32_t now_epoch
 	out->wscale = widx != 0 ? wscale_table[widx - 1] : 0;
 	out->sack_ok = (info & INFO_SACK) != 0;
 	out->has_ts = (info & INFO_TS) != 0;
+	out->ecn = out->has_ts && (opt->tsecr & COOKIE_TS_ECN) != 0;
 	return COOKIE_VALID;
 }

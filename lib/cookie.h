@@ -17,8 +17,9 @@
  *              COOKIE_WSCALE_TABLE, rounded down (a smaller shift than the
  *              client's makes us read its windows as smaller: safe).
  *  SACK        client sent SACK-permitted (and the policy allows it).
- *  TS          timestamps negotiated: our SYN-ACK carried TSval = 32 more MAC
- *              bits, which the client must echo in every ACK's TSecr.
+ *  TS          timestamps negotiated: our SYN-ACK carried TSval = 31 more MAC
+ *              bits and the ECN bit (below), which the client must echo in
+ *              every ACK's TSecr.
  *  EPOCH       low bit of the time epoch the cookie was made in; it selects
  *              one of two live keys.
  *
@@ -27,8 +28,18 @@
  * input (cookie_layout.h): family is 4 or 6, addresses take 16 bytes each (IPv4 in
  * the first 4, the rest zero), integers are big-endian. Bits 63..40 of the
  * hash (read as SipHash's little-endian 64-bit output) form the ISN's MAC and
- * bits 31..0 the TSval. Binding the client ISN means the ACK's sequence
+ * bits 31..1 the TSval's. Binding the client ISN means the ACK's sequence
  * number is checked too (it must be client ISN + 1).
+ *
+ * ECN. With timestamps, TSval bit 0 (COOKIE_TS_ECN) says "ECN agreed" (our
+ * SYN-ACK carried ECE), as the kernel's own syncookies keep ECN in the
+ * timestamp; the check masks it off before comparing and reports it. The bit
+ * is deliberately outside the MAC: a client holding a valid cookie could as
+ * well have asked for ECN in its SYN, so letting it set the bit in its ACK
+ * gains it nothing it could not have had (the kernel still refuses ECN when
+ * the host does not accept it). Without timestamps there is no room for it:
+ * ECN is never agreed (cookie_make ignores in->ecn, cookie_check reports
+ * false).
  *
  * Time: epochs are consecutive integers (the daemon uses seconds / rotation
  * interval). A cookie made in epoch e is valid while the current epoch is e or
@@ -89,14 +100,16 @@ struct cookie_syn {
 	bool has_wscale;
 	bool sack_ok;
 	bool has_ts;
+	bool ecn; /* ECN agreed; only with has_ts (see ECN above) */
 };
 
 /*
  * Makes the ISN for a SYN-ACK answering a SYN with tuple t (client -> server,
  * as seen in the SYN) and client ISN client_isn, in epoch `epoch`. `in` holds
  * the options to grant (the client's, filtered by policy; mss 0 = client sent
- * none, the table's entry 0 is then used). On success writes the ISN, and the
- * TSval to send when in->has_ts (tsval may be NULL otherwise), and returns 0;
+ * none, the table's entry 0 is then used; ecn: the SYN-ACK agrees to ECN, which
+ * only timestamps can carry). On success writes the ISN, and the TSval to send
+ * when in->has_ts (tsval may be NULL otherwise), and returns 0;
  * returns -1 if no key is installed for epoch or t->family is neither AF_INET
  * nor AF_INET6. One SipHash, no allocation.
  */
@@ -109,7 +122,8 @@ int cookie_make(const struct cookie_ctx *ctx, uint32_t epoch, const uint16_t mss
  * server), seq and ack its sequence and acknowledgment numbers, opt its
  * options (has_ts/tsecr are used; NULL means none). now_epoch is the current
  * epoch. A tuple of an unknown family gives COOKIE_EMAC. On COOKIE_VALID fills
- * *out with the decoded parameters. At most one SipHash, no allocation.
+ * *out with the decoded parameters (ecn: the TSecr's ECN bit, when the cookie
+ * has timestamps). At most one SipHash, no allocation.
  */
 enum cookie_result cookie_check(const struct cookie_ctx *ctx, uint32_t now_epoch,
                                 const uint16_t mss_table[4], const struct pkt_tuple *t,

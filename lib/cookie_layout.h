@@ -35,10 +35,12 @@
 
 /*
  * The ISN is (hash >> COOKIE_HASH_MAC_SHIFT) << COOKIE_ISN_MAC_SHIFT | info,
- * the TSval the low 32 bits of the hash.
+ * the TSval the low 32 bits of the hash with bit COOKIE_TS_ECN replaced by
+ * "ECN agreed" (not authenticated: cookie.h says why).
  */
 #define COOKIE_HASH_MAC_SHIFT 40
 #define COOKIE_ISN_MAC_SHIFT  8
+#define COOKIE_TS_ECN         0x1u
 
 /*
  * MAC input, fixed layout (multi-byte fields big-endian):

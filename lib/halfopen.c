@@ -19,6 +19,7 @@
 #define F_WSCALE 0x02
 #define F_SACK   0x04
 #define F_TS     0x08
+#define F_ECN    0x10
 
 /* A tuple normalised so that IPv4 keys carry no stray bytes and compare with memcmp. */
 struct ho_key {
@@ -279,6 +280,7 @@ static void ho_to_entry(const struct ho_entry *e, struct halfopen_entry *out)
 	s->opt.sack_ok = e->flags & F_SACK;
 	s->opt.has_ts = e->flags & F_TS;
 	s->opt.tsval = e->client_tsval;
+	s->ecn = e->flags & F_ECN;
 	out->created_ms = e->created_ms;
 	out->retransmits = e->stage;
 }
@@ -301,7 +303,7 @@ static uint32_t ho_place(struct halfopen *h, uint32_t slot, uint32_t hash, const
 	e->mss = syn->opt.mss;
 	e->wscale = syn->opt.wscale;
 	e->flags = v6 | (syn->opt.has_wscale ? F_WSCALE : 0) | (syn->opt.sack_ok ? F_SACK : 0) |
-	           (syn->opt.has_ts ? F_TS : 0);
+	           (syn->opt.has_ts ? F_TS : 0) | (syn->ecn ? F_ECN : 0);
 	e->created_ms = created_ms;
 	h->index[slot].hash = hash;
 	h->index[slot].idx = i;

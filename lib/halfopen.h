@@ -64,6 +64,7 @@ struct halfopen_syn {
 	uint32_t our_isn;       /* our SYN-ACK's sequence number */
 	uint32_t our_tsval;     /* the TSval of our first SYN-ACK, when opt.has_ts */
 	struct pkt_tcpopts opt; /* the SYN's options as parsed; tsecr is not kept (reads 0) */
+	bool ecn;               /* our SYN-ACK agreed to ECN (carries ECE) */
 };
 
 struct halfopen_entry {

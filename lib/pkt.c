@@ -223,6 +223,7 @@ enum pkt_err pkt_parse(const uint8_t *buf, size_t caplen, unsigned flags, struct
 			return PKT_ENOTTCP;
 		out->t.family = AF_INET;
 		out->ttl = buf[8];
+		out->ip_ecn = buf[1] & 0x3; /* the low bits of the TOS byte */
 		memcpy(out->t.saddr, buf + 12, 4);
 		memcpy(out->t.daddr, buf + 16, 4);
 		l4off = ihl;
@@ -239,6 +240,7 @@ enum pkt_err pkt_parse(const uint8_t *buf, size_t caplen, unsigned flags, struct
 			return err;
 		out->t.family = AF_INET6;
 		out->ttl = buf[7];
+		out->ip_ecn = buf[1] >> 4 & 0x3; /* the low bits of the traffic class */
 		memcpy(out->t.saddr, buf + 8, 16);
 		memcpy(out->t.daddr, buf + 24, 16);
 		break;

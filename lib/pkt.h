@@ -79,7 +79,8 @@ struct pkt_tcp {
 	uint32_t ack; /* host order */
 	uint16_t window;
 	uint8_t flags;
-	uint8_t ttl; /* IPv4 TTL or IPv6 hop limit */
+	uint8_t ttl;    /* IPv4 TTL or IPv6 hop limit */
+	uint8_t ip_ecn; /* the IP header's ECN field (RFC 3168 5): 0 Not-ECT, 1 and 2 ECT, 3 CE */
 	struct pkt_tcpopts opt;
 	uint16_t l4off;       /* offset of the TCP header in the buffer */
 	uint16_t tcp_hlen;    /* TCP header length including options */

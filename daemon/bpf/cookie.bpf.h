@@ -27,6 +27,7 @@
 #define SG_SYN_WSCALE 0x1
 #define SG_SYN_SACK   0x2
 #define SG_SYN_TS     0x4
+#define SG_SYN_ECN    0x8 /* ECN agreed: carried in the TSval, only with SG_SYN_TS */
 
 /* As lib/pkt.h's struct pkt_tuple, with the cookie's family numbers (4 or 6). */
 struct sg_cookie_tuple {
@@ -181,6 +182,12 @@ static __always_inline bool sg_cookie_mac(const struct sg_cookie_keyent *k,
 	return true;
 }
 
+/* The TSval: the hash's low 32 bits, the ECN bit in place of its lowest. */
+static __always_inline __u32 sg_cookie_ts_of(__u64 hash, bool ecn)
+{
+	return ((__u32)hash & ~COOKIE_TS_ECN) | (ecn ? COOKIE_TS_ECN : 0);
+}
+
 static __always_inline __u32 sg_cookie_isn_of(__u64 hash, __u8 info)
 {
 	return (__u32)(hash >> COOKIE_HASH_MAC_SHIFT) << COOKIE_ISN_MAC_SHIFT | info;
@@ -214,8 +221,8 @@ static __always_inline __u32 sg_cookie_wscale_index(const struct sg_cookie_syn *
 
 /*
  * cookie_make() in the current epoch: the ISN, and the TSval to send when the
- * timestamps are granted. Returns 0, or -1 when the epoch has no live key or
- * the family is unknown.
+ * timestamps are granted (with the ECN bit when in->flags has SG_SYN_ECN too). Returns 0, or -1
+ * when the epoch has no live key or the family is unknown.
  */
 static __always_inline int sg_cookie_make(const struct sg_cookie_tuple *t, __u32 client_isn,
                                           const struct sg_cookie_syn *in,
@@ -238,14 +245,16 @@ static __always_inline int sg_cookie_make(const struct sg_cookie_tuple *t, __u32
 	if (!sg_cookie_mac(k, t, client_isn, info, &hash))
 		return -1;
 	*isn = sg_cookie_isn_of(hash, info);
-	*tsval = (__u32)hash;
+	*tsval = sg_cookie_ts_of(hash, (in->flags & (SG_SYN_TS | SG_SYN_ECN)) ==
+	                                   (SG_SYN_TS | SG_SYN_ECN));
 	return 0;
 }
 
 /*
  * cookie_check() in the current epoch, for the ACK with sequence and
  * acknowledgment numbers seq and ack; has_ts/tsecr are its timestamp option.
- * Returns SG_COOKIE_*; on SG_COOKIE_VALID fills *out with the decoded options.
+ * Returns SG_COOKIE_*; on SG_COOKIE_VALID fills *out with the decoded options
+ * (SG_SYN_ECN: the TSecr's ECN bit, when the cookie has timestamps).
  */
 static __always_inline int sg_cookie_check(const struct sg_cookie_tuple *t, __u32 seq, __u32 ack,
                                            bool has_ts, __u32 tsecr,
@@ -267,7 +276,8 @@ static __always_inline int sg_cookie_check(const struct sg_cookie_tuple *t, __u3
 		return SG_COOKIE_ENOKEY;
 	if (!sg_cookie_mac(k, t, seq - 1, info, &hash) || sg_cookie_isn_of(hash, info) != isn)
 		return SG_COOKIE_EMAC;
-	if ((info & COOKIE_INFO_TS) && (!has_ts || tsecr != (__u32)hash))
+	if ((info & COOKIE_INFO_TS) &&
+	    (!has_ts || (tsecr & ~COOKIE_TS_ECN) != sg_cookie_ts_of(hash, false)))
 		return SG_COOKIE_ETS;
 
 	__u32 widx = info >> COOKIE_INFO_WSCALE_SHIFT & COOKIE_INFO_WSCALE_MASK;
@@ -284,7 +294,8 @@ static __always_inline int sg_cookie_check(const struct sg_cookie_tuple *t, __u3
 	                       : mss_table[3];
 	out->wscale = widx != 0 ? sg_wscale_table[(widx - 1) & 7] : 0;
 	out->flags = (widx != 0 ? SG_SYN_WSCALE : 0) | (info & COOKIE_INFO_SACK ? SG_SYN_SACK : 0) |
-	             (info & COOKIE_INFO_TS ? SG_SYN_TS : 0);
+	             (info & COOKIE_INFO_TS ? SG_SYN_TS : 0) |
+	             (info & COOKIE_INFO_TS && tsecr & COOKIE_TS_ECN ? SG_SYN_ECN : 0);
 	return SG_COOKIE_VALID;
 }
 

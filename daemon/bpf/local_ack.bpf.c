@@ -6,8 +6,9 @@
  * 4-tuple meets no connection and the listener's socket is in LISTEN, the
  * cookie is checked (cookie.bpf.h, the daemon's keys) and a valid ACK is
  * handed to that socket with bpf_sk_assign_tcp_reqsk: the kernel builds the
- * request from the options the cookie carries and completes the connection
- * into the server's own accept queue. Invalid ACKs are dropped.
+ * request from the options the cookie carries (ECN too, from the TSecr's ECN
+ * bit) and completes the connection into the server's own accept queue.
+ * Invalid ACKs are dropped.
  *
  * Everything that is not a handshake candidate for a protected listener
  * goes on untouched (TCX_NEXT), so other tcx programs after this one still
@@ -269,6 +270,9 @@ int sg_local_ack(struct __sk_buff *skb)
 		attrs.rcv_tsval = op.o.tsval;
 		attrs.rcv_tsecr = op.o.tsecr;
 	}
+	/* The kernel keeps it only while net.ipv4.tcp_ecn (or the route) accepts ECN: the
+	 * daemon's SYN-ACK asked the same of it (handshake.h). */
+	attrs.ecn_ok = !!(dec.flags & SG_SYN_ECN);
 	if (bpf_sk_assign_tcp_reqsk(skb, sk, &attrs, sizeof(attrs)) < 0) {
 		count(l->slot, SG_LC_HANDOFF_FAILED);
 		goto out;

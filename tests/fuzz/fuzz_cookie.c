@@ -9,9 +9,10 @@
  *   hold (an MSS of the table, a window scale of COOKIE_WSCALE_TABLE);
  * - a cookie made for the SYN must validate for the matching ACK while its
  *   epoch is current or previous, must decode to what was granted (rounded
- *   down to the tables), and must fail for a different ACK sequence number
- *   when timestamps make the MAC 56 bits long (24 bits alone would let a
- *   fuzzer find a collision by chance).
+ *   down to the tables, ECN only with timestamps), and must fail for a
+ *   different ACK sequence number when timestamps make the MAC 55 bits long
+ *   (24 bits alone would let a fuzzer find a collision by chance); the
+ *   TSecr's ECN bit flipped still validates, with ECN flipped.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,7 @@ static void expected(const uint16_t table[4], const struct cookie_syn *in, struc
 	}
 	out->sack_ok = in->sack_ok;
 	out->has_ts = in->has_ts;
+	out->ecn = in->has_ts && in->ecn; /* only timestamps carry it */
 }
 
 static struct cookie_ctx *ctx;
@@ -191,6 +193,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		in.sack_ok = f & 1;
 		in.has_ts = f & 2;
+		in.ecn = f & 4;
 	}
 	for (uint32_t e = key_epoch; e != key_epoch + 2; e++) {
 		int rc = cookie_make(ctx, e, table, &t, client_isn, &in, &isn, &tsval);
@@ -210,14 +213,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(res == COOKIE_VALID);
 			CHECK(out.mss == want.mss && out.has_wscale == want.has_wscale &&
 			      out.wscale == want.wscale && out.sack_ok == want.sack_ok &&
-			      out.has_ts == want.has_ts);
+			      out.has_ts == want.has_ts && out.ecn == want.ecn);
 		}
 		if (in.has_ts) {
 			/* a wrong sequence number changes the client ISN bound into the MAC */
 			res = cookie_check(ctx, e, table, &t, client_isn + 2, isn + 1, &opt, &out);
 			CHECK(res != COOKIE_VALID);
+			/* the ECN bit is not authenticated: flipped, the ACK says the other */
+			opt.tsecr = tsval ^ COOKIE_TS_ECN;
+			res = cookie_check(ctx, e, table, &t, client_isn + 1, isn + 1, &opt, &out);
+			CHECK(res == COOKIE_VALID && out.ecn != want.ecn);
 			/* a missing or wrong echo fails the timestamp half of the MAC */
-			opt.tsecr = tsval ^ 1;
+			opt.tsecr = tsval ^ 2;
 			res = cookie_check(ctx, e, table, &t, client_isn + 1, isn + 1, &opt, &out);
 			CHECK(res == COOKIE_ETS);
 			res = cookie_check(ctx, e, table, &t, client_isn + 1, isn + 1, NULL, &out);

@@ -5,8 +5,11 @@
 # to the server's socket. curl over IPv4 and IPv6, with the client's defaults
 # and with timestamps, window scaling and SACK each off: the server sees the
 # client's own address, the TC path counts each handoff, the queue sees no
-# ACK. 10,000 forged ACKs per family make no connection and are counted
-# invalid in the TC path. After a clean exit no program, link or map of the
+# ACK. ECN on and off: while a client holds a connection open, ss shows ECN on
+# both ends or on neither (on both only with the client's ECN and timestamps
+# on and the server's net.ipv4.tcp_ecn != 0, re-read on reload). 10,000
+# forged ACKs per family make no connection and are counted invalid in the
+# TC path. After a clean exit no program, link or map of the
 # daemon is left. Skips (77) where the fast path is not built.
 . "$(dirname "$0")/lib.sh" "$@"
 t_need curl python3 bpftool sgflood
@@ -49,6 +52,9 @@ lab_bg server "$T_DIR/server4.log" python3 "$T_TOP/tests/netns/peer_http.py" $LA
 lab_bg server "$T_DIR/server6.log" python3 "$T_TOP/tests/netns/peer_http.py" $LAB_SERVER6 $PORT
 t_wait 10 eval "[ \$(lab_exec server ss -Htln 'sport = :$PORT' | wc -l) = 2 ]" ||
 	t_fail "the servers did not start"
+# the kernel's default, which accepts ECN on incoming connections; said here because
+# the ECN runs below depend on it
+lab_sysctl server net.ipv4.tcp_ecn=2
 t_start_daemon
 grep -q "fast path: TC ingress program attached to" "$T_DIR/synguardd.log" ||
 	t_fail "the daemon did not say where the program is attached"
@@ -95,6 +101,77 @@ for opt in tcp_timestamps tcp_window_scaling tcp_sack; do
 	check_all "no ${opt#tcp_}"
 	lab_sysctl client net.ipv4.$opt=1
 done
+
+# ECN. A client that connects and then waits, sending nothing, keeps its
+# connection established on purpose; both ends are asked while it is, then the
+# client goes (its kernel closes with a FIN: nothing is in flight, so no stray
+# segment meets the TC program after the server's socket is gone). "ecn" in ss -io (iproute2 prints the options only with -o): the
+# connection uses ECN (RFC 3168) on that end; "ts" shows the options are printed.
+reload_ok() {
+	local out
+	out=$(t_ctl reload 2>&1) || t_fail "reload: $out"
+	case "$out" in reloaded*) ;; *) t_fail "reload: $out" ;; esac
+}
+ECN_HOLD='import signal, socket, sys
+a, port, lport = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET)
+s.bind(("::" if ":" in a else "", lport))
+s.connect((a, port))
+print("connected", flush=True)
+signal.pause()'
+ecn_port=30200 # below the client's ephemeral ports: each run its own
+ecn_run() { # WHAT FAMILY yes|no [no-ts]
+	local what=$1 fam=$2 want=$3 ts=${4:-ts} addr pid srv cli s c
+	ecn_port=$((ecn_port + 1))
+	if [ "$fam" = 4 ]; then addr=$LAB_SERVER4; else addr=$LAB_SERVER6; fi
+	srv="( sport = :$PORT and dport = :$ecn_port )"
+	cli="( dport = :$PORT and sport = :$ecn_port )"
+	lab_bg client "$T_DIR/ecn-hold-$ecn_port.log" python3 -c "$ECN_HOLD" "$addr" $PORT $ecn_port
+	pid=$LAB_LAST_PID
+	t_wait 10 eval "lab_exec server ss -Htn state established '$srv' | grep -q . &&
+		lab_exec client ss -Htn state established '$cli' | grep -q ." ||
+		t_fail "ECN ($what, IPv$fam): no established connection from port $ecn_port"
+	s=$(lab_exec server ss -Htino state established "$srv")
+	c=$(lab_exec client ss -Htino state established "$cli")
+	kill -0 "$pid" 2>/dev/null || t_fail "ECN ($what, IPv$fam): the client ended early: $(cat "$T_DIR/ecn-hold-$ecn_port.log")"
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	echo "server:" $s
+	echo "client:" $c
+	if [ "$ts" = ts ]; then
+		echo "$s" | grep -qw ts && echo "$c" | grep -qw ts ||
+			t_fail "ECN ($what, IPv$fam): ss shows no timestamps: it prints no options here"
+	fi
+	if [ "$want" = yes ]; then
+		echo "$s" | grep -qw ecn || t_fail "ECN ($what, IPv$fam): the server's connection has no ECN"
+		echo "$c" | grep -qw ecn || t_fail "ECN ($what, IPv$fam): the client's connection has no ECN"
+		t_ok "ECN ($what, IPv$fam): ECN on both ends"
+	else
+		echo "$s" | grep -qw ecn && t_fail "ECN ($what, IPv$fam): the server's connection has ECN"
+		echo "$c" | grep -qw ecn && t_fail "ECN ($what, IPv$fam): the client's connection has ECN"
+		t_ok "ECN ($what, IPv$fam): ECN on neither end"
+	fi
+}
+lab_sysctl client net.ipv4.tcp_ecn=1
+ecn_run "ECN on" 4 yes
+ecn_run "ECN on" 6 yes
+lab_sysctl client net.ipv4.tcp_timestamps=0
+ecn_run "ECN on, no timestamps" 4 no no-ts
+ecn_run "ECN on, no timestamps" 6 no no-ts
+lab_sysctl client net.ipv4.tcp_timestamps=1
+# the server's namespace refuses ECN: the daemon reads it again on reload
+lab_sysctl server net.ipv4.tcp_ecn=0
+lab_exec server "$SYNGUARDD" -t -c "$T_CONF" 2>&1 | grep -q "net.ipv4.tcp_ecn is 0" ||
+	t_fail "synguardd -t does not say that tcp_ecn 0 means no ECN"
+reload_ok
+ecn_run "ECN on, server tcp_ecn=0" 4 no
+lab_sysctl server net.ipv4.tcp_ecn=2
+reload_ok
+ecn_run "ECN on, server tcp_ecn back to 2" 4 yes
+lab_sysctl client net.ipv4.tcp_ecn=0
+ecn_run "ECN off" 4 no
+ecn_run "ECN off" 6 no
+lab_sysctl client net.ipv4.tcp_ecn=2
 
 for name in web4 web6; do
 	t_expect "$name: no invalid ACK" "$(t_stat "tc.$name.ack_invalid")" = 0
@@ -152,11 +229,6 @@ t_expect "no ACK expired or invalid across the rotations" \
 
 # Reload: the maps follow without detaching. web6 goes (its port is the
 # kernel's alone), then comes back under the fast path.
-reload_ok() {
-	local out
-	out=$(t_ctl reload 2>&1) || t_fail "reload: $out"
-	case "$out" in reloaded*) ;; *) t_fail "reload: $out" ;; esac
-}
 h4=$(t_stat tc.web4.handoffs)
 t_config "$(t_local web4 $LAB_SERVER4 $PORT)"
 sed -i "s/cookie_rotation = 30;/cookie_rotation = $ROTATION;/" "$T_CONF"

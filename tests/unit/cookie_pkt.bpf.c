@@ -1,7 +1,8 @@
 /*
  * Test program: a real packet in (Ethernet, IPv4 without options or IPv6
  * without extension headers, TCP), the cookie out. A SYN gets the cookie a
- * SYN-ACK would carry, granting the client's options; a pure ACK gets its
+ * SYN-ACK would carry, granting the client's options (ECN for an ECN-setup
+ * SYN); a pure ACK gets its
  * check. The answer goes to the single entry of cookie_pkt_out. Driven by
  * test_bpf_cookie through BPF_PROG_TEST_RUN, against lib/pkt.c + lib/cookie.c.
  */
@@ -17,6 +18,8 @@
 #define ETH_P_IPV6 0x86DD
 #define TCP_SYN    0x02
 #define TCP_ACK    0x10
+#define TCP_ECE    0x40
+#define TCP_CWR    0x80
 
 /* What the test reads back. */
 struct cookie_pkt_out {
@@ -99,8 +102,10 @@ int cookie_pkt(struct xdp_md *ctx)
 	__u8 flags = ((__u8 *)th)[13];
 
 	if ((flags & (TCP_SYN | TCP_ACK)) == TCP_SYN) {
+		/* an ECN-setup SYN is granted ECN (the TSval carries it when timestamps are) */
+		__u8 ecn = (flags & (TCP_ECE | TCP_CWR)) == (TCP_ECE | TCP_CWR) ? SG_SYN_ECN : 0;
 		struct sg_cookie_syn syn = {
-		    .mss = op.o.mss, .wscale = op.o.wscale, .flags = op.o.flags};
+		    .mss = op.o.mss, .wscale = op.o.wscale, .flags = op.o.flags | ecn};
 		__u32 isn = 0, tsval = 0;
 
 		out->rc = sg_cookie_make(&t, bpf_ntohl(th->seq), &syn, mss_table, &isn, &tsval);

@@ -37,7 +37,9 @@
 #define SG_SYN_WSCALE 0x1
 #define SG_SYN_SACK   0x2
 #define SG_SYN_TS     0x4
-_Static_assert(VEC_WSCALE == SG_SYN_WSCALE && VEC_SACK == SG_SYN_SACK && VEC_TS == SG_SYN_TS,
+#define SG_SYN_ECN    0x8
+_Static_assert(VEC_WSCALE == SG_SYN_WSCALE && VEC_SACK == SG_SYN_SACK && VEC_TS == SG_SYN_TS &&
+                   VEC_ECN == SG_SYN_ECN,
                "option flags");
 _Static_assert(VEC_MAKE == COOKIE_VEC_MAKE && VEC_CHECK == COOKIE_VEC_CHECK, "operations");
 _Static_assert(sizeof(struct cookie_vec_io) == 80, "record layout as the program reads it");
@@ -288,7 +290,7 @@ static void rotation_from(uint32_t e)
 	assert_int_equal(isn, lisn);
 	assert_int_equal(tsval, ltsval);
 	assert_int_equal(bpf_check(&t, 1000 + e, isn, tsval), COOKIE_VALID);
-	assert_int_equal(bpf_check(&t, 1000 + e, isn, tsval ^ 1), COOKIE_ETS);
+	assert_int_equal(bpf_check(&t, 1000 + e, isn, tsval ^ 2), COOKIE_ETS);
 
 	/* e + 1: still valid, in both. */
 	rotate(b, e + 1);
@@ -387,9 +389,9 @@ static void tuple_of(struct pkt_tuple *t, int family, unsigned n)
 }
 
 /*
- * Real SYNs in: the program's ISN and TSval are lib/cookie.c's for what
- * lib/pkt.c parses from the same packet; the ACKs answering them validate in
- * both with the same decoded options, and a tampered one fails in both.
+ * Real SYNs in (ECN-setup or not): the program's ISN and TSval are
+ * lib/cookie.c's for what lib/pkt.c parses from the same packet; the ACKs answering them validate
+ * in both with the same decoded options, and a tampered one fails in both.
  */
 static void test_packets(void **state)
 {
@@ -425,6 +427,10 @@ static void test_packets(void **state)
 					syn.opt.sack_ok = f & 1;
 					syn.opt.has_ts = f & 2;
 					syn.opt.tsval = 0x01020304u * n;
+					/* ECN-setup SYNs on every other window scale: each option
+					 * set meets ECN both ways */
+					if (w & 1)
+						syn.flags |= PKT_ECE | PKT_CWR;
 
 					struct cookie_pkt_out got = run_pkt(&syn, ip, &iplen);
 					const uint16_t *tab = fam ? mss6 : mss4;
@@ -432,11 +438,14 @@ static void test_packets(void **state)
 					uint32_t isn, tsval;
 
 					assert_int_equal(pkt_parse(ip, iplen, 0, &p), PKT_OK);
-					in = (struct cookie_syn){.mss = p.opt.mss,
-					                         .wscale = p.opt.wscale,
-					                         .has_wscale = p.opt.has_wscale,
-					                         .sack_ok = p.opt.sack_ok,
-					                         .has_ts = p.opt.has_ts};
+					in = (struct cookie_syn){
+					    .mss = p.opt.mss,
+					    .wscale = p.opt.wscale,
+					    .has_wscale = p.opt.has_wscale,
+					    .sack_ok = p.opt.sack_ok,
+					    .has_ts = p.opt.has_ts,
+					    .ecn = (p.flags & (PKT_ECE | PKT_CWR)) ==
+					           (PKT_ECE | PKT_CWR)};
 					assert_int_equal(cookie_make(ctx, e, tab, &p.t, p.seq, &in,
 					                             &isn, &tsval),
 					                 0);
@@ -467,7 +476,10 @@ static void test_packets(void **state)
 					assert_int_equal(got.flags,
 					                 (lout.has_wscale ? SG_SYN_WSCALE : 0) |
 					                     (lout.sack_ok ? SG_SYN_SACK : 0) |
-					                     (lout.has_ts ? SG_SYN_TS : 0));
+					                     (lout.has_ts ? SG_SYN_TS : 0) |
+					                     (lout.ecn ? SG_SYN_ECN : 0));
+					/* ECN survives exactly when timestamps carry it */
+					assert_int_equal(lout.ecn, (w & 1) && syn.opt.has_ts);
 					ack.ack += 0x100;
 					got = run_pkt(&ack, ip, &iplen);
 					assert_int_equal(pkt_parse(ip, iplen, 0, &p), PKT_OK);

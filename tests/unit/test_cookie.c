@@ -577,7 +577,10 @@ static void test_timestamps(void **state)
 	bad.opt.has_ts = false;
 	assert_int_equal(check(ctx, e, mss4, &t, &bad, &out), COOKIE_ETS);
 	assert_int_equal(cookie_check(ctx, e, mss4, &t, a.seq, a.ack, NULL, &out), COOKIE_ETS);
+	/* every bit but the ECN bit is MAC (cookie.h; test_ecn has that one) */
 	for (int bit = 0; bit < 32; bit++) {
+		if (1u << bit == COOKIE_TS_ECN)
+			continue;
 		bad = a, bad.opt.tsecr ^= 1u << bit;
 		assert_int_equal(check(ctx, e, mss4, &t, &bad, &out), COOKIE_ETS);
 	}
@@ -597,6 +600,60 @@ static void test_timestamps(void **state)
 	assert_int_equal(check(ctx, e, mss4, &t, &a, &out), COOKIE_VALID);
 	assert_int_equal(cookie_check(ctx, e, mss4, &t, a.seq, a.ack, NULL, &out), COOKIE_VALID);
 	cookie_free(ctx);
+}
+
+/*
+ * ECN rides in the TSval's ECN bit (cookie.h): the ISN and the other 31 TSval bits are those
+ * of the same cookie without ECN, the ACK's echo of the bit is what the check reports (not
+ * authenticated), and without timestamps ECN is never agreed.
+ */
+static void ecn_family(const struct pkt_tuple *t, const uint16_t *table)
+{
+	const uint32_t e = 31;
+	struct cookie_ctx *ctx = ctx_with(e - 1, e);
+	struct cookie_syn in = {.mss = 1460, .wscale = 7, .has_wscale = true, .has_ts = true}, out;
+	uint32_t isn, tsval, isn_ecn, tsval_ecn;
+
+	assert_int_equal(cookie_make(ctx, e, table, t, 7, &in, &isn, &tsval), 0);
+	in.ecn = true;
+	assert_int_equal(cookie_make(ctx, e, table, t, 7, &in, &isn_ecn, &tsval_ecn), 0);
+	assert_int_equal(isn_ecn, isn);
+	assert_int_equal(tsval & COOKIE_TS_ECN, 0);
+	assert_int_equal(tsval_ecn, tsval | COOKIE_TS_ECN);
+
+	struct ack a = ack_for(7, isn, true, tsval_ecn);
+	assert_int_equal(check(ctx, e, table, t, &a, &out), COOKIE_VALID);
+	assert_true(out.has_ts);
+	assert_true(out.ecn);
+	a = ack_for(7, isn, true, tsval);
+	memset(&out, 0xff, sizeof(out));
+	assert_int_equal(check(ctx, e, table, t, &a, &out), COOKIE_VALID);
+	assert_false(out.ecn);
+	/* the bit does not stand in for the MAC bits around it */
+	a = ack_for(7, isn, true, tsval_ecn ^ 2);
+	assert_int_equal(check(ctx, e, table, t, &a, &out), COOKIE_ETS);
+
+	/* No timestamps: nothing carries ECN; the cookie is the plain one. */
+	in.has_ts = false;
+	assert_int_equal(cookie_make(ctx, e, table, t, 7, &in, &isn_ecn, NULL), 0);
+	in.ecn = false;
+	assert_int_equal(cookie_make(ctx, e, table, t, 7, &in, &isn, NULL), 0);
+	assert_int_equal(isn_ecn, isn);
+	a = ack_for(7, isn, true, COOKIE_TS_ECN);
+	memset(&out, 0xff, sizeof(out));
+	assert_int_equal(check(ctx, e, table, t, &a, &out), COOKIE_VALID);
+	assert_false(out.has_ts);
+	assert_false(out.ecn);
+	cookie_free(ctx);
+}
+
+static void test_ecn(void **state)
+{
+	(void)state;
+	struct pkt_tuple t4 = tuple4(), t6 = tuple6();
+
+	ecn_family(&t4, mss4);
+	ecn_family(&t6, mss6);
 }
 
 /*
@@ -711,7 +768,8 @@ static void test_exhaustive_mac_space(void **state)
 	exhaust(&t6, mss6, 21, &full);
 }
 
-/* Each MAC and TSval bit is set in about half of many cookies. */
+/* Each MAC bit of the ISN and the TSval is set in about half of many cookies; the TSval's
+ * ECN bit is the ECN input, asked for in every other cookie. */
 static void test_mac_bit_balance(void **state)
 {
 	(void)state;
@@ -719,7 +777,9 @@ static void test_mac_bit_balance(void **state)
 	const unsigned n = 1u << 20;
 	struct cookie_ctx *ctx = ctx_with(e - 1, e);
 	struct cookie_syn in = {.mss = 1460, .wscale = 7, .has_wscale = true, .has_ts = true};
-	unsigned ones[56] = {0};
+	unsigned ones[56] = {0}, ecn_ones = 0;
+
+	_Static_assert(COOKIE_TS_ECN == 1, "ones[24] counts the ECN bit");
 	uint64_t rng = 0x5eed0002;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -727,24 +787,30 @@ static void test_mac_bit_balance(void **state)
 		uint32_t isn, tsval;
 
 		random_tuple(&rng, &t);
+		in.ecn = i & 1;
 		assert_int_equal(
 		    cookie_make(ctx, e, mss4, &t, (uint32_t)rng_next(&rng), &in, &isn, &tsval), 0);
 		for (int b = 0; b < 24; b++)
 			ones[b] += isn >> (8 + b) & 1;
 		for (int b = 0; b < 32; b++)
 			ones[24 + b] += tsval >> b & 1;
+		assert_int_equal(tsval & COOKIE_TS_ECN, in.ecn ? COOKIE_TS_ECN : 0);
+		ecn_ones += in.ecn;
 	}
+	assert_int_equal(ones[24], ecn_ones);
 
 	double sigma = sqrt(n) / 2, worst = 0;
 
 	for (int b = 0; b < 56; b++) {
+		if (b == 24) /* the ECN bit, checked above */
+			continue;
 		double z = fabs(ones[b] - n / 2.0) / sigma;
 
 		if (z > worst)
 			worst = z;
 		assert_true(z < 6.0);
 	}
-	print_message("bit balance: %u cookies, 24 MAC + 32 TSval bits, worst deviation %.2f "
+	print_message("bit balance: %u cookies, 24 MAC + 31 TSval bits, worst deviation %.2f "
 	              "sigma\n",
 	              n, worst);
 	cookie_free(ctx);
@@ -762,6 +828,7 @@ int main(void)
 	    cmocka_unit_test(test_epoch_wraps),
 	    cmocka_unit_test(test_tamper),
 	    cmocka_unit_test(test_timestamps),
+	    cmocka_unit_test(test_ecn),
 	    cmocka_unit_test(test_random_ack_acceptance),
 	    cmocka_unit_test(test_exhaustive_mac_space),
 	    cmocka_unit_test(test_mac_bit_balance),

@@ -46,7 +46,8 @@ static bool matches(const struct cookie_vec *v, unsigned idx)
 		                        .wscale = v->wscale,
 		                        .has_wscale = v->flags & VEC_WSCALE,
 		                        .sack_ok = v->flags & VEC_SACK,
-		                        .has_ts = v->flags & VEC_TS};
+		                        .has_ts = v->flags & VEC_TS,
+		                        .ecn = v->flags & VEC_ECN};
 		uint32_t isn = 0, tsval = 0;
 		int rc = cookie_make(ctx, v->epoch, v->mss_table, &t, v->seq, &in, &isn, &tsval);
 
@@ -60,8 +61,9 @@ static bool matches(const struct cookie_vec *v, unsigned idx)
 		struct cookie_syn out = {0};
 		int rc =
 		    (int)cookie_check(ctx, v->epoch, v->mss_table, &t, v->seq, v->ack, &opt, &out);
-		uint8_t flags = (uint8_t)((out.has_wscale ? VEC_WSCALE : 0) |
-		                          (out.sack_ok ? VEC_SACK : 0) | (out.has_ts ? VEC_TS : 0));
+		uint8_t flags =
+		    (uint8_t)((out.has_wscale ? VEC_WSCALE : 0) | (out.sack_ok ? VEC_SACK : 0) |
+		              (out.has_ts ? VEC_TS : 0) | (out.ecn ? VEC_ECN : 0));
 
 		ok = rc == v->rc &&
 		     (rc != COOKIE_VALID || (out.mss == v->out_mss && out.wscale == v->out_wscale &&
@@ -87,10 +89,12 @@ static void test_lib_matches_vectors(void **state)
 	assert_int_equal(bad, 0);
 }
 
-/* The vectors cover what they claim: every result, both families, every window scale index. */
+/* The vectors cover what they claim: every result, both families, every window scale index,
+ * ECN made with and without timestamps and decoded on and off. */
 static void test_vectors_cover(void **state)
 {
 	unsigned results[4] = {0}, fam4 = 0, fam6 = 0, widx = 0, mssidx = 0, parity = 0;
+	unsigned ecn_made = 0, ecn_dropped = 0, ecn_on = 0, ecn_off = 0;
 
 	(void)state;
 	for (unsigned i = 0; i < COOKIE_NVECS; i++) {
@@ -101,7 +105,17 @@ static void test_vectors_cover(void **state)
 		if (v->op == VEC_CHECK) {
 			assert_in_range(v->rc, 0, 3);
 			results[v->rc]++;
+			if (v->rc == COOKIE_VALID && (v->out_flags & VEC_TS))
+				*(v->out_flags & VEC_ECN ? &ecn_on : &ecn_off) += 1;
+			assert_false(v->rc == COOKIE_VALID && (v->out_flags & VEC_ECN) &&
+			             !(v->out_flags & VEC_TS));
 		} else if (v->rc == 0) {
+			if (v->flags & VEC_ECN)
+				*(v->flags & VEC_TS ? &ecn_made : &ecn_dropped) += 1;
+			/* the bit is the ECN input, the rest of the TSval the MAC's */
+			if (v->flags & VEC_TS)
+				assert_int_equal(v->tsval & COOKIE_TS_ECN,
+				                 v->flags & VEC_ECN ? COOKIE_TS_ECN : 0);
 			widx |= 1u
 			        << (v->isn >> COOKIE_INFO_WSCALE_SHIFT & COOKIE_INFO_WSCALE_MASK);
 			mssidx |= 1u << (v->isn >> COOKIE_INFO_MSS_SHIFT & COOKIE_INFO_MSS_MASK);
@@ -114,6 +128,7 @@ static void test_vectors_cover(void **state)
 	assert_int_equal(widx, 0xff);
 	assert_int_equal(mssidx, 0xf);
 	assert_int_equal(parity, 0x3);
+	assert_true(ecn_made > 0 && ecn_dropped > 0 && ecn_on > 0 && ecn_off > 0);
 }
 
 int main(void)

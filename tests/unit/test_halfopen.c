@@ -95,6 +95,7 @@ static void test_insert_find_remove(void **state)
 	                             .tsval = 0xdeadbeef,
 	                             .tsecr = 0};
 	a.our_tsval = 0x12345678;
+	a.ecn = true; /* b: false */
 	b.opt = (struct pkt_tcpopts){.mss = 1220};
 	assert_int_equal(halfopen_insert(h, &a, 100), HALFOPEN_OK);
 	assert_int_equal(halfopen_insert(h, &b, 101), HALFOPEN_OK);

@@ -33,6 +33,16 @@ static const char conf_text[] =
     "backend = \"127.0.0.1:8080\"; },\n"
     " { name = \"v6\"; address = \"2001:db8::1\"; port = 80; backend = \"127.0.0.1:8080\"; } );\n";
 
+/* The same listeners with handoff "local" (ECN can be agreed) and "pass-fd". */
+static const char conf_local[] =
+    "listeners = ( { name = \"v4\"; address = \"192.0.2.1\"; port = 80; handoff = \"local\"; },\n"
+    " { name = \"v6\"; address = \"2001:db8::1\"; port = 80; handoff = \"local\"; } );\n";
+static const char conf_passfd[] =
+    "listeners = ( { name = \"v4\"; address = \"192.0.2.1\"; port = 80; handoff = \"pass-fd\"; "
+    "backend = \"unix:/run/t4.sock\"; },\n"
+    " { name = \"v6\"; address = \"2001:db8::1\"; port = 80; handoff = \"pass-fd\"; "
+    "backend = \"unix:/run/t6.sock\"; } );\n";
+
 /* What the operations saw. */
 struct fake {
 	int synacks;
@@ -183,14 +193,15 @@ static struct policy_params params(enum mode_kind kind)
 	return p;
 }
 
-static struct env *env_new(void)
+static struct env *env_new_conf(const char *text)
 {
 	struct env *e = calloc(1, sizeof(*e));
 	uint8_t key[COOKIE_KEY_LEN];
 	char err[256];
 
 	assert_non_null(e);
-	assert_int_equal(conf_parse(conf_text, "t.conf", &e->conf, err, sizeof(err)), 0);
+	if (conf_parse(text, "t.conf", &e->conf, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
 	assert_int_equal(e->conf->n_listeners, 2);
 	e->cookies = cookie_new();
 	assert_non_null(e->cookies);
@@ -215,6 +226,11 @@ static struct env *env_new(void)
 	e->f.build_ret = FAKE_FD;
 	e->f.admit_ret = HANDOFF_ADMIT_OK;
 	return e;
+}
+
+static struct env *env_new(void)
+{
+	return env_new_conf(conf_text);
 }
 
 /* Both listeners get a policy of these params (the access set too, when given). */
@@ -577,25 +593,156 @@ static void test_syn_auto_to_cookie(void **state)
 	env_free(e);
 }
 
-/* An ECN-setup SYN (ECE and CWR) is answered without ECE or CWR: see handshake.h. */
+/*
+ * Proxy and pass-fd listeners answer an ECN-setup SYN (ECE and CWR) without ECE or CWR, even
+ * with timestamps and a host that accepts ECN: their repaired socket cannot keep ECN (see
+ * handshake.h).
+ */
 static void test_syn_ecn_setup(void **state)
+{
+	(void)state;
+	for (int passfd = 0; passfd < 2; passfd++) {
+		for (size_t k = 0; k < 2; k++) {
+			for (int stateful = 0; stateful < 2; stateful++) {
+				struct env *e = env_new_conf(passfd ? conf_passfd : conf_text);
+				int fam = families[k];
+				struct seg g = seg_of(fam, PKT_SYN | PKT_ECE | PKT_CWR, 42, 0);
+				struct hs_decision d;
+
+				e->c.host_ecn = true;
+				if (stateful)
+					env_policy(e, params(MODE_STATEFUL));
+				g.opt = full_opts();
+				d = run(e, &g, false);
+				assert_int_equal(d.action, HS_SYNACK);
+				assert_int_equal(d.synack.flags, PKT_SYN | PKT_ACK);
+				assert_int_equal(e->f.synack.flags & (PKT_ECE | PKT_CWR), 0);
+				assert_int_equal(d.synack.opt.tsval & COOKIE_TS_ECN, 0);
+				assert_false(d.ecn);
+				env_free(e);
+			}
+		}
+	}
+}
+
+/*
+ * Handoff "local": an ECN-setup SYN with timestamps, on a host that accepts ECN, gets an
+ * ECN-setup SYN-ACK (ECE, not CWR) whose TSval carries the ECN bit, so the ACK's cookie
+ * tells the kernel; a stateful entry's retransmit says the same.
+ */
+static void test_syn_ecn_local(void **state)
 {
 	(void)state;
 	for (size_t k = 0; k < 2; k++) {
 		for (int stateful = 0; stateful < 2; stateful++) {
-			struct env *e = env_new();
+			struct env *e = env_new_conf(conf_local);
 			int fam = families[k];
 			struct seg g = seg_of(fam, PKT_SYN | PKT_ECE | PKT_CWR, 42, 0);
+			const struct conf_policy *pol = e->ls[k].pol;
+			struct pkt_tcpopts ack_opt;
+			struct cookie_syn out;
 			struct hs_decision d;
+			struct pkt_tuple t;
 
+			e->c.host_ecn = true;
 			if (stateful)
 				env_policy(e, params(MODE_STATEFUL));
 			g.opt = full_opts();
 			d = run(e, &g, false);
 			assert_int_equal(d.action, HS_SYNACK);
-			assert_int_equal(d.synack.flags, PKT_SYN | PKT_ACK);
-			assert_int_equal(e->f.synack.flags & (PKT_ECE | PKT_CWR), 0);
-			assert_false(d.ecn);
+			assert_true(d.ecn);
+			assert_int_equal(d.synack.flags, PKT_SYN | PKT_ACK | PKT_ECE);
+			assert_int_equal(e->f.synack.flags, PKT_SYN | PKT_ACK | PKT_ECE);
+			assert_int_equal(d.synack.opt.tsval & COOKIE_TS_ECN, COOKIE_TS_ECN);
+			assert_int_equal(st(e, fam, ST_SYNACK_STATEFUL), stateful ? 1 : 0);
+
+			/* the ACK echoing it: the cookie says ECN */
+			memset(&ack_opt, 0, sizeof(ack_opt));
+			ack_opt.has_ts = true;
+			ack_opt.tsecr = d.synack.opt.tsval;
+			t = d.synack.t;
+			memcpy(t.saddr, d.synack.t.daddr, sizeof(t.saddr));
+			memcpy(t.daddr, d.synack.t.saddr, sizeof(t.daddr));
+			t.sport = d.synack.t.dport;
+			t.dport = d.synack.t.sport;
+			assert_int_equal(cookie_check(e->cookies, EPOCH,
+			                              fam == AF_INET ? pol->mss : pol->mss6, &t, 43,
+			                              d.synack.seq + 1, &ack_opt, &out),
+			                 COOKIE_VALID);
+			assert_true(out.ecn);
+
+			if (stateful) {
+				e->c.now_ms += 1000;
+				hs_timer(&e->c, k);
+				assert_int_equal(e->f.synacks, 2);
+				assert_spec_equal(&e->f.synack, &d.synack);
+				assert_int_equal(e->f.synack.flags, PKT_SYN | PKT_ACK | PKT_ECE);
+			}
+			env_free(e);
+		}
+	}
+}
+
+/* Handoff "local" answers without ECE whenever one condition is missing (handshake.h). */
+static void test_syn_ecn_local_refused(void **state)
+{
+	enum {
+		NO_HOST_ECN,
+		NO_TS,
+		POLICY_NO_TS,
+		ECE_ONLY,
+		CWR_ONLY,
+		NO_ECN_ASKED,
+		ECT_SYN,
+		NCASES
+	};
+	static const char *const names[NCASES] = {"host refuses ECN",
+	                                          "SYN without timestamps",
+	                                          "policy without timestamps",
+	                                          "ECE only",
+	                                          "CWR only",
+	                                          "no ECN asked",
+	                                          "ECT(0) SYN"};
+
+	(void)state;
+	for (int c = 0; c < NCASES; c++) {
+		for (size_t k = 0; k < 2; k++) {
+			struct env *e = env_new_conf(conf_local);
+			int fam = families[k];
+			uint8_t flags =
+			    PKT_SYN | (c == CWR_ONLY ? 0 : PKT_ECE) | (c == ECE_ONLY ? 0 : PKT_CWR);
+			struct seg g;
+			struct hs_decision d;
+
+			if (c == NO_ECN_ASKED)
+				flags = PKT_SYN;
+			g = seg_of(fam, flags, 42, 0);
+			e->c.host_ecn = c != NO_HOST_ECN;
+			g.opt = full_opts();
+			if (c == NO_TS)
+				g.opt.has_ts = false;
+			if (c == POLICY_NO_TS)
+				e->conf->policies[e->conf->listeners[k].policy].timestamps = false;
+			if (c == ECT_SYN) {
+				uint8_t buf[PKT_BUILD_MAX];
+				size_t n = seg_build(&g, buf, sizeof(buf));
+
+				/* ECT(0): the TCP checksum does not cover it, nor does
+				 * anything here check IPv4's header checksum */
+				if (fam == AF_INET)
+					buf[1] |= 0x2;
+				else
+					buf[1] |= 0x2 << 4;
+				hs_packet(&e->c, buf, n, true, false, NULL, &d);
+			} else {
+				d = run(e, &g, false);
+			}
+			assert_int_equal(d.action, HS_SYNACK);
+			if (d.ecn || d.synack.flags != (PKT_SYN | PKT_ACK) ||
+			    (d.synack.opt.tsval & COOKIE_TS_ECN))
+				fail_msg("%s (IPv%d): answered with ECN", names[c],
+				         fam == AF_INET ? 4 : 6);
+			assert_int_equal(d.synack.opt.has_ts, c < NO_TS || c > POLICY_NO_TS);
 			env_free(e);
 		}
 	}
@@ -1226,6 +1373,8 @@ int main(void)
 	    cmocka_unit_test(test_syn_stateful_source_full),
 	    cmocka_unit_test(test_syn_auto_to_cookie),
 	    cmocka_unit_test(test_syn_ecn_setup),
+	    cmocka_unit_test(test_syn_ecn_local),
+	    cmocka_unit_test(test_syn_ecn_local_refused),
 	    cmocka_unit_test(test_ack_halfopen),
 	    cmocka_unit_test(test_ack_halfopen_defaults),
 	    cmocka_unit_test(test_ack_cookie_valid),

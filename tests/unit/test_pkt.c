@@ -1088,6 +1088,40 @@ static void test_build_invalid(void **state)
 	EXPECT_EQ(pkt_build(b, sizeof(b), &s), 80);
 }
 
+/* The IP header's ECN field (RFC 3168 5): IPv4's TOS low bits, IPv6's traffic class low bits;
+ * nothing around it leaks in. */
+static void test_ip_ecn_field(void **state)
+{
+	(void)state;
+	for (int fam = 0; fam < 2; fam++) {
+		struct pkt_spec s = {
+		    .seq = 1, .window = 1000, .flags = PKT_SYN | PKT_ECE | PKT_CWR};
+		uint8_t buf[PKT_BUILD_MAX];
+		struct pkt_tcp p;
+		size_t n;
+
+		s.t.family = fam ? AF_INET6 : AF_INET;
+		s.t.saddr[0] = 0x20, s.t.daddr[0] = 0x20;
+		s.t.sport = 1, s.t.dport = 2;
+		n = pkt_build(buf, sizeof(buf), &s);
+		assert_true(n > 0);
+		assert_int_equal(pkt_parse(buf, n, 0, &p), PKT_OK);
+		assert_int_equal(p.ip_ecn, 0); /* what pkt_build writes: Not-ECT */
+		assert_int_equal(p.flags, PKT_SYN | PKT_ECE | PKT_CWR);
+		for (uint8_t e = 0; e < 4; e++) {
+			/* the ECN bits, with every other bit of the TOS / traffic class set */
+			if (fam) {
+				buf[0] = (uint8_t)(0x6f);
+				buf[1] = (uint8_t)(0xcf | e << 4);
+			} else {
+				buf[1] = (uint8_t)(0xfc | e);
+			}
+			assert_int_equal(pkt_parse(buf, n, 0, &p), PKT_OK);
+			assert_int_equal(p.ip_ecn, e);
+		}
+	}
+}
+
 static void test_strerror(void **state)
 {
 	(void)state;
@@ -1125,6 +1159,7 @@ int main(void)
 	    cmocka_unit_test(test_build_all_option_sets),
 	    cmocka_unit_test(test_build_wscale_clamped),
 	    cmocka_unit_test(test_build_invalid),
+	    cmocka_unit_test(test_ip_ecn_field),
 	    cmocka_unit_test(test_strerror),
 	};
 
