@@ -1,0 +1,544 @@
+/*
+ * XDP: SYNs to protected listeners answered in the driver, ACK floods dropped
+ * there.
+ *
+ * What is answered where:
+ *   - A SYN to a listener whose SG_XDP_F_SYN is set is answered here, in
+ *     place with XDP_TX: the SYN-ACK that the NFQUEUE path's hs_synack() and
+ *     lib/pkt.c's pkt_build() would send, byte for byte (same cookie as ISN
+ *     and TSval, same options in Linux's order, same IP header fields), so an
+ *     ACK answering either validates on either path. The SYN goes no further.
+ *   - An ACK candidate (ACK set, SYN and RST clear: hs_packet()'s definition)
+ *     to a listener whose SG_XDP_F_ACK is set has its cookie checked here. An
+ *     invalid or expired cookie is dropped and counted; a valid one goes on
+ *     (XDP_PASS) to the normal path, which builds the connection as before:
+ *     the NFQUEUE path for proxy and pass-fd listeners, the TC program for
+ *     handoff "local".
+ *   - A packet whose tuple a connection already holds (the kernel's socket
+ *     lookup finds anything but a listener: established, TIME_WAIT, a
+ *     request) passes untouched: the kernel answers it as it would without
+ *     us, as the queue path leaves such packets to it.
+ *
+ * What goes to the NFQUEUE path (XDP_PASS), and why:
+ *   - Whatever this program does not parse: VLAN-tagged frames, IPv4 with
+ *     options, IPv6 with extension headers, fragments, lengths that lie,
+ *     malformed TCP options, a SYN carrying data (TCP Fast Open). The queue
+ *     path parses all of these and decides (most it drops, counted): passing
+ *     never goes around the protection, dropping here could cut off what the
+ *     queue path accepts.
+ *   - A SYN whose IPv4 or TCP checksum does not verify: a local sender's
+ *     partial checksum (veth, containers) looks like that and is legitimate;
+ *     the kernel, which knows the difference, decides on the queue path.
+ *   - A SYN whose SYN-ACK needs more room than the frame has (a SYN with
+ *     fewer option bytes than our answer; veth cannot grow frames): answering
+ *     with fewer options would grant less than the queue path does.
+ *   - SYNs of a listener in stateful mode, or in auto mode while calm
+ *     (SG_XDP_F_SYN clear): the half-open table lives in the daemon. Likewise
+ *     every SYN before the daemon has written a key.
+ *   - Frames to a multicast or broadcast MAC: the kernel answers no TCP there.
+ *
+ * Nothing is ever dropped that the program has not parsed in full. ECN: the
+ * SYN-ACK never agrees to it, as hs_synack() (see daemon/handshake.h).
+ *
+ * Per-CPU counters per listener slot (xdp_syn.h); packets that could not be
+ * matched to a listener count in slot SG_XDP_SLOT_UNMATCHED.
+ */
+#include "vmlinux.h"
+
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "cookie.bpf.h"
+#include "tcpopt.bpf.h"
+#include "xdp_syn.h"
+
+#define ETH_HLEN      14
+#define ETH_P_IP      0x0800
+#define ETH_P_IPV6    0x86DD
+#define ETH_P_8021Q   0x8100
+#define ETH_P_8021AD  0x88A8
+#define IPV4_HLEN     20
+#define IPV6_HLEN     40
+#define TCP_HLEN      20
+#define TCP_FIN       0x01
+#define TCP_SYN       0x02
+#define TCP_RST       0x04
+#define TCP_ACK       0x10
+#define IP_DF         0x4000
+#define SG_SYNACK_TTL 64 /* pkt_build()'s default */
+#define SG_OPT_MAX    20 /* MSS 4 + SACK-permitted and timestamps 12 + window scale 4 */
+
+#define SG_TCP_TIME_WAIT    6
+#define SG_TCP_LISTEN       10
+#define SG_TCP_NEW_SYN_RECV 12
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SG_XDP_SLOTS);
+	__type(key, struct sg_xdp_key);
+	__type(value, struct sg_xdp_listener);
+} sg_xdp_listeners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, (SG_XDP_SLOTS + 1) * SG_XDP_NCOUNTERS);
+	__type(key, __u32);
+	__type(value, __u64);
+} sg_xdp_counters SEC(".maps");
+
+/* The SYN-ACK's TCP header with the most options it can carry. */
+struct sg_synack_tcp {
+	struct tcphdr th;
+	__u32 opt[SG_OPT_MAX / 4];
+};
+
+/*
+ * The per-packet buffers: the whole program on the stack, both cookie paths
+ * inlined, would exceed BPF's 512 bytes. A per-CPU entry is the packet's alone
+ * (XDP runs with migration disabled, one packet at a time per CPU). The
+ * options stay on the stack: bpf_loop() takes only a stack context.
+ */
+struct sg_xdp_scratch {
+	struct sg_synack_tcp out;
+	__u8 ph[40]; /* the pseudo-header */
+	__u8 ip[40]; /* the SYN's IPv4 header, then the SYN-ACK's IP header */
+	__u32 client_isn;
+	__u32 isn; /* the cookie */
+	__u32 tsval;
+	__u8 grant; /* SG_SYN_*: the options the SYN-ACK grants */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sg_xdp_scratch);
+} sg_xdp_scratch SEC(".maps");
+
+static __always_inline void count(__u32 slot, __u32 id)
+{
+	__u32 k = (slot % (SG_XDP_SLOTS + 1)) * SG_XDP_NCOUNTERS + id;
+	__u64 *v = bpf_map_lookup_elem(&sg_xdp_counters, &k);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline const struct sg_xdp_listener *protected(const struct sg_cookie_tuple *t)
+{
+	struct sg_xdp_key k = {.family = t->family, .port = t->dport};
+	const struct sg_xdp_listener *l;
+
+	__builtin_memcpy(k.addr, t->daddr, 16);
+	l = bpf_map_lookup_elem(&sg_xdp_listeners, &k);
+	if (l)
+		return l;
+	__builtin_memset(k.addr, 0, sizeof(k.addr));
+	return bpf_map_lookup_elem(&sg_xdp_listeners, &k);
+}
+
+/* The ones' complement sum folded to 16 bits (0xffff: a checksummed block verifies). */
+static __always_inline __u16 csum_fold16(__s64 sum)
+{
+	__u32 s = (__u32)sum;
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)s;
+}
+
+/* The TCP pseudo-header's sum, as lib/csum.c's csum_pseudo(). */
+static __always_inline __s64 pseudo_sum(__u8 ph[40], const struct sg_cookie_tuple *t, __u32 l4len)
+{
+	if (t->family == COOKIE_IN_FAMILY4) {
+		__builtin_memcpy(ph, t->saddr, 4);
+		__builtin_memcpy(ph + 4, t->daddr, 4);
+		ph[8] = 0;
+		ph[9] = IPPROTO_TCP;
+		ph[10] = (__u8)(l4len >> 8);
+		ph[11] = (__u8)l4len;
+		return bpf_csum_diff(NULL, 0, (__be32 *)ph, 12, 0);
+	}
+	__builtin_memcpy(ph, t->saddr, 16);
+	__builtin_memcpy(ph + 16, t->daddr, 16);
+	sg_put_be32(ph + 32, l4len);
+	sg_put_be32(ph + 36, IPPROTO_TCP);
+	return bpf_csum_diff(NULL, 0, (__be32 *)ph, 40, 0);
+}
+
+/* True when the SYN's TCP checksum (header and options, no payload) verifies. */
+static __always_inline bool syn_csum_ok(struct sg_xdp_scratch *sc, const struct sg_cookie_tuple *t,
+                                        const struct tcphdr *th, const struct sg_tcpopt_parse *op)
+{
+	__u32 olen = op->len;
+	__s64 s;
+
+	s = pseudo_sum(sc->ph, t, TCP_HLEN + olen);
+	if (s < 0)
+		return false;
+	s = bpf_csum_diff(NULL, 0, (__be32 *)th, TCP_HLEN, (__wsum)s);
+	if (s < 0)
+		return false;
+	/* a multiple of 4 below 44: the verifier must see the bound on this very register */
+	asm volatile("" : "+r"(olen));
+	olen &= 0x3c;
+	if (olen > 40)
+		return false;
+	s = bpf_csum_diff(NULL, 0, (__be32 *)op->buf, olen, (__wsum)s);
+	return s >= 0 && csum_fold16(s) == 0xffff;
+}
+
+/*
+ * The SYN-ACK's TCP header into *out (pkt_build()'s option layout, with
+ * hs_synack()'s choices); returns its length.
+ */
+static __always_inline __u32 synack_tcp(struct sg_synack_tcp *out, const struct sg_cookie_tuple *t,
+                                        __u32 isn, __u32 client_isn, __u16 mss, __u8 wscale,
+                                        __u8 grant, __u32 tsval, __u32 tsecr)
+{
+	__u32 optlen = 4;
+
+	__builtin_memset(out, 0, sizeof(*out));
+	out->th.source = bpf_htons(t->dport);
+	out->th.dest = bpf_htons(t->sport);
+	out->th.seq = bpf_htonl(isn);
+	out->th.ack_seq = bpf_htonl(client_isn + 1);
+	out->th.window = bpf_htons(SG_XDP_SYNACK_WINDOW);
+	out->opt[0] = bpf_htonl(2u << 24 | 4u << 16 | mss);
+	if (grant & SG_SYN_TS) {
+		out->opt[1] = grant & SG_SYN_SACK ? bpf_htonl(0x0402080a) : bpf_htonl(0x0101080a);
+		out->opt[2] = bpf_htonl(tsval);
+		out->opt[3] = bpf_htonl(tsecr);
+		optlen = 16;
+		if (grant & SG_SYN_WSCALE) {
+			out->opt[4] = bpf_htonl(0x01030300 | wscale);
+			optlen = 20;
+		}
+	} else if (grant & SG_SYN_SACK) {
+		out->opt[1] = bpf_htonl(0x01010402);
+		optlen = 8;
+		if (grant & SG_SYN_WSCALE) {
+			out->opt[2] = bpf_htonl(0x01030300 | wscale);
+			optlen = 12;
+		}
+	} else if (grant & SG_SYN_WSCALE) {
+		out->opt[1] = bpf_htonl(0x01030300 | wscale);
+		optlen = 8;
+	}
+	/* data offset in words, then SYN and ACK */
+	((__u8 *)&out->th)[12] = (__u8)((TCP_HLEN + optlen) / 4 << 4);
+	((__u8 *)&out->th)[13] = TCP_SYN | TCP_ACK;
+	return TCP_HLEN + optlen;
+}
+
+/*
+ * hs_on_syn()'s cookie: the client's options, SACK and timestamps as the
+ * policy allows, into sc's isn, tsval and grant. Returns 0, or -1 without a
+ * key. Not inlined, nor is check_ack(): an inlined SipHash spills enough that
+ * the program's frame and its own exceed the 512-byte stack together.
+ */
+static __noinline int syn_cookie(struct sg_xdp_scratch *sc, const struct sg_xdp_listener *l,
+                                 const struct sg_cookie_tuple *t, const struct sg_tcpopts *o,
+                                 __u32 client_isn)
+{
+	struct sg_cookie_syn in = {};
+	__u16 mss_table[COOKIE_MSS_SLOTS];
+	__u32 isn, tsval = 0;
+
+	sc->grant = (o->flags & SG_SYN_WSCALE) |
+	            (l->flags & SG_XDP_F_SACK ? o->flags & SG_SYN_SACK : 0) |
+	            (l->flags & SG_XDP_F_TS ? o->flags & SG_SYN_TS : 0);
+	in.mss = o->mss;
+	in.wscale = o->wscale;
+	in.flags = sc->grant;
+	__builtin_memcpy(mss_table, l->mss, sizeof(mss_table));
+	if (sg_cookie_make(t, client_isn, &in, mss_table, &isn, &tsval) < 0)
+		return -1;
+	sc->isn = isn;
+	sc->tsval = tsval;
+	return 0;
+}
+
+/*
+ * Answers the SYN in place with sc's cookie: the frame resized to the
+ * SYN-ACK, every byte after the Ethernet type written anew. Returns the XDP
+ * verdict.
+ */
+static __noinline int answer_syn(struct xdp_md *ctx, struct sg_xdp_scratch *sc,
+                                 const struct sg_xdp_listener *l, const struct sg_cookie_tuple *t,
+                                 const struct sg_tcpopts *o)
+{
+	struct sg_synack_tcp *out = &sc->out;
+	__u32 thlen, iphlen, len;
+	__u16 our_mss;
+	__u8 macs[12];
+	__s64 s;
+
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+
+	if (data + ETH_HLEN > end)
+		return XDP_PASS;
+	__builtin_memcpy(macs, data + 6, 6);
+	__builtin_memcpy(macs + 6, data, 6);
+
+	/* hs_synack(): our MSS capped by the table's largest entry, our window scale */
+	our_mss = t->family == COOKIE_IN_FAMILY4 ? SG_XDP_OUR_MSS4 : SG_XDP_OUR_MSS6;
+	if (l->mss[COOKIE_MSS_SLOTS - 1] < our_mss)
+		our_mss = l->mss[COOKIE_MSS_SLOTS - 1];
+	thlen = synack_tcp(out, t, sc->isn, sc->client_isn, our_mss,
+	                   l->wscale > 14 ? 14 : l->wscale, sc->grant, sc->tsval, o->tsval);
+	s = pseudo_sum(sc->ph, t, thlen);
+	if (s < 0)
+		return XDP_PASS;
+	asm volatile("" : "+r"(thlen));
+	thlen &= 0x3c;
+	if (thlen < TCP_HLEN || thlen > sizeof(*out))
+		return XDP_PASS;
+	s = bpf_csum_diff(NULL, 0, (__be32 *)out, thlen, (__wsum)s);
+	if (s < 0)
+		return XDP_PASS;
+	out->th.check = (__u16)~csum_fold16(s);
+
+	iphlen = t->family == COOKIE_IN_FAMILY4 ? IPV4_HLEN : IPV6_HLEN;
+	len = ETH_HLEN + iphlen + thlen;
+	s = (__s64)len - (__s64)bpf_xdp_get_buff_len(ctx);
+	if (s != 0 && bpf_xdp_adjust_tail(ctx, (int)s) < 0) {
+		count(l->slot, SG_XC_PASSED_NOROOM);
+		return XDP_PASS;
+	}
+
+	if (bpf_xdp_store_bytes(ctx, 0, macs, sizeof(macs)) < 0)
+		return XDP_ABORTED;
+	if (t->family == COOKIE_IN_FAMILY4) {
+		struct iphdr *ip = (struct iphdr *)sc->ip;
+
+		__builtin_memset(ip, 0, sizeof(*ip));
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->tot_len = bpf_htons(IPV4_HLEN + thlen);
+		ip->frag_off = bpf_htons(IP_DF);
+		ip->ttl = SG_SYNACK_TTL;
+		ip->protocol = IPPROTO_TCP;
+		__builtin_memcpy(&ip->saddr, t->daddr, 4);
+		__builtin_memcpy(&ip->daddr, t->saddr, 4);
+		s = bpf_csum_diff(NULL, 0, (__be32 *)ip, IPV4_HLEN, 0);
+		if (s < 0)
+			return XDP_ABORTED;
+		ip->check = (__u16)~csum_fold16(s);
+		if (bpf_xdp_store_bytes(ctx, ETH_HLEN, ip, IPV4_HLEN) < 0)
+			return XDP_ABORTED;
+	} else {
+		struct ipv6hdr *ip6 = (struct ipv6hdr *)sc->ip;
+
+		__builtin_memset(ip6, 0, sizeof(*ip6));
+		ip6->version = 6;
+		ip6->payload_len = bpf_htons(thlen);
+		ip6->nexthdr = IPPROTO_TCP;
+		ip6->hop_limit = SG_SYNACK_TTL;
+		__builtin_memcpy(&ip6->saddr, t->daddr, 16);
+		__builtin_memcpy(&ip6->daddr, t->saddr, 16);
+		if (bpf_xdp_store_bytes(ctx, ETH_HLEN, ip6, IPV6_HLEN) < 0)
+			return XDP_ABORTED;
+	}
+	if (bpf_xdp_store_bytes(ctx, ETH_HLEN + iphlen, out, thlen) < 0)
+		return XDP_ABORTED;
+	count(l->slot, SG_XC_SYN_ANSWERED);
+	return XDP_TX;
+}
+
+/* A handshake ACK candidate's cookie: valid passes, anything else drops. */
+static __noinline int check_ack(const struct sg_xdp_listener *l, const struct sg_cookie_tuple *t,
+                                const struct sg_tcpopts *o, __u32 seq, __u32 ack)
+{
+	__u16 mss[COOKIE_MSS_SLOTS];
+	struct sg_cookie_syn dec;
+	int rc;
+
+	__builtin_memcpy(mss, l->mss, sizeof(mss));
+	rc = sg_cookie_check(t, seq, ack, o->flags & SG_SYN_TS, o->tsecr, mss, &dec);
+	if (rc == SG_COOKIE_VALID) {
+		count(l->slot, SG_XC_ACK_VALID);
+		return XDP_PASS;
+	}
+	count(l->slot, rc == SG_COOKIE_ENOKEY ? SG_XC_ACK_EXPIRED : SG_XC_ACK_INVALID);
+	return XDP_DROP;
+}
+
+/* The kernel holds a connection on this tuple: true when the packet is its business. */
+static __always_inline bool flow_held(struct xdp_md *ctx, const struct sg_xdp_listener *l,
+                                      const struct sg_cookie_tuple *t, const struct tcphdr *th)
+{
+	struct bpf_sock_tuple st = {};
+	struct bpf_sock *skc;
+	__u32 size;
+	bool held;
+
+	if (t->family == COOKIE_IN_FAMILY4) {
+		__builtin_memcpy(&st.ipv4.saddr, t->saddr, 4);
+		__builtin_memcpy(&st.ipv4.daddr, t->daddr, 4);
+		st.ipv4.sport = th->source;
+		st.ipv4.dport = th->dest;
+		size = sizeof(st.ipv4);
+	} else {
+		__builtin_memcpy(st.ipv6.saddr, t->saddr, 16);
+		__builtin_memcpy(st.ipv6.daddr, t->daddr, 16);
+		st.ipv6.sport = th->source;
+		st.ipv6.dport = th->dest;
+		size = sizeof(st.ipv6);
+	}
+	skc = bpf_skc_lookup_tcp(ctx, &st, size, BPF_F_CURRENT_NETNS, 0);
+	if (!skc)
+		return false;
+	held = skc->state != SG_TCP_LISTEN;
+	/* as on the queue path: an established connection's packets are not counted */
+	if (skc->state == SG_TCP_TIME_WAIT || skc->state == SG_TCP_NEW_SYN_RECV)
+		count(l->slot, SG_XC_FLOW_PASSED);
+	bpf_sk_release(skc);
+	return held;
+}
+
+SEC("xdp")
+int sg_xdp_syn(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	struct sg_cookie_tuple t = {};
+	const struct sg_xdp_listener *l;
+	struct sg_tcpopt_parse op;
+	struct sg_xdp_scratch *sc;
+	struct tcphdr th;
+	__u32 l4off, l4len, olen, frame, zero = 0;
+	bool syn, ack, mcast;
+	__u8 flags;
+
+	if ((void *)(eth + 1) > end)
+		return XDP_PASS;
+	mcast = eth->h_dest[0] & 1;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > end || ip->version != 4 || ip->protocol != IPPROTO_TCP)
+			return XDP_PASS;
+		if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff))) {
+			count(SG_XDP_SLOT_UNMATCHED, SG_XC_PASSED_UNPARSED);
+			return XDP_PASS;
+		}
+		t.family = COOKIE_IN_FAMILY4;
+		__builtin_memcpy(t.saddr, &ip->saddr, 4);
+		__builtin_memcpy(t.daddr, &ip->daddr, 4);
+		l4off = ETH_HLEN + IPV4_HLEN;
+		l4len = bpf_ntohs(ip->tot_len);
+		if (l4len < IPV4_HLEN)
+			l4len = 0xffff; /* a lie: fails the length check below */
+		else
+			l4len -= IPV4_HLEN;
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > end || ip6->version != 6)
+			return XDP_PASS;
+		if (ip6->nexthdr != IPPROTO_TCP) {
+			switch (ip6->nexthdr) {
+			case 0:   /* hop-by-hop */
+			case 43:  /* routing */
+			case 44:  /* fragment */
+			case 51:  /* authentication */
+			case 60:  /* destination options */
+			case 135: /* mobility */
+			case 139: /* host identity */
+			case 140: /* shim6 */
+				count(SG_XDP_SLOT_UNMATCHED, SG_XC_PASSED_UNPARSED);
+			}
+			return XDP_PASS;
+		}
+		t.family = COOKIE_IN_FAMILY6;
+		__builtin_memcpy(t.saddr, &ip6->saddr, 16);
+		__builtin_memcpy(t.daddr, &ip6->daddr, 16);
+		l4off = ETH_HLEN + IPV6_HLEN;
+		l4len = bpf_ntohs(ip6->payload_len);
+	} else {
+		if (eth->h_proto == bpf_htons(ETH_P_8021Q) ||
+		    eth->h_proto == bpf_htons(ETH_P_8021AD))
+			count(SG_XDP_SLOT_UNMATCHED, SG_XC_PASSED_UNPARSED);
+		return XDP_PASS;
+	}
+
+	if (bpf_xdp_load_bytes(ctx, l4off, &th, sizeof(th)) < 0)
+		return XDP_PASS;
+	t.sport = bpf_ntohs(th.source);
+	t.dport = bpf_ntohs(th.dest);
+	l = protected(&t);
+	if (!l)
+		return XDP_PASS;
+	flags = ((__u8 *)&th)[13];
+	syn = (flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == TCP_SYN;
+	ack = (flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_ACK;
+	if (!(syn && (l->flags & SG_XDP_F_SYN)) && !(ack && (l->flags & SG_XDP_F_ACK))) {
+		if (syn)
+			count(l->slot, SG_XC_SYN_PASSED);
+		return XDP_PASS;
+	}
+	if (syn && mcast) {
+		count(l->slot, SG_XC_SYN_PASSED);
+		return XDP_PASS;
+	}
+
+	/* The lengths: the IP length covers the TCP header, the frame covers the IP length. */
+	frame = bpf_xdp_get_buff_len(ctx);
+	olen = th.doff * 4;
+	if (th.doff < 5 || l4len < olen || l4off + l4len > frame || (syn && l4len != olen)) {
+		count(l->slot, SG_XC_PASSED_UNPARSED);
+		return XDP_PASS;
+	}
+
+	/* before the options: an established connection's segments need no more */
+	if (flow_held(ctx, l, &t, &th))
+		return XDP_PASS;
+
+	olen -= TCP_HLEN;
+	__builtin_memset(&op, 0, sizeof(op));
+	op.len = olen;
+	if (olen > 0) {
+		__u32 n = olen;
+
+		/* the verifier must see the bound on the very register passed as the size */
+		asm volatile("" : "+r"(n));
+		n &= SG_TCPOPT_BUF - 1;
+		if (n == 0 || n > 40 || bpf_xdp_load_bytes(ctx, l4off + TCP_HLEN, op.buf, n) < 0) {
+			count(l->slot, SG_XC_PASSED_UNPARSED);
+			return XDP_PASS;
+		}
+	}
+	if (!sg_tcpopt_parse(&op)) {
+		count(l->slot, SG_XC_PASSED_UNPARSED);
+		return XDP_PASS;
+	}
+
+	if (syn) {
+		sc = bpf_map_lookup_elem(&sg_xdp_scratch, &zero);
+		if (!sc)
+			return XDP_PASS;
+		if (t.family == COOKIE_IN_FAMILY4 &&
+		    (bpf_xdp_load_bytes(ctx, ETH_HLEN, sc->ip, IPV4_HLEN) < 0 ||
+		     csum_fold16(bpf_csum_diff(NULL, 0, (__be32 *)sc->ip, IPV4_HLEN, 0)) !=
+		         0xffff)) {
+			count(l->slot, SG_XC_PASSED_CSUM);
+			return XDP_PASS;
+		}
+		if (!syn_csum_ok(sc, &t, &th, &op)) {
+			count(l->slot, SG_XC_PASSED_CSUM);
+			return XDP_PASS;
+		}
+		sc->client_isn = bpf_ntohl(th.seq);
+		if (syn_cookie(sc, l, &t, &op.o, sc->client_isn) < 0) {
+			count(l->slot, SG_XC_SYN_PASSED);
+			return XDP_PASS;
+		}
+		return answer_syn(ctx, sc, l, &t, &op.o);
+	}
+	return check_ack(l, &t, &op.o, bpf_ntohl(th.seq), bpf_ntohl(th.ack_seq));
+}
+
+char LICENSE[] SEC("license") = "GPL";
