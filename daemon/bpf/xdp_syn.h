@@ -13,9 +13,9 @@
  * ACKs.
  *
  * sg_xdp_counters: per-CPU counters, entry slot * SG_XDP_NCOUNTERS + id.
- * Slots 0 .. SG_XDP_SLOTS - 1 are the daemon's, stable per listener name
- * across reloads; slot SG_XDP_SLOT_UNMATCHED counts what could not be matched
- * to a listener at all.
+ * Slots 0 .. SG_XDP_SLOTS - 1 are the daemon's (sg_xdp_listener.slot must
+ * stay below SG_XDP_SLOTS), stable per listener name across reloads; slot
+ * SG_XDP_SLOT_UNMATCHED counts what could not be matched to a listener at all.
  */
 #ifndef SYNGUARD_XDP_SYN_H
 #define SYNGUARD_XDP_SYN_H
@@ -43,9 +43,9 @@ enum sg_xdp_counter {
 	SG_XC_ACK_EXPIRED,     /* ack_expired: no key for the cookie's epoch; dropped */
 	SG_XC_FLOW_PASSED,     /* flow_passed: a TIME_WAIT or a request holds the tuple (not
 	                        * counted for an established connection) */
-	SG_XC_PASSED_UNPARSED, /* passed_unparsed: IPv4 options, malformed TCP options, a SYN
-	                        * carrying data, lying lengths; the unmatched slot: VLAN tags,
-	                        * IPv6 extension headers, fragments */
+	SG_XC_PASSED_UNPARSED, /* passed_unparsed: malformed TCP options, a SYN carrying data,
+	                        * lying lengths; in the unmatched slot (no port read): VLAN
+	                        * tags, IPv4 options, IPv6 extension headers, fragments */
 	SG_XC_PASSED_CSUM,     /* passed_csum: a SYN whose checksums do not verify (a local
 	                        * sender's partial checksum, or damage): the kernel decides */
 	SG_XC_PASSED_NOROOM,   /* passed_noroom: the frame could not grow to the SYN-ACK's size */
