@@ -37,8 +37,9 @@
  *     every SYN before the daemon has written a key.
  *   - Frames to a multicast or broadcast MAC: the kernel answers no TCP there.
  *
- * Nothing is ever dropped that the program has not parsed in full. ECN: the
- * SYN-ACK never agrees to it, as hs_synack() (see daemon/handshake.h).
+ * Nothing is ever dropped that the program has not parsed in full. ECN is
+ * agreed exactly where hs_synack() agrees to it (daemon/handshake.h): only for
+ * listeners flagged SG_XDP_F_ECN (handoff "local", the host accepting ECN).
  *
  * Per-CPU counters per listener slot (xdp_syn.h); packets that could not be
  * matched to a listener count in slot SG_XDP_SLOT_UNMATCHED.
@@ -64,6 +65,8 @@
 #define TCP_SYN       0x02
 #define TCP_RST       0x04
 #define TCP_ACK       0x10
+#define TCP_ECE       0x40
+#define TCP_CWR       0x80
 #define IP_DF         0x4000
 #define SG_SYNACK_TTL 64 /* pkt_build()'s default */
 #define SG_OPT_MAX    20 /* MSS 4 + SACK-permitted and timestamps 12 + window scale 4 */
@@ -105,7 +108,8 @@ struct sg_xdp_scratch {
 	__u32 client_isn;
 	__u32 isn; /* the cookie */
 	__u32 tsval;
-	__u8 grant; /* SG_SYN_*: the options the SYN-ACK grants */
+	__u8 grant;     /* SG_SYN_*: the options the SYN-ACK grants, SG_SYN_ECN its ECE */
+	__u8 ecn_setup; /* the SYN asks for ECN (ECE and CWR) and is Not-ECT */
 };
 
 struct {
@@ -227,19 +231,18 @@ static __always_inline __u32 synack_tcp(struct sg_synack_tcp *out, const struct 
 	}
 	/* data offset in words, then SYN and ACK */
 	((__u8 *)&out->th)[12] = (__u8)((TCP_HLEN + optlen) / 4 << 4);
-	((__u8 *)&out->th)[13] = TCP_SYN | TCP_ACK;
+	((__u8 *)&out->th)[13] = TCP_SYN | TCP_ACK | (grant & SG_SYN_ECN ? TCP_ECE : 0);
 	return TCP_HLEN + optlen;
 }
 
 /*
  * hs_on_syn()'s cookie: the client's options, SACK and timestamps as the
- * policy allows, into sc's isn, tsval and grant. Returns 0, or -1 without a
- * key. Not inlined, nor is check_ack(): an inlined SipHash spills enough that
- * the program's frame and its own exceed the 512-byte stack together.
+ * policy allows, ECN as hs_ecn_agreed(), into sc's isn, tsval and grant.
+ * Returns 0, or -1 without a key. Not inlined, nor is check_ack(): an inlined SipHash spills enough
+ * that the program's frame and its own exceed the 512-byte stack together.
  */
 static __noinline int syn_cookie(struct sg_xdp_scratch *sc, const struct sg_xdp_listener *l,
-                                 const struct sg_cookie_tuple *t, const struct sg_tcpopts *o,
-                                 __u32 client_isn)
+                                 const struct sg_cookie_tuple *t, const struct sg_tcpopts *o)
 {
 	struct sg_cookie_syn in = {};
 	__u16 mss_table[COOKIE_MSS_SLOTS];
@@ -248,11 +251,13 @@ static __noinline int syn_cookie(struct sg_xdp_scratch *sc, const struct sg_xdp_
 	sc->grant = (o->flags & SG_SYN_WSCALE) |
 	            (l->flags & SG_XDP_F_SACK ? o->flags & SG_SYN_SACK : 0) |
 	            (l->flags & SG_XDP_F_TS ? o->flags & SG_SYN_TS : 0);
+	if ((l->flags & SG_XDP_F_ECN) && (sc->grant & SG_SYN_TS) && sc->ecn_setup)
+		sc->grant |= SG_SYN_ECN;
 	in.mss = o->mss;
 	in.wscale = o->wscale;
 	in.flags = sc->grant;
 	__builtin_memcpy(mss_table, l->mss, sizeof(mss_table));
-	if (sg_cookie_make(t, client_isn, &in, mss_table, &isn, &tsval) < 0)
+	if (sg_cookie_make(t, sc->client_isn, &in, mss_table, &isn, &tsval) < 0)
 		return -1;
 	sc->isn = isn;
 	sc->tsval = tsval;
@@ -411,7 +416,7 @@ int sg_xdp_syn(struct xdp_md *ctx)
 	struct tcphdr th;
 	__u32 l4off, l4len, olen, frame, zero = 0;
 	bool syn, ack, mcast;
-	__u8 flags;
+	__u8 flags, ip_ecn;
 
 	if ((void *)(eth + 1) > end)
 		return XDP_PASS;
@@ -426,6 +431,7 @@ int sg_xdp_syn(struct xdp_md *ctx)
 			return XDP_PASS;
 		}
 		t.family = COOKIE_IN_FAMILY4;
+		ip_ecn = ip->tos & 3;
 		__builtin_memcpy(t.saddr, &ip->saddr, 4);
 		__builtin_memcpy(t.daddr, &ip->daddr, 4);
 		l4off = ETH_HLEN + IPV4_HLEN;
@@ -454,6 +460,7 @@ int sg_xdp_syn(struct xdp_md *ctx)
 			return XDP_PASS;
 		}
 		t.family = COOKIE_IN_FAMILY6;
+		ip_ecn = ip6->flow_lbl[0] >> 4 & 3; /* the traffic class's low bits */
 		__builtin_memcpy(t.saddr, &ip6->saddr, 16);
 		__builtin_memcpy(t.daddr, &ip6->daddr, 16);
 		l4off = ETH_HLEN + IPV6_HLEN;
@@ -532,7 +539,8 @@ int sg_xdp_syn(struct xdp_md *ctx)
 			return XDP_PASS;
 		}
 		sc->client_isn = bpf_ntohl(th.seq);
-		if (syn_cookie(sc, l, &t, &op.o, sc->client_isn) < 0) {
+		sc->ecn_setup = (flags & (TCP_ECE | TCP_CWR)) == (TCP_ECE | TCP_CWR) && ip_ecn == 0;
+		if (syn_cookie(sc, l, &t, &op.o) < 0) {
 			count(l->slot, SG_XC_SYN_PASSED);
 			return XDP_PASS;
 		}

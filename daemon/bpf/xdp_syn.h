@@ -63,6 +63,10 @@ struct sg_xdp_key {
 #define SG_XDP_F_ACK  0x02 /* drop ACKs whose cookie does not check */
 #define SG_XDP_F_SACK 0x04 /* the policy grants SACK (conf "sack") */
 #define SG_XDP_F_TS   0x08 /* the policy grants timestamps (conf "timestamps") */
+/* The SYN-ACK may agree to ECN, as hs_ecn_agreed(): handoff "local" and the host accepts ECN
+ * (net.ipv4.tcp_ecn != 0). It does when timestamps are granted and the SYN asks (ECE and CWR)
+ * without being ECN-capable itself. */
+#define SG_XDP_F_ECN 0x10
 
 struct sg_xdp_listener {
 	__u32 slot;   /* counters */

@@ -59,6 +59,8 @@ _Static_assert(SG_XDP_SYNACK_WINDOW == HS_SYNACK_WINDOW, "the SYN-ACK's window")
 
 static struct xdp_syn *skel;
 static int ncpus;
+/* The listener under test may agree to ECN (SG_XDP_F_ECN: handoff "local", host ECN on). */
+static bool ref_ecn;
 
 static const uint8_t mac_client[6] = {0x02, 0, 0, 0, 0, 0x0c};
 static const uint8_t mac_server[6] = {0x02, 0, 0, 0, 0, 0x05};
@@ -171,6 +173,30 @@ static void frame_of(const struct pkt_spec *s, struct frame *f)
 	f->len = 14 + n;
 }
 
+/* Where the TCP header of a frame of family af starts. */
+static size_t tcp_at(int af)
+{
+	return 14 + (af == AF_INET ? 20 : 40);
+}
+
+static void ipv4_csum_fix(struct frame *f)
+{
+	size_t ihl = (f->b[14] & 0xf) * 4u;
+	uint16_t sum;
+
+	f->b[24] = f->b[25] = 0;
+	sum = csum_fold(csum_partial(f->b + 14, ihl, 0));
+	memcpy(f->b + 24, &sum, 2);
+}
+
+/* The IPv4 length to the frame's, and the header checksum. */
+static void ipv4_fix(struct frame *f)
+{
+	f->b[16] = (uint8_t)((f->len - 14) >> 8);
+	f->b[17] = (uint8_t)(f->len - 14);
+	ipv4_csum_fix(f);
+}
+
 /* The TCP checksum of an option-only segment (no payload) after a change by hand. */
 static void tcp_fix(struct frame *f)
 {
@@ -214,8 +240,9 @@ static void assert_passed_unchanged(const struct frame *in, const char *what)
 
 /*
  * What the queue path sends for the SYN frame syn under policy pol with the
- * library's keys at epoch: hs_on_syn()'s cookie and filtering, then
- * hs_synack() and pkt_build(). Returns the packet's length (no Ethernet).
+ * library's keys at epoch: hs_on_syn()'s cookie and filtering (its static
+ * hs_ecn_agreed() written out again, with ref_ecn for the listener's part),
+ * then hs_synack() and pkt_build(). Returns the packet's length (no Ethernet).
  */
 static size_t reference(const struct frame *syn, const struct conf_policy *pol,
                         const struct cookie_ctx *c, uint32_t epoch, uint8_t *buf, size_t cap)
@@ -232,6 +259,8 @@ static size_t reference(const struct frame *syn, const struct conf_policy *pol,
 	in.wscale = p.opt.wscale;
 	in.sack_ok = p.opt.sack_ok && pol->sack;
 	in.has_ts = p.opt.has_ts && pol->timestamps;
+	in.ecn = ref_ecn && in.has_ts && (p.flags & (PKT_ECE | PKT_CWR)) == (PKT_ECE | PKT_CWR) &&
+	         p.ip_ecn == 0;
 	memset(&hs, 0, sizeof(hs));
 	hs.t = p.t;
 	hs.client_isn = p.seq;
@@ -242,6 +271,7 @@ static size_t reference(const struct frame *syn, const struct conf_policy *pol,
 	hs.opt.sack_ok = in.sack_ok;
 	hs.opt.has_ts = in.has_ts;
 	hs.opt.tsecr = 0;
+	hs.ecn = in.ecn;
 	hs_synack(&hs, pol, &s);
 	return pkt_build(buf, cap, &s);
 }
@@ -295,7 +325,8 @@ static void policy_of(struct conf_policy *pol, const uint16_t table[4], uint8_t 
 	pol->timestamps = ts;
 }
 
-/* Every make vector of family 4 or 6 as a SYN offering the options it grants. */
+/* Every make vector of family 4 or 6 as a SYN offering the options it grants (and asking for
+ * ECN where the vector agrees to it). */
 static void test_vectors_as_syns(void **state)
 {
 	unsigned runs = 0, nokey = 0;
@@ -328,9 +359,14 @@ static void test_vectors_as_syns(void **state)
 		syn.opt.sack_ok = v->flags & VEC_SACK;
 		syn.opt.has_ts = v->flags & VEC_TS;
 		syn.opt.tsval = 0x01020304u * (i + 1);
+		if (v->flags & VEC_ECN)
+			syn.flags |= PKT_ECE | PKT_CWR;
 		frame_of(&syn, &in);
 		clear_listeners();
-		put_listener(af, v->daddr, v->dport, slot, v->mss_table, wscale, ALL_FLAGS);
+		/* a local listener's: ECN agreed where the vector's SYN asks for it */
+		put_listener(af, v->daddr, v->dport, slot, v->mss_table, wscale,
+		             ALL_FLAGS | SG_XDP_F_ECN);
+		ref_ecn = true;
 		map_keys(cookie_vec_master, v->keys, v->nkeys, v->epoch);
 		counters(slot, before);
 		if (v->rc != 0) {
@@ -354,6 +390,7 @@ static void test_vectors_as_syns(void **state)
 		cookie_free(c);
 		runs++;
 	}
+	ref_ecn = false;
 	printf("%u make vectors as SYNs answered, %u without a key passed\n", runs, nokey);
 	assert_true(runs > 50);
 }
@@ -404,11 +441,44 @@ static void test_syn_shapes(void **state)
 		frame_of(&s, &in);
 		assert_answered(&in, &pol, c, e, "a SYN without options", &out);
 
-		s = syn_of(af, 443); /* ECN setup: answered without ECE, as hs_synack() */
+		/* ECN setup to a proxy or pass-fd listener: answered without ECE */
+		s = syn_of(af, 443);
 		s.flags = PKT_SYN | PKT_ECE | PKT_CWR;
 		frame_of(&s, &in);
 		assert_answered(&in, &pol, c, e, "an ECN-setup SYN", &out);
-		assert_int_equal(out.b[14 + (af == AF_INET ? 20 : 40) + 13], PKT_SYN | PKT_ACK);
+		assert_int_equal(out.b[tcp_at(af) + 13], PKT_SYN | PKT_ACK);
+
+		/* to a local listener with the host's ECN on: ECE, and the TSval's ECN bit */
+		put_listener(af, server, 443, 1, table, 9, ALL_FLAGS | SG_XDP_F_ECN);
+		ref_ecn = true;
+		assert_answered(&in, &pol, c, e, "an ECN-setup SYN, ECN agreed", &out);
+		assert_int_equal(out.b[tcp_at(af) + 13], PKT_SYN | PKT_ACK | PKT_ECE);
+		/* an ECN-capable SYN (ECT(0), ECT(1), CE) is refused ECN, as the kernel does */
+		for (uint8_t bits = 1; bits <= 3; bits++) {
+			struct frame ect = in;
+
+			if (af == AF_INET) {
+				ect.b[15] |= bits;
+				ipv4_csum_fix(&ect);
+			} else {
+				ect.b[15] |= (uint8_t)(bits << 4);
+			}
+			assert_answered(&ect, &pol, c, e, "an ECT SYN", &out);
+			assert_int_equal(out.b[tcp_at(af) + 13], PKT_SYN | PKT_ACK);
+		}
+		/* without timestamps nothing carries the agreement: no ECE */
+		s.opt.has_ts = false;
+		frame_of(&s, &in);
+		assert_answered(&in, &pol, c, e, "ECN setup without timestamps", &out);
+		assert_int_equal(out.b[tcp_at(af) + 13], PKT_SYN | PKT_ACK);
+		/* ECE alone is no ECN setup */
+		s = syn_of(af, 443);
+		s.flags = PKT_SYN | PKT_ECE;
+		frame_of(&s, &in);
+		assert_answered(&in, &pol, c, e, "ECE without CWR", &out);
+		assert_int_equal(out.b[tcp_at(af) + 13], PKT_SYN | PKT_ACK);
+		ref_ecn = false;
+		put_listener(af, server, 443, 1, table, 9, ALL_FLAGS);
 
 		s = syn_of(af, 443); /* MSS only, and window scale without SACK */
 		s.opt.sack_ok = false;
@@ -476,24 +546,6 @@ static void insert(struct frame *f, size_t off, const uint8_t *bytes, size_t n)
 	memmove(f->b + off + n, f->b + off, f->len - off);
 	memcpy(f->b + off, bytes, n);
 	f->len += n;
-}
-
-static void ipv4_csum_fix(struct frame *f)
-{
-	size_t ihl = (f->b[14] & 0xf) * 4u;
-	uint16_t sum;
-
-	f->b[24] = f->b[25] = 0;
-	sum = csum_fold(csum_partial(f->b + 14, ihl, 0));
-	memcpy(f->b + 24, &sum, 2);
-}
-
-/* The IPv4 length to the frame's, and the header checksum. */
-static void ipv4_fix(struct frame *f)
-{
-	f->b[16] = (uint8_t)((f->len - 14) >> 8);
-	f->b[17] = (uint8_t)(f->len - 14);
-	ipv4_csum_fix(f);
 }
 
 /* What the program does not parse passes as it came, counted where it can be. */
@@ -725,11 +777,16 @@ static void test_own_handshake(void **state)
 
 		map_keys(master, keys, 1, e);
 		clear_listeners();
+		/* IPv6: a local listener's handshake with ECN agreed (the bit in the TSecr) */
 		put_listener(af, af == AF_INET ? server4 : server6, 8443, 6,
-		             af == AF_INET ? mss4 : mss6, 7, ALL_FLAGS);
+		             af == AF_INET ? mss4 : mss6, 7, ALL_FLAGS | (k ? SG_XDP_F_ECN : 0));
+		if (k)
+			s.flags |= PKT_ECE | PKT_CWR;
 		frame_of(&s, &in);
 		assert_int_equal(run(&in, &out), XDP_TX);
 		assert_int_equal(pkt_parse(out.b + 14, out.len - 14, 0, &sa), PKT_OK);
+		assert_int_equal(sa.flags & PKT_ECE, k ? PKT_ECE : 0);
+		assert_int_equal(sa.opt.tsval & COOKIE_TS_ECN, k ? COOKIE_TS_ECN : 0);
 
 		a = s;
 		a.flags = PKT_ACK;
