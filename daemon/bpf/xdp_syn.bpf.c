@@ -30,8 +30,9 @@
  *     partial checksum (veth, containers) looks like that and is legitimate;
  *     the kernel, which knows the difference, decides on the queue path.
  *   - A SYN whose SYN-ACK needs more room than the frame has (a SYN with
- *     fewer option bytes than our answer; veth cannot grow frames): answering
- *     with fewer options would grant less than the queue path does.
+ *     fewer option bytes than our answer, typically none at all, on a driver
+ *     that leaves no tailroom): answering with fewer options would grant less
+ *     than the queue path does.
  *   - SYNs of a listener in stateful mode, or in auto mode while calm
  *     (SG_XDP_F_SYN clear): the half-open table lives in the daemon. Likewise
  *     every SYN before the daemon has written a key.
@@ -42,7 +43,9 @@
  * listeners flagged SG_XDP_F_ECN (handoff "local", the host accepting ECN).
  *
  * Per-CPU counters per listener slot (xdp_syn.h); packets that could not be
- * matched to a listener count in slot SG_XDP_SLOT_UNMATCHED.
+ * matched to a listener count in slot SG_XDP_SLOT_UNMATCHED. A SYN answered
+ * here never reaches the daemon: its SYN rate (auto mode's trigger) must add
+ * syn_answered.
  */
 #include "vmlinux.h"
 
@@ -96,10 +99,11 @@ struct sg_synack_tcp {
 };
 
 /*
- * The per-packet buffers: the whole program on the stack, both cookie paths
- * inlined, would exceed BPF's 512 bytes. A per-CPU entry is the packet's alone
- * (XDP runs with migration disabled, one packet at a time per CPU). The
- * options stay on the stack: bpf_loop() takes only a stack context.
+ * The answer's buffers and what passes between its steps. On the stack they
+ * would push the call chain (the program's frame, then a SipHash's) past the
+ * verifier's 512 bytes. A per-CPU entry is the packet's alone (XDP runs with
+ * migration disabled, one packet at a time per CPU). The options stay on the
+ * stack: bpf_loop() takes only a stack context.
  */
 struct sg_xdp_scratch {
 	struct sg_synack_tcp out;
