@@ -11,8 +11,9 @@
  * checksums are verified with lib/csum.c. What the program does not parse
  * passes unchanged; ACKs: the shared check vectors as packets, an ACK of the
  * program's own SYN-ACK, forged and expired ones, an established connection's
- * segment; and the counters of each. Needs root and BPF: otherwise exits 77
- * and says why.
+ * segment; and the counters of each. Then the program on a veth, native and
+ * generic XDP: real clients' handshakes complete on its SYN-ACKs. Needs root
+ * and BPF: otherwise exits 77 and says why.
  */
 #define _GNU_SOURCE /* unshare */
 #include <setjmp.h>
@@ -996,15 +997,17 @@ static int raw_syn_without_options(void)
 }
 
 /*
- * The real driver path: the program attached (native XDP) to a veth whose
- * peer, in a namespace of its own, connects over IPv4 and IPv6 to a port
- * nobody listens on. The kernel would refuse it (RST); the client's connect()
- * succeeding (reset only after: the server's kernel has no connection) means the program's SYN-ACK
- * went out with XDP_TX and the client's kernel took it (checksums, options, sequence numbers). The
- * peer carries the same program (it matches nothing there) because a veth delivers XDP_TX frames
- * only to a peer with XDP or GRO, and sends full checksums (tx off), as the lab's senders do.
+ * The real driver path: the program attached (native, then generic XDP) to
+ * a veth whose peer, in a namespace of its own, connects over IPv4 and IPv6
+ * to a port nobody listens on. The kernel would refuse it (RST); the client's
+ * connect() succeeding (reset only after: the server's kernel has no
+ * connection) means the program's SYN-ACK went out with XDP_TX and the
+ * client's kernel took it (checksums, options, sequence numbers). The peer
+ * carries the same program (it matches nothing there) because a veth
+ * delivers XDP_TX frames only to a peer with XDP or GRO, and sends full
+ * checksums (tx off), as the lab's senders do.
  */
-static void test_veth_connect(void **state)
+static void veth_connect(uint32_t mode, const char *name)
 {
 	const uint32_t e = 0x5000, keys[1] = {0x5000};
 	const uint8_t srv4[16] = {192, 0, 2, 1};
@@ -1014,7 +1017,6 @@ static void test_veth_connect(void **state)
 	char c = 0;
 	pid_t pid;
 
-	(void)state;
 	if (sh("command -v ethtool >/dev/null") != 0 ||
 	    sh("ip link add sgx0 type veth peer name sgx1 2>/dev/null") != 0) {
 		printf("skipped: no ethtool, or no veth here\n");
@@ -1054,7 +1056,7 @@ static void test_veth_connect(void **state)
 	                 0);
 	ifindex = (int)if_nametoindex("sgx0");
 	assert_true(ifindex > 0);
-	assert_int_equal(bpf_xdp_attach(ifindex, prog, XDP_FLAGS_DRV_MODE, NULL), 0);
+	assert_int_equal(bpf_xdp_attach(ifindex, prog, mode, NULL), 0);
 	map_keys(master, keys, 1, e);
 	clear_listeners();
 	put_listener(AF_INET, srv4, 443, 8, mss4, 7, SG_XDP_F_SYN | SG_XDP_F_SACK | SG_XDP_F_TS);
@@ -1073,7 +1075,7 @@ static void test_veth_connect(void **state)
 		usleep(10000);
 	}
 	noroom = counter(8, SG_XC_PASSED_NOROOM) - noroom;
-	assert_int_equal(bpf_xdp_detach(ifindex, XDP_FLAGS_DRV_MODE, NULL), 0);
+	assert_int_equal(bpf_xdp_detach(ifindex, mode, NULL), 0);
 	sh("ip link del sgx0");
 	close(to_child[0]), close(to_child[1]), close(to_parent[0]), close(to_parent[1]);
 	assert_true(WIFEXITED(status));
@@ -1084,11 +1086,19 @@ static void test_veth_connect(void **state)
 		         WEXITSTATUS(status), WEXITSTATUS(status) & 3, WEXITSTATUS(status) >> 2);
 	}
 	assert_true(answered >= 2);
-	printf("veth, native XDP: IPv4 and IPv6 clients connected on the program's SYN-ACK\n");
+	printf("veth, %s XDP: IPv4 and IPv6 clients connected on the program's SYN-ACK\n", name);
 	assert_true(answered + noroom >= 3);
-	printf("veth, native XDP: a SYN without options was %s\n",
+	printf("veth, %s XDP: a SYN without options was %s\n", name,
 	       noroom ? "left to the queue path (the frame could not grow)"
 	              : "answered (the frame grew)");
+}
+
+static void test_veth_connect(void **state)
+{
+	(void)state;
+	veth_connect(XDP_FLAGS_DRV_MODE, "native");
+	/* where a driver has no XDP of its own, the daemon attaches generic XDP */
+	veth_connect(XDP_FLAGS_SKB_MODE, "generic");
 }
 
 static int cmp_u32(const void *a, const void *b)
