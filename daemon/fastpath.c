@@ -99,6 +99,7 @@ const char *fastpath_devices(const struct fastpath *f)
 
 #include "bpfkeys.h"
 #include "firewall.h"
+#include "fpsysctl.h"
 #include "local_ack.h"
 #include "local_ack.skel.h"
 #include "log.h"
@@ -122,6 +123,12 @@ const char *fastpath_devices(const struct fastpath *f)
  * same, or it would stay behind for a whole rotation.
  */
 #define FASTPATH_KEY_SLACK 0.01
+/*
+ * After a failed key publish, the next attempt this much later, until one
+ * succeeds: waiting for the next tick would leave the program a whole
+ * rotation behind the queue threads, refusing every cookie they make.
+ */
+#define FASTPATH_KEY_RETRY 0.25
 
 /* A tcx link of the program: closing fd detaches it. */
 struct fastpath_dev {
@@ -140,6 +147,9 @@ struct fastpath {
 	struct bpfkeys *keys;
 	struct ev_loop *loop;
 	ev_periodic tick;
+	ev_timer retry;        /* while a key publish keeps failing */
+	uint64_t key_failures; /* failed publishes since the start */
+	unsigned key_pending;  /* failed publishes since the last success */
 	uint32_t rotation;
 	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
 	size_t n_devs;
@@ -170,6 +180,65 @@ int fastpath_conf_check(const struct conf *c, char *err, size_t errlen)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- kernel switches ---- */
+
+static int sysctl_ipv4(const char *name)
+{
+	char path[64];
+	FILE *f;
+	int v = -1;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/%s", name);
+	if ((f = fopen(path, "re"))) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/*
+ * The switches of this network namespace against c's local listeners
+ * (fpsysctl.h). out: each issue printed there (synguardd -t), -1 when there
+ * is one. Otherwise, warn: the issues breaking some handshakes logged; -1
+ * with the first issue breaking every handshake in err.
+ */
+static int sysctl_check(const struct conf *c, FILE *out, bool warn, char *err, size_t errlen)
+{
+	struct fpsysctl_values v = {
+	    .syncookies = sysctl_ipv4("tcp_syncookies"),
+	    .timestamps = sysctl_ipv4("tcp_timestamps"),
+	    .sack = sysctl_ipv4("tcp_sack"),
+	    .window_scaling = sysctl_ipv4("tcp_window_scaling"),
+	};
+	size_t n = fpsysctl_check(c, &v, NULL, 0);
+	struct fpsysctl_issue *is = n ? calloc(n, sizeof(*is)) : NULL;
+	int rc = 0;
+
+	if (n && !is) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = fpsysctl_check(c, &v, is, n);
+	for (size_t i = 0; i < n; i++) {
+		char line[512];
+
+		fpsysctl_describe(c, &is[i], line, sizeof(line));
+		if (out) {
+			fprintf(out, "fast path: %s\n", line);
+			rc = -1;
+		} else if (is[i].harm == FPSYSCTL_EVERY) {
+			if (rc == 0)
+				snprintf(err, errlen, "%s", line);
+			rc = -1;
+		} else if (warn) {
+			log_warnx("fast path: %s", line);
+		}
+	}
+	free(is);
+	return rc;
 }
 
 /* ---- devices ---- */
@@ -393,6 +462,16 @@ static bool acl_old(const void *k, const void *arg)
 	return (tag & SG_LOCAL_GEN_BIT) != *(const uint32_t *)arg;
 }
 
+/* True when c has a local listener of that name. */
+static bool local_named(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (c->listeners[i].handoff == CONF_HANDOFF_LOCAL &&
+		    strcmp(c->listeners[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 static bool listener_gone(const void *k, const void *arg)
 {
 	const struct conf *c = arg;
@@ -410,18 +489,24 @@ static bool listener_gone(const void *k, const void *arg)
 }
 
 /*
- * The new generation's ACL entries first, then the listeners (each update
- * replaces one value atomically, and with it the ACL generation it reads),
- * then what c no longer has.
+ * The new generation's ACL entries first; then the listeners c no longer
+ * has leave the map and their slots (the map and the slots hold
+ * SG_LOCAL_SLOTS each, and a reload may replace every listener); then the
+ * listeners of c (each update replaces one value atomically, and with it the
+ * ACL generation it reads; a kept listener keeps its slot, so its counters
+ * run on); last the old generation's ACL entries.
  */
 static void maps_apply(struct fastpath *f, const struct conf *c)
 {
 	int lfd = bpf_map__fd(f->skel->maps.sg_local_listeners);
 	uint32_t gen = f->gen ^ SG_LOCAL_GEN_BIT;
-	bool keep[SG_LOCAL_SLOTS] = {false};
 
 	for (size_t i = 0; i < c->n_policies; i++)
 		acl_write(f, &c->policies[i], gen | (uint32_t)i);
+	map_prune(lfd, sizeof(struct sg_local_key), listener_gone, c);
+	for (int i = 0; i < SG_LOCAL_SLOTS; i++)
+		if (f->slots[i].name[0] && !local_named(c, f->slots[i].name))
+			f->slots[i].name[0] = '\0';
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct conf_listener *l = &c->listeners[i];
 		const struct conf_policy *p = &c->policies[l->policy];
@@ -436,7 +521,6 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 			slot = slot_take(f, l->name);
 		if (slot < 0)
 			continue; /* fastpath_conf_check refuses more */
-		keep[slot] = true;
 		memset(&v, 0, sizeof(v));
 		v.slot = (uint32_t)slot;
 		v.policy = gen | (uint32_t)l->policy;
@@ -447,26 +531,65 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 		if (bpf_map_update_elem(lfd, &k, &v, BPF_ANY) < 0)
 			log_warnx("fast path: listener %s: %s", l->name, strerror(errno));
 	}
-	map_prune(lfd, sizeof(struct sg_local_key), listener_gone, c);
 	map_prune(bpf_map__fd(f->skel->maps.sg_local_acl4), sizeof(struct sg_local_acl4), acl_old,
 	          &gen);
 	map_prune(bpf_map__fd(f->skel->maps.sg_local_acl6), sizeof(struct sg_local_acl6), acl_old,
 	          &gen);
-	for (int i = 0; i < SG_LOCAL_SLOTS; i++)
-		if (!keep[i])
-			f->slots[i].name[0] = '\0';
 	f->gen = gen;
 }
 
 /* ---- keys ---- */
 
+static void retry_stop(struct fastpath *f)
+{
+	if (!ev_is_active(&f->retry))
+		return;
+	ev_ref(f->loop);
+	ev_timer_stop(f->loop, &f->retry);
+}
+
+/*
+ * A failed publish is tried again every FASTPATH_KEY_RETRY seconds (for the
+ * epoch of that moment) until it succeeds; the failures are counted and
+ * logged at most every 10 s, the recovery once.
+ */
 static void keys_now(struct fastpath *f)
 {
 	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD + FASTPATH_KEY_SLACK) /
 	                            f->rotation);
 
-	if (bpfkeys_set_epoch(f->keys, epoch) < 0)
-		log_warn("fast path: cookie keys of epoch %u", epoch);
+	if (bpfkeys_set_epoch(f->keys, epoch) < 0) {
+		int e = errno;
+
+		f->key_failures++;
+		f->key_pending++;
+		log_warnx_ratelimited(10,
+		                      "fast path: publishing the cookie keys of epoch %u: %s (%llu "
+		                      "failures in all): the program refuses new cookies until it "
+		                      "succeeds; trying again every %.2f s",
+		                      epoch, strerror(e), (unsigned long long)f->key_failures,
+		                      FASTPATH_KEY_RETRY);
+		if (!ev_is_active(&f->retry)) {
+			ev_timer_set(&f->retry, FASTPATH_KEY_RETRY, FASTPATH_KEY_RETRY);
+			ev_timer_start(f->loop, &f->retry);
+			ev_unref(f->loop);
+		}
+		return;
+	}
+	if (f->key_pending) {
+		log_info("fast path: cookie keys of epoch %u published after %u failed attempts "
+		         "(%llu failures in all)",
+		         epoch, f->key_pending, (unsigned long long)f->key_failures);
+		f->key_pending = 0;
+	}
+	retry_stop(f);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	keys_now(w->data);
 }
 
 static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
@@ -478,6 +601,43 @@ static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
 
 /* ---- life ---- */
 
+/*
+ * Whether d's device is still there: the kernel detaches a tcx link when its
+ * device goes (its info then names ifindex 0), but the link itself lives on
+ * as long as its fd, holding one of the FASTPATH_DEVS_MAX places.
+ */
+static bool link_alive(const struct fastpath_dev *d)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+	char name[IF_NAMESIZE];
+
+	memset(&info, 0, sizeof(info));
+	/* tcx.ifindex (kernel >= 6.6) is the union's first field, as xdp.ifindex, which
+	 * Debian 12's uapi headers know */
+	if (bpf_obj_get_info_by_fd(d->fd, &info, &len) == 0 && info.xdp.ifindex == 0)
+		return false;
+	return if_indextoname(d->ifindex, name) != NULL;
+}
+
+/* Closes the links of devices that went away; returns how many. */
+static size_t release_gone(struct fastpath *f)
+{
+	size_t k = 0, n = f->n_devs;
+
+	for (size_t i = 0; i < n; i++) {
+		if (link_alive(&f->devs[i])) {
+			f->devs[k++] = f->devs[i];
+			continue;
+		}
+		log_info("fast path: device %s (index %u) is gone: its link released",
+		         f->devs[i].name, f->devs[i].ifindex);
+		close(f->devs[i].fd);
+	}
+	f->n_devs = k;
+	return n - k;
+}
+
 /* Attaches to the usable devices not covered yet; the log names the new ones. */
 static void attach_new(struct fastpath *f)
 {
@@ -485,6 +645,7 @@ static void attach_new(struct fastpath *f)
 
 	f->n_devs = attach_all(bpf_program__fd(f->skel->progs.sg_local_ack), f->devs, f->n_devs,
 	                       FASTPATH_DEVS_MAX, NULL, true);
+	f->devices[0] = '\0';
 	for (size_t i = 0; i < f->n_devs; i++) {
 		used += (size_t)snprintf(f->devices + used, sizeof(f->devices) - used, "%s%s",
 		                         i ? " " : "", f->devs[i].name);
@@ -530,12 +691,17 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 	}
 	f->loop = loop;
 	f->rotation = c->daemon.cookie_rotation;
+	ev_init(&f->retry, on_retry);
+	f->retry.data = f;
 	f->ncpus = libbpf_num_possible_cpus();
 	if (f->ncpus <= 0 || !(f->percpu = calloc((size_t)f->ncpus, sizeof(uint64_t)))) {
 		snprintf(err, errlen, "cannot count the possible CPUs");
 		free(f);
 		return NULL;
 	}
+	/* before the load: a start that cannot take a single connection fails at once */
+	if (sysctl_check(c, NULL, true, err, errlen) < 0)
+		goto fail;
 	if (!(f->skel = load(err, errlen)))
 		goto fail;
 	f->keys = bpfkeys_new(bpf_map__fd(f->skel->maps.sg_cookie_keys), master);
@@ -574,6 +740,8 @@ void fastpath_free(struct fastpath *f)
 		ev_ref(f->loop);
 		ev_periodic_stop(f->loop, &f->tick);
 	}
+	if (f->loop)
+		retry_stop(f);
 	for (size_t i = 0; i < f->n_devs; i++)
 		close(f->devs[i].fd);
 	bpfkeys_free(f->keys);
@@ -591,15 +759,23 @@ int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *
 		         "only when a listener uses it: restart synguardd");
 		return -1;
 	}
-	return fastpath_conf_check(c, err, errlen);
+	if (fastpath_conf_check(c, err, errlen) < 0)
+		return -1;
+	return f ? sysctl_check(c, NULL, false, err, errlen) : 0;
 }
 
 void fastpath_update(struct fastpath *f, const struct conf *c)
 {
+	char err[8];
+
 	if (!f)
 		return;
+	/* what fastpath_check_update let through still breaks some handshakes: say so */
+	(void)sysctl_check(c, NULL, true, err, sizeof(err));
 	maps_apply(f, c);
-	/* devices that came up since: attaching needs CAP_NET_ADMIN only, which stays */
+	/* devices gone since free their places; devices that came up since get a link
+	 * (attaching needs CAP_NET_ADMIN only, which stays) */
+	release_gone(f);
 	attach_new(f);
 }
 
@@ -653,8 +829,7 @@ int fastpath_report(FILE *out, const struct conf *c)
 	struct local_ack *skel;
 	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
 	char err[256];
-	int ok = 0, sc = -1;
-	FILE *sf;
+	int ok = 0;
 
 	if (!fastpath_wanted(c))
 		return 0;
@@ -678,16 +853,12 @@ int fastpath_report(FILE *out, const struct conf *c)
 		fprintf(out, "fast path: kernel: tcx present\n");
 	}
 	btf__free(btf);
-	if ((sf = fopen("/proc/sys/net/ipv4/tcp_syncookies", "re"))) {
-		if (fscanf(sf, "%d", &sc) != 1)
-			sc = -1;
-		fclose(sf);
-	}
-	if (sc == 0) {
-		fprintf(out, "fast path: net.ipv4.tcp_syncookies is 0 in this network namespace: "
-		             "the kernel takes no connection from the program (set it to 1)\n");
+	/* the switches of this network namespace: each mismatch with a local listener */
+	if (sysctl_check(c, out, false, err, sizeof(err)) < 0)
 		ok = -1;
-	}
+	else
+		fprintf(out, "fast path: net.ipv4 tcp_syncookies, tcp_timestamps, tcp_sack, "
+		             "tcp_window_scaling allow what the local listeners' policies grant\n");
 	if (ok < 0)
 		return -1;
 	if (!(skel = load(err, sizeof(err)))) {
