@@ -620,8 +620,8 @@ static bool link_alive(const struct fastpath_dev *d)
 	return if_indextoname(d->ifindex, name) != NULL;
 }
 
-/* Closes the links of devices that went away; returns how many. */
-static size_t release_gone(struct fastpath *f)
+/* Closes the links of devices that went away. */
+static void release_gone(struct fastpath *f)
 {
 	size_t k = 0, n = f->n_devs;
 
@@ -635,7 +635,6 @@ static size_t release_gone(struct fastpath *f)
 		close(f->devs[i].fd);
 	}
 	f->n_devs = k;
-	return n - k;
 }
 
 /* Attaches to the usable devices not covered yet; the log names the new ones. */
