@@ -87,6 +87,8 @@ const char *fastpath_devices(const struct fastpath *f)
 #include <fcntl.h>
 #include <stddef.h>
 #include <linux/if_arp.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -109,26 +111,31 @@ const char *fastpath_devices(const struct fastpath *f)
 #define BPF_TCX_INGRESS 46
 #endif
 
-#define FASTPATH_DEVS_MAX  64
+#define FASTPATH_DEVS_MAX   64
 /*
  * The keys of epoch e + 1 are published this long before its boundary, so
  * that an ACK answering a SYN-ACK the queue threads made just after the
  * boundary never meets the program still in epoch e. A cookie of e - 1 then
  * expires this much earlier (the program at e + 1 no longer holds its key).
  */
-#define FASTPATH_KEY_LEAD  0.1
+#define FASTPATH_KEY_LEAD   0.1
 /*
  * The tick is due at boundary - FASTPATH_KEY_LEAD: should it run a hair
  * early (timer or floating-point rounding), the epoch must change all the
  * same, or it would stay behind for a whole rotation.
  */
-#define FASTPATH_KEY_SLACK 0.01
+#define FASTPATH_KEY_SLACK  0.01
 /*
  * After a failed key publish, the next attempt this much later, until one
  * succeeds: waiting for the next tick would leave the program a whole
  * rotation behind the queue threads, refusing every cookie they make.
  */
-#define FASTPATH_KEY_RETRY 0.25
+#define FASTPATH_KEY_RETRY  0.25
+/*
+ * Device events (rtnetlink) are acted on this long after the last of a
+ * burst: a veth pair, or many devices at once, makes one scan.
+ */
+#define FASTPATH_DEV_SETTLE 0.05
 
 /* A tcx link of the program: closing fd detaches it. */
 struct fastpath_dev {
@@ -151,6 +158,9 @@ struct fastpath {
 	uint64_t key_failures; /* failed publishes since the start */
 	unsigned key_pending;  /* failed publishes since the last success */
 	uint32_t rotation;
+	int nl_fd; /* rtnetlink, link events; -1: devices follow at reloads only */
+	ev_io nl;
+	ev_timer nl_settle; /* a scan after a burst of events */
 	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
 	size_t n_devs;
 	char devices[FASTPATH_DEVS_MAX * (IF_NAMESIZE + 1) + 1]; /* their names, for the log */
@@ -308,8 +318,8 @@ static size_t attach_all(int prog_fd, struct fastpath_dev *devs, size_t n, size_
 				        "fast path: device %s: skipped: more than %zu devices\n",
 				        i->if_name, max);
 			else
-				log_warnx(
-				    "fast path: device %s: not covered: more than %zu devices",
+				log_warnx_ratelimited(
+				    60, "fast path: device %s: not covered: more than %zu devices",
 				    i->if_name, max);
 			continue;
 		}
@@ -655,6 +665,76 @@ static void attach_new(struct fastpath *f)
 		log_info("fast path: TC ingress program attached to %s too", f->devs[i].name);
 }
 
+/* ---- device events ---- */
+
+static void on_settle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct fastpath *f = w->data;
+
+	(void)loop;
+	(void)revents;
+	release_gone(f);
+	attach_new(f);
+}
+
+/* Any link event (new, changed, gone) makes a scan; so does a lost one (ENOBUFS). */
+static void on_nl(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct fastpath *f = w->data;
+	char buf[8192];
+	bool any = false;
+
+	(void)revents;
+	for (;;) {
+		ssize_t n = recv(f->nl_fd, buf, sizeof(buf), 0);
+
+		if (n > 0 || (n < 0 && errno == ENOBUFS)) {
+			any = true;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		break;
+	}
+	if (!any)
+		return;
+	ev_timer_stop(loop, &f->nl_settle);
+	ev_timer_set(&f->nl_settle, FASTPATH_DEV_SETTLE, 0.);
+	ev_timer_start(loop, &f->nl_settle);
+}
+
+/* Listens to link events; without them (logged) devices follow at reloads only. */
+static void events_start(struct fastpath *f)
+{
+	struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
+
+	f->nl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (f->nl_fd < 0 || bind(f->nl_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		log_warn("fast path: device events (rtnetlink): devices that come or go are "
+		         "followed at reloads only");
+		if (f->nl_fd >= 0)
+			close(f->nl_fd);
+		f->nl_fd = -1;
+		return;
+	}
+	ev_io_init(&f->nl, on_nl, f->nl_fd, EV_READ);
+	f->nl.data = f;
+	ev_io_start(f->loop, &f->nl);
+	ev_unref(f->loop); /* as the tick */
+}
+
+static void events_stop(struct fastpath *f)
+{
+	if (ev_is_active(&f->nl)) {
+		ev_ref(f->loop);
+		ev_io_stop(f->loop, &f->nl);
+	}
+	ev_timer_stop(f->loop, &f->nl_settle);
+	if (f->nl_fd >= 0)
+		close(f->nl_fd);
+	f->nl_fd = -1;
+}
+
 static struct local_ack *load(char *err, size_t errlen)
 {
 	struct local_ack *skel;
@@ -666,6 +746,18 @@ static struct local_ack *load(char *err, size_t errlen)
 		return NULL;
 	}
 	rc = local_ack__load(skel);
+	if (rc == -EPERM) {
+		snprintf(
+		    err, errlen,
+		    "loading the BPF program: %s: CAP_BPF and CAP_PERFMON (with CAP_NET_ADMIN) "
+		    "and the bpf() system call are needed at start; under systemd install "
+		    "the drop-in " SYNGUARD_DROPIN " as "
+		    "/etc/systemd/system/synguard.service.d/local-handoff.conf and run "
+		    "systemctl daemon-reload",
+		    strerror(-rc));
+		local_ack__destroy(skel);
+		return NULL;
+	}
 	if (rc < 0) {
 		snprintf(
 		    err, errlen,
@@ -692,6 +784,10 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 	f->rotation = c->daemon.cookie_rotation;
 	ev_init(&f->retry, on_retry);
 	f->retry.data = f;
+	f->nl_fd = -1;
+	ev_init(&f->nl, on_nl);
+	ev_init(&f->nl_settle, on_settle);
+	f->nl_settle.data = f;
 	f->ncpus = libbpf_num_possible_cpus();
 	if (f->ncpus <= 0 || !(f->percpu = calloc((size_t)f->ncpus, sizeof(uint64_t)))) {
 		snprintf(err, errlen, "cannot count the possible CPUs");
@@ -725,6 +821,7 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 	f->tick.data = f;
 	ev_periodic_start(loop, &f->tick);
 	ev_unref(loop); /* the loop ends when everything else has */
+	events_start(f);
 	return f;
 fail:
 	fastpath_free(f);
@@ -739,8 +836,10 @@ void fastpath_free(struct fastpath *f)
 		ev_ref(f->loop);
 		ev_periodic_stop(f->loop, &f->tick);
 	}
-	if (f->loop)
+	if (f->loop) {
 		retry_stop(f);
+		events_stop(f);
+	}
 	for (size_t i = 0; i < f->n_devs; i++)
 		close(f->devs[i].fd);
 	bpfkeys_free(f->keys);
