@@ -86,10 +86,6 @@ const char *fastpath_devices(const struct fastpath *f)
 
 #include <fcntl.h>
 #include <stddef.h>
-#include <linux/if_arp.h>
-#include <linux/netlink.h>
-#include <linux/rtnetlink.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -101,49 +97,31 @@ const char *fastpath_devices(const struct fastpath *f)
 
 #include "bpfkeys.h"
 #include "firewall.h"
+#include "fpdev.h"
 #include "fpsysctl.h"
 #include "local_ack.h"
 #include "local_ack.skel.h"
 #include "log.h"
 
-/* Debian 12's uapi headers predate tcx (kernel 6.6): the value of enum bpf_attach_type. */
-#ifndef BPF_TCX_INGRESS
-#define BPF_TCX_INGRESS 46
-#endif
-
-#define FASTPATH_DEVS_MAX   64
 /*
  * The keys of epoch e + 1 are published this long before its boundary, so
  * that an ACK answering a SYN-ACK the queue threads made just after the
  * boundary never meets the program still in epoch e. A cookie of e - 1 then
  * expires this much earlier (the program at e + 1 no longer holds its key).
  */
-#define FASTPATH_KEY_LEAD   0.1
+#define FASTPATH_KEY_LEAD  0.1
 /*
  * The tick is due at boundary - FASTPATH_KEY_LEAD: should it run a hair
  * early (timer or floating-point rounding), the epoch must change all the
  * same, or it would stay behind for a whole rotation.
  */
-#define FASTPATH_KEY_SLACK  0.01
+#define FASTPATH_KEY_SLACK 0.01
 /*
  * After a failed key publish, the next attempt this much later, until one
  * succeeds: waiting for the next tick would leave the program a whole
  * rotation behind the queue threads, refusing every cookie they make.
  */
-#define FASTPATH_KEY_RETRY  0.25
-/*
- * Device events (rtnetlink) are acted on this long after the last of a
- * burst: a veth pair, or many devices at once, makes one scan.
- */
-#define FASTPATH_DEV_SETTLE 0.05
-
-/* A tcx link of the program: closing fd detaches it. */
-struct fastpath_dev {
-	int fd;
-	unsigned ifindex;
-	char name[IF_NAMESIZE];
-};
-
+#define FASTPATH_KEY_RETRY 0.25
 struct fastpath_slot {
 	char name[CONF_NAME_MAX];          /* "": free */
 	uint64_t base[SG_LOCAL_NCOUNTERS]; /* the counters when the slot was taken */
@@ -158,12 +136,7 @@ struct fastpath {
 	uint64_t key_failures; /* failed publishes since the start */
 	unsigned key_pending;  /* failed publishes since the last success */
 	uint32_t rotation;
-	int nl_fd; /* rtnetlink, link events; -1: devices follow at reloads only */
-	ev_io nl;
-	ev_timer nl_settle; /* a scan after a burst of events */
-	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
-	size_t n_devs;
-	char devices[FASTPATH_DEVS_MAX * (IF_NAMESIZE + 1) + 1]; /* their names, for the log */
+	struct fpdev *devs; /* the links, one per device */
 	struct fastpath_slot slots[SG_LOCAL_SLOTS];
 	uint32_t gen; /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
 	int ncpus;
@@ -249,109 +222,6 @@ static int sysctl_check(const struct conf *c, FILE *out, bool warn, char *err, s
 	}
 	free(is);
 	return rc;
-}
-
-/* ---- devices ---- */
-
-/* Up, not loopback, Ethernet framing (the program reads an Ethernet header). */
-static bool device_usable(int sock, const char *name, const char **why)
-{
-	struct ifreq ifr;
-
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
-		*why = "flags unreadable";
-		return false;
-	}
-	if (ifr.ifr_flags & IFF_LOOPBACK) {
-		*why = "loopback (the firewall leaves it alone too)";
-		return false;
-	}
-	if (!(ifr.ifr_flags & IFF_UP)) {
-		*why = "down";
-		return false;
-	}
-	if (ioctl(sock, SIOCGIFHWADDR, &ifr) < 0 || ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-		*why = "not an Ethernet device";
-		return false;
-	}
-	return true;
-}
-
-static int tcx_attach(int prog_fd, unsigned ifindex)
-{
-	LIBBPF_OPTS(bpf_link_create_opts, opts);
-
-	return bpf_link_create(prog_fd, (int)ifindex, BPF_TCX_INGRESS, &opts);
-}
-
-/*
- * Attaches to every usable device not among devs[0..n); out (when given)
- * hears about each device. keep: the new links join devs, otherwise they are
- * closed at once (a trial). Returns the new number of links in devs.
- */
-static size_t attach_all(int prog_fd, struct fastpath_dev *devs, size_t n, size_t max, FILE *out,
-                         bool keep)
-{
-	struct if_nameindex *ifs = if_nameindex(), *i;
-	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	for (i = ifs; ifs && sock >= 0 && i->if_index != 0; i++) {
-		const char *why = NULL;
-		bool have = false;
-		int fd;
-
-		for (size_t k = 0; k < n && !have; k++)
-			have = devs[k].ifindex == i->if_index;
-		if (have)
-			continue;
-		if (!device_usable(sock, i->if_name, &why)) {
-			if (out)
-				fprintf(out, "fast path: device %s: skipped: %s\n", i->if_name,
-				        why);
-			continue;
-		}
-		if (n == max) {
-			if (out)
-				fprintf(out,
-				        "fast path: device %s: skipped: more than %zu devices\n",
-				        i->if_name, max);
-			else
-				log_warnx_ratelimited(
-				    60, "fast path: device %s: not covered: more than %zu devices",
-				    i->if_name, max);
-			continue;
-		}
-		fd = tcx_attach(prog_fd, i->if_index);
-		if (fd < 0) {
-			int e = errno;
-
-			if (out)
-				fprintf(out, "fast path: device %s: tcx attach failed: %s%s\n",
-				        i->if_name, strerror(e),
-				        e == EINVAL ? " (tcx needs kernel >= 6.6)" : "");
-			else
-				log_warnx("fast path: device %s: tcx attach failed: %s", i->if_name,
-				          strerror(e));
-			continue;
-		}
-		if (out)
-			fprintf(out, "fast path: device %s: tcx ingress attach OK\n", i->if_name);
-		if (!keep) {
-			close(fd);
-			continue;
-		}
-		devs[n].fd = fd;
-		devs[n].ifindex = i->if_index;
-		snprintf(devs[n].name, sizeof(devs[n].name), "%s", i->if_name);
-		n++;
-	}
-	if (sock >= 0)
-		close(sock);
-	if (ifs)
-		if_freenameindex(ifs);
-	return n;
 }
 
 /* ---- maps ---- */
@@ -611,130 +481,6 @@ static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
 
 /* ---- life ---- */
 
-/*
- * Whether d's device is still there: the kernel detaches a tcx link when its
- * device goes (its info then names ifindex 0), but the link itself lives on
- * as long as its fd, holding one of the FASTPATH_DEVS_MAX places.
- */
-static bool link_alive(const struct fastpath_dev *d)
-{
-	struct bpf_link_info info;
-	__u32 len = sizeof(info);
-	char name[IF_NAMESIZE];
-
-	memset(&info, 0, sizeof(info));
-	/* tcx.ifindex (kernel >= 6.6) is the union's first field, as xdp.ifindex, which
-	 * Debian 12's uapi headers know */
-	if (bpf_obj_get_info_by_fd(d->fd, &info, &len) == 0 && info.xdp.ifindex == 0)
-		return false;
-	return if_indextoname(d->ifindex, name) != NULL;
-}
-
-/* Closes the links of devices that went away. */
-static void release_gone(struct fastpath *f)
-{
-	size_t k = 0, n = f->n_devs;
-
-	for (size_t i = 0; i < n; i++) {
-		if (link_alive(&f->devs[i])) {
-			f->devs[k++] = f->devs[i];
-			continue;
-		}
-		log_info("fast path: device %s (index %u) is gone: its link released",
-		         f->devs[i].name, f->devs[i].ifindex);
-		close(f->devs[i].fd);
-	}
-	f->n_devs = k;
-}
-
-/* Attaches to the usable devices not covered yet; the log names the new ones. */
-static void attach_new(struct fastpath *f)
-{
-	size_t before = f->n_devs, used = 0;
-
-	f->n_devs = attach_all(bpf_program__fd(f->skel->progs.sg_local_ack), f->devs, f->n_devs,
-	                       FASTPATH_DEVS_MAX, NULL, true);
-	f->devices[0] = '\0';
-	for (size_t i = 0; i < f->n_devs; i++) {
-		used += (size_t)snprintf(f->devices + used, sizeof(f->devices) - used, "%s%s",
-		                         i ? " " : "", f->devs[i].name);
-		if (used >= sizeof(f->devices))
-			used = sizeof(f->devices) - 1;
-	}
-	for (size_t i = before; before && i < f->n_devs; i++)
-		log_info("fast path: TC ingress program attached to %s too", f->devs[i].name);
-}
-
-/* ---- device events ---- */
-
-static void on_settle(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct fastpath *f = w->data;
-
-	(void)loop;
-	(void)revents;
-	release_gone(f);
-	attach_new(f);
-}
-
-/* Any link event (new, changed, gone) makes a scan; so does a lost one (ENOBUFS). */
-static void on_nl(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct fastpath *f = w->data;
-	char buf[8192];
-	bool any = false;
-
-	(void)revents;
-	for (;;) {
-		ssize_t n = recv(f->nl_fd, buf, sizeof(buf), 0);
-
-		if (n > 0 || (n < 0 && errno == ENOBUFS)) {
-			any = true;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		break;
-	}
-	if (!any)
-		return;
-	ev_timer_stop(loop, &f->nl_settle);
-	ev_timer_set(&f->nl_settle, FASTPATH_DEV_SETTLE, 0.);
-	ev_timer_start(loop, &f->nl_settle);
-}
-
-/* Listens to link events; without them (logged) devices follow at reloads only. */
-static void events_start(struct fastpath *f)
-{
-	struct sockaddr_nl sa = {.nl_family = AF_NETLINK, .nl_groups = RTMGRP_LINK};
-
-	f->nl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (f->nl_fd < 0 || bind(f->nl_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		log_warn("fast path: device events (rtnetlink): devices that come or go are "
-		         "followed at reloads only");
-		if (f->nl_fd >= 0)
-			close(f->nl_fd);
-		f->nl_fd = -1;
-		return;
-	}
-	ev_io_init(&f->nl, on_nl, f->nl_fd, EV_READ);
-	f->nl.data = f;
-	ev_io_start(f->loop, &f->nl);
-	ev_unref(f->loop); /* as the tick */
-}
-
-static void events_stop(struct fastpath *f)
-{
-	if (ev_is_active(&f->nl)) {
-		ev_ref(f->loop);
-		ev_io_stop(f->loop, &f->nl);
-	}
-	ev_timer_stop(f->loop, &f->nl_settle);
-	if (f->nl_fd >= 0)
-		close(f->nl_fd);
-	f->nl_fd = -1;
-}
-
 static struct local_ack *load(char *err, size_t errlen)
 {
 	struct local_ack *skel;
@@ -784,10 +530,6 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 	f->rotation = c->daemon.cookie_rotation;
 	ev_init(&f->retry, on_retry);
 	f->retry.data = f;
-	f->nl_fd = -1;
-	ev_init(&f->nl, on_nl);
-	ev_init(&f->nl_settle, on_settle);
-	f->nl_settle.data = f;
 	f->ncpus = libbpf_num_possible_cpus();
 	if (f->ncpus <= 0 || !(f->percpu = calloc((size_t)f->ncpus, sizeof(uint64_t)))) {
 		snprintf(err, errlen, "cannot count the possible CPUs");
@@ -810,8 +552,12 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		goto fail;
 	}
 	maps_apply(f, c);
-	attach_new(f);
-	if (f->n_devs == 0) {
+	f->devs = fpdev_new(loop, bpf_program__fd(f->skel->progs.sg_local_ack));
+	if (!f->devs) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (fpdev_count(f->devs) == 0) {
 		snprintf(err, errlen,
 		         "could not attach to any device (up, not loopback, Ethernet; tcx needs "
 		         "kernel >= 6.6)");
@@ -821,7 +567,6 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 	f->tick.data = f;
 	ev_periodic_start(loop, &f->tick);
 	ev_unref(loop); /* the loop ends when everything else has */
-	events_start(f);
 	return f;
 fail:
 	fastpath_free(f);
@@ -836,12 +581,9 @@ void fastpath_free(struct fastpath *f)
 		ev_ref(f->loop);
 		ev_periodic_stop(f->loop, &f->tick);
 	}
-	if (f->loop) {
+	if (f->loop)
 		retry_stop(f);
-		events_stop(f);
-	}
-	for (size_t i = 0; i < f->n_devs; i++)
-		close(f->devs[i].fd);
+	fpdev_free(f->devs);
 	bpfkeys_free(f->keys);
 	local_ack__destroy(f->skel);
 	stats_block_free(&f->block);
@@ -873,8 +615,7 @@ void fastpath_update(struct fastpath *f, const struct conf *c)
 	maps_apply(f, c);
 	/* devices gone since free their places; devices that came up since get a link
 	 * (attaching needs CAP_NET_ADMIN only, which stays) */
-	release_gone(f);
-	attach_new(f);
+	fpdev_scan(f->devs);
 }
 
 const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *view)
@@ -901,7 +642,7 @@ const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *
 
 const char *fastpath_devices(const struct fastpath *f)
 {
-	return f ? f->devices : "";
+	return f ? fpdev_names(f->devs) : "";
 }
 
 /* ---- synguardd -t ---- */
@@ -925,7 +666,6 @@ int fastpath_report(FILE *out, const struct conf *c)
 {
 	struct btf *btf;
 	struct local_ack *skel;
-	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
 	char err[256];
 	int ok = 0;
 
@@ -965,8 +705,7 @@ int fastpath_report(FILE *out, const struct conf *c)
 	}
 	fprintf(out, "fast path: program loads (verifier OK)\n");
 	/* one line per device: attached and detached at once, or why not */
-	(void)attach_all(bpf_program__fd(skel->progs.sg_local_ack), devs, 0, FASTPATH_DEVS_MAX, out,
-	                 false);
+	fpdev_report(out, bpf_program__fd(skel->progs.sg_local_ack));
 	local_ack__destroy(skel);
 	return 0;
 }
