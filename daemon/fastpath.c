@@ -122,6 +122,7 @@ const char *fastpath_devices(const struct fastpath *f)
  * rotation behind the queue threads, refusing every cookie they make.
  */
 #define FASTPATH_KEY_RETRY 0.25
+
 struct fastpath_slot {
 	char name[CONF_NAME_MAX];          /* "": free */
 	uint64_t base[SG_LOCAL_NCOUNTERS]; /* the counters when the slot was taken */
