@@ -137,7 +137,9 @@ struct fastpath {
 	uint64_t key_failures; /* failed publishes since the start */
 	unsigned key_pending;  /* failed publishes since the last success */
 	uint32_t rotation;
-	struct fpdev *devs; /* the links, one per device */
+	struct fpdev *devs;         /* the links, one per device */
+	const struct conf *conf;    /* the configuration in use (the reload's generation) */
+	struct fpsysctl_values sys; /* the kernel switches when last looked at */
 	struct fastpath_slot slots[SG_LOCAL_SLOTS];
 	uint32_t gen; /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
 	int ncpus;
@@ -183,21 +185,26 @@ static int sysctl_ipv4(const char *name)
 	return v;
 }
 
-/*
- * The switches of this network namespace against c's local listeners
- * (fpsysctl.h). out: each issue printed there (synguardd -t), -1 when there
- * is one. Otherwise, warn: the issues breaking some handshakes logged; -1
- * with the first issue breaking every handshake in err.
- */
-static int sysctl_check(const struct conf *c, FILE *out, bool warn, char *err, size_t errlen)
+static void sysctl_read(struct fpsysctl_values *v)
 {
-	struct fpsysctl_values v = {
-	    .syncookies = sysctl_ipv4("tcp_syncookies"),
-	    .timestamps = sysctl_ipv4("tcp_timestamps"),
-	    .sack = sysctl_ipv4("tcp_sack"),
-	    .window_scaling = sysctl_ipv4("tcp_window_scaling"),
-	};
-	size_t n = fpsysctl_check(c, &v, NULL, 0);
+	v->syncookies = sysctl_ipv4("tcp_syncookies");
+	v->timestamps = sysctl_ipv4("tcp_timestamps");
+	v->sack = sysctl_ipv4("tcp_sack");
+	v->window_scaling = sysctl_ipv4("tcp_window_scaling");
+}
+
+enum sysctl_mode {
+	SC_PRINT,    /* every issue on out (synguardd -t); -1 when there is one */
+	SC_REFUSE,   /* -1 with the first issue breaking every handshake in err; no log */
+	SC_WARN,     /* as SC_REFUSE, and the issues breaking some handshakes logged */
+	SC_WARN_ALL, /* every issue logged (the switches changed under a running daemon) */
+};
+
+/* The switches v of this network namespace against c's local listeners (fpsysctl.h). */
+static int sysctl_check(const struct conf *c, const struct fpsysctl_values *v,
+                        enum sysctl_mode mode, FILE *out, char *err, size_t errlen)
+{
+	size_t n = fpsysctl_check(c, v, NULL, 0);
 	struct fpsysctl_issue *is = n ? calloc(n, sizeof(*is)) : NULL;
 	int rc = 0;
 
@@ -205,24 +212,43 @@ static int sysctl_check(const struct conf *c, FILE *out, bool warn, char *err, s
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	n = fpsysctl_check(c, &v, is, n);
+	n = fpsysctl_check(c, v, is, n);
 	for (size_t i = 0; i < n; i++) {
 		char line[512];
 
 		fpsysctl_describe(c, &is[i], line, sizeof(line));
-		if (out) {
+		if (mode == SC_PRINT) {
 			fprintf(out, "fast path: %s\n", line);
 			rc = -1;
-		} else if (is[i].harm == FPSYSCTL_EVERY) {
+		} else if (is[i].harm == FPSYSCTL_EVERY && mode != SC_WARN_ALL) {
 			if (rc == 0)
 				snprintf(err, errlen, "%s", line);
 			rc = -1;
-		} else if (warn) {
+		} else if (mode != SC_REFUSE) {
 			log_warnx("fast path: %s", line);
 		}
 	}
 	free(is);
 	return rc;
+}
+
+/* Now and then: switches changed under the running daemon are reported once. */
+static void sysctl_watch(struct fastpath *f)
+{
+	struct fpsysctl_values v;
+	char err[8];
+
+	sysctl_read(&v);
+	if (memcmp(&v, &f->sys, sizeof(v)) == 0)
+		return;
+	f->sys = v;
+	if (fpsysctl_check(f->conf, &v, NULL, 0) == 0) {
+		log_info("fast path: the net.ipv4 switches changed; they allow what the local "
+		         "listeners' policies grant");
+		return;
+	}
+	log_warnx("fast path: the net.ipv4 switches changed:");
+	(void)sysctl_check(f->conf, &v, SC_WARN_ALL, NULL, err, sizeof(err));
 }
 
 /* ---- maps ---- */
@@ -478,6 +504,7 @@ static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
 	(void)loop;
 	(void)revents;
 	keys_now(w->data);
+	sysctl_watch(w->data);
 }
 
 /* ---- life ---- */
@@ -538,7 +565,9 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		return NULL;
 	}
 	/* before the load: a start that cannot take a single connection fails at once */
-	if (sysctl_check(c, NULL, true, err, errlen) < 0)
+	f->conf = c;
+	sysctl_read(&f->sys);
+	if (sysctl_check(c, &f->sys, SC_WARN, NULL, err, errlen) < 0)
 		goto fail;
 	if (!(f->skel = load(err, errlen)))
 		goto fail;
@@ -602,7 +631,13 @@ int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *
 	}
 	if (fastpath_conf_check(c, err, errlen) < 0)
 		return -1;
-	return f ? sysctl_check(c, NULL, false, err, errlen) : 0;
+	if (f) {
+		struct fpsysctl_values v;
+
+		sysctl_read(&v);
+		return sysctl_check(c, &v, SC_REFUSE, NULL, err, errlen);
+	}
+	return 0;
 }
 
 void fastpath_update(struct fastpath *f, const struct conf *c)
@@ -612,7 +647,9 @@ void fastpath_update(struct fastpath *f, const struct conf *c)
 	if (!f)
 		return;
 	/* what fastpath_check_update let through still breaks some handshakes: say so */
-	(void)sysctl_check(c, NULL, true, err, sizeof(err));
+	f->conf = c;
+	sysctl_read(&f->sys);
+	(void)sysctl_check(c, &f->sys, SC_WARN, NULL, err, sizeof(err));
 	maps_apply(f, c);
 	/* devices gone since free their places; devices that came up since get a link
 	 * (attaching needs CAP_NET_ADMIN only, which stays) */
@@ -667,6 +704,7 @@ int fastpath_report(FILE *out, const struct conf *c)
 {
 	struct btf *btf;
 	struct local_ack *skel;
+	struct fpsysctl_values sys;
 	char err[256];
 	int ok = 0;
 
@@ -693,7 +731,8 @@ int fastpath_report(FILE *out, const struct conf *c)
 	}
 	btf__free(btf);
 	/* the switches of this network namespace: each mismatch with a local listener */
-	if (sysctl_check(c, out, false, err, sizeof(err)) < 0)
+	sysctl_read(&sys);
+	if (sysctl_check(c, &sys, SC_PRINT, out, err, sizeof(err)) < 0)
 		ok = -1;
 	else
 		fprintf(out, "fast path: net.ipv4 tcp_syncookies, tcp_timestamps, tcp_sack, "

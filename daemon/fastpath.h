@@ -19,7 +19,8 @@
  *
  * Kernel switches: the kernel builds each connection from the cookie's
  * options and refuses options its net.ipv4 switches turn off (fpsysctl.h):
- * fastpath_new fails when every handshake would, and logs what breaks some.
+ * fastpath_new fails when every handshake would, and logs what breaks some;
+ * switches changed later are reported at the next key tick.
  *
  * Where the BPF parts are not built, every call but fastpath_conf_check and
  * fastpath_report refuses, and those two say why.

@@ -13,6 +13,8 @@
 #     retried until it succeeds, well before the next rotation, counted and
 #     logged; fetches fail while the keys are stale and work once they are
 #     published.
+#     A switch changed under the running daemon is reported at the next
+#     rotation.
 #  3. devices: new devices get a link and the links of deleted ones are
 #     released when the daemon hears of it, and at the latest at the next
 #     reload, so many more than 64 devices over time, 24 at a time, all get
@@ -121,9 +123,17 @@ lab_sysctl server net.ipv4.tcp_syncookies=1
 t_start_daemon
 fetch_ok "http://$LAB_SERVER4/" || t_fail "keys: first fetch"
 touch "$SYNGUARD_TEST_KEY_FAULT"
+# and a switch changed under the running daemon, reported at the same tick
+lab_sysctl server net.ipv4.tcp_sack=0
 # the next publish is due 0.1 s before the next epoch boundary
 t_wait $((ROTATION + 5)) grep -q "publishing the cookie keys of epoch" "$T_DIR/synguardd.log" ||
 	t_fail "the forced key fault was not logged"
+t_wait 2 grep -q "fast path: the net.ipv4 switches changed:" "$T_DIR/synguardd.log" ||
+	t_fail "a switch changed under the daemon was not reported"
+grep -qF "listener web4 (policy default, sack = true): net.ipv4.tcp_sack = 0" "$T_DIR/synguardd.log" ||
+	t_fail "the changed switch's line is missing"
+t_ok "a switch changed under the daemon: reported at the next rotation"
+lab_sysctl server net.ipv4.tcp_sack=1
 t_fail_at=$(date +%s%N)
 grep "publishing the cookie keys of epoch" "$T_DIR/synguardd.log"
 # stale keys: the queue threads' new cookies are refused by the program (the
@@ -223,6 +233,6 @@ fetch_ok "http://$LAB_SERVER4/" || t_fail "fetch after replacing all 256 listene
 t_expect "all 256 replaced: c0 (port $PORT) hands off" "$(t_stat tc.c0.handoffs)" -ge 1
 fetch_ok "http://$LAB_SERVER4:$PORT2/" || t_fail "fetch from c255"
 t_expect "all 256 replaced: c255 (port $PORT2) hands off" "$(t_stat tc.c255.handoffs)" -ge 1
-grep -q "fast path: listener" "$T_DIR/synguardd.log" && t_fail "a listener map update failed"
+grep -E "fast path: listener [^ (]+: " "$T_DIR/synguardd.log" && t_fail "a listener map update failed"
 t_stop_daemon
 echo "PASS: $T_NAME"
