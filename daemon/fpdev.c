@@ -206,14 +206,19 @@ static void attach_new(struct fpdev *f)
 
 /* ---- device events ---- */
 
+void fpdev_scan(struct fpdev *f)
+{
+	release_gone(f);
+	attach_new(f);
+}
+
 static void on_settle(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct fpdev *f = w->data;
 
 	(void)loop;
 	(void)revents;
-	release_gone(f);
-	attach_new(f);
+	fpdev_scan(f);
 }
 
 /* Any link event (new, changed, gone) makes a scan; so does a lost one (ENOBUFS). */
@@ -286,9 +291,10 @@ struct fpdev *fpdev_new(struct ev_loop *loop, int prog_fd)
 	ev_init(&f->nl, on_nl);
 	ev_init(&f->nl_settle, on_settle);
 	f->nl_settle.data = f;
+	/* events first: a device that comes during the first scan is not missed */
+	events_start(f);
 	attach_new(f);
 	f->started = true;
-	events_start(f);
 	return f;
 }
 
@@ -300,12 +306,6 @@ void fpdev_free(struct fpdev *f)
 	for (size_t i = 0; i < f->n_devs; i++)
 		close(f->devs[i].fd);
 	free(f);
-}
-
-void fpdev_scan(struct fpdev *f)
-{
-	release_gone(f);
-	attach_new(f);
 }
 
 size_t fpdev_count(const struct fpdev *f)
