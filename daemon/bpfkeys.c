@@ -24,8 +24,26 @@ struct bpfkeys {
 	bool have_now;
 };
 
+#ifdef SYNGUARD_TEST_HOOKS
+#include <unistd.h>
+
+/* A test's fault: see daemon/bpf/CMakeLists.txt. */
+static bool test_fault(void)
+{
+	const char *path = getenv("SYNGUARD_TEST_KEY_FAULT");
+
+	return path && path[0] && access(path, F_OK) == 0;
+}
+#endif
+
 static int put(int map_fd, uint32_t idx, const struct sg_cookie_keyent *ent)
 {
+#ifdef SYNGUARD_TEST_HOOKS
+	if (test_fault()) {
+		errno = EIO;
+		return -1;
+	}
+#endif
 	return bpf_map_update_elem(map_fd, &idx, ent, BPF_ANY) == 0 ? 0 : -1;
 }
 

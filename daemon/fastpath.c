@@ -92,8 +92,6 @@ const char *fastpath_devices(const struct fastpath *f)
 
 #include <fcntl.h>
 #include <stddef.h>
-#include <linux/if_arp.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,16 +103,13 @@ const char *fastpath_devices(const struct fastpath *f)
 
 #include "bpfkeys.h"
 #include "firewall.h"
+#include "fpdev.h"
+#include "fpsysctl.h"
 #include "local_ack.h"
 #include "local_ack.skel.h"
 #include "log.h"
+#include "sockutil.h"
 
-/* Debian 12's uapi headers predate tcx (kernel 6.6): the value of enum bpf_attach_type. */
-#ifndef BPF_TCX_INGRESS
-#define BPF_TCX_INGRESS 46
-#endif
-
-#define FASTPATH_DEVS_MAX    64
 /*
  * The keys of epoch e + 1 are published this long before its boundary, so
  * that an ACK answering a SYN-ACK the queue threads made just after the
@@ -128,13 +123,12 @@ const char *fastpath_devices(const struct fastpath *f)
  * same, or it would stay behind for a whole rotation.
  */
 #define FASTPATH_KEY_SLACK   0.01
-
-/* A tcx link of the program: closing fd detaches it. */
-struct fastpath_dev {
-	int fd;
-	unsigned ifindex;
-	char name[IF_NAMESIZE];
-};
+/*
+ * After a failed key publish, the next attempt this much later, until one
+ * succeeds: waiting for the next tick would leave the program a whole
+ * rotation behind the queue threads, refusing every cookie they make.
+ */
+#define FASTPATH_KEY_RETRY   0.25
 
 /* Ring-buffer reads per readiness: a steady stream of reports does not starve the loop. */
 #define FASTPATH_DONE_ROUNDS 8
@@ -153,10 +147,13 @@ struct fastpath {
 	struct ring_buffer *done; /* sg_local_done */
 	ev_io done_io;
 	struct fastpath_sink sink;
+	ev_timer retry;        /* while a key publish keeps failing */
+	uint64_t key_failures; /* failed publishes since the start */
+	unsigned key_pending;  /* failed publishes since the last success */
 	uint32_t rotation;
-	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
-	size_t n_devs;
-	char devices[FASTPATH_DEVS_MAX * (IF_NAMESIZE + 1) + 1]; /* their names, for the log */
+	struct fpdev *devs;         /* the links, one per device */
+	const struct conf *conf;    /* the configuration in use (the reload's generation) */
+	struct fpsysctl_values sys; /* the kernel switches when last looked at */
 	struct fastpath_slot slots[SG_LOCAL_SLOTS];
 	uint32_t gen; /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
 	int ncpus;
@@ -186,107 +183,72 @@ int fastpath_conf_check(const struct conf *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* ---- devices ---- */
+/* ---- kernel switches ---- */
 
-/* Up, not loopback, Ethernet framing (the program reads an Ethernet header). */
-static bool device_usable(int sock, const char *name, const char **why)
+static void sysctl_read(struct fpsysctl_values *v)
 {
-	struct ifreq ifr;
-
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	if (ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) {
-		*why = "flags unreadable";
-		return false;
-	}
-	if (ifr.ifr_flags & IFF_LOOPBACK) {
-		*why = "loopback (the firewall leaves it alone too)";
-		return false;
-	}
-	if (!(ifr.ifr_flags & IFF_UP)) {
-		*why = "down";
-		return false;
-	}
-	if (ioctl(sock, SIOCGIFHWADDR, &ifr) < 0 || ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-		*why = "not an Ethernet device";
-		return false;
-	}
-	return true;
+	v->syncookies = sock_sysctl_ipv4("tcp_syncookies");
+	v->timestamps = sock_sysctl_ipv4("tcp_timestamps");
+	v->sack = sock_sysctl_ipv4("tcp_sack");
+	v->window_scaling = sock_sysctl_ipv4("tcp_window_scaling");
 }
 
-static int tcx_attach(int prog_fd, unsigned ifindex)
-{
-	LIBBPF_OPTS(bpf_link_create_opts, opts);
+enum sysctl_mode {
+	SC_PRINT,    /* every issue on out (synguardd -t); -1 when there is one */
+	SC_REFUSE,   /* -1 with the first issue breaking every handshake in err; no log */
+	SC_WARN,     /* as SC_REFUSE, and the issues breaking some handshakes logged */
+	SC_WARN_ALL, /* every issue logged (the switches changed under a running daemon) */
+};
 
-	return bpf_link_create(prog_fd, (int)ifindex, BPF_TCX_INGRESS, &opts);
+/* The switches v of this network namespace against c's local listeners (fpsysctl.h). */
+static int sysctl_check(const struct conf *c, const struct fpsysctl_values *v,
+                        enum sysctl_mode mode, FILE *out, char *err, size_t errlen)
+{
+	size_t n = fpsysctl_check(c, v, NULL, 0);
+	struct fpsysctl_issue *is = n ? calloc(n, sizeof(*is)) : NULL;
+	int rc = 0;
+
+	if (n && !is) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	n = fpsysctl_check(c, v, is, n);
+	for (size_t i = 0; i < n; i++) {
+		char line[512];
+
+		fpsysctl_describe(c, &is[i], line, sizeof(line));
+		if (mode == SC_PRINT) {
+			fprintf(out, "fast path: %s\n", line);
+			rc = -1;
+		} else if (is[i].harm == FPSYSCTL_EVERY && mode != SC_WARN_ALL) {
+			if (rc == 0)
+				snprintf(err, errlen, "%s", line);
+			rc = -1;
+		} else if (mode != SC_REFUSE) {
+			log_warnx("fast path: %s", line);
+		}
+	}
+	free(is);
+	return rc;
 }
 
-/*
- * Attaches to every usable device not among devs[0..n); out (when given)
- * hears about each device. keep: the new links join devs, otherwise they are
- * closed at once (a trial). Returns the new number of links in devs.
- */
-static size_t attach_all(int prog_fd, struct fastpath_dev *devs, size_t n, size_t max, FILE *out,
-                         bool keep)
+/* Now and then: switches changed under the running daemon are reported once. */
+static void sysctl_watch(struct fastpath *f)
 {
-	struct if_nameindex *ifs = if_nameindex(), *i;
-	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct fpsysctl_values v;
+	char err[8];
 
-	for (i = ifs; ifs && sock >= 0 && i->if_index != 0; i++) {
-		const char *why = NULL;
-		bool have = false;
-		int fd;
-
-		for (size_t k = 0; k < n && !have; k++)
-			have = devs[k].ifindex == i->if_index;
-		if (have)
-			continue;
-		if (!device_usable(sock, i->if_name, &why)) {
-			if (out)
-				fprintf(out, "fast path: device %s: skipped: %s\n", i->if_name,
-				        why);
-			continue;
-		}
-		if (n == max) {
-			if (out)
-				fprintf(out,
-				        "fast path: device %s: skipped: more than %zu devices\n",
-				        i->if_name, max);
-			else
-				log_warnx(
-				    "fast path: device %s: not covered: more than %zu devices",
-				    i->if_name, max);
-			continue;
-		}
-		fd = tcx_attach(prog_fd, i->if_index);
-		if (fd < 0) {
-			int e = errno;
-
-			if (out)
-				fprintf(out, "fast path: device %s: tcx attach failed: %s%s\n",
-				        i->if_name, strerror(e),
-				        e == EINVAL ? " (tcx needs kernel >= 6.6)" : "");
-			else
-				log_warnx("fast path: device %s: tcx attach failed: %s", i->if_name,
-				          strerror(e));
-			continue;
-		}
-		if (out)
-			fprintf(out, "fast path: device %s: tcx ingress attach OK\n", i->if_name);
-		if (!keep) {
-			close(fd);
-			continue;
-		}
-		devs[n].fd = fd;
-		devs[n].ifindex = i->if_index;
-		snprintf(devs[n].name, sizeof(devs[n].name), "%s", i->if_name);
-		n++;
+	sysctl_read(&v);
+	if (memcmp(&v, &f->sys, sizeof(v)) == 0)
+		return;
+	f->sys = v;
+	if (fpsysctl_check(f->conf, &v, NULL, 0) == 0) {
+		log_info("fast path: the net.ipv4 switches changed; they allow what the local "
+		         "listeners' policies grant");
+		return;
 	}
-	if (sock >= 0)
-		close(sock);
-	if (ifs)
-		if_freenameindex(ifs);
-	return n;
+	log_warnx("fast path: the net.ipv4 switches changed:");
+	(void)sysctl_check(f->conf, &v, SC_WARN_ALL, NULL, err, sizeof(err));
 }
 
 /* ---- maps ---- */
@@ -408,6 +370,16 @@ static bool acl_old(const void *k, const void *arg)
 	return (tag & SG_LOCAL_GEN_BIT) != *(const uint32_t *)arg;
 }
 
+/* True when c has a local listener of that name. */
+static bool local_named(const struct conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (c->listeners[i].handoff == CONF_HANDOFF_LOCAL &&
+		    strcmp(c->listeners[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 static bool listener_gone(const void *k, const void *arg)
 {
 	const struct conf *c = arg;
@@ -425,18 +397,24 @@ static bool listener_gone(const void *k, const void *arg)
 }
 
 /*
- * The new generation's ACL entries first, then the listeners (each update
- * replaces one value atomically, and with it the ACL generation it reads),
- * then what c no longer has.
+ * The new generation's ACL entries first; then the listeners c no longer
+ * has leave the map and their slots (the map and the slots hold
+ * SG_LOCAL_SLOTS each, and a reload may replace every listener); then the
+ * listeners of c (each update replaces one value atomically, and with it the
+ * ACL generation it reads; a kept listener keeps its slot, so its counters
+ * run on); last the old generation's ACL entries.
  */
 static void maps_apply(struct fastpath *f, const struct conf *c)
 {
 	int lfd = bpf_map__fd(f->skel->maps.sg_local_listeners);
 	uint32_t gen = f->gen ^ SG_LOCAL_GEN_BIT;
-	bool keep[SG_LOCAL_SLOTS] = {false};
 
 	for (size_t i = 0; i < c->n_policies; i++)
 		acl_write(f, &c->policies[i], gen | (uint32_t)i);
+	map_prune(lfd, sizeof(struct sg_local_key), listener_gone, c);
+	for (int i = 0; i < SG_LOCAL_SLOTS; i++)
+		if (f->slots[i].name[0] && !local_named(c, f->slots[i].name))
+			f->slots[i].name[0] = '\0';
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct conf_listener *l = &c->listeners[i];
 		const struct conf_policy *p = &c->policies[l->policy];
@@ -451,7 +429,6 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 			slot = slot_take(f, l->name);
 		if (slot < 0)
 			continue; /* fastpath_conf_check refuses more */
-		keep[slot] = true;
 		memset(&v, 0, sizeof(v));
 		v.slot = (uint32_t)slot;
 		v.policy = gen | (uint32_t)l->policy;
@@ -465,26 +442,65 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 		if (bpf_map_update_elem(lfd, &k, &v, BPF_ANY) < 0)
 			log_warnx("fast path: listener %s: %s", l->name, strerror(errno));
 	}
-	map_prune(lfd, sizeof(struct sg_local_key), listener_gone, c);
 	map_prune(bpf_map__fd(f->skel->maps.sg_local_acl4), sizeof(struct sg_local_acl4), acl_old,
 	          &gen);
 	map_prune(bpf_map__fd(f->skel->maps.sg_local_acl6), sizeof(struct sg_local_acl6), acl_old,
 	          &gen);
-	for (int i = 0; i < SG_LOCAL_SLOTS; i++)
-		if (!keep[i])
-			f->slots[i].name[0] = '\0';
 	f->gen = gen;
 }
 
 /* ---- keys ---- */
 
+static void retry_stop(struct fastpath *f)
+{
+	if (!ev_is_active(&f->retry))
+		return;
+	ev_ref(f->loop);
+	ev_timer_stop(f->loop, &f->retry);
+}
+
+/*
+ * A failed publish is tried again every FASTPATH_KEY_RETRY seconds (for the
+ * epoch of that moment) until it succeeds; the failures are counted and
+ * logged at most every 10 s, the recovery once.
+ */
 static void keys_now(struct fastpath *f)
 {
 	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD + FASTPATH_KEY_SLACK) /
 	                            f->rotation);
 
-	if (bpfkeys_set_epoch(f->keys, epoch) < 0)
-		log_warn("fast path: cookie keys of epoch %u", epoch);
+	if (bpfkeys_set_epoch(f->keys, epoch) < 0) {
+		int e = errno;
+
+		f->key_failures++;
+		f->key_pending++;
+		log_warnx_ratelimited(10,
+		                      "fast path: publishing the cookie keys of epoch %u: %s (%llu "
+		                      "failures in all): the program refuses new cookies until it "
+		                      "succeeds; trying again every %.2f s",
+		                      epoch, strerror(e), (unsigned long long)f->key_failures,
+		                      FASTPATH_KEY_RETRY);
+		if (!ev_is_active(&f->retry)) {
+			ev_timer_set(&f->retry, FASTPATH_KEY_RETRY, FASTPATH_KEY_RETRY);
+			ev_timer_start(f->loop, &f->retry);
+			ev_unref(f->loop);
+		}
+		return;
+	}
+	if (f->key_pending) {
+		log_info("fast path: cookie keys of epoch %u published after %u failed attempts "
+		         "(%llu failures in all)",
+		         epoch, f->key_pending, (unsigned long long)f->key_failures);
+		f->key_pending = 0;
+	}
+	retry_stop(f);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	keys_now(w->data);
 }
 
 static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
@@ -492,6 +508,7 @@ static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
 	(void)loop;
 	(void)revents;
 	keys_now(w->data);
+	sysctl_watch(w->data);
 }
 
 /* ---- handshake reports ---- */
@@ -546,23 +563,6 @@ void fastpath_set_sink(struct fastpath *f, const struct fastpath_sink *sink)
 
 /* ---- life ---- */
 
-/* Attaches to the usable devices not covered yet; the log names the new ones. */
-static void attach_new(struct fastpath *f)
-{
-	size_t before = f->n_devs, used = 0;
-
-	f->n_devs = attach_all(bpf_program__fd(f->skel->progs.sg_local_ack), f->devs, f->n_devs,
-	                       FASTPATH_DEVS_MAX, NULL, true);
-	for (size_t i = 0; i < f->n_devs; i++) {
-		used += (size_t)snprintf(f->devices + used, sizeof(f->devices) - used, "%s%s",
-		                         i ? " " : "", f->devs[i].name);
-		if (used >= sizeof(f->devices))
-			used = sizeof(f->devices) - 1;
-	}
-	for (size_t i = before; before && i < f->n_devs; i++)
-		log_info("fast path: TC ingress program attached to %s too", f->devs[i].name);
-}
-
 static struct local_ack *load(char *err, size_t errlen)
 {
 	struct local_ack *skel;
@@ -574,6 +574,18 @@ static struct local_ack *load(char *err, size_t errlen)
 		return NULL;
 	}
 	rc = local_ack__load(skel);
+	if (rc == -EPERM) {
+		snprintf(
+		    err, errlen,
+		    "loading the BPF program: %s: CAP_BPF and CAP_PERFMON (with CAP_NET_ADMIN) "
+		    "and the bpf() system call are needed at start; under systemd install "
+		    "the drop-in " SYNGUARD_DROPIN " as "
+		    "/etc/systemd/system/synguard.service.d/local-handoff.conf and run "
+		    "systemctl daemon-reload",
+		    strerror(-rc));
+		local_ack__destroy(skel);
+		return NULL;
+	}
 	if (rc < 0) {
 		snprintf(
 		    err, errlen,
@@ -598,12 +610,19 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 	}
 	f->loop = loop;
 	f->rotation = c->daemon.cookie_rotation;
+	ev_init(&f->retry, on_retry);
+	f->retry.data = f;
 	f->ncpus = libbpf_num_possible_cpus();
 	if (f->ncpus <= 0 || !(f->percpu = calloc((size_t)f->ncpus, sizeof(uint64_t)))) {
 		snprintf(err, errlen, "cannot count the possible CPUs");
 		free(f);
 		return NULL;
 	}
+	/* before the load: a start that cannot take a single connection fails at once */
+	f->conf = c;
+	sysctl_read(&f->sys);
+	if (sysctl_check(c, &f->sys, SC_WARN, NULL, err, errlen) < 0)
+		goto fail;
 	if (!(f->skel = load(err, errlen)))
 		goto fail;
 	f->keys = bpfkeys_new(bpf_map__fd(f->skel->maps.sg_cookie_keys), master);
@@ -623,8 +642,12 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		goto fail;
 	}
 	maps_apply(f, c);
-	attach_new(f);
-	if (f->n_devs == 0) {
+	f->devs = fpdev_new(loop, bpf_program__fd(f->skel->progs.sg_local_ack));
+	if (!f->devs) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (fpdev_count(f->devs) == 0) {
 		snprintf(err, errlen,
 		         "could not attach to any device (up, not loopback, Ethernet; tcx needs "
 		         "kernel >= 6.6)");
@@ -657,8 +680,9 @@ void fastpath_free(struct fastpath *f)
 		ev_io_stop(f->loop, &f->done_io);
 	}
 	ring_buffer__free(f->done);
-	for (size_t i = 0; i < f->n_devs; i++)
-		close(f->devs[i].fd);
+	if (f->loop)
+		retry_stop(f);
+	fpdev_free(f->devs);
 	bpfkeys_free(f->keys);
 	local_ack__destroy(f->skel);
 	stats_block_free(&f->block);
@@ -674,16 +698,31 @@ int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *
 		         "only when a listener uses it: restart synguardd");
 		return -1;
 	}
-	return fastpath_conf_check(c, err, errlen);
+	if (fastpath_conf_check(c, err, errlen) < 0)
+		return -1;
+	if (f) {
+		struct fpsysctl_values v;
+
+		sysctl_read(&v);
+		return sysctl_check(c, &v, SC_REFUSE, NULL, err, errlen);
+	}
+	return 0;
 }
 
 void fastpath_update(struct fastpath *f, const struct conf *c)
 {
+	char err[8];
+
 	if (!f)
 		return;
+	/* what fastpath_check_update let through still breaks some handshakes: say so */
+	f->conf = c;
+	sysctl_read(&f->sys);
+	(void)sysctl_check(c, &f->sys, SC_WARN, NULL, err, sizeof(err));
 	maps_apply(f, c);
-	/* devices that came up since: attaching needs CAP_NET_ADMIN only, which stays */
-	attach_new(f);
+	/* devices gone since free their places; devices that came up since get a link
+	 * (attaching needs CAP_NET_ADMIN only, which stays) */
+	fpdev_scan(f->devs);
 }
 
 const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *view)
@@ -712,7 +751,7 @@ const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *
 
 const char *fastpath_devices(const struct fastpath *f)
 {
-	return f ? f->devices : "";
+	return f ? fpdev_names(f->devs) : "";
 }
 
 /* ---- synguardd -t ---- */
@@ -736,10 +775,9 @@ int fastpath_report(FILE *out, const struct conf *c)
 {
 	struct btf *btf;
 	struct local_ack *skel;
-	struct fastpath_dev devs[FASTPATH_DEVS_MAX];
+	struct fpsysctl_values sys;
 	char err[256];
-	int ok = 0, sc = -1;
-	FILE *sf;
+	int ok = 0;
 
 	if (!fastpath_wanted(c))
 		return 0;
@@ -763,24 +801,15 @@ int fastpath_report(FILE *out, const struct conf *c)
 		fprintf(out, "fast path: kernel: tcx present\n");
 	}
 	btf__free(btf);
-	if ((sf = fopen("/proc/sys/net/ipv4/tcp_syncookies", "re"))) {
-		if (fscanf(sf, "%d", &sc) != 1)
-			sc = -1;
-		fclose(sf);
-	}
-	if (sc == 0) {
-		fprintf(out, "fast path: net.ipv4.tcp_syncookies is 0 in this network namespace: "
-		             "the kernel takes no connection from the program (set it to 1)\n");
+	/* the switches of this network namespace: each mismatch with a local listener */
+	sysctl_read(&sys);
+	if (sysctl_check(c, &sys, SC_PRINT, out, err, sizeof(err)) < 0)
 		ok = -1;
-	}
+	else
+		fprintf(out, "fast path: net.ipv4 tcp_syncookies, tcp_timestamps, tcp_sack, "
+		             "tcp_window_scaling allow what the local listeners' policies grant\n");
 	/* not a failure: ECN is only refused (handshake.h) */
-	sc = -1;
-	if ((sf = fopen("/proc/sys/net/ipv4/tcp_ecn", "re"))) {
-		if (fscanf(sf, "%d", &sc) != 1)
-			sc = -1;
-		fclose(sf);
-	}
-	if (sc == 0)
+	if (sock_sysctl_ipv4("tcp_ecn") == 0)
 		fprintf(out,
 		        "fast path: net.ipv4.tcp_ecn is 0 in this network namespace: ECN-setup "
 		        "SYNs are answered without ECE (no ECN)\n");
@@ -792,8 +821,7 @@ int fastpath_report(FILE *out, const struct conf *c)
 	}
 	fprintf(out, "fast path: program loads (verifier OK)\n");
 	/* one line per device: attached and detached at once, or why not */
-	(void)attach_all(bpf_program__fd(skel->progs.sg_local_ack), devs, 0, FASTPATH_DEVS_MAX, out,
-	                 false);
+	fpdev_report(out, bpf_program__fd(skel->progs.sg_local_ack));
 	local_ack__destroy(skel);
 	return 0;
 }

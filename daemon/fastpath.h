@@ -1,10 +1,11 @@
 /*
  * The kernel fast path of listeners with handoff "local": the TC ingress
  * program bpf/local_ack.bpf.c, attached with tcx links to every up,
- * non-loopback Ethernet device (at start, and at each reload for devices
- * that came up since), checks the handshake ACKs with the daemon's cookie
- * and hands valid ones to the server's own listening socket. SYNs
- * stay on the NFQUEUE path (the firewall queues no ACK of such listeners).
+ * non-loopback Ethernet device (at start, then as devices come and go:
+ * rtnetlink link events, and each reload), checks the handshake ACKs with
+ * the daemon's cookie and hands valid ones to the server's own listening
+ * socket. SYNs stay on the NFQUEUE path (the firewall queues no ACK of such
+ * listeners).
  *
  * Lifecycle: the links are file descriptors of this process, so the
  * programs go when the daemon goes, however it ends (no pins, nothing left
@@ -13,7 +14,13 @@
  * drop; afterwards only map updates are made, through the open map fds.
  *
  * Keys: derived from the same master as the queue threads' (bpfkeys.h),
- * published a little before each epoch boundary (see fastpath.c).
+ * published a little before each epoch boundary (see fastpath.c); a failed
+ * publish is tried again every 0.25 s until it succeeds, counted in the log.
+ *
+ * Kernel switches: the kernel builds each connection from the cookie's
+ * options and refuses options its net.ipv4 switches turn off (fpsysctl.h):
+ * fastpath_new fails when every handshake would, and logs what breaks some;
+ * switches changed later are reported at the next key tick.
  *
  * Half-open entries: for a listener whose policy has mode stateful or auto,
  * the program reports each handshake it completed (struct fastpath_done,
@@ -87,9 +94,12 @@ void fastpath_set_sink(struct fastpath *f, const struct fastpath_sink *sink);
 void fastpath_free(struct fastpath *f);
 
 /*
- * Reload: the maps follow c without detaching, and devices that came up
- * since get a link too (CAP_NET_ADMIN suffices). fastpath_check_update
- * refuses, before anything changes, a c this fast path cannot serve.
+ * Reload: the maps follow c without detaching (listeners that go free their
+ * slots before new ones take theirs), links of devices gone are released
+ * and devices that came up since get a link too (CAP_NET_ADMIN suffices).
+ * fastpath_check_update refuses, before anything changes, a c this fast path
+ * cannot serve, or one under which the kernel would refuse every handshake
+ * (fpsysctl.h); fastpath_update logs what breaks only some.
  */
 int fastpath_check_update(const struct fastpath *f, const struct conf *c, char *err, size_t errlen);
 void fastpath_update(struct fastpath *f, const struct conf *c);

@@ -407,7 +407,8 @@ int main(int argc, char **argv)
 		sodium_memzero(d.cookie_master, sizeof(d.cookie_master));
 		if (fastpath_report(stdout, d.conf) < 0) {
 			fprintf(stderr,
-			        "synguardd: %s: handoff \"local\" cannot work here (see above)\n",
+			        "synguardd: %s: handoff \"local\" cannot work here, or not for "
+			        "every client (see above)\n",
 			        conf_path);
 			conf_free(d.conf);
 			return 1;

@@ -299,7 +299,7 @@ int privdrop_check_exact(const struct privdrop_creds *c, const struct privdrop_w
 	}
 	if (extra("effective", c->cap_eff, want->caps_max, err, errlen) < 0 ||
 	    extra("permitted", c->cap_prm, want->caps_max, err, errlen) < 0 ||
-	    extra("bounding", c->cap_bnd, want->caps_max, err, errlen) < 0 ||
+	    extra("bounding", c->cap_bnd, want->caps_max | want->bounding_extra, err, errlen) < 0 ||
 	    extra("ambient", c->cap_amb, want->ambient_max, err, errlen) < 0 ||
 	    extra("inheritable", c->cap_inh, want->ambient_max, err, errlen) < 0)
 		return -1;
@@ -697,6 +697,9 @@ int privdrop_run(const struct conf *conf, char *err, size_t errlen)
 		want.gid = getegid();
 		want.caps_max = PRIVDROP_CAPS_MAX;
 		want.ambient_max = PRIVDROP_CAPS_MAX;
+		for (size_t i = 0; i < conf->n_listeners; i++)
+			if (conf->listeners[i].handoff == CONF_HANDOFF_LOCAL)
+				want.bounding_extra = 1ULL << CAP_BPF | 1ULL << CAP_PERFMON;
 		return verify_as_is(conf, &want, err, errlen);
 	}
 	want.caps_max = want.caps;

@@ -67,6 +67,9 @@ struct privdrop_want {
 	uint64_t ambient;     /* must be ambient (and so inheritable) */
 	uint64_t caps_max;    /* nothing beyond this effective, permitted or in the bounding set */
 	uint64_t ambient_max; /* nothing beyond this ambient or inheritable */
+	/* also allowed in the bounding set: handoff "local"'s CAP_BPF and CAP_PERFMON, which
+	 * the unit's drop-in grants and only CAP_SETPCAP could take out of it again */
+	uint64_t bounding_extra;
 };
 
 /* Pure. The capabilities a configuration needs: PRIVDROP_CAPS_BASE, plus

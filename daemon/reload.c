@@ -17,6 +17,7 @@
 #include "cidr.h"
 #include "firewall.h"
 #include "log.h"
+#include "sockutil.h"
 #include "policy.h"
 
 #define CONF_SIZE_MAX (1 << 20)
@@ -108,14 +109,9 @@ static void gen_free(struct queue_gen *g)
  */
 static bool host_accepts_ecn(const struct conf *c)
 {
-	FILE *f = fopen("/proc/sys/net/ipv4/tcp_ecn", "re");
-	int v = 0;
-	bool ok;
+	int v = sock_sysctl_ipv4("tcp_ecn");
 
-	ok = f && fscanf(f, "%d", &v) == 1;
-	if (f)
-		fclose(f);
-	if (ok)
+	if (v >= 0)
 		return v != 0;
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		if (c->listeners[i].handoff == CONF_HANDOFF_LOCAL) {

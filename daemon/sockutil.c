@@ -201,3 +201,18 @@ int sock_mkdir_p(const char *dir, mode_t mode, char *err, size_t errlen)
 	}
 	return created;
 }
+
+int sock_sysctl_ipv4(const char *name)
+{
+	char path[64];
+	FILE *f;
+	int v = -1;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/%s", name);
+	if ((f = fopen(path, "re"))) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}

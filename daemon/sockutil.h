@@ -53,4 +53,7 @@ void sock_unix_unlink(const char *path, const struct stat *st);
  * when this call created dir itself, 0 when it existed as a directory, -1 + err. */
 int sock_mkdir_p(const char *dir, mode_t mode, char *err, size_t errlen);
 
+/* The integer value of net.ipv4.NAME in this network namespace, -1 when unreadable. */
+int sock_sysctl_ipv4(const char *name);
+
 #endif

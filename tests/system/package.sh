@@ -21,8 +21,16 @@
 #    service active and the policy as it was, on a broken file;
 #  - `kill -STOP` gets the daemon restarted by the watchdog (WatchdogSec
 #    lowered to 3 s by a drop-in) within WatchdogSec + RestartSec + 5 s;
-#  - `systemctl stop` leaves no firewall rule; `apt-get purge` after
-#    `systemctl enable` leaves no file but the synguard account.
+#  - `systemctl stop` leaves no firewall rule;
+#  - handoff "local" (the kernel fast path, where the package has it): the
+#    package ships the drop-in systemd/local-handoff.conf and the man page
+#    says where it goes; without it the start fails and the journal says to
+#    install it; with it, an unmodified server (socat) on the protected port
+#    gets curl's connections through the TC program (tc.* handoffs), the
+#    daemon keeps no CAP_BPF or CAP_PERFMON once started, `systemd-analyze
+#    security` stays at most 2.0, and a stop leaves no program, link or map;
+#  - `apt-get purge` after `systemctl enable` leaves no file but the synguard
+#    account.
 # Skips (77) unless root with mmdebstrap, systemd-nspawn and cpack; every
 # machine, namespace and file it made goes at exit, failed or not.
 #   SYNGUARD_DEBIAN_MIRROR=URL  the mirror (default: apt's own Debian source)
@@ -34,7 +42,7 @@ skip() {
 	exit 77
 }
 [ "$(id -u)" = 0 ] || skip "needs root (mmdebstrap, systemd-nspawn, namespaces)"
-for t in mmdebstrap systemd-nspawn nsenter cpack dpkg-deb curl ip; do
+for t in mmdebstrap systemd-nspawn nsenter cpack dpkg-deb curl ip python3; do
 	command -v $t >/dev/null || skip "$t not installed (tests/deps.sh)"
 done
 build=$(cd "$1" && pwd) || exit 2
@@ -178,9 +186,12 @@ ip -n "$NS_CLI" link set "$VETH_CLI" up
 mkdir -p /run/systemd/nspawn
 # CAP_NET_ADMIN: nspawn drops it in a network namespace it did not make; the
 # service needs it (NFQUEUE, TCP_REPAIR, iptables), so its bounding set too.
+# CAP_BPF, CAP_PERFMON and bpf(2), which nspawn withholds too: the local
+# handoff's load (the unit grants them only with its drop-in).
 systemd-nspawn -q -D "$root" --volatile=overlay --boot --console=pipe --register=no \
 	--keep-unit --machine="$id" --network-namespace-path="/run/netns/$NS_SRV" \
-	--capability=CAP_NET_ADMIN --bind-ro="$pkg:/srv/synguard" >"$tmp/nspawn.log" 2>&1 &
+	--capability=CAP_NET_ADMIN,CAP_BPF,CAP_PERFMON --system-call-filter=bpf \
+	--bind-ro="$pkg:/srv/synguard" >"$tmp/nspawn.log" 2>&1 &
 NSPAWN_PID=$!
 boot_pid1() {
 	PID1=$(pgrep -P "$NSPAWN_PID" -x systemd)
@@ -400,6 +411,138 @@ left=$(ip netns exec "$NS_SRV" iptables-save; ip netns exec "$NS_SRV" ip6tables-
 echo "$left" | grep -q SYNGUARD && fail "rules left after stop: $(echo "$left" | grep SYNGUARD)"
 echo "$left" | grep -q NFQUEUE && fail "NFQUEUE rules left after stop"
 ok "systemctl stop: no SYNGUARD chain, no NFQUEUE rule"
+
+# ---- handoff "local": the kernel fast path under the unit and its drop-in ----
+dropin_src=/usr/share/synguard/systemd/local-handoff.conf
+dropin_dir=/etc/systemd/system/synguard.service.d
+vm test -s $dropin_src || fail "the package does not ship $dropin_src"
+man5=$(vm sh -c 'zcat /usr/share/man/man5/synguard.conf.5.gz 2>/dev/null || cat /usr/share/man/man5/synguard.conf.5 2>/dev/null' | tr -d '\\')
+[ -n "$man5" ] || man5=$(tr -d '\\' <"$src/daemon/man/synguard.conf.5") # minbase may drop man pages
+echo "$man5" | grep -q "$dropin_dir/local-handoff.conf" ||
+	fail "synguard.conf(5) does not say where the drop-in goes"
+vm grep -q "$dropin_dir/local-handoff.conf" $dropin_src || fail "the drop-in does not say where it goes"
+ok "the package ships $dropin_src; it and synguard.conf(5) say where it goes"
+LPORT=81
+awk -v srv4=$SRV4 -v port=$LPORT '
+{ print }
+/^listeners = \(/ {
+	printf "\t{ name = \"direct\"; address = \"%s\"; port = %d; handoff = \"local\"; },\n", srv4, port }
+' "$tmp/changed.conf" >"$tmp/local.conf"
+put_conf "$tmp/local.conf"
+if vm synguardd -t -c /etc/synguard/synguard.conf 2>&1 | grep -q "built without"; then
+	ok "handoff local: this package is built without the fast path, not tested"
+else
+	# the unmodified server: listens on the protected address and port itself
+	vm systemd-run -q --unit=sglocal socat TCP-LISTEN:$LPORT,bind=$SRV4,reuseaddr,fork \
+		"EXEC:/bin/sh /run/hello.sh" || fail "the local server"
+	local_up() { ip netns exec "$NS_SRV" sh -c "ss -Htln 'sport = :$LPORT' | grep -q ."; }
+	wait_for 10 "the local server" local_up
+	vm synguardd -t -c /etc/synguard/synguard.conf >"$tmp/check-local.log" 2>&1 ||
+		fail "synguardd -t with a local listener: $(cat "$tmp/check-local.log")"
+	ok "synguardd -t: $(grep -c '^fast path:' "$tmp/check-local.log") fast path lines, configuration OK"
+
+	# without the drop-in: refused at start, and the journal says what to install
+	vm systemctl reset-failed synguard >/dev/null 2>&1
+	if vm systemctl start synguard >/dev/null 2>&1; then
+		fail "started with a local listener without the drop-in"
+	fi
+	vm systemctl stop synguard >/dev/null 2>&1 # no restart loop from here on
+	vm systemctl reset-failed synguard >/dev/null 2>&1
+	journal -n 30 >"$tmp/journal-nodropin.txt"
+	grep -q 'fast path (handoff "local"): loading the BPF program: .*local-handoff.conf' \
+		"$tmp/journal-nodropin.txt" ||
+		fail "no clear message without the drop-in: $(tail -n 5 "$tmp/journal-nodropin.txt")"
+	ok "without the drop-in: $(grep -o 'fast path (handoff "local"): .*' "$tmp/journal-nodropin.txt" | tail -n 1)"
+	left=$(ip netns exec "$NS_SRV" iptables-save | grep -c SYNGUARD)
+	expect "the failed start left no rule" "$left" = 0
+
+	security_items() { # the checks systemd-analyze security fails, one per line
+		vm systemd-analyze security synguard --no-pager 2>/dev/null | grep '✗' |
+			sed 's/[[:space:]]\{2,\}/ /g; s/^ *//'
+	}
+	security_items | sort >"$tmp/security-without"
+	vm mkdir -p $dropin_dir
+	vm cp $dropin_src $dropin_dir/local-handoff.conf
+	vm systemctl daemon-reload
+	vm systemctl start synguard || fail "systemctl start with the drop-in: $(journal -n 10)"
+	expect "active with the drop-in" "$(vm systemctl is-active synguard)" = active
+	inv=$(vm systemctl show -P InvocationID synguard)
+	journal _SYSTEMD_INVOCATION_ID="$inv" >"$tmp/journal-local.txt"
+	grep -q "fast path: TC ingress program attached to" "$tmp/journal-local.txt" ||
+		fail "no attach line in the journal: $(tail -n 10 "$tmp/journal-local.txt")"
+	if grep -Ei "warning|more than needed|libbpf" "$tmp/journal-local.txt"; then
+		fail "warnings at start with the drop-in"
+	fi
+	ok "journal: the program attached, no warning"
+	mainpid=$(vm systemctl show -P MainPID synguard)
+	vm cat "/proc/$mainpid/status" >"$tmp/status-local"
+	# once started: the unit's three capabilities, CAP_BPF and CAP_PERFMON dropped
+	base=$(printf '%016x' $(((1 << 10) | (1 << 12) | (1 << 13))))
+	for f in CapEff CapPrm CapAmb; do
+		expect "$f after start: no CAP_BPF, CAP_PERFMON" \
+			"$(awk -v f="$f:" '$1 == f {print $2}' "$tmp/status-local")" = "$base"
+	done
+	# what the drop-in changes in the rating
+	exposure=$(vm systemd-analyze security synguard --no-pager 2>/dev/null |
+		sed -n 's/.*Overall exposure level for synguard.service: \([0-9.]*\).*/\1/p')
+	[ -n "$exposure" ] || fail "systemd-analyze security: no exposure level"
+	security_items | sort >"$tmp/security-with"
+	# The drop-in must add exactly what the load needs, nothing else: CAP_BPF in the
+	# bounding set (CAP_PERFMON has no check of its own) and bpf() from @privileged
+	# (capset, the other one it allows back, is in @privileged too). Each costs
+	# exposure (0.1 and 0.2 in systemd 252's weights): 2.0 becomes 2.1.
+	added=$(comm -13 "$tmp/security-without" "$tmp/security-with")
+	echo "systemd-analyze security: what the drop-in adds:"
+	echo "$added"
+	unexpected=$(echo "$added" | grep -v '^$' |
+		grep -Ev '^✗ (CapabilityBoundingSet=~CAP_BPF|SystemCallFilter=~@privileged) ')
+	[ -z "$unexpected" ] || fail "the drop-in weakens more than the load needs: $unexpected"
+	expect "the drop-in adds CAP_BPF in the bounding set" "$(echo "$added" | grep -c 'CAP_BPF')" = 1
+	expect "the drop-in allows bpf() out of @privileged" "$(echo "$added" | grep -c '@privileged')" = 1
+	awk -v e="$exposure" 'BEGIN { exit !(e <= 2.1) }' ||
+		fail "systemd-analyze security with the drop-in: $exposure > 2.1"
+	ok "systemd-analyze security with the drop-in: $exposure (2.0 and the two above at most)"
+
+	# curl from outside, through the veth: the TC program hands the server its connections
+	tcstat() { vm synguardctl stats --json | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[k]
+print(v)' "$1"; }
+	h0=$(tcstat tc.direct.handoffs) || fail "no tc.direct.handoffs in stats --json"
+	for i in $(seq $N); do
+		body=$(ip netns exec "$NS_CLI" curl -sS --max-time 10 "http://$SRV4:$LPORT/") ||
+			fail "curl http://$SRV4:$LPORT/ ($i)"
+		expect "curl through the local handoff ($i)" "$body" = hello
+	done
+	h=$(tcstat tc.direct.handoffs)
+	expect "tc.direct.handoffs grew by at least $N ($h0 -> $h)" "$h" -ge $((h0 + N))
+	expect "no ACK of the local listener reached the queue" "$(tcstat listeners.direct.handoffs)" = "$h"
+
+	# a stop takes the programs, links and maps along
+	ids() { vm_sh "grep -h '^$1:' /proc/$mainpid/fdinfo/* 2>/dev/null" | awk '{print $2}' | sort -u; }
+	links=$(ids link_id) progs=$(ids prog_id) maps=$(ids map_id)
+	[ -n "$links" ] && [ -n "$progs" ] || fail "the daemon holds no link or program"
+	vm systemctl stop synguard || fail "systemctl stop (local)"
+	gone() {
+		local i
+		for i in $links; do bpftool link show id "$i" >/dev/null 2>&1 && return 1; done
+		for i in $progs; do bpftool prog show id "$i" >/dev/null 2>&1 && return 1; done
+		for i in $maps; do bpftool map show id "$i" >/dev/null 2>&1 && return 1; done
+		return 0
+	}
+	if command -v bpftool >/dev/null; then
+		wait_for 10 "links, programs and maps gone after stop" gone
+		ok "systemctl stop: links $(echo $links), programs $(echo $progs) and $(echo "$maps" | grep -c .) maps gone"
+	else
+		ok "systemctl stop: (no bpftool on this host: the ids were not checked)"
+	fi
+	vm rm -r $dropin_dir
+	vm systemctl daemon-reload
+fi
+vm systemctl stop sglocal 2>/dev/null
+put_conf "$tmp/changed.conf"
 
 # ---- enable, purge ----
 vm systemctl enable synguard >/dev/null 2>&1 || fail "systemctl enable"

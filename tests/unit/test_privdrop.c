@@ -251,6 +251,28 @@ static void test_check_ranges(void **state)
 	assert_non_null(strstr(err, "the process lacks CAP_NET_BIND_SERVICE"));
 }
 
+/* handoff "local" under its drop-in: CAP_BPF and CAP_PERFMON may stay in the bounding set
+ * (only CAP_SETPCAP could take them out), never in the other sets. */
+static void test_check_bounding_extra(void **state)
+{
+	struct privdrop_creds c = parsed(dropped_status);
+	struct privdrop_want unit = want_fw;
+	const uint64_t bpf = 1ULL << 39 | 1ULL << 38; /* CAP_BPF, CAP_PERFMON */
+	char err[512] = "";
+
+	(void)state;
+	c.cap_bnd |= bpf;
+	expect_exact_fails(&c, &unit,
+	                   "bounding capability set holds more than needed: "
+	                   "CAP_PERFMON CAP_BPF");
+	unit.bounding_extra = bpf;
+	assert_int_equal(privdrop_check_exact(&c, &unit, err, sizeof(err)), 0);
+	c.cap_eff |= bpf;
+	expect_exact_fails(&c, &unit,
+	                   "effective capability set holds more than needed: "
+	                   "CAP_PERFMON CAP_BPF");
+}
+
 static struct conf *conf_of(const char *text)
 {
 	struct conf *c = NULL;
@@ -354,11 +376,17 @@ static void test_self(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse),        cmocka_unit_test(test_parse_root_and_groups),
-	    cmocka_unit_test(test_parse_errors), cmocka_unit_test(test_check_exact),
-	    cmocka_unit_test(test_check_needed), cmocka_unit_test(test_check_ranges),
-	    cmocka_unit_test(test_needed_caps),  cmocka_unit_test(test_caps_str),
-	    cmocka_unit_test(test_may),          cmocka_unit_test(test_self),
+	    cmocka_unit_test(test_parse),
+	    cmocka_unit_test(test_parse_root_and_groups),
+	    cmocka_unit_test(test_parse_errors),
+	    cmocka_unit_test(test_check_exact),
+	    cmocka_unit_test(test_check_needed),
+	    cmocka_unit_test(test_check_ranges),
+	    cmocka_unit_test(test_check_bounding_extra),
+	    cmocka_unit_test(test_needed_caps),
+	    cmocka_unit_test(test_caps_str),
+	    cmocka_unit_test(test_may),
+	    cmocka_unit_test(test_self),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
