@@ -39,6 +39,12 @@ static const char *const queue_full_names[] = {
     NULL,
 };
 
+static const char *const datapath_names[] = {
+    [CONF_DATAPATH_NFQUEUE] = "nfqueue",
+    [CONF_DATAPATH_XDP] = "xdp",
+    NULL,
+};
+
 static const char *const root_keys[] = {"daemon", "listeners", "policies", NULL};
 static const char *const daemon_keys[] = {
     "queue",           "firewall",
@@ -47,7 +53,8 @@ static const char *const daemon_keys[] = {
     "metrics_listen",  "cookie_secret_file",
     "queue_cpus",      "queue_priority",
     "synack_layer2",   "queue_full",
-    "queue_nice",      NULL,
+    "queue_nice",      "datapath",
+    "devices",         NULL,
 };
 
 static int parse_queue(struct ctx *x, const config_setting_t *s, struct conf_daemon *d)
@@ -83,6 +90,54 @@ static int parse_queue(struct ctx *x, const config_setting_t *s, struct conf_dae
 bad:
 	return conf_fail(x, s, "\"%s\" is not valid: must be %s", conf_quote(v, q, sizeof(q)),
 	                 rule);
+}
+
+#define DEVICES_RULE                                                                               \
+	"a list of at most 64 distinct device names (1..15 bytes, not \".\" or \"..\", no "       \
+	"/, : or white space), e.g. [\"eth0\", \"eth1\"]; [] or no setting: every usable device"
+
+/* The kernel's own rule for a device name (dev_valid_name). */
+static bool valid_ifname(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= CONF_IFNAME_MAX || strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+		return false;
+	for (const char *p = v; *p; p++)
+		if (*p == '/' || *p == ':' || *p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static int parse_devices(struct ctx *x, const config_setting_t *s, struct conf_daemon *d)
+{
+	int n;
+
+	if (!config_setting_is_array(s) && !config_setting_is_list(s))
+		return conf_fail(x, s, "must be " DEVICES_RULE);
+	n = config_setting_length(s);
+	if (n > CONF_DEVICES_MAX)
+		return conf_fail(x, s, "has %d entries: must be " DEVICES_RULE, n);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+		char q[QUOTE_MAX];
+
+		if (!v)
+			return conf_fail(x, s, "entry [%d] is not a string: must be " DEVICES_RULE,
+			                 i);
+		if (!valid_ifname(v))
+			return conf_fail(x, s, "entry [%d] \"%s\" is not a device name: must be " DEVICES_RULE,
+			                 i, conf_quote(v, q, sizeof(q)));
+		for (int k = 0; k < i; k++)
+			if (strcmp(d->devices[k], v) == 0)
+				return conf_fail(x, s,
+				                 "entry [%d] \"%s\" repeats entry [%d]: must be " DEVICES_RULE,
+				                 i, conf_quote(v, q, sizeof(q)), k);
+		memcpy(d->devices[i], v, strlen(v) + 1);
+	}
+	d->n_devices = (uint8_t)n;
+	return 0;
 }
 
 #define USER_RULE                                                                                  \
@@ -168,6 +223,8 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 	d->fail_open = true;
 	d->queue_full = CONF_QUEUE_FULL_DROP;
 	d->synack_layer2 = true;
+	d->datapath = CONF_DATAPATH_NFQUEUE;
+	d->n_devices = 0;
 	snprintf(d->control_socket, sizeof(d->control_socket), "%s", DEFAULT_CONTROL_SOCKET);
 	d->cookie_rotation = 30;
 	snprintf(d->user, sizeof(d->user), "%s", DEFAULT_USER);
@@ -189,6 +246,13 @@ static int parse_daemon(struct ctx *x, const config_setting_t *g, struct conf_da
 	}
 	if ((s = config_setting_get_member(g, "synack_layer2")) &&
 	    conf_want_bool(x, s, &d->synack_layer2) < 0)
+		return -1;
+	if ((s = config_setting_get_member(g, "datapath"))) {
+		if (conf_want_enum(x, s, datapath_names, &e) < 0)
+			return -1;
+		d->datapath = (enum conf_datapath)e;
+	}
+	if ((s = config_setting_get_member(g, "devices")) && parse_devices(x, s, d) < 0)
 		return -1;
 	if ((s = config_setting_get_member(g, "fail_open")) &&
 	    conf_want_bool(x, s, &d->fail_open) < 0)

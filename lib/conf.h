@@ -25,6 +25,8 @@
 #define CONF_QUEUES_MAX 64  /* NFQUEUE numbers per daemon (queue_last - queue_first + 1) */
 #define CONF_USER_MAX   32  /* user name, NUL included */
 #define CONF_FILE_MAX   256 /* other file paths, NUL included */
+#define CONF_DEVICES_MAX 64 /* daemon.devices entries (the fast path's links, fpdev.h) */
+#define CONF_IFNAME_MAX  16 /* IFNAMSIZ, NUL included */
 
 enum conf_firewall { CONF_FW_IPTABLES, CONF_FW_NONE };
 /* local: the protected server itself listens on the listener's address and port; the
@@ -33,6 +35,7 @@ enum conf_handoff { CONF_HANDOFF_PROXY, CONF_HANDOFF_PASSFD, CONF_HANDOFF_LOCAL 
 enum conf_mode { CONF_MODE_COOKIE, CONF_MODE_STATEFUL, CONF_MODE_AUTO };
 enum conf_overflow { CONF_OVERFLOW_DROP, CONF_OVERFLOW_RESET };
 enum conf_queue_full { CONF_QUEUE_FULL_DROP, CONF_QUEUE_FULL_ACCEPT };
+enum conf_datapath { CONF_DATAPATH_NFQUEUE, CONF_DATAPATH_XDP };
 
 #define CONF_CIDRS_MAX 65536 /* entries of one allow or deny list */
 
@@ -135,6 +138,11 @@ struct conf_daemon {
 	int8_t queue_nice;
 	/* answer SYNs at layer 2, on the device and to the MAC they came from (tx.h) */
 	bool synack_layer2;
+	/* where SYNs are answered first: the NFQUEUE path, or XDP in the driver (xdppath.h) */
+	enum conf_datapath datapath;
+	/* datapath "xdp": the devices it attaches to; none listed: every usable device */
+	char devices[CONF_DEVICES_MAX][CONF_IFNAME_MAX];
+	uint8_t n_devices;
 };
 
 struct conf {

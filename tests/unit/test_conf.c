@@ -161,6 +161,8 @@ static void assert_default_daemon(const struct conf_daemon *d)
 	assert_int_equal(d->queue_priority, 0);
 	assert_int_equal(d->queue_nice, 0);
 	assert_true(d->synack_layer2);
+	assert_int_equal(d->datapath, CONF_DATAPATH_NFQUEUE);
+	assert_int_equal(d->n_devices, 0);
 }
 
 static void assert_inet_backend(const struct conf_listener *l, int family, const char *addr,
@@ -223,6 +225,35 @@ static void test_queue_placement(void **state)
 	assert_false(c->daemon.synack_layer2);
 	assert_int_equal(c->daemon.queue_full, CONF_QUEUE_FULL_ACCEPT);
 	assert_int_equal(c->daemon.queue_nice, -20);
+	conf_free(c);
+}
+
+static void test_datapath_xdp(void **state)
+{
+	struct conf *c = NULL;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(conf_parse("daemon: { datapath = \"xdp\"; devices = [\"eth0\", "
+	                            "\"veth-a.10\", \"abcdefghijklmno\"]; };\n"
+	                            "listeners = ( { name = \"w\"; address = \"192.0.2.1\"; "
+	                            "port = 80; backend = \"127.0.0.1:8080\"; } );\n",
+	                            "t.conf", &c, err, sizeof(err)),
+	                 0);
+	assert_int_equal(c->daemon.datapath, CONF_DATAPATH_XDP);
+	assert_int_equal(c->daemon.n_devices, 3);
+	assert_string_equal(c->daemon.devices[0], "eth0");
+	assert_string_equal(c->daemon.devices[1], "veth-a.10");
+	assert_string_equal(c->daemon.devices[2], "abcdefghijklmno");
+	conf_free(c);
+	/* an empty list: every usable device, as without the setting */
+	assert_int_equal(conf_parse("daemon: { datapath = \"nfqueue\"; devices = []; };\n"
+	                            "listeners = ( { name = \"w\"; address = \"192.0.2.1\"; "
+	                            "port = 80; backend = \"127.0.0.1:8080\"; } );\n",
+	                            "t.conf", &c, err, sizeof(err)),
+	                 0);
+	assert_int_equal(c->daemon.datapath, CONF_DATAPATH_NFQUEUE);
+	assert_int_equal(c->daemon.n_devices, 0);
 	conf_free(c);
 }
 
@@ -652,7 +683,7 @@ static const struct bad_text bad_texts[] = {
     {DMN("queues = \"0\";"), "1: daemon.queues: ",
      "unknown key (allowed here: queue, firewall, fail_open, control_socket, cookie_rotation, "
      "user, metrics_listen, cookie_secret_file, queue_cpus, queue_priority, synack_layer2, "
-     "queue_full, queue_nice)"},
+     "queue_full, queue_nice, datapath, devices)"},
     {DMN("queue = 0;"), "1: daemon.queue: ", "must be a string: \"N\" or \"N:M\""},
     {DMN("queue = \"x\";"), "1: daemon.queue: ", "\"x\" is not valid: must be \"N\" or \"N:M\""},
     {DMN("queue = \"\";"), "1: daemon.queue: ", "is not valid"},
@@ -670,6 +701,21 @@ static const struct bad_text bad_texts[] = {
     {DMN("fail_open = \"yes\";"), "1: daemon.fail_open: ", "must be a boolean: true or false"},
     {DMN("fail_open = 1;"), "1: daemon.fail_open: ", "must be a boolean"},
     {DMN("synack_layer2 = \"no\";"), "1: daemon.synack_layer2: ", "must be a boolean"},
+    {DMN("datapath = \"tc\";"),
+     "1: daemon.datapath: ", "\"tc\" is not allowed: must be one of \"nfqueue\", \"xdp\""},
+    {DMN("datapath = 1;"), "1: daemon.datapath: ", "must be a string, one of \"nfqueue\", \"xdp\""},
+    {DMN("devices = \"eth0\";"), "1: daemon.devices: ",
+     "must be a list of at most 64 distinct device names (1..15 bytes"},
+    {DMN("devices = [1];"), "1: daemon.devices: ", "entry [0] is not a string"},
+    {DMN("devices = [\"eth0\", \"\"];"), "1: daemon.devices: ",
+     "entry [1] \"\" is not a device name"},
+    {DMN("devices = [\"abcdefghijklmnop\"];"), "1: daemon.devices: ",
+     "entry [0] \"abcdefghijklmnop\" is not a device name"},
+    {DMN("devices = [\"a/b\"];"), "1: daemon.devices: ", "is not a device name"},
+    {DMN("devices = [\"a b\"];"), "1: daemon.devices: ", "is not a device name"},
+    {DMN("devices = [\"..\"];"), "1: daemon.devices: ", "is not a device name"},
+    {DMN("devices = [\"eth0\", \"eth1\", \"eth0\"];"), "1: daemon.devices: ",
+     "entry [2] \"eth0\" repeats entry [0]"},
     {DMN("queue_full = \"bypass\";"),
      "1: daemon.queue_full: ", "\"bypass\" is not allowed: must be one of \"drop\", \"accept\""},
     {DMN("queue_full = false;"),
@@ -1139,6 +1185,7 @@ int main(void)
 	    cmocka_unit_test(test_minimal_defaults),
 	    cmocka_unit_test(test_full),
 	    cmocka_unit_test(test_queue_placement),
+	    cmocka_unit_test(test_datapath_xdp),
 	    cmocka_unit_test(test_ipv6),
 	    cmocka_unit_test(test_passfd),
 	    cmocka_unit_test(test_local),
