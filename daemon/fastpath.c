@@ -101,7 +101,8 @@ const char *fastpath_devices(const struct fastpath *f)
 #include <bpf/libbpf.h>
 #include <sodium.h>
 
-#include "bpfkeys.h"
+#include "bpfslots.h"
+#include "bpftick.h"
 #include "firewall.h"
 #include "fpdev.h"
 #include "fpsysctl.h"
@@ -110,54 +111,22 @@ const char *fastpath_devices(const struct fastpath *f)
 #include "log.h"
 #include "sockutil.h"
 
-/*
- * The keys of epoch e + 1 are published this long before its boundary, so
- * that an ACK answering a SYN-ACK the queue threads made just after the
- * boundary never meets the program still in epoch e. A cookie of e - 1 then
- * expires this much earlier (the program at e + 1 no longer holds its key).
- */
-#define FASTPATH_KEY_LEAD    0.1
-/*
- * The tick is due at boundary - FASTPATH_KEY_LEAD: should it run a hair
- * early (timer or floating-point rounding), the epoch must change all the
- * same, or it would stay behind for a whole rotation.
- */
-#define FASTPATH_KEY_SLACK   0.01
-/*
- * After a failed key publish, the next attempt this much later, until one
- * succeeds: waiting for the next tick would leave the program a whole
- * rotation behind the queue threads, refusing every cookie they make.
- */
-#define FASTPATH_KEY_RETRY   0.25
-
 /* Ring-buffer reads per readiness: a steady stream of reports does not starve the loop. */
 #define FASTPATH_DONE_ROUNDS 8
 
-struct fastpath_slot {
-	char name[CONF_NAME_MAX];          /* "": free */
-	uint64_t base[SG_LOCAL_NCOUNTERS]; /* the counters when the slot was taken */
-	uint64_t lost;                     /* reports a recipient had no room for */
-};
-
 struct fastpath {
 	struct local_ack *skel;
-	struct bpfkeys *keys;
+	struct bpftick *tick; /* the keys */
 	struct ev_loop *loop;
-	ev_periodic tick;
 	struct ring_buffer *done; /* sg_local_done */
 	ev_io done_io;
 	struct fastpath_sink sink;
-	ev_timer retry;        /* while a key publish keeps failing */
-	uint64_t key_failures; /* failed publishes since the start */
-	unsigned key_pending;  /* failed publishes since the last success */
-	uint32_t rotation;
 	struct fpdev *devs;         /* the links, one per device */
 	const struct conf *conf;    /* the configuration in use (the reload's generation) */
 	struct fpsysctl_values sys; /* the kernel switches when last looked at */
-	struct fastpath_slot slots[SG_LOCAL_SLOTS];
-	uint32_t gen; /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
-	int ncpus;
-	uint64_t *percpu;
+	struct bpfslots *slots;
+	uint64_t lost[SG_LOCAL_SLOTS]; /* per slot: reports a recipient had no room for */
+	uint32_t gen;                  /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
 	struct stats_block block;
 };
 
@@ -300,68 +269,6 @@ static void acl_write(struct fastpath *f, const struct conf_policy *p, uint32_t 
 	}
 }
 
-static uint64_t counter_sum(struct fastpath *f, uint32_t slot, uint32_t id)
-{
-	uint32_t k = slot * SG_LOCAL_NCOUNTERS + id;
-	uint64_t s = 0;
-
-	if (bpf_map_lookup_elem(bpf_map__fd(f->skel->maps.sg_local_counters), &k, f->percpu) < 0)
-		return 0;
-	for (int c = 0; c < f->ncpus; c++)
-		s += f->percpu[c];
-	return s;
-}
-
-static int slot_of(const struct fastpath *f, const char *name)
-{
-	for (int i = 0; i < SG_LOCAL_SLOTS; i++)
-		if (strcmp(f->slots[i].name, name) == 0)
-			return i;
-	return -1;
-}
-
-static int slot_take(struct fastpath *f, const char *name)
-{
-	for (int i = 0; i < SG_LOCAL_SLOTS; i++) {
-		struct fastpath_slot *s = &f->slots[i];
-
-		if (s->name[0])
-			continue;
-		snprintf(s->name, sizeof(s->name), "%s", name);
-		s->lost = 0;
-		for (uint32_t id = 0; id < SG_LOCAL_NCOUNTERS; id++)
-			s->base[id] = counter_sum(f, (uint32_t)i, id);
-		return i;
-	}
-	return -1;
-}
-
-/* Deletes the keys of map fd (of size ksz) that drop() names. */
-static void map_prune(int fd, size_t ksz, bool (*drop)(const void *k, const void *arg),
-                      const void *arg)
-{
-	uint8_t k[sizeof(struct sg_local_acl6) + sizeof(struct sg_local_key)];
-	uint8_t *doomed = NULL;
-	size_t n = 0, cap = 0;
-
-	for (int rc = bpf_map_get_next_key(fd, NULL, k); rc == 0;
-	     rc = bpf_map_get_next_key(fd, k, k)) {
-		if (!drop(k, arg))
-			continue;
-		if (n == cap) {
-			uint8_t *d = realloc(doomed, (cap = cap ? 2 * cap : 64) * ksz);
-
-			if (!d)
-				break;
-			doomed = d;
-		}
-		memcpy(doomed + n++ * ksz, k, ksz);
-	}
-	for (size_t i = 0; i < n; i++)
-		(void)bpf_map_delete_elem(fd, doomed + i * ksz);
-	free(doomed);
-}
-
 static bool acl_old(const void *k, const void *arg)
 {
 	uint32_t tag;
@@ -370,14 +277,9 @@ static bool acl_old(const void *k, const void *arg)
 	return (tag & SG_LOCAL_GEN_BIT) != *(const uint32_t *)arg;
 }
 
-/* True when c has a local listener of that name. */
-static bool local_named(const struct conf *c, const char *name)
+static bool is_local(const struct conf_listener *l)
 {
-	for (size_t i = 0; i < c->n_listeners; i++)
-		if (c->listeners[i].handoff == CONF_HANDOFF_LOCAL &&
-		    strcmp(c->listeners[i].name, name) == 0)
-			return true;
-	return false;
+	return l->handoff == CONF_HANDOFF_LOCAL;
 }
 
 static bool listener_gone(const void *k, const void *arg)
@@ -411,10 +313,8 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 
 	for (size_t i = 0; i < c->n_policies; i++)
 		acl_write(f, &c->policies[i], gen | (uint32_t)i);
-	map_prune(lfd, sizeof(struct sg_local_key), listener_gone, c);
-	for (int i = 0; i < SG_LOCAL_SLOTS; i++)
-		if (f->slots[i].name[0] && !local_named(c, f->slots[i].name))
-			f->slots[i].name[0] = '\0';
+	bpfmap_prune(lfd, sizeof(struct sg_local_key), listener_gone, c);
+	bpfslots_keep(f->slots, c, is_local);
 	for (size_t i = 0; i < c->n_listeners; i++) {
 		const struct conf_listener *l = &c->listeners[i];
 		const struct conf_policy *p = &c->policies[l->policy];
@@ -424,9 +324,9 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 
 		if (l->handoff != CONF_HANDOFF_LOCAL)
 			continue;
-		slot = slot_of(f, l->name);
-		if (slot < 0)
-			slot = slot_take(f, l->name);
+		slot = bpfslots_of(f->slots, l->name);
+		if (slot < 0 && (slot = bpfslots_get(f->slots, l->name)) >= 0)
+			f->lost[slot] = 0;
 		if (slot < 0)
 			continue; /* fastpath_conf_check refuses more */
 		memset(&v, 0, sizeof(v));
@@ -442,73 +342,18 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 		if (bpf_map_update_elem(lfd, &k, &v, BPF_ANY) < 0)
 			log_warnx("fast path: listener %s: %s", l->name, strerror(errno));
 	}
-	map_prune(bpf_map__fd(f->skel->maps.sg_local_acl4), sizeof(struct sg_local_acl4), acl_old,
-	          &gen);
-	map_prune(bpf_map__fd(f->skel->maps.sg_local_acl6), sizeof(struct sg_local_acl6), acl_old,
-	          &gen);
+	bpfmap_prune(bpf_map__fd(f->skel->maps.sg_local_acl4), sizeof(struct sg_local_acl4),
+	             acl_old, &gen);
+	bpfmap_prune(bpf_map__fd(f->skel->maps.sg_local_acl6), sizeof(struct sg_local_acl6),
+	             acl_old, &gen);
 	f->gen = gen;
 }
 
 /* ---- keys ---- */
 
-static void retry_stop(struct fastpath *f)
+static void on_tick(void *arg)
 {
-	if (!ev_is_active(&f->retry))
-		return;
-	ev_ref(f->loop);
-	ev_timer_stop(f->loop, &f->retry);
-}
-
-/*
- * A failed publish is tried again every FASTPATH_KEY_RETRY seconds (for the
- * epoch of that moment) until it succeeds; the failures are counted and
- * logged at most every 10 s, the recovery once.
- */
-static void keys_now(struct fastpath *f)
-{
-	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD + FASTPATH_KEY_SLACK) /
-	                            f->rotation);
-
-	if (bpfkeys_set_epoch(f->keys, epoch) < 0) {
-		int e = errno;
-
-		f->key_failures++;
-		f->key_pending++;
-		log_warnx_ratelimited(10,
-		                      "fast path: publishing the cookie keys of epoch %u: %s (%llu "
-		                      "failures in all): the program refuses new cookies until it "
-		                      "succeeds; trying again every %.2f s",
-		                      epoch, strerror(e), (unsigned long long)f->key_failures,
-		                      FASTPATH_KEY_RETRY);
-		if (!ev_is_active(&f->retry)) {
-			ev_timer_set(&f->retry, FASTPATH_KEY_RETRY, FASTPATH_KEY_RETRY);
-			ev_timer_start(f->loop, &f->retry);
-			ev_unref(f->loop);
-		}
-		return;
-	}
-	if (f->key_pending) {
-		log_info("fast path: cookie keys of epoch %u published after %u failed attempts "
-		         "(%llu failures in all)",
-		         epoch, f->key_pending, (unsigned long long)f->key_failures);
-		f->key_pending = 0;
-	}
-	retry_stop(f);
-}
-
-static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	keys_now(w->data);
-}
-
-static void on_tick(struct ev_loop *loop, ev_periodic *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	keys_now(w->data);
-	sysctl_watch(w->data);
+	sysctl_watch(arg);
 }
 
 /* ---- handshake reports ---- */
@@ -533,7 +378,7 @@ static int on_done(void *ctx, void *data, size_t size)
 	if (f->sink.deliver)
 		refused = f->sink.deliver(f->sink.arg, &d);
 	if (refused && e->slot < SG_LOCAL_SLOTS)
-		f->slots[e->slot].lost++;
+		f->lost[e->slot]++;
 	return 0;
 }
 
@@ -609,15 +454,6 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		return NULL;
 	}
 	f->loop = loop;
-	f->rotation = c->daemon.cookie_rotation;
-	ev_init(&f->retry, on_retry);
-	f->retry.data = f;
-	f->ncpus = libbpf_num_possible_cpus();
-	if (f->ncpus <= 0 || !(f->percpu = calloc((size_t)f->ncpus, sizeof(uint64_t)))) {
-		snprintf(err, errlen, "cannot count the possible CPUs");
-		free(f);
-		return NULL;
-	}
 	/* before the load: a start that cannot take a single connection fails at once */
 	f->conf = c;
 	sysctl_read(&f->sys);
@@ -625,16 +461,16 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		goto fail;
 	if (!(f->skel = load(err, errlen)))
 		goto fail;
-	f->keys = bpfkeys_new(bpf_map__fd(f->skel->maps.sg_cookie_keys), master);
-	if (!f->keys) {
-		snprintf(err, errlen, "out of memory");
+	f->slots = bpfslots_new(bpf_map__fd(f->skel->maps.sg_local_counters), SG_LOCAL_SLOTS,
+	                        SG_LOCAL_NCOUNTERS);
+	if (!f->slots) {
+		snprintf(err, errlen, "out of memory, or the possible CPUs cannot be counted");
 		goto fail;
 	}
-	if (bpfkeys_set_epoch(
-	        f->keys, (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD) / f->rotation)) < 0) {
-		snprintf(err, errlen, "writing the cookie keys: %s", strerror(errno));
+	f->tick = bpftick_new(loop, bpf_map__fd(f->skel->maps.sg_cookie_keys), master,
+	                      c->daemon.cookie_rotation, "fast path", on_tick, f, err, errlen);
+	if (!f->tick)
 		goto fail;
-	}
 	/* mapped now, while the daemon may still map BPF memory */
 	f->done = ring_buffer__new(bpf_map__fd(f->skel->maps.sg_local_done), on_done, f, NULL);
 	if (!f->done) {
@@ -642,7 +478,7 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		goto fail;
 	}
 	maps_apply(f, c);
-	f->devs = fpdev_new(loop, bpf_program__fd(f->skel->progs.sg_local_ack));
+	f->devs = fpdev_new(loop, FPDEV_TCX, bpf_program__fd(f->skel->progs.sg_local_ack), NULL, 0);
 	if (!f->devs) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -653,10 +489,6 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		         "kernel >= 6.6)");
 		goto fail;
 	}
-	ev_periodic_init(&f->tick, on_tick, f->rotation - FASTPATH_KEY_LEAD, f->rotation, NULL);
-	f->tick.data = f;
-	ev_periodic_start(loop, &f->tick);
-	ev_unref(loop); /* the loop ends when everything else has */
 	ev_io_init(&f->done_io, on_done_io, ring_buffer__epoll_fd(f->done), EV_READ);
 	f->done_io.data = f;
 	ev_io_start(loop, &f->done_io);
@@ -671,22 +503,16 @@ void fastpath_free(struct fastpath *f)
 {
 	if (!f)
 		return;
-	if (f->loop && ev_is_active(&f->tick)) {
-		ev_ref(f->loop);
-		ev_periodic_stop(f->loop, &f->tick);
-	}
 	if (f->loop && ev_is_active(&f->done_io)) {
 		ev_ref(f->loop);
 		ev_io_stop(f->loop, &f->done_io);
 	}
 	ring_buffer__free(f->done);
-	if (f->loop)
-		retry_stop(f);
 	fpdev_free(f->devs);
-	bpfkeys_free(f->keys);
+	bpftick_free(f->tick);
 	local_ack__destroy(f->skel);
 	stats_block_free(&f->block);
-	free(f->percpu);
+	bpfslots_free(f->slots);
 	free(f);
 }
 
@@ -737,14 +563,13 @@ const struct stats_block *fastpath_stats(struct fastpath *f, const struct conf *
 	for (size_t i = 0; i < view->n_listeners; i++) {
 		const struct conf_listener *l = &view->listeners[i];
 		struct stats_row *r = &f->block.rows[i];
-		int slot = l->handoff == CONF_HANDOFF_LOCAL ? slot_of(f, l->name) : -1;
+		int slot = l->handoff == CONF_HANDOFF_LOCAL ? bpfslots_of(f->slots, l->name) : -1;
 
 		memset(r, 0, sizeof(*r));
 		for (uint32_t id = 0; slot >= 0 && id < SG_LOCAL_NCOUNTERS; id++)
-			r->v[counter_stats[id]] =
-			    counter_sum(f, (uint32_t)slot, id) - f->slots[slot].base[id];
+			r->v[counter_stats[id]] = bpfslots_read(f->slots, (uint32_t)slot, id);
 		if (slot >= 0)
-			r->v[ST_HALFOPEN_TC_LOST] += f->slots[slot].lost;
+			r->v[ST_HALFOPEN_TC_LOST] += f->lost[slot];
 	}
 	return &f->block;
 }
@@ -821,7 +646,7 @@ int fastpath_report(FILE *out, const struct conf *c)
 	}
 	fprintf(out, "fast path: program loads (verifier OK)\n");
 	/* one line per device: attached and detached at once, or why not */
-	fpdev_report(out, bpf_program__fd(skel->progs.sg_local_ack));
+	(void)fpdev_report(out, FPDEV_TCX, bpf_program__fd(skel->progs.sg_local_ack), NULL, 0);
 	local_ack__destroy(skel);
 	return 0;
 }

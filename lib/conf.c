@@ -47,14 +47,10 @@ static const char *const datapath_names[] = {
 
 static const char *const root_keys[] = {"daemon", "listeners", "policies", NULL};
 static const char *const daemon_keys[] = {
-    "queue",           "firewall",
-    "fail_open",       "control_socket",
-    "cookie_rotation", "user",
-    "metrics_listen",  "cookie_secret_file",
-    "queue_cpus",      "queue_priority",
-    "synack_layer2",   "queue_full",
-    "queue_nice",      "datapath",
-    "devices",         NULL,
+    "queue",           "firewall",       "fail_open",      "control_socket",
+    "cookie_rotation", "user",           "metrics_listen", "cookie_secret_file",
+    "queue_cpus",      "queue_priority", "synack_layer2",  "queue_full",
+    "queue_nice",      "datapath",       "devices",        NULL,
 };
 
 static int parse_queue(struct ctx *x, const config_setting_t *s, struct conf_daemon *d)
@@ -93,7 +89,7 @@ bad:
 }
 
 #define DEVICES_RULE                                                                               \
-	"a list of at most 64 distinct device names (1..15 bytes, not \".\" or \"..\", no "       \
+	"a list of at most 64 distinct device names (1..15 bytes, not \".\" or \"..\", no "        \
 	"/, : or white space), e.g. [\"eth0\", \"eth1\"]; [] or no setting: every usable device"
 
 /* The kernel's own rule for a device name (dev_valid_name). */
@@ -127,13 +123,15 @@ static int parse_devices(struct ctx *x, const config_setting_t *s, struct conf_d
 			return conf_fail(x, s, "entry [%d] is not a string: must be " DEVICES_RULE,
 			                 i);
 		if (!valid_ifname(v))
-			return conf_fail(x, s, "entry [%d] \"%s\" is not a device name: must be " DEVICES_RULE,
-			                 i, conf_quote(v, q, sizeof(q)));
+			return conf_fail(
+			    x, s, "entry [%d] \"%s\" is not a device name: must be " DEVICES_RULE,
+			    i, conf_quote(v, q, sizeof(q)));
 		for (int k = 0; k < i; k++)
 			if (strcmp(d->devices[k], v) == 0)
-				return conf_fail(x, s,
-				                 "entry [%d] \"%s\" repeats entry [%d]: must be " DEVICES_RULE,
-				                 i, conf_quote(v, q, sizeof(q)), k);
+				return conf_fail(
+				    x, s,
+				    "entry [%d] \"%s\" repeats entry [%d]: must be " DEVICES_RULE,
+				    i, conf_quote(v, q, sizeof(q)), k);
 		memcpy(d->devices[i], v, strlen(v) + 1);
 	}
 	d->n_devices = (uint8_t)n;

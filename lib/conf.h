@@ -20,13 +20,13 @@
 
 #include "cidr.h"
 
-#define CONF_NAME_MAX   32
-#define CONF_PATH_MAX   108 /* sun_path */
-#define CONF_QUEUES_MAX 64  /* NFQUEUE numbers per daemon (queue_last - queue_first + 1) */
-#define CONF_USER_MAX   32  /* user name, NUL included */
-#define CONF_FILE_MAX   256 /* other file paths, NUL included */
-#define CONF_DEVICES_MAX 64 /* daemon.devices entries (the fast path's links, fpdev.h) */
-#define CONF_IFNAME_MAX  16 /* IFNAMSIZ, NUL included */
+#define CONF_NAME_MAX    32
+#define CONF_PATH_MAX    108 /* sun_path */
+#define CONF_QUEUES_MAX  64  /* NFQUEUE numbers per daemon (queue_last - queue_first + 1) */
+#define CONF_USER_MAX    32  /* user name, NUL included */
+#define CONF_FILE_MAX    256 /* other file paths, NUL included */
+#define CONF_DEVICES_MAX 64  /* daemon.devices entries (the fast path's links, fpdev.h) */
+#define CONF_IFNAME_MAX  16  /* IFNAMSIZ, NUL included */
 
 enum conf_firewall { CONF_FW_IPTABLES, CONF_FW_NONE };
 /* local: the protected server itself listens on the listener's address and port; the
