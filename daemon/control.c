@@ -86,10 +86,7 @@ static size_t sum_blocks(const struct control *c, struct stats_row *rows, size_t
 {
 	size_t skipped = stats_sum_blocks(c->src.blocks, c->src.n_queues + 1, c->src.n_queues, rows,
 	                                  n_rows, per_queue);
-	const struct stats_block *tc = control_source_tc(&c->src, n_rows);
-
-	if (tc)
-		stats_block_sum(rows, tc);
+	control_source_kernel_sum(&c->src, rows, n_rows);
 	control_source_accept_queue(&c->src, rows, n_rows);
 	return skipped;
 }
@@ -137,9 +134,11 @@ static void cmd_stats(struct control *c, int argc, char **argv, FILE *out)
 	row_total(&total, rows, n_rows);
 	if (json)
 		ctlfmt_stats_json(out, conf, rows, &total, c->src.queue_nums, per_queue,
-		                  c->src.n_queues, control_source_tc(&c->src, n_rows));
+		                  c->src.n_queues, control_source_tc(&c->src, n_rows),
+		                  control_source_xdp(&c->src, n_rows));
 	else
-		ctlfmt_stats_table(out, conf, rows, &total, control_source_tc(&c->src, n_rows));
+		ctlfmt_stats_table(out, conf, rows, &total, control_source_tc(&c->src, n_rows),
+		                   control_source_xdp(&c->src, n_rows));
 out:
 	free(rows);
 	free(per_queue);

@@ -15,6 +15,20 @@
 #include "conf.h"
 #include "stats.h"
 
+/*
+ * A kernel program's own counters, which have no stats id: rows 0..n_rows-1 are the
+ * listeners of the configuration shown and the unmatched row, each of n_ids values named
+ * names[] (row r, id i: v[r * n_ids + i]). sum (same shape as the stats rows) is what of
+ * them is also summed into the listeners' rows.
+ */
+struct control_kcounters {
+	const char *const *names;
+	size_t n_ids;
+	size_t n_rows;
+	const uint64_t *v;
+	const struct stats_block *sum;
+};
+
 /* What the control socket reads from the daemon. */
 struct control_source {
 	const struct conf *conf;
@@ -31,6 +45,10 @@ struct control_source {
 	 * are shown: summed into the listeners' rows and shown apart as the "tc" path.
 	 * NULL, or NULL returned: no fast path. */
 	const struct stats_block *(*tc_stats)(void *arg);
+	/* The XDP program's counters (datapath "xdp", xdppath.h), read when counters are
+	 * shown: the "xdp" rows, and their sum block summed into the listeners' rows.
+	 * NULL, or NULL returned: no XDP. */
+	const struct control_kcounters *(*xdp_stats)(void *arg);
 	void *arg;
 };
 
@@ -49,6 +67,28 @@ static inline const struct stats_block *control_source_tc(const struct control_s
 	const struct stats_block *b = src->tc_stats ? src->tc_stats(src->arg) : NULL;
 
 	return b && b->n_rows == n_rows ? b : NULL;
+}
+
+/* src's XDP counters when they have n_rows rows, NULL otherwise. */
+static inline const struct control_kcounters *control_source_xdp(const struct control_source *src,
+                                                                 size_t n_rows)
+{
+	const struct control_kcounters *k = src->xdp_stats ? src->xdp_stats(src->arg) : NULL;
+
+	return k && k->n_rows == n_rows && k->sum && k->sum->n_rows == n_rows ? k : NULL;
+}
+
+/* Adds the kernel programs' shares (TC, XDP) into rows summed from src's blocks. */
+static inline void control_source_kernel_sum(const struct control_source *src,
+                                             struct stats_row *rows, size_t n_rows)
+{
+	const struct stats_block *tc = control_source_tc(src, n_rows);
+	const struct control_kcounters *xdp = control_source_xdp(src, n_rows);
+
+	if (tc)
+		stats_block_sum(rows, tc);
+	if (xdp)
+		stats_block_sum(rows, xdp->sum);
 }
 
 /* Puts the accept_queue figure into rows summed from src's blocks (n_rows: the listeners of

@@ -79,10 +79,36 @@ static void tc_json(FILE *out, const struct conf *conf, const struct stats_block
 	fputc('}', out);
 }
 
+/* One row of the XDP program's counters: {"syn_answered":N,...}. */
+static void kc_json_row(FILE *out, const struct control_kcounters *k, size_t r)
+{
+	fputc('{', out);
+	for (size_t i = 0; i < k->n_ids; i++) {
+		fputs(i ? "," : "", out);
+		ctlfmt_json_string(out, k->names[i]);
+		fprintf(out, ":%" PRIu64, k->v[r * k->n_ids + i]);
+	}
+	fputc('}', out);
+}
+
+static void xdp_json(FILE *out, const struct conf *conf, const struct control_kcounters *xdp)
+{
+	fputs(",\"xdp\":{\"listeners\":{", out);
+	for (size_t l = 0; l < conf->n_listeners; l++) {
+		fputs(l ? "," : "", out);
+		ctlfmt_json_string(out, conf->listeners[l].name);
+		fputc(':', out);
+		kc_json_row(out, xdp, l);
+	}
+	fputs("},\"unmatched\":", out);
+	kc_json_row(out, xdp, conf->n_listeners);
+	fputc('}', out);
+}
+
 void ctlfmt_stats_json(FILE *out, const struct conf *conf, const struct stats_row *rows,
                        const struct stats_row *total, const uint16_t *queue_nums,
                        const struct stats_row *per_queue, size_t n_queues,
-                       const struct stats_block *tc)
+                       const struct stats_block *tc, const struct control_kcounters *xdp)
 {
 	fputs("{\"total\":", out);
 	json_row(out, total);
@@ -106,6 +132,8 @@ void ctlfmt_stats_json(FILE *out, const struct conf *conf, const struct stats_ro
 	fputc('}', out);
 	if (tc)
 		tc_json(out, conf, tc);
+	if (xdp)
+		xdp_json(out, conf, xdp);
 	fputs("}\n", out);
 }
 
@@ -146,8 +174,29 @@ static void tc_table(FILE *out, const struct conf *conf, const struct stats_bloc
 	}
 }
 
+/* The XDP program's counters, one column per listener and the unmatched one. */
+static void xdp_table(FILE *out, const struct conf *conf, const struct control_kcounters *xdp,
+                      int name_w)
+{
+	fprintf(out,
+	        "\nXDP (datapath \"xdp\"; syn_answered counts in syn_received and synack_sent "
+	        "above, ack_invalid and ack_expired there too):\n%-*s",
+	        name_w, "counter");
+	for (size_t col = 1; col <= conf->n_listeners + 1; col++)
+		fprintf(out, "  %*s", col_width(col_title(conf, col)), col_title(conf, col));
+	fputc('\n', out);
+	for (size_t i = 0; i < xdp->n_ids; i++) {
+		fprintf(out, "xdp.%-*s", name_w - 4, xdp->names[i]);
+		for (size_t r = 0; r <= conf->n_listeners; r++)
+			fprintf(out, "  %*" PRIu64, col_width(col_title(conf, r + 1)),
+			        xdp->v[r * xdp->n_ids + i]);
+		fputc('\n', out);
+	}
+}
+
 void ctlfmt_stats_table(FILE *out, const struct conf *conf, const struct stats_row *rows,
-                        const struct stats_row *total, const struct stats_block *tc)
+                        const struct stats_row *total, const struct stats_block *tc,
+                        const struct control_kcounters *xdp)
 {
 	size_t n_cols = conf->n_listeners + 2;
 	int name_w = (int)strlen("counter");
@@ -177,4 +226,6 @@ void ctlfmt_stats_table(FILE *out, const struct conf *conf, const struct stats_r
 	}
 	if (tc)
 		tc_table(out, conf, tc, name_w);
+	if (xdp)
+		xdp_table(out, conf, xdp, name_w);
 }

@@ -43,6 +43,7 @@
 #include "queue.h"
 #include "reload.h"
 #include "secret.h"
+#include "xdppath.h"
 
 #define CONF_DEFAULT "/etc/synguard/synguard.conf"
 
@@ -64,6 +65,7 @@ struct daemon {
 	struct metrics *metrics;
 	struct notify *notify;
 	struct fastpath *fastpath;                /* handoff "local": the kernel fast path */
+	struct xdppath *xdppath;                  /* datapath "xdp" */
 	uint8_t cookie_master[COOKIE_MASTER_LEN]; /* handed to the queues, then wiped */
 	int fw_installed;
 	ev_signal sig_term, sig_int, sig_hup;
@@ -163,6 +165,13 @@ static const struct stats_block *src_tc_stats(void *arg)
 	/* while a slow reload finishes, the view's slots may not be the maps' yet: harmless,
 	 * the block follows the view's listeners by name */
 	return fastpath_stats(d->fastpath, &d->view);
+}
+
+static const struct control_kcounters *src_xdp_stats(void *arg)
+{
+	struct daemon *d = arg;
+
+	return xdppath_stats(d->xdppath, &d->view);
 }
 
 static uint32_t src_accept_queue(void *arg, size_t i)
@@ -271,6 +280,12 @@ static void run(struct daemon *d)
 		log_info("fast path: TC ingress program attached to %s",
 		         fastpath_devices(d->fastpath));
 	}
+	if (xdppath_wanted(d->conf)) {
+		d->xdppath = xdppath_new(d->loop, d->conf, d->cookie_master, err, sizeof(err));
+		if (!d->xdppath)
+			fatalx("xdp (datapath \"xdp\"): %s", err);
+		log_info("xdp: XDP program attached to %s", xdppath_devices(d->xdppath));
+	}
 	/* before any thread: threads inherit the capabilities of their creator */
 	if (privdrop_run(d->conf, err, sizeof(err)) < 0)
 		fatalx("privileges: %s", err);
@@ -284,6 +299,7 @@ static void run(struct daemon *d)
 	env.handoff = d->handoff;
 	env.shared = &d->shared;
 	env.fastpath = d->fastpath;
+	env.xdppath = d->xdppath;
 	env.view = &d->view;
 	env.firewall = d->conf->daemon.firewall == CONF_FW_IPTABLES;
 	env.reply = reload_reply;
@@ -298,6 +314,7 @@ static void run(struct daemon *d)
 	src.n_queues = d->n_queues;
 	src.accept_queue = src_accept_queue;
 	src.tc_stats = d->fastpath ? src_tc_stats : NULL;
+	src.xdp_stats = d->xdppath ? src_xdp_stats : NULL;
 	src.arg = d;
 	d->control = control_new(d->loop, d->conf->daemon.control_socket, &src, err, sizeof(err));
 	if (!d->control)
@@ -346,6 +363,8 @@ static void run(struct daemon *d)
 	/* after the rules: no SYN is answered any more whose ACK would need it */
 	fastpath_free(d->fastpath);
 	d->fastpath = NULL;
+	xdppath_free(d->xdppath);
+	d->xdppath = NULL;
 	notify_free(d->notify);
 	metrics_free(d->metrics);
 	control_free(d->control);
@@ -409,6 +428,13 @@ int main(int argc, char **argv)
 			fprintf(stderr,
 			        "synguardd: %s: handoff \"local\" cannot work here, or not for "
 			        "every client (see above)\n",
+			        conf_path);
+			conf_free(d.conf);
+			return 1;
+		}
+		if (xdppath_report(stdout, d.conf) < 0) {
+			fprintf(stderr,
+			        "synguardd: %s: datapath \"xdp\" cannot work here (see above)\n",
 			        conf_path);
 			conf_free(d.conf);
 			return 1;

@@ -144,12 +144,9 @@ static void put_header(FILE *out, const char *prefix, size_t id, const char *per
 static void sum_rows(const struct control_source *src, struct stats_row *rows, size_t n_rows,
                      struct stats_row *per_queue)
 {
-	const struct stats_block *tc;
-
 	(void)stats_sum_blocks(src->blocks, src->n_queues + 1, src->n_queues, rows, n_rows,
 	                       per_queue);
-	if ((tc = control_source_tc(src, n_rows)))
-		stats_block_sum(rows, tc);
+	control_source_kernel_sum(src, rows, n_rows);
 	control_source_accept_queue(src, rows, n_rows);
 }
 
@@ -170,6 +167,26 @@ static void render_tc(FILE *out, const struct control_source *src, size_t n_rows
 			put_label_value(out, conf->listeners[r].name);
 			fputs("\"}", out);
 			put_value(out, i, tc->rows[r].v[i]);
+		}
+	}
+}
+
+/* The XDP program's own counters: synguard_xdp_* per listener and unmatched. */
+static void render_xdp(FILE *out, const struct control_source *src, size_t n_rows)
+{
+	const struct control_kcounters *xdp = control_source_xdp(src, n_rows);
+	const struct conf *conf = src->conf;
+
+	for (size_t i = 0; xdp && i < xdp->n_ids; i++) {
+		fprintf(out,
+		        "# HELP synguard_xdp_%s_total XDP program (datapath xdp): %s. Per "
+		        "listener.\n# TYPE synguard_xdp_%s_total counter\n",
+		        xdp->names[i], xdp->names[i], xdp->names[i]);
+		for (size_t r = 0; r < n_rows; r++) {
+			fprintf(out, "synguard_xdp_%s_total{listener=\"", xdp->names[i]);
+			put_label_value(out, r < conf->n_listeners ? conf->listeners[r].name
+			                                           : "(unmatched)");
+			fprintf(out, "\"} %" PRIu64 "\n", xdp->v[r * xdp->n_ids + i]);
 		}
 	}
 }
@@ -246,6 +263,7 @@ void metrics_render(FILE *out, const struct control_source *src, const char *nfq
 		}
 	}
 	render_tc(out, src, n_rows);
+	render_xdp(out, src, n_rows);
 	render_nfq(out, src, nfq_text);
 out:
 	free(rows);

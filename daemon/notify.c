@@ -44,6 +44,14 @@ void notify_sample_take(const struct control_source *src, double when, struct no
 			    (int64_t)__atomic_load_n(&v[ST_ACTIVE_CONNECTIONS], __ATOMIC_RELAXED);
 		}
 	}
+	/* SYNs answered in XDP never reach a queue thread: the SYN rate counts them too */
+	if (src->conf) {
+		const struct control_kcounters *xdp =
+		    control_source_xdp(src, src->conf->n_listeners + 1);
+
+		for (size_t r = 0; xdp && r < xdp->sum->n_rows; r++)
+			s->syn += xdp->sum->rows[r].v[ST_SYN_RECEIVED];
+	}
 }
 
 bool notify_fd_is_journal(int fd, const char *journal_stream)

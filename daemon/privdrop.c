@@ -688,8 +688,9 @@ int privdrop_run(const struct conf *conf, char *err, size_t errlen)
 	char names[256];
 
 	if (getuid() != 0 && geteuid() != 0) {
-		/* The kernel fast path is loaded by now (fastpath.h); its map updates need no
-		 * capability. The unit grants CAP_BPF and CAP_PERFMON for that load only. */
+		/* The kernel programs are loaded by now (fastpath.h, xdppath.h); their map updates
+		 * need no capability. The unit grants CAP_BPF and CAP_PERFMON for that load only.
+		 */
 		if (drop_bpf_caps(err, errlen) < 0)
 			return -1;
 		/* what the systemd unit grants is fine, even if this configuration needs less */
@@ -700,6 +701,9 @@ int privdrop_run(const struct conf *conf, char *err, size_t errlen)
 		for (size_t i = 0; i < conf->n_listeners; i++)
 			if (conf->listeners[i].handoff == CONF_HANDOFF_LOCAL)
 				want.bounding_extra = 1ULL << CAP_BPF | 1ULL << CAP_PERFMON;
+		/* datapath "xdp" loads its program with the same drop-in */
+		if (conf->daemon.datapath == CONF_DATAPATH_XDP)
+			want.bounding_extra = 1ULL << CAP_BPF | 1ULL << CAP_PERFMON;
 		return verify_as_is(conf, &want, err, errlen);
 	}
 	want.caps_max = want.caps;

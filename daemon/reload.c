@@ -78,7 +78,8 @@ struct conf *reload_conf_load(const char *path, char *err, size_t errlen)
 	if (conf_parse(text, path, &c, err, errlen) < 0)
 		c = NULL;
 	free(text);
-	if (c && fastpath_conf_check(c, msg, sizeof(msg)) < 0) {
+	if (c && (fastpath_conf_check(c, msg, sizeof(msg)) < 0 ||
+	          xdppath_conf_check(c, msg, sizeof(msg)) < 0)) {
 		snprintf(err, errlen, "%s: %s", path, msg);
 		conf_free(c);
 		c = NULL;
@@ -368,7 +369,8 @@ static int reload_begin(struct reload *r, char **refusal)
 		}
 		cidr_set_free(s);
 	}
-	if (fastpath_check_update(r->env.fastpath, c, err, sizeof(err)) < 0) {
+	if (fastpath_check_update(r->env.fastpath, c, err, sizeof(err)) < 0 ||
+	    xdppath_check_update(r->env.xdppath, c, err, sizeof(err)) < 0) {
 		(void)!asprintf(refusal, "error: %s: %s; configuration kept\n", path, err);
 		conf_free(c);
 		return -1;
@@ -400,6 +402,9 @@ static int reload_begin(struct reload *r, char **refusal)
 	/* the handshake ACKs of local listeners follow at once: SYNs answered under the old
 	 * generation carry the same keys' cookies */
 	fastpath_update(r->env.fastpath, c);
+	/* XDP's listener flags too: a policy that gained a list or a limit sends its SYNs to
+	 * the queue threads, which apply it from this generation on */
+	xdppath_update(r->env.xdppath, c);
 	ev_timer_set(&r->handover, r->env.handover_ms / 1000., 0.);
 	ev_timer_start(r->env.loop, &r->handover);
 	for (size_t i = 0; i < r->n_queues; i++)

@@ -43,6 +43,7 @@
 #include "handoff.h"
 #include "queue.h"
 #include "stats.h"
+#include "xdppath.h"
 
 /* How long the hand-over may take before the requester is told it goes on. */
 #define RELOAD_HANDOVER_MS 3000
@@ -54,6 +55,7 @@ struct reload_env {
 	struct handoff *handoff;
 	struct queue_shared *shared; /* its gen and moved_on are set by reload_new */
 	struct fastpath *fastpath;   /* NULL: none loaded (no listener had handoff "local") */
+	struct xdppath *xdppath;     /* NULL: none loaded (datapath "nfqueue") */
 	/* the readers' copy of the configuration and their counters blocks (n_queues + 1,
 	 * the handoff's last), refreshed once every thread has moved */
 	struct conf *view;

@@ -162,7 +162,7 @@ static int fixture_setup(void **state)
 	f->blocks[2] = &f->h;
 	f->nums[0] = 0;
 	f->nums[1] = 8;
-	f->src = (struct control_source){f->conf, f->blocks, f->nums, 2, NULL, NULL, NULL};
+	f->src = (struct control_source){f->conf, f->blocks, f->nums, 2, NULL, NULL, NULL, NULL};
 	/* queue 0: web 100 SYNs, unmatched 2 malformed; queue 8: web 10, a.b-c_d 20 */
 	stats_add(&f->q0.rows[0], ST_SYN_RECEIVED, 100);
 	stats_add(&f->q0.rows[2], ST_PKT_MALFORMED, 2);

@@ -43,7 +43,7 @@ static void test_sample_and_status(void **state)
 	struct stats_block q0, q1, h;
 	const struct stats_block *blocks[3] = {&q0, &q1, &h};
 	uint16_t nums[2] = {7, 8};
-	struct control_source src = {conf, blocks, nums, 2, NULL, NULL, NULL};
+	struct control_source src = {conf, blocks, nums, 2, NULL, NULL, NULL, NULL};
 	struct notify_sample a, b;
 	char modes[64], status[256];
 
@@ -98,7 +98,7 @@ static void test_not_under_systemd(void **state)
 {
 	struct conf *conf = make_conf();
 	const struct stats_block *blocks[1] = {NULL};
-	struct control_source src = {conf, blocks, NULL, 0, NULL, NULL, NULL};
+	struct control_source src = {conf, blocks, NULL, 0, NULL, NULL, NULL, NULL};
 
 	(void)state;
 	unsetenv("NOTIFY_SOCKET");
@@ -150,7 +150,7 @@ static void test_under_fake_systemd(void **state)
 	struct stats_block q0;
 	const struct stats_block *blocks[2] = {&q0, NULL};
 	uint16_t nums[1] = {0};
-	struct control_source src = {conf, blocks, nums, 1, NULL, NULL, NULL};
+	struct control_source src = {conf, blocks, nums, 1, NULL, NULL, NULL, NULL};
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	const char *dir = getenv("SG_TEST_DIR");
 	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);

@@ -1,0 +1,415 @@
+/*
+ * Datapath "xdp": see xdppath.h.
+ */
+#include "xdppath.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool xdppath_wanted(const struct conf *c)
+{
+	return c && c->daemon.datapath == CONF_DATAPATH_XDP;
+}
+
+#ifndef SYNGUARD_HAVE_BPF
+
+int xdppath_conf_check(const struct conf *c, char *err, size_t errlen)
+{
+	if (!xdppath_wanted(c))
+		return 0;
+	snprintf(err, errlen,
+	         "daemon.datapath \"xdp\" needs the kernel programs, which this synguardd was "
+	         "built without (%s): use datapath \"nfqueue\", or build with SYNGUARD_BPF=ON",
+	         SYNGUARD_BPF_WHY_NOT);
+	return -1;
+}
+
+int xdppath_report(FILE *out, const struct conf *c)
+{
+	if (!xdppath_wanted(c))
+		return 0;
+	fprintf(out, "xdp: not built (%s)\n", SYNGUARD_BPF_WHY_NOT);
+	return -1;
+}
+
+struct xdppath *xdppath_new(struct ev_loop *loop, const struct conf *c,
+                            const uint8_t master[COOKIE_MASTER_LEN], char *err, size_t errlen)
+{
+	(void)loop;
+	(void)master;
+	if (xdppath_conf_check(c, err, errlen) == 0)
+		snprintf(err, errlen, "datapath \"xdp\" is not wanted");
+	return NULL;
+}
+
+void xdppath_free(struct xdppath *x)
+{
+	(void)x;
+}
+
+int xdppath_check_update(const struct xdppath *x, const struct conf *c, char *err, size_t errlen)
+{
+	(void)x;
+	return xdppath_conf_check(c, err, errlen);
+}
+
+void xdppath_update(struct xdppath *x, const struct conf *c)
+{
+	(void)x;
+	(void)c;
+}
+
+const struct control_kcounters *xdppath_stats(struct xdppath *x, const struct conf *view)
+{
+	(void)x;
+	(void)view;
+	return NULL;
+}
+
+const char *xdppath_devices(const struct xdppath *x)
+{
+	(void)x;
+	return "";
+}
+
+#else /* SYNGUARD_HAVE_BPF */
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpfslots.h"
+#include "bpftick.h"
+#include "fpdev.h"
+#include "log.h"
+#include "sockutil.h"
+#include "xdp_syn.h"
+#include "xdp_syn.skel.h"
+
+struct xdppath {
+	struct xdp_syn *skel;
+	struct bpftick *tick; /* the keys */
+	struct fpdev *devs;   /* the links, one per device */
+	struct bpfslots *slots;
+	/* what xdppath_stats shows */
+	struct control_kcounters kc;
+	uint64_t *v;
+	size_t v_rows;
+	struct stats_block sum;
+};
+
+/* The program's counters by id (xdp_syn.h), as the stats and metrics name them. */
+static const char *const counter_names[SG_XDP_NCOUNTERS] = {
+    [SG_XC_SYN_ANSWERED] = "syn_answered",
+    [SG_XC_SYN_PASSED] = "syn_passed",
+    [SG_XC_ACK_VALID] = "ack_valid",
+    [SG_XC_ACK_INVALID] = "ack_invalid",
+    [SG_XC_ACK_EXPIRED] = "ack_expired",
+    [SG_XC_FLOW_PASSED] = "flow_passed",
+    [SG_XC_PASSED_UNPARSED] = "passed_unparsed",
+    [SG_XC_PASSED_CSUM] = "passed_csum",
+    [SG_XC_PASSED_NOROOM] = "passed_noroom",
+};
+
+int xdppath_conf_check(const struct conf *c, char *err, size_t errlen)
+{
+	if (xdppath_wanted(c) && c->n_listeners > SG_XDP_SLOTS) {
+		snprintf(err, errlen,
+		         "daemon.datapath \"xdp\" serves at most %d listeners: this configuration "
+		         "has %zu",
+		         SG_XDP_SLOTS, c->n_listeners);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the listener map ---- */
+
+static void listener_key(const struct conf_listener *l, struct sg_xdp_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = l->family == AF_INET ? 4 : 6;
+	k->port = l->port;
+	memcpy(k->addr, l->addr, l->family == AF_INET ? 4 : 16);
+}
+
+/*
+ * Whether XDP may answer the listener's SYNs: only where the NFQUEUE path
+ * would answer every SYN with a cookie and nothing else (no half-open
+ * table, no list, no per-source limit): the program enforces none of those.
+ */
+static bool syn_in_xdp(const struct conf_policy *p)
+{
+	return p->mode == CONF_MODE_COOKIE && p->n_allow == 0 && p->n_deny == 0 &&
+	       p->per_source.syn_rate == 0;
+}
+
+/* As the queue threads decide it (reload.c): net.ipv4.tcp_ecn != 0, read once per update. */
+static bool host_ecn(void)
+{
+	return sock_sysctl_ipv4("tcp_ecn") > 0;
+}
+
+static bool any_listener(const struct conf_listener *l)
+{
+	(void)l;
+	return true;
+}
+
+static bool listener_gone(const void *k, const void *arg)
+{
+	const struct conf *c = arg;
+
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		struct sg_xdp_key lk;
+
+		listener_key(&c->listeners[i], &lk);
+		if (memcmp(&lk, k, sizeof(lk)) == 0)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Listeners c no longer has leave the map and free their slots first (both
+ * hold SG_XDP_SLOTS, and a reload may replace every listener), then each of
+ * c's is written (one value replaced atomically; a kept listener keeps its
+ * slot and its counters run on).
+ */
+static void maps_apply(struct xdppath *x, const struct conf *c)
+{
+	int fd = bpf_map__fd(x->skel->maps.sg_xdp_listeners);
+	bool ecn = host_ecn();
+	size_t n_syn = 0;
+
+	bpfmap_prune(fd, sizeof(struct sg_xdp_key), listener_gone, c);
+	bpfslots_keep(x->slots, c, any_listener);
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		const struct conf_policy *p = &c->policies[l->policy];
+		struct sg_xdp_listener v;
+		struct sg_xdp_key k;
+		int slot = bpfslots_get(x->slots, l->name);
+
+		if (slot < 0)
+			continue; /* xdppath_conf_check refuses more */
+		memset(&v, 0, sizeof(v));
+		v.slot = (uint32_t)slot;
+		memcpy(v.mss, l->family == AF_INET ? p->mss : p->mss6, sizeof(v.mss));
+		v.wscale = p->wscale;
+		v.flags = SG_XDP_F_ACK;
+		if (syn_in_xdp(p)) {
+			v.flags |= SG_XDP_F_SYN;
+			n_syn++;
+		}
+		if (p->sack)
+			v.flags |= SG_XDP_F_SACK;
+		if (p->timestamps)
+			v.flags |= SG_XDP_F_TS;
+		if (l->handoff == CONF_HANDOFF_LOCAL && ecn)
+			v.flags |= SG_XDP_F_ECN;
+		listener_key(l, &k);
+		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0)
+			log_warnx("xdp: listener %s: %s", l->name, strerror(errno));
+	}
+	if (n_syn < c->n_listeners)
+		log_info("xdp: SYNs of %zu of %zu listeners answered in XDP; the others' (mode "
+		         "stateful or auto, allow/deny lists, per-source SYN rates) on the NFQUEUE "
+		         "path",
+		         n_syn, c->n_listeners);
+}
+
+/* ---- life ---- */
+
+static struct xdp_syn *load(char *err, size_t errlen)
+{
+	struct xdp_syn *skel = xdp_syn__open();
+	int rc;
+
+	if (!skel) {
+		snprintf(err, errlen, "opening the XDP program: %s", strerror(errno));
+		return NULL;
+	}
+	rc = xdp_syn__load(skel);
+	if (rc < 0) {
+		snprintf(err, errlen,
+		         "loading the XDP program: %s (needs CAP_BPF, CAP_PERFMON and "
+		         "CAP_NET_ADMIN at start, under systemd the drop-in local-handoff.conf; "
+		         "and a kernel with BTF)",
+		         strerror(-rc));
+		xdp_syn__destroy(skel);
+		return NULL;
+	}
+	return skel;
+}
+
+struct xdppath *xdppath_new(struct ev_loop *loop, const struct conf *c,
+                            const uint8_t master[COOKIE_MASTER_LEN], char *err, size_t errlen)
+{
+	struct xdppath *x;
+
+	if (xdppath_conf_check(c, err, errlen) < 0)
+		return NULL;
+	if (!(x = calloc(1, sizeof(*x)))) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (!(x->skel = load(err, errlen)))
+		goto fail;
+	x->slots = bpfslots_new(bpf_map__fd(x->skel->maps.sg_xdp_counters), SG_XDP_SLOTS + 1,
+	                        SG_XDP_NCOUNTERS);
+	if (!x->slots) {
+		snprintf(err, errlen, "out of memory, or the possible CPUs cannot be counted");
+		goto fail;
+	}
+	/* the keys before the listeners: a flagged listener's SYN finds a key */
+	x->tick = bpftick_new(loop, bpf_map__fd(x->skel->maps.sg_cookie_keys), master,
+	                      c->daemon.cookie_rotation, "xdp", NULL, NULL, err, errlen);
+	if (!x->tick)
+		goto fail;
+	maps_apply(x, c);
+	x->devs = fpdev_new(loop, FPDEV_XDP, bpf_program__fd(x->skel->progs.sg_xdp_syn),
+	                    (const char(*)[CONF_IFNAME_MAX])c->daemon.devices, c->daemon.n_devices);
+	if (!x->devs) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (fpdev_count(x->devs) == 0) {
+		snprintf(err, errlen,
+		         "could not attach to any device (up, not loopback, Ethernet%s)",
+		         c->daemon.n_devices ? ", in daemon.devices" : "");
+		goto fail;
+	}
+	return x;
+fail:
+	xdppath_free(x);
+	return NULL;
+}
+
+void xdppath_free(struct xdppath *x)
+{
+	if (!x)
+		return;
+	fpdev_free(x->devs);
+	bpftick_free(x->tick);
+	bpfslots_free(x->slots);
+	xdp_syn__destroy(x->skel);
+	stats_block_free(&x->sum);
+	free(x->v);
+	free(x);
+}
+
+int xdppath_check_update(const struct xdppath *x, const struct conf *c, char *err, size_t errlen)
+{
+	if (!x != !xdppath_wanted(c)) {
+		snprintf(err, errlen,
+		         "daemon.datapath changed from \"%s\" to \"%s\": restart synguardd",
+		         x ? "xdp" : "nfqueue", x ? "nfqueue" : "xdp");
+		return -1;
+	}
+	return xdppath_conf_check(c, err, errlen);
+}
+
+void xdppath_update(struct xdppath *x, const struct conf *c)
+{
+	if (!x)
+		return;
+	maps_apply(x, c);
+	/* attaching needs CAP_NET_ADMIN only, which stays */
+	fpdev_set_devices(x->devs, (const char(*)[CONF_IFNAME_MAX])c->daemon.devices,
+	                  c->daemon.n_devices);
+}
+
+const struct control_kcounters *xdppath_stats(struct xdppath *x, const struct conf *view)
+{
+	size_t n_rows;
+
+	if (!x || !view)
+		return NULL;
+	n_rows = view->n_listeners + 1;
+	if (x->v_rows != n_rows) {
+		uint64_t *v = calloc(n_rows, sizeof(*v) * SG_XDP_NCOUNTERS);
+
+		if (!v)
+			return NULL;
+		free(x->v);
+		x->v = v;
+		x->v_rows = n_rows;
+		stats_block_free(&x->sum);
+		if (stats_block_init(&x->sum, view->n_listeners) < 0)
+			return NULL;
+	}
+	for (size_t r = 0; r < n_rows; r++) {
+		int slot = r < view->n_listeners ? bpfslots_of(x->slots, view->listeners[r].name)
+		                                 : SG_XDP_SLOT_UNMATCHED;
+		uint64_t *v = x->v + r * SG_XDP_NCOUNTERS;
+		struct stats_row *s = &x->sum.rows[r];
+
+		for (uint32_t id = 0; id < SG_XDP_NCOUNTERS; id++)
+			v[id] = slot >= 0 ? bpfslots_read(x->slots, (uint32_t)slot, id) : 0;
+		memset(s, 0, sizeof(*s));
+		s->v[ST_SYN_RECEIVED] = v[SG_XC_SYN_ANSWERED];
+		s->v[ST_SYNACK_SENT] = v[SG_XC_SYN_ANSWERED];
+		s->v[ST_ACK_INVALID] = v[SG_XC_ACK_INVALID];
+		s->v[ST_ACK_EXPIRED] = v[SG_XC_ACK_EXPIRED];
+	}
+	x->kc.names = counter_names;
+	x->kc.n_ids = SG_XDP_NCOUNTERS;
+	x->kc.n_rows = n_rows;
+	x->kc.v = x->v;
+	x->kc.sum = &x->sum;
+	return &x->kc;
+}
+
+const char *xdppath_devices(const struct xdppath *x)
+{
+	return x ? fpdev_names(x->devs) : "";
+}
+
+/* ---- synguardd -t ---- */
+
+int xdppath_report(FILE *out, const struct conf *c)
+{
+	struct xdp_syn *skel;
+	char err[256];
+	size_t n;
+
+	if (!xdppath_wanted(c))
+		return 0;
+	fprintf(out, "xdp: built (BPF program xdp_syn)\n");
+	if (xdppath_conf_check(c, err, sizeof(err)) < 0) {
+		fprintf(out, "xdp: %s\n", err);
+		return -1;
+	}
+	if (!(skel = load(err, sizeof(err)))) {
+		fprintf(out, "xdp: %s\n", err);
+		return -1;
+	}
+	fprintf(out, "xdp: program loads (verifier OK)\n");
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (!syn_in_xdp(&c->policies[c->listeners[i].policy]))
+			fprintf(
+			    out,
+			    "xdp: listener %s: SYNs on the NFQUEUE path (policy %s: mode %s%s%s), "
+			    "invalid ACKs dropped in XDP\n",
+			    c->listeners[i].name, c->policies[c->listeners[i].policy].name,
+			    conf_mode_name(c->policies[c->listeners[i].policy].mode),
+			    c->policies[c->listeners[i].policy].n_allow ||
+			            c->policies[c->listeners[i].policy].n_deny
+			        ? ", allow/deny lists"
+			        : "",
+			    c->policies[c->listeners[i].policy].per_source.syn_rate
+			        ? ", per-source SYN rate"
+			        : "");
+	n = fpdev_report(out, FPDEV_XDP, bpf_program__fd(skel->progs.sg_xdp_syn),
+	                 (const char(*)[CONF_IFNAME_MAX])c->daemon.devices, c->daemon.n_devices);
+	xdp_syn__destroy(skel);
+	if (n == 0) {
+		fprintf(out, "xdp: the program attaches to no device\n");
+		return -1;
+	}
+	return 0;
+}
+
+#endif /* SYNGUARD_HAVE_BPF */
