@@ -15,8 +15,18 @@
 # only the pseudo-header sum, which a TC or XDP program on the server reads
 # as a wrong checksum. ethtool is required (tests/deps.sh installs it).
 #
+# XDP on the server (datapath "xdp"): a veth delivers the frames an XDP
+# program sends back (XDP_TX) only to a peer in NAPI mode, which an XDP
+# program of its own turns on (turning GRO on did not suffice on this
+# kernel); without it they are dropped, counted nowhere visible.
+# SGLAB_XDP_PEERS=1 (or `lab.sh up --xdp-peers`, or lab_xdp_peers after
+# lab_up) attaches an XDP_PASS program (sgxdppass, built with the BPF parts;
+# SGLAB_XDPPASS names it, default build/tests/lab/sgxdppass) to the client's
+# and the attacker's eth0. NAPI mode costs the peers some latency under load
+# (see the README's performance section).
+#
 # Use as a command:
-#   lab.sh up | down | exec NODE CMD... | status       (NODE: client, attacker, server)
+#   lab.sh up [--xdp-peers] | down | exec NODE CMD... | status   (NODE: client, attacker, server)
 # or source it (bash) and call lab_up, lab_down, lab_exec, lab_bg, lab_cleanup, ...
 #
 # SGLAB_PREFIX (default "sglab") prefixes the namespace names, so several labs
@@ -138,6 +148,23 @@ lab_full_csum() {
 		lab_exec "$1" ethtool -k "$2" | grep -q '^tx-checksumming: off'
 }
 
+# lab_xdp_peers: the client's and the attacker's veths in NAPI mode (an XDP_PASS
+# program), so that SYN-ACKs an XDP program on the server sends back with XDP_TX arrive.
+lab_xdp_peers() {
+	local node tool=${SGLAB_XDPPASS:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/build/tests/lab/sgxdppass}
+	[ -x "$tool" ] || {
+		echo "lab: $tool is missing (built with the BPF parts; SGLAB_XDPPASS names it)" >&2
+		return 1
+	}
+	for node in client attacker; do
+		_lab_step lab_exec "$node" "$tool" eth0 || return 1
+		lab_exec "$node" ip link show eth0 | grep -q 'prog/xdp' || {
+			echo "lab: $node eth0: no XDP program attached" >&2
+			return 1
+		}
+	done
+}
+
 # Ready when every link is up and no IPv6 address is still tentative.
 _lab_ready() {
 	local i node ready
@@ -168,6 +195,9 @@ lab_up() {
 		_lab_node_base "$node" || { lab_down; return 1; }
 	done
 	_lab_links || { lab_down; return 1; }
+	if [ "${SGLAB_XDP_PEERS:-0}" = 1 ]; then
+		lab_xdp_peers || { lab_down; return 1; }
+	fi
 	_lab_ready || { lab_down; return 1; }
 	return 0
 }
@@ -272,6 +302,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	cmd=${1:-}
 	case "$cmd" in
 	up)
+		[ "${2:-}" = --xdp-peers ] && SGLAB_XDP_PEERS=1
 		lab_up && lab_status ;;
 	down)
 		lab_down ;;
@@ -287,7 +318,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 		esac
 		lab_exec "$node" "$@" ;;
 	*)
-		echo "usage: lab.sh up|down|status|exec NODE CMD...   (SGLAB_PREFIX=$SGLAB_PREFIX)" >&2
+		echo "usage: lab.sh up [--xdp-peers]|down|status|exec NODE CMD...   (SGLAB_PREFIX=$SGLAB_PREFIX)" >&2
 		exit 2 ;;
 	esac
 fi

@@ -1,0 +1,248 @@
+#!/bin/bash
+# datapath "xdp": the XDP program answers SYNs in the driver and drops ACKs
+# with invalid cookies; valid ACKs go on to the NFQUEUE path (proxy, pass-fd)
+# or the TC program (handoff "local").
+#  - synguardd -t reports the program loading and attaching per device, and
+#    which listeners keep their SYNs on the NFQUEUE path;
+#  - curl over IPv4 and IPv6 to proxy, pass-fd and local listeners: the
+#    SYN-ACK comes from XDP, the ACK validates on the NFQUEUE path or in TC;
+#  - a bounded spoofed SYN flood (IPv4 and IPv6) answered in XDP: the xdp
+#    counters and the listeners' synack_sent grow, the queue thread's
+#    syn_received barely moves, every fetch meanwhile succeeds;
+#  - an ACK flood with random acknowledgment numbers dropped in XDP, counted
+#    there and in the listener's ack_invalid/ack_expired, never queued;
+#  - a listener whose policy has a deny list keeps its SYNs on the NFQUEUE
+#    path (the denied client is refused, another host connects); a reload
+#    giving a listener that policy moves its SYNs there without detaching;
+#  - kill -9 during a flood with fail_open true (the port keeps working
+#    through the kernel) and false (closed): links, programs and maps go
+#    with the process;
+#  - a clean stop leaves no program, link, map or rule.
+# The lab's peers get an XDP_PASS program (lab.sh SGLAB_XDP_PEERS) so that
+# XDP_TX frames reach them. Skips (77) where the BPF parts are not built.
+. "$(dirname "$0")/lib.sh" "$@"
+t_need curl python3 bpftool sgflood sgbackend
+
+export SGLAB_XDPPASS=$T_BUILD/tests/lab/sgxdppass
+[ -x "$SGLAB_XDPPASS" ] || t_skip "sgxdppass not built (no BPF parts)"
+export SGLAB_XDP_PEERS=1
+FLOOD=20000 # SYNs (and ACKs) per flood
+RATE=20000  # per second: each flood lasts about a second
+
+write_conf() { # FAIL_OPEN [POLICY-OF-px4]
+	cat >"$T_CONF" <<CONF
+daemon: {
+	queue = "0";
+	firewall = "iptables";
+	fail_open = $1;
+	control_socket = "$T_SOCK";
+	cookie_rotation = 30;
+	user = "root";
+	datapath = "xdp";
+};
+policies = {
+	default = { };
+	guarded = { deny = [ "$LAB_CLIENT4", "$LAB_CLIENT6" ]; };
+};
+listeners = (
+	{ name = "px4"; address = "$LAB_SERVER4"; port = 80; backend = "127.0.0.1:8080"; policy = "${2:-default}"; },
+	$(t_listener px6 $LAB_SERVER6 80 proxy 127.0.0.1:8080),
+	$(t_listener fd4 $LAB_SERVER4 85 pass-fd unix:$T_DIR/fd.sock),
+	{ name = "loc4"; address = "$LAB_SERVER4"; port = 90; handoff = "local"; },
+	{ name = "loc6"; address = "$LAB_SERVER6"; port = 90; handoff = "local"; },
+	{ name = "deny4"; address = "$LAB_SERVER4"; port = 81; backend = "127.0.0.1:8080"; policy = "guarded"; }
+);
+CONF
+}
+
+lab_up || t_fail "lab up"
+write_conf true
+why=$(lab_exec server "$SYNGUARDD" -t -c "$T_CONF" 2>&1 | grep "built without")
+[ -z "$why" ] || t_skip "$why"
+
+# ---- synguardd -t ----
+lab_exec server "$SYNGUARDD" -t -c "$T_CONF" >"$T_DIR/check.log" 2>&1 ||
+	t_fail "synguardd -t: $(cat "$T_DIR/check.log")"
+cat "$T_DIR/check.log"
+for want in "xdp: program loads (verifier OK)" "xdp: device cli0: XDP native attach OK" \
+	"xdp: device att0: XDP native attach OK" "xdp: device lo: skipped" \
+	"xdp: listener deny4: SYNs on the NFQUEUE path"; do
+	grep -q "$want" "$T_DIR/check.log" || t_fail "synguardd -t does not say: $want"
+done
+grep -q "xdp: listener px4: SYNs on the NFQUEUE path" "$T_DIR/check.log" &&
+	t_fail "synguardd -t keeps a plain cookie listener's SYNs on the NFQUEUE path"
+t_ok "synguardd -t: the program loads, attaches natively per device, deny4 stays on NFQUEUE"
+
+# ---- servers, daemon ----
+t_backend http --listen 127.0.0.1:8080 http
+lab_bg server "$T_DIR/local4.log" python3 "$T_TOP/tests/netns/peer_http.py" $LAB_SERVER4 90
+lab_bg server "$T_DIR/local6.log" python3 "$T_TOP/tests/netns/peer_http.py" $LAB_SERVER6 90
+lab_wait_tcp server 127.0.0.1 8080 || t_fail "backend did not start"
+t_wait 10 eval "[ \$(lab_exec server ss -Htln 'sport = :90' | wc -l) = 2 ]" ||
+	t_fail "the local servers did not start"
+t_start_daemon
+t_backend fd --passfd "$T_DIR/fd.sock" http
+t_wait 10 grep -q '^passfd connected' "$T_DIR/backend-fd.log" || t_fail "pass-fd backend"
+grep -q "xdp: XDP program attached to cli0 att0" "$T_DIR/synguardd.log" ||
+	t_fail "the daemon did not say where the XDP program is attached"
+
+fdinfo_ids() { # PID KEY: the ids the process's fds name
+	grep -h "^$2:" /proc/"$1"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -u
+}
+gone() { # LINKS PROGS MAPS: none of these ids exists any more
+	local id
+	for id in $1; do bpftool link show id "$id" >/dev/null 2>&1 && return 1; done
+	for id in $2; do bpftool prog show id "$id" >/dev/null 2>&1 && return 1; done
+	for id in $3; do bpftool map show id "$id" >/dev/null 2>&1 && return 1; done
+	return 0
+}
+links0=$(fdinfo_ids $T_DAEMON_PID link_id)
+t_expect "the daemon holds 4 links (XDP and tcx on 2 devices)" "$(echo "$links0" | grep -c .)" = 4
+t_expect "cli0 carries the XDP program" \
+	"$(lab_exec server ip link show cli0 | grep -c 'prog/xdp')" = 1
+
+URLS="http://$LAB_SERVER4/ http://[$LAB_SERVER6]/ http://$LAB_SERVER4:85/ http://$LAB_SERVER4:90/ http://[$LAB_SERVER6]:90/"
+fetch() { # URL: one page, its body naming a client
+	local body
+	body=$(lab_exec client curl -sSf --connect-timeout 3 --max-time 5 "$1") || return 1
+	case "$body" in "client="*) return 0 ;; esac
+	return 1
+}
+for url in $URLS; do
+	fetch "$url" || t_fail "fetch $url"
+done
+for l in px4 px6 fd4 loc4 loc6; do
+	t_expect "$l: its client's SYN answered in XDP" "$(t_stat xdp.listeners.$l.syn_answered)" -ge 1
+	t_expect "$l: its ACK valid in XDP" "$(t_stat xdp.listeners.$l.ack_valid)" -ge 1
+done
+for l in px4 px6 fd4; do
+	t_expect "$l: handed off from the NFQUEUE path" "$(t_stat listeners.$l.handoffs)" -ge 1
+done
+for l in loc4 loc6; do
+	t_expect "$l: handed off in TC" "$(t_stat tc.$l.handoffs)" -ge 1
+done
+t_expect "the queue thread saw no SYN" "$(t_stat queues.0.syn_received)" = 0
+t_ok "proxy, pass-fd and local listeners, IPv4 and IPv6: SYN-ACK from XDP, ACK on the NFQUEUE path or in TC"
+
+# ---- a SYN flood answered in XDP ----
+q0=$(t_stat queues.0.syn_received)
+a4=$(t_stat xdp.listeners.px4.syn_answered)
+a6=$(t_stat xdp.listeners.px6.syn_answered)
+s0=$(t_stat listeners.px4.synack_sent)
+lab_bg attacker "$T_DIR/flood4.log" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+	--dst $LAB_SERVER4 --dport 80 --kind syn --rate $RATE --count $FLOOD --quiet
+f4=$LAB_LAST_PID
+lab_bg attacker "$T_DIR/flood6.log" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+	--dst $LAB_SERVER6 --dport 80 --kind syn --rate $RATE --count $FLOOD --quiet
+f6=$LAB_LAST_PID
+t_wait 10 t_stat_ge xdp.listeners.px4.syn_answered $((a4 + RATE / 10)) ||
+	t_fail "the flood was not answered in XDP"
+n=0
+while kill -0 $f4 2>/dev/null || kill -0 $f6 2>/dev/null; do
+	for url in $URLS; do
+		fetch "$url" || t_fail "fetch $url during the SYN flood"
+		n=$((n + 1))
+	done
+done
+wait $f4 $f6
+t_wait 10 t_stat_ge xdp.listeners.px4.syn_answered $((a4 + FLOOD)) ||
+	t_fail "IPv4: $(($(t_stat xdp.listeners.px4.syn_answered) - a4)) of $FLOOD SYNs answered in XDP"
+t_wait 10 t_stat_ge xdp.listeners.px6.syn_answered $((a6 + FLOOD)) ||
+	t_fail "IPv6: $(($(t_stat xdp.listeners.px6.syn_answered) - a6)) of $FLOOD SYNs answered in XDP"
+t_expect "the listener's synack_sent counts XDP's answers" \
+	"$(t_stat listeners.px4.synack_sent)" -ge $((s0 + FLOOD))
+q=$(($(t_stat queues.0.syn_received) - q0))
+t_expect "the queue thread saw $q of $((2 * FLOOD)) SYNs" $q -le $((FLOOD / 100))
+t_ok "SYN flood ($FLOOD per family) answered in XDP; $n fetches meanwhile all succeeded"
+
+# ---- an ACK flood dropped in XDP ----
+i0=$(($(t_stat xdp.listeners.px4.ack_invalid) + $(t_stat xdp.listeners.px4.ack_expired)))
+l0=$(($(t_stat listeners.px4.ack_invalid) + $(t_stat listeners.px4.ack_expired)))
+qa0=$(($(t_stat queues.0.ack_invalid) + $(t_stat queues.0.ack_expired)))
+lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+	--dst $LAB_SERVER4 --dport 80 --kind ack --rate $RATE --count $FLOOD --quiet >/dev/null ||
+	t_fail "ACK flood"
+xdp_dropped() {
+	[ $(($(t_stat xdp.listeners.px4.ack_invalid) + $(t_stat xdp.listeners.px4.ack_expired))) -ge $((i0 + FLOOD)) ]
+}
+t_wait 10 xdp_dropped || t_fail "the ACK flood was not all dropped in XDP"
+t_expect "the listener's ack_invalid and ack_expired count them" \
+	$(($(t_stat listeners.px4.ack_invalid) + $(t_stat listeners.px4.ack_expired))) -ge $((l0 + FLOOD))
+t_expect "the queue thread checked none of them" \
+	$(($(t_stat queues.0.ack_invalid) + $(t_stat queues.0.ack_expired))) = $qa0
+fetch "http://$LAB_SERVER4/" || t_fail "fetch after the ACK flood"
+t_ok "ACK flood ($FLOOD) dropped in XDP and counted"
+
+# ---- a deny list keeps SYNs on the NFQUEUE path ----
+lab_exec client curl -s -o /dev/null --connect-timeout 2 "http://$LAB_SERVER4:81/" &&
+	t_fail "the denied client fetched from deny4"
+t_expect "deny4: the denied SYNs counted by the queue thread" "$(t_stat listeners.deny4.syn_denied)" -ge 1
+t_expect "deny4: XDP passed its SYNs on" "$(t_stat xdp.listeners.deny4.syn_passed)" -ge 1
+t_expect "deny4: XDP answered none" "$(t_stat xdp.listeners.deny4.syn_answered)" = 0
+lab_exec attacker curl -sSf -o /dev/null --max-time 5 "http://$LAB_SERVER4:81/" ||
+	t_fail "another host could not fetch from deny4"
+t_ok "deny4: the denied client refused on the NFQUEUE path, another host served"
+
+# ---- a reload moves px4's SYNs to the NFQUEUE path, without detaching ----
+write_conf true guarded
+out=$(t_ctl reload 2>&1) || t_fail "reload: $out"
+p0=$(t_stat xdp.listeners.px4.syn_passed)
+lab_exec client curl -s -o /dev/null --connect-timeout 2 "http://$LAB_SERVER4/" &&
+	t_fail "after the reload, the denied client fetched from px4"
+t_expect "px4 after the reload: XDP passes its SYNs" "$(t_stat xdp.listeners.px4.syn_passed)" -gt $p0
+t_expect "px4 after the reload: the same links" "$(fdinfo_ids $T_DAEMON_PID link_id)" = "$links0"
+write_conf true
+out=$(t_ctl reload 2>&1) || t_fail "reload back: $out"
+fetch "http://$LAB_SERVER4/" || t_fail "px4 after the reload back"
+t_ok "reloads move a listener's SYNs between XDP and the NFQUEUE path, links kept"
+
+# ---- kill -9 under a flood ----
+kill9() { # FAIL_OPEN
+	local links progs maps a
+	links=$(fdinfo_ids $T_DAEMON_PID link_id)
+	progs=$(fdinfo_ids $T_DAEMON_PID prog_id)
+	maps=$(fdinfo_ids $T_DAEMON_PID map_id)
+	a=$(t_stat xdp.listeners.loc4.syn_answered)
+	lab_bg attacker "$T_DIR/flood.log" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+		--dst $LAB_SERVER4 --dport 90 --kind syn --duration 6 --rate $RATE --quiet
+	FLOOD_PID=$LAB_LAST_PID
+	t_wait 10 t_stat_ge xdp.listeners.loc4.syn_answered $((a + 1000)) ||
+		t_fail "fail_open $1: the flood was not answered in XDP"
+	kill -9 $T_DAEMON_PID
+	wait $T_DAEMON_PID 2>/dev/null
+	t_wait 10 gone "$links" "$progs" "$maps" ||
+		t_fail "fail_open $1: links, programs or maps outlived kill -9"
+	t_expect "fail_open $1: no XDP program left on cli0" \
+		"$(lab_exec server ip link show cli0 | grep -c 'prog/xdp')" = 0
+	t_ok "fail_open $1: kill -9 during the flood took the links, programs and maps along"
+}
+kill9 true
+fetch "http://$LAB_SERVER4:90/" || t_fail "fail_open true: the kernel did not serve the port after kill -9"
+fetch "http://[$LAB_SERVER6]:90/" || t_fail "fail_open true: no IPv6 service after kill -9"
+t_ok "fail_open true: the server serves directly after kill -9, under the flood"
+wait $FLOOD_PID 2>/dev/null
+
+write_conf false
+t_start_daemon
+fetch "http://$LAB_SERVER4:90/" || t_fail "after the restart: fetch"
+kill9 false
+lab_exec client curl -s -o /dev/null --connect-timeout 2 "http://$LAB_SERVER4:90/" &&
+	t_fail "fail_open false: the port answered after kill -9"
+t_ok "fail_open false: the port stays closed after kill -9"
+wait $FLOOD_PID 2>/dev/null
+
+# ---- clean start and stop ----
+write_conf true
+t_start_daemon
+fetch "http://[$LAB_SERVER6]/" || t_fail "last start: fetch"
+links=$(fdinfo_ids $T_DAEMON_PID link_id)
+progs=$(fdinfo_ids $T_DAEMON_PID prog_id)
+maps=$(fdinfo_ids $T_DAEMON_PID map_id)
+t_stop_daemon
+t_wait 10 gone "$links" "$progs" "$maps" || t_fail "a link, program or map outlived the clean stop"
+t_expect "clean stop: no XDP program on the server's devices" \
+	"$(lab_exec server ip link show | grep -c 'prog/xdp')" = 0
+t_expect "clean stop: no rule left" \
+	"$({ lab_exec server iptables-save; lab_exec server ip6tables-save; } | grep -c SYNGUARD)" = 0
+t_ok "clean stop: nothing left"
+echo "PASS: $T_NAME"
