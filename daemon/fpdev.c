@@ -146,7 +146,9 @@ static const char *attach_hint(enum fpdev_kind kind, int e)
 {
 	if (kind == FPDEV_TCX)
 		return e == EINVAL ? " (tcx needs kernel >= 6.6)" : "";
-	return e == EBUSY || e == EEXIST ? " (another XDP program is attached there)" : "";
+	return e == EBUSY || e == EEXIST
+	           ? " (another XDP program is attached there, a running synguardd's perhaps)"
+	           : "";
 }
 
 /*

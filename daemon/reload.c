@@ -165,9 +165,11 @@ static struct queue_gen *gen_new(struct handoff *h, struct conf *c, uint64_t seq
 
 /* ---- validation ---- */
 
-/* The daemon section applies at start only: names the first key that differs. */
+/* The daemon section applies at start only, but for devices: names the first key that differs. */
 static const char *daemon_changed(const struct conf_daemon *a, const struct conf_daemon *b)
 {
+	struct conf_daemon x;
+
 	if (a->queue_first != b->queue_first || a->queue_last != b->queue_last)
 		return "queue";
 	if (a->firewall != b->firewall)
@@ -195,8 +197,14 @@ static const char *daemon_changed(const struct conf_daemon *a, const struct conf
 		return "queue_nice";
 	if (a->synack_layer2 != b->synack_layer2)
 		return "synack_layer2";
-	/* a key this list does not know yet (both structs come zeroed from conf_parse) */
-	if (memcmp(a, b, sizeof(*a)) != 0)
+	if (a->datapath != b->datapath)
+		return "datapath";
+	/* a key this list does not know yet (both structs come zeroed from conf_parse);
+	 * devices may change: the XDP program's links follow them (xdppath_update) */
+	x = *b;
+	memcpy(x.devices, a->devices, sizeof(x.devices));
+	x.n_devices = a->n_devices;
+	if (memcmp(a, &x, sizeof(*a)) != 0)
 		return "*";
 	return NULL;
 }

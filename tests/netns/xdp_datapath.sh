@@ -14,6 +14,10 @@
 #  - a listener whose policy has a deny list keeps its SYNs on the NFQUEUE
 #    path (the denied client is refused, another host connects); a reload
 #    giving a listener that policy moves its SYNs there without detaching;
+#  - a device whose driver has no XDP (a bridge) gets generic XDP, warned;
+#    -t while the daemon runs says the devices are busy; a reload with
+#    daemon.devices releases the devices left out, a device gone its link;
+#    a reload changing the datapath is refused;
 #  - kill -9 during a flood with fail_open true (the port keeps working
 #    through the kernel) and false (closed): links, programs and maps go
 #    with the process;
@@ -56,6 +60,9 @@ CONF
 }
 
 lab_up || t_fail "lab up"
+# a bridge has no native XDP: generic there
+lab_exec server ip link add sgbr0 type bridge || t_fail "adding a bridge"
+lab_exec server ip link set sgbr0 up || t_fail "bridge up"
 write_conf true
 why=$(lab_exec server "$SYNGUARDD" -t -c "$T_CONF" 2>&1 | grep "built without")
 [ -z "$why" ] || t_skip "$why"
@@ -66,12 +73,13 @@ lab_exec server "$SYNGUARDD" -t -c "$T_CONF" >"$T_DIR/check.log" 2>&1 ||
 cat "$T_DIR/check.log"
 for want in "xdp: program loads (verifier OK)" "xdp: device cli0: XDP native attach OK" \
 	"xdp: device att0: XDP native attach OK" "xdp: device lo: skipped" \
+	"xdp: device sgbr0: XDP generic (the driver has no native XDP) attach OK" \
 	"xdp: listener deny4: SYNs on the NFQUEUE path"; do
 	grep -q "$want" "$T_DIR/check.log" || t_fail "synguardd -t does not say: $want"
 done
 grep -q "xdp: listener px4: SYNs on the NFQUEUE path" "$T_DIR/check.log" &&
 	t_fail "synguardd -t keeps a plain cookie listener's SYNs on the NFQUEUE path"
-t_ok "synguardd -t: the program loads, attaches natively per device, deny4 stays on NFQUEUE"
+t_ok "synguardd -t: the program loads, attaches per device (native, generic on the bridge), deny4 stays on NFQUEUE"
 
 # ---- servers, daemon ----
 t_backend http --listen 127.0.0.1:8080 http
@@ -83,7 +91,7 @@ t_wait 10 eval "[ \$(lab_exec server ss -Htln 'sport = :90' | wc -l) = 2 ]" ||
 t_start_daemon
 t_backend fd --passfd "$T_DIR/fd.sock" http
 t_wait 10 grep -q '^passfd connected' "$T_DIR/backend-fd.log" || t_fail "pass-fd backend"
-grep -q "xdp: XDP program attached to cli0 att0" "$T_DIR/synguardd.log" ||
+grep -q "xdp: XDP program attached to cli0 att0 sgbr0 (generic)" "$T_DIR/synguardd.log" ||
 	t_fail "the daemon did not say where the XDP program is attached"
 
 fdinfo_ids() { # PID KEY: the ids the process's fds name
@@ -97,7 +105,7 @@ gone() { # LINKS PROGS MAPS: none of these ids exists any more
 	return 0
 }
 links0=$(fdinfo_ids $T_DAEMON_PID link_id)
-t_expect "the daemon holds 4 links (XDP and tcx on 2 devices)" "$(echo "$links0" | grep -c .)" = 4
+t_expect "the daemon holds 6 links (XDP and tcx on 3 devices)" "$(echo "$links0" | grep -c .)" = 6
 t_expect "cli0 carries the XDP program" \
 	"$(lab_exec server ip link show cli0 | grep -c 'prog/xdp')" = 1
 
@@ -195,6 +203,34 @@ write_conf true
 out=$(t_ctl reload 2>&1) || t_fail "reload back: $out"
 fetch "http://$LAB_SERVER4/" || t_fail "px4 after the reload back"
 t_ok "reloads move a listener's SYNs between XDP and the NFQUEUE path, links kept"
+
+# ---- devices: the bridge's generic XDP, -t while the daemon runs, daemon.devices ----
+grep -q "xdp: device sgbr0: its driver has no native XDP: generic XDP" "$T_DIR/synguardd.log" ||
+	t_fail "no warning about generic XDP on sgbr0"
+# the running daemon's program holds the devices: -t says so, and fails
+lab_exec server "$SYNGUARDD" -t -c "$T_CONF" >"$T_DIR/check2.log" 2>&1 &&
+	t_fail "synguardd -t succeeded on devices the daemon's program holds"
+grep -q "xdp: device cli0: XDP attach failed: Device or resource busy (another XDP program is attached there" \
+	"$T_DIR/check2.log" || t_fail "synguardd -t does not say why cli0 is busy: $(cat "$T_DIR/check2.log")"
+sed -i 's|^\tdatapath = "xdp";|&\n\tdevices = [ "cli0", "sgbr0" ];|' "$T_CONF"
+out=$(t_ctl reload 2>&1) || t_fail "reload with daemon.devices: $out"
+grep -q "xdp: device att0 is no longer in daemon.devices: its link released" \
+	"$T_DIR/synguardd.log" || t_fail "att0 kept its link after the reload"
+t_expect "att0 carries no XDP program" "$(lab_exec server ip link show att0 | grep -c 'prog/xdp')" = 0
+t_expect "cli0 still carries it" "$(lab_exec server ip link show cli0 | grep -c 'prog/xdp')" = 1
+fetch "http://$LAB_SERVER4/" || t_fail "fetch with daemon.devices"
+lab_exec server ip link del sgbr0
+t_wait 10 grep -q "xdp: device sgbr0 (index [0-9]*) is gone: its link released" "$T_DIR/synguardd.log" ||
+	t_fail "the bridge's link was not released when it went"
+write_conf true
+out=$(t_ctl reload 2>&1) || t_fail "reload without daemon.devices: $out"
+t_expect "att0 carries the program again" "$(lab_exec server ip link show att0 | grep -c 'prog/xdp')" = 1
+t_ok "generic XDP where a driver has none (warned); daemon.devices applied on reload"
+sed -i 's|^\tdatapath = "xdp";|\tdatapath = "nfqueue";|' "$T_CONF"
+out=$(t_ctl reload 2>&1) && t_fail "a reload changed the datapath: $out"
+case "$out" in *"daemon.datapath changed"*"restart synguardd"*) ;; *) t_fail "datapath reload refusal: $out" ;; esac
+write_conf true
+t_ok "a reload changing the datapath is refused"
 
 # ---- kill -9 under a flood ----
 kill9() { # FAIL_OPEN

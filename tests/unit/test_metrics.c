@@ -572,6 +572,53 @@ static void test_render_accept_queue(void **state)
 	free(text);
 }
 
+/* A fake XDP program's counters: two ids over the two listeners and the unmatched row. */
+static const char *const xdp_names[] = {"syn_answered", "ack_invalid"};
+static const uint64_t xdp_v[] = {1000, 7, 0, 0, 3, 2};
+static struct stats_block xdp_sum;
+static struct control_kcounters xdp_kc = {xdp_names, 2, 3, xdp_v, &xdp_sum};
+
+static const struct control_kcounters *fake_xdp(void *arg)
+{
+	(void)arg;
+	return &xdp_kc;
+}
+
+/* The XDP rows: families of their own, and their sum in the listeners' families. */
+static void test_render_xdp(void **state)
+{
+	struct fixture *f = *state;
+	char *text;
+
+	assert_int_equal(stats_block_init(&xdp_sum, 2), 0);
+	stats_add(&xdp_sum.rows[0], ST_SYN_RECEIVED, 1000);
+	stats_add(&xdp_sum.rows[0], ST_SYNACK_SENT, 1000);
+	stats_add(&xdp_sum.rows[0], ST_ACK_INVALID, 7);
+	f->src.xdp_stats = fake_xdp;
+	text = render(&f->src, NULL);
+	expect_line(text, "# TYPE synguard_xdp_syn_answered_total counter");
+	expect_line(text, "synguard_xdp_syn_answered_total{listener=\"web\"} 1000");
+	expect_line(text, "synguard_xdp_syn_answered_total{listener=\"(unmatched)\"} 3");
+	expect_line(text, "synguard_xdp_ack_invalid_total{listener=\"web\"} 7");
+	expect_line(text, "synguard_xdp_ack_invalid_total{listener=\"(unmatched)\"} 2");
+	assert_int_equal(count_lines(text, "synguard_xdp_"), 6);
+	/* summed: 100 + 10 from the queue threads, 1000 from XDP */
+	expect_line(text, "synguard_syn_received_total{listener=\"web\"} 1110");
+	expect_line(text, "synguard_synack_sent_total{listener=\"web\"} 1000");
+	expect_line(text, "synguard_ack_invalid_total{listener=\"web\"} 7");
+	expect_line(text, "synguard_queue_syn_received_total{queue=\"0\"} 100");
+	free(text);
+	/* counters of another shape (another configuration's) are left out */
+	xdp_kc.n_rows = 4;
+	text = render(&f->src, NULL);
+	assert_null(strstr(text, "synguard_xdp_"));
+	expect_line(text, "synguard_syn_received_total{listener=\"web\"} 110");
+	free(text);
+	xdp_kc.n_rows = 3;
+	f->src.xdp_stats = NULL;
+	stats_block_free(&xdp_sum);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -584,6 +631,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_server, fixture_setup, fixture_teardown),
 	    cmocka_unit_test_setup_teardown(test_render_accept_queue, fixture_setup,
 	                                    fixture_teardown),
+	    cmocka_unit_test_setup_teardown(test_render_xdp, fixture_setup, fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
