@@ -93,6 +93,45 @@ static void test_sample_and_status(void **state)
 	conf_free(conf);
 }
 
+static struct control_kcounters xdp_kc;
+
+static const struct control_kcounters *fake_xdp(void *arg)
+{
+	(void)arg;
+	return &xdp_kc;
+}
+
+/* SYNs answered in XDP never reach a queue thread: the SYN rate counts them too. */
+static void test_sample_xdp(void **state)
+{
+	struct conf *conf = make_conf();
+	struct stats_block q0, sum;
+	const struct stats_block *blocks[2] = {&q0, NULL};
+	uint16_t nums[1] = {0};
+	struct control_source src = {conf, blocks, nums, 1, NULL, NULL, fake_xdp, NULL};
+	static const uint64_t v[3] = {0};
+	struct notify_sample a;
+
+	(void)state;
+	assert_int_equal(stats_block_init(&q0, conf->n_listeners), 0);
+	assert_int_equal(stats_block_init(&sum, conf->n_listeners), 0);
+	xdp_kc = (struct control_kcounters){NULL, 1, conf->n_listeners + 1, v, &sum};
+	stats_add(&q0.rows[0], ST_SYN_RECEIVED, 10);
+	stats_add(&sum.rows[0], ST_SYN_RECEIVED, 5000);
+	stats_add(&sum.rows[1], ST_SYN_RECEIVED, 7);
+	stats_add(&sum.rows[0], ST_ACK_INVALID, 99); /* no valid ACK: not in the rates */
+	notify_sample_take(&src, 1.0, &a);
+	assert_int_equal(a.syn, 5017);
+	assert_int_equal(a.ack_valid, 0);
+	/* counters of another configuration's shape are left out */
+	xdp_kc.n_rows++;
+	notify_sample_take(&src, 2.0, &a);
+	assert_int_equal(a.syn, 10);
+	stats_block_free(&q0);
+	stats_block_free(&sum);
+	conf_free(conf);
+}
+
 /* Outside systemd there is nothing to do, and nothing is started. */
 static void test_not_under_systemd(void **state)
 {
@@ -253,9 +292,8 @@ static void test_fd_is_journal(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_sample_and_status),
-	    cmocka_unit_test(test_not_under_systemd),
-	    cmocka_unit_test(test_under_fake_systemd),
+	    cmocka_unit_test(test_sample_and_status), cmocka_unit_test(test_sample_xdp),
+	    cmocka_unit_test(test_not_under_systemd), cmocka_unit_test(test_under_fake_systemd),
 	    cmocka_unit_test(test_fd_is_journal),
 	};
 
