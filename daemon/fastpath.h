@@ -4,8 +4,9 @@
  * non-loopback Ethernet device (at start, then as devices come and go:
  * rtnetlink link events, and each reload), checks the handshake ACKs with
  * the daemon's cookie and hands valid ones to the server's own listening
- * socket. SYNs stay on the NFQUEUE path (the firewall queues no ACK of such
- * listeners).
+ * socket. SYNs are answered on the NFQUEUE path, or in XDP with datapath
+ * "xdp" (xdppath.h), whose program passes valid handshake ACKs on to this
+ * one (the firewall queues no ACK of such listeners).
  *
  * Lifecycle: the links are file descriptors of this process, so the
  * programs go when the daemon goes, however it ends (no pins, nothing left

@@ -151,6 +151,20 @@ static bool host_ecn(void)
 	return sock_sysctl_ipv4("tcp_ecn") > 0;
 }
 
+/*
+ * A wildcard listener on a host that forwards IPv4: the program would take a
+ * forwarded flow's ACK to that port for a handshake ACK (the kernel's socket
+ * lookup finds the local listener) and drop it. The name of the first such
+ * listener, or NULL.
+ */
+static const char *wildcard_forwarding(const struct conf *c)
+{
+	for (size_t i = 0; i < c->n_listeners; i++)
+		if (c->listeners[i].wildcard && sock_sysctl_ipv4("ip_forward") > 0)
+			return c->listeners[i].name;
+	return NULL;
+}
+
 static bool any_listener(const struct conf_listener *l)
 {
 	(void)l;
@@ -213,6 +227,11 @@ static void maps_apply(struct xdppath *x, const struct conf *c)
 		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0)
 			log_warnx("xdp: listener %s: %s", l->name, strerror(errno));
 	}
+	if (wildcard_forwarding(c))
+		log_warnx("xdp: listener %s has a wildcard address and this host forwards IPv4 "
+		          "(net.ipv4.ip_forward = 1): forwarded connections to its port lose their "
+		          "ACKs in XDP; give it the host's own address",
+		          wildcard_forwarding(c));
 	if (n_syn < c->n_listeners)
 		log_info("xdp: SYNs of %zu of %zu listeners answered in XDP; the others' (mode "
 		         "stateful or auto, allow/deny lists, per-source SYN rates) on the NFQUEUE "
@@ -402,6 +421,11 @@ int xdppath_report(FILE *out, const struct conf *c)
 			    c->policies[c->listeners[i].policy].per_source.syn_rate
 			        ? ", per-source SYN rate"
 			        : "");
+	if (wildcard_forwarding(c))
+		fprintf(out,
+		        "xdp: listener %s has a wildcard address and this host forwards IPv4: "
+		        "forwarded connections to its port would lose their ACKs in XDP\n",
+		        wildcard_forwarding(c));
 	n = fpdev_report(out, FPDEV_XDP, bpf_program__fd(skel->progs.sg_xdp_syn),
 	                 (const char(*)[CONF_IFNAME_MAX])c->daemon.devices, c->daemon.n_devices);
 	xdp_syn__destroy(skel);
