@@ -23,6 +23,8 @@
 #  - kill -9 during a flood with fail_open true (the port keeps working
 #    through the kernel) and false (closed): links, programs and maps go
 #    with the process;
+#  - as nobody (CAP_NET_ADMIN only): keys published across rotations, a new
+#    device attached;
 #  - a clean stop leaves no program, link, map or rule.
 # The lab's peers get an XDP_PASS program (lab.sh SGLAB_XDP_PEERS) so that
 # XDP_TX frames reach them. Skips (77) where the BPF parts are not built.
@@ -280,6 +282,42 @@ lab_exec client curl -s -o /dev/null --connect-timeout 2 "http://$LAB_SERVER4:90
 	t_fail "fail_open false: the port answered after kill -9"
 t_ok "fail_open false: the port stays closed after kill -9"
 wait $FLOOD_PID 2>/dev/null
+
+# ---- as nobody: keys across rotations, a device attached on reload ----
+if getent passwd nobody >/dev/null; then
+	chmod 755 "$T_DIR"
+	sock=$T_SOCK
+	T_SOCK=$T_DIR/run/control.sock
+	cat >"$T_CONF" <<CONF
+daemon: {
+	queue = "0";
+	control_socket = "$T_SOCK";
+	cookie_rotation = 1;
+	user = "nobody";
+	datapath = "xdp";
+};
+listeners = ( $(t_listener px4 $LAB_SERVER4 80 proxy 127.0.0.1:8080) );
+CONF
+	t_start_daemon
+	t_expect "as nobody: CAP_NET_ADMIN, CAP_NET_RAW, CAP_NET_BIND_SERVICE only" \
+		"$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/$T_DAEMON_PID/status)" = 0000000000003400
+	e0=$(date +%s)
+	while [ $(date +%s) -lt $((e0 + 4)) ]; do
+		fetch "http://$LAB_SERVER4/" || t_fail "as nobody: fetch across key rotations"
+	done
+	t_expect "as nobody: the ACKs validated in XDP" "$(t_stat xdp.listeners.px4.ack_valid)" -ge 4
+	t_expect "as nobody: none expired or invalid" \
+		"$(t_stat xdp.listeners.px4.ack_expired)$(t_stat xdp.listeners.px4.ack_invalid)" = 00
+	grep -q "xdp: publishing the cookie keys" "$T_DIR/synguardd.log" &&
+		t_fail "as nobody: a key publish failed"
+	lab_exec server ip link add sgbr1 type bridge && lab_exec server ip link set sgbr1 up
+	t_wait 10 grep -q "xdp: XDP program attached to sgbr1 too" "$T_DIR/synguardd.log" ||
+		t_fail "as nobody: a new device was not attached"
+	lab_exec server ip link del sgbr1
+	t_stop_daemon
+	T_SOCK=$sock
+	t_ok "as nobody: keys published across rotations, a new device attached"
+fi
 
 # ---- clean start and stop ----
 write_conf true
