@@ -27,6 +27,7 @@
 #include <arpa/inet.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "bpf_test_log.h"
@@ -470,6 +471,67 @@ static void test_rate(void **state)
 	acl_clear();
 }
 
+/*
+ * Every CPU at once on one source's bucket, the clock still: each SYN is paid
+ * for (atomic adds), and racing at the bucket's edge lets through at most one
+ * SYN per CPU beyond the burst. One process per CPU, each pinned, repeating
+ * the SYN (passed unchanged while allowed, dropped after).
+ */
+static void test_rate_concurrent(void **state)
+{
+	const uint32_t burst = 1000, per_cpu = 100000;
+	struct pkt_spec s = seg_from("198.51.100.40", 8000, 9100);
+	uint64_t passed, limited, seen;
+	int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN), go[2];
+	pid_t kids[64];
+	struct frame f;
+
+	(void)state;
+	use_clock();
+	clear_listeners();
+	set_now(2000 * NS_PER_SEC);
+	listen_on(AF_INET, 9100, 13, SG_XDP_F_ACK | SG_XDP_F_RATE, 0, 1, burst, 32, 64);
+	frame_of(&s, &f);
+	passed = xt_counter(13, SG_XC_SYN_PASSED);
+	limited = xt_counter(13, SG_XC_SYN_RATE_LIMITED);
+	if (ncpu > 64)
+		ncpu = 64;
+	assert_int_equal(pipe(go), 0);
+	for (int c = 0; c < ncpu; c++) {
+		kids[c] = fork();
+		assert_true(kids[c] >= 0);
+		if (kids[c] == 0) {
+			LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = f.b,
+			            .data_size_in = (uint32_t)f.len, .repeat = per_cpu);
+			cpu_set_t set;
+			char b;
+
+			CPU_ZERO(&set);
+			CPU_SET(c, &set);
+			close(go[1]);
+			if (sched_setaffinity(0, sizeof(set), &set) < 0 || read(go[0], &b, 1) != 0)
+				_exit(2);
+			_exit(bpf_prog_test_run_opts(xt.prog, &o) == 0 ? 0 : 1);
+		}
+	}
+	close(go[0]);
+	close(go[1]); /* every child's read returns: go */
+	for (int c = 0; c < ncpu; c++) {
+		int st;
+
+		assert_int_equal(waitpid(kids[c], &st, 0), kids[c]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	passed = xt_counter(13, SG_XC_SYN_PASSED) - passed;
+	limited = xt_counter(13, SG_XC_SYN_RATE_LIMITED) - limited;
+	seen = passed + limited;
+	printf("%d CPUs, %u SYNs each on one bucket of burst %u: %llu passed, %llu dropped\n", ncpu,
+	       per_cpu, burst, (unsigned long long)passed, (unsigned long long)limited);
+	assert_int_equal(seen, (uint64_t)ncpu * per_cpu);
+	assert_true(passed >= burst && passed <= burst + (uint64_t)ncpu - 1);
+	set_now(0);
+}
+
 /* The daemon's program on the real clock: the refill is waited for, not slept for. */
 static void test_rate_real_time(void **state)
 {
@@ -633,9 +695,13 @@ static void test_timing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_acl),  cmocka_unit_test(test_acl_generations),
-	    cmocka_unit_test(test_rate), cmocka_unit_test(test_rate_real_time),
-	    cmocka_unit_test(test_auto), cmocka_unit_test(test_timing),
+	    cmocka_unit_test(test_acl),
+	    cmocka_unit_test(test_acl_generations),
+	    cmocka_unit_test(test_rate),
+	    cmocka_unit_test(test_rate_concurrent),
+	    cmocka_unit_test(test_rate_real_time),
+	    cmocka_unit_test(test_auto),
+	    cmocka_unit_test(test_timing),
 	};
 	int rc;
 
