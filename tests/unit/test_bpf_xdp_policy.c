@@ -641,6 +641,24 @@ static uint32_t bulk_ns(const struct frame *f, int want)
 	return o.duration;
 }
 
+/* The kernel's account of map fd's memory (fdinfo "memlock"), 0 if it gives none. */
+static unsigned long long map_bytes(int fd)
+{
+	unsigned long long n = 0;
+	char path[64], line[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 /*
  * For the record, not asserted: the SYN path's cost on the daemon's program,
  * with the lists (512 denied /24s and an allow entry, the client in neither)
@@ -689,6 +707,8 @@ static void test_timing(void **state)
 	}
 	printf("SYN over its rate limit, dropped: %u ns per run (repeat 100000)\n",
 	       bulk_ns(&f, XDP_DROP));
+	printf("sg_xdp_rate: %u buckets in %llu bytes\n",
+	       bpf_map__max_entries(prod->maps.sg_xdp_rate), map_bytes(pm.rate));
 	acl_clear();
 }
 
