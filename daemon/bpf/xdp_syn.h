@@ -59,8 +59,8 @@
 /* Counter ids, per listener slot. */
 enum sg_xdp_counter {
 	SG_XC_SYN_ANSWERED,     /* syn_answered: a cookie SYN-ACK went back with XDP_TX */
-	SG_XC_SYN_PASSED,       /* syn_passed: the listener's SYNs are the queue path's (its mode,
-	                         * SG_XDP_F_SYN clear), or no key is written yet */
+	SG_XC_SYN_PASSED,       /* syn_passed: the listener's SYNs are the queue path's (its mode:
+	                         * SG_XDP_F_SYN clear, auto mode calm), or no key is written yet */
 	SG_XC_ACK_VALID,        /* ack_valid: the cookie checked; on to the normal path */
 	SG_XC_ACK_INVALID,      /* ack_invalid: dropped */
 	SG_XC_ACK_EXPIRED,      /* ack_expired: no key for the cookie's epoch; dropped */
@@ -133,7 +133,7 @@ struct sg_xdp_listener {
 	__u8 pad[2];
 	/* policies (SG_XDP_F_ACL, SG_XDP_F_RATE) */
 	__u32 policy;    /* tag of the ACL keys: the policy index | the generation bit */
-	__u32 rate;      /* SYNs per second per source prefix (per_source.syn_rate), > 0 */
+	__u32 rate;      /* SYNs per second per source prefix (per_source.syn_rate); 0: none */
 	__u32 burst;     /* per_source.burst (0 counts as 1) */
 	__u8 rate_plen4; /* per_source.prefix_v4, 0..32 */
 	__u8 rate_plen6; /* per_source.prefix_v6, 0..64 */
