@@ -42,7 +42,7 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 
-#include "bpf_test_log.h"
+#include "bpf_test.h"
 #include "bpfkeys.h"
 #include "cookie.h"
 #include "cookie_vectors.h"
@@ -1039,21 +1039,12 @@ int main(void)
 	};
 	int rc;
 
-	rc = xt_enter();
+	rc = bpf_test_enter(BPF_TEST_NETNS);
 	if (rc != 0)
 		return rc;
-	libbpf_set_print(bpf_test_log);
 	skel = xdp_syn__open_and_load();
-	if (skel == NULL) {
-		int err = errno;
-
-		if (err == EPERM || err == ENOSYS) {
-			printf("skipped: cannot load BPF programs here: %s\n", strerror(err));
-			return 77;
-		}
-		fprintf(stderr, "loading xdp_syn failed: %s\n", strerror(err));
-		return 1;
-	}
+	if (skel == NULL)
+		return bpf_test_load_failed("xdp_syn");
 	xt = (struct xdp_test_fds){
 	    .prog = bpf_program__fd(skel->progs.sg_xdp_syn),
 	    .listeners = bpf_map__fd(skel->maps.sg_xdp_listeners),

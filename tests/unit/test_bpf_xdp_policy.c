@@ -30,7 +30,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include "bpf_test_log.h"
+#include "bpf_test.h"
 #include "local_ack.h"
 #include "xdp_syn.skel.h"
 #include "xdp_syn_clock.skel.h"
@@ -725,21 +725,12 @@ int main(void)
 	};
 	int rc;
 
-	rc = xt_enter();
+	rc = bpf_test_enter(BPF_TEST_NETNS);
 	if (rc != 0)
 		return rc;
-	libbpf_set_print(bpf_test_log);
 	prod = xdp_syn__open_and_load();
-	if (prod == NULL) {
-		int err = errno;
-
-		if (err == EPERM || err == ENOSYS) {
-			printf("skipped: cannot load BPF programs here: %s\n", strerror(err));
-			return 77;
-		}
-		fprintf(stderr, "loading xdp_syn failed: %s\n", strerror(err));
-		return 1;
-	}
+	if (prod == NULL)
+		return bpf_test_load_failed("xdp_syn");
 	clk = xdp_syn_clock__open_and_load();
 	if (clk == NULL) {
 		fprintf(stderr, "loading xdp_syn_clock failed: %s\n", strerror(errno));

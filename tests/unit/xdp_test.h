@@ -161,46 +161,4 @@ static inline int run(const struct frame *in, struct frame *out)
 	return (int)opts.retval;
 }
 
-static inline int lo_up(void)
-{
-	struct ifreq ifr = {0};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	strcpy(ifr.ifr_name, "lo");
-	rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	if (rc == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	}
-	close(fd);
-	return rc;
-}
-
-/*
- * Before loading: root, and a network namespace of the test's own (only its
- * own sockets can match a test packet) with lo up. 0, or the exit status: 77
- * (skipped, with the reason printed) or 1.
- */
-static inline int xt_enter(void)
-{
-	if (geteuid() != 0) {
-		printf("skipped: BPF_PROG_TEST_RUN needs root (CAP_BPF, CAP_PERFMON, "
-		       "CAP_NET_ADMIN)\n");
-		return 77;
-	}
-	if (unshare(CLONE_NEWNET) < 0) {
-		printf("skipped: no network namespace of its own: %s\n", strerror(errno));
-		return 77;
-	}
-	if (lo_up() < 0) {
-		fprintf(stderr, "cannot bring up lo in the test's namespace: %s\n",
-		        strerror(errno));
-		return 1;
-	}
-	return 0;
-}
-
 #endif
