@@ -111,27 +111,32 @@ const char *fastpath_devices(const struct fastpath *f)
 #include "sockutil.h"
 
 /*
- * The keys of epoch e + 1 are published this long before its boundary, so
- * that an ACK answering a SYN-ACK the queue threads made just after the
- * boundary never meets the program still in epoch e. A cookie of e - 1 then
- * expires this much earlier (the program at e + 1 no longer holds its key).
+ * The program moves to epoch e + 1 (its keys, then its current epoch) this
+ * long before the boundary, so that an ACK answering a SYN-ACK the queue
+ * threads made just after the boundary never meets the program still in
+ * epoch e. The queue threads read the clock themselves; this loop may run
+ * late (a busy machine, a flood keeping the CPUs on the queue threads), and
+ * the program is in step only while the lateness stays under the lead: half
+ * a rotation, at most FASTPATH_KEY_LEAD_MAX. A cookie of e - 1 then expires
+ * that much earlier (the program at e + 1 no longer holds its key): it still
+ * lives at least half a rotation.
  */
-#define FASTPATH_KEY_LEAD    0.1
+#define FASTPATH_KEY_LEAD_MAX 2.0
 /*
- * The tick is due at boundary - FASTPATH_KEY_LEAD: should it run a hair
- * early (timer or floating-point rounding), the epoch must change all the
- * same, or it would stay behind for a whole rotation.
+ * The tick is due at boundary - lead: should it run a hair early (timer or
+ * floating-point rounding), the epoch must change all the same, or it would
+ * stay behind for a whole rotation.
  */
-#define FASTPATH_KEY_SLACK   0.01
+#define FASTPATH_KEY_SLACK    0.01
 /*
  * After a failed key publish, the next attempt this much later, until one
  * succeeds: waiting for the next tick would leave the program a whole
  * rotation behind the queue threads, refusing every cookie they make.
  */
-#define FASTPATH_KEY_RETRY   0.25
+#define FASTPATH_KEY_RETRY    0.25
 
 /* Ring-buffer reads per readiness: a steady stream of reports does not starve the loop. */
-#define FASTPATH_DONE_ROUNDS 8
+#define FASTPATH_DONE_ROUNDS  8
 
 struct fastpath_slot {
 	char name[CONF_NAME_MAX];          /* "": free */
@@ -151,6 +156,7 @@ struct fastpath {
 	uint64_t key_failures; /* failed publishes since the start */
 	unsigned key_pending;  /* failed publishes since the last success */
 	uint32_t rotation;
+	double key_lead;            /* seconds: see FASTPATH_KEY_LEAD_MAX */
 	struct fpdev *devs;         /* the links, one per device */
 	const struct conf *conf;    /* the configuration in use (the reload's generation) */
 	struct fpsysctl_values sys; /* the kernel switches when last looked at */
@@ -466,8 +472,8 @@ static void retry_stop(struct fastpath *f)
  */
 static void keys_now(struct fastpath *f)
 {
-	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD + FASTPATH_KEY_SLACK) /
-	                            f->rotation);
+	uint32_t epoch =
+	    (uint32_t)((uint64_t)(ev_time() + f->key_lead + FASTPATH_KEY_SLACK) / f->rotation);
 
 	if (bpfkeys_set_epoch(f->keys, epoch) < 0) {
 		int e = errno;
@@ -610,6 +616,8 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 	}
 	f->loop = loop;
 	f->rotation = c->daemon.cookie_rotation;
+	f->key_lead =
+	    f->rotation / 2.0 < FASTPATH_KEY_LEAD_MAX ? f->rotation / 2.0 : FASTPATH_KEY_LEAD_MAX;
 	ev_init(&f->retry, on_retry);
 	f->retry.data = f;
 	f->ncpus = libbpf_num_possible_cpus();
@@ -630,8 +638,8 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	if (bpfkeys_set_epoch(
-	        f->keys, (uint32_t)((uint64_t)(ev_time() + FASTPATH_KEY_LEAD) / f->rotation)) < 0) {
+	if (bpfkeys_set_epoch(f->keys,
+	                      (uint32_t)((uint64_t)(ev_time() + f->key_lead) / f->rotation)) < 0) {
 		snprintf(err, errlen, "writing the cookie keys: %s", strerror(errno));
 		goto fail;
 	}
@@ -653,7 +661,7 @@ struct fastpath *fastpath_new(struct ev_loop *loop, const struct conf *c,
 		         "kernel >= 6.6)");
 		goto fail;
 	}
-	ev_periodic_init(&f->tick, on_tick, f->rotation - FASTPATH_KEY_LEAD, f->rotation, NULL);
+	ev_periodic_init(&f->tick, on_tick, f->rotation - f->key_lead, f->rotation, NULL);
 	f->tick.data = f;
 	ev_periodic_start(loop, &f->tick);
 	ev_unref(loop); /* the loop ends when everything else has */
