@@ -12,14 +12,19 @@
 #include "log.h"
 
 /*
- * The keys of epoch e + 1 are published this long before its boundary, so
- * that an ACK answering a SYN-ACK the queue threads made just after the
- * boundary never meets the program still in epoch e. A cookie of e - 1 then
- * expires this much earlier (the program at e + 1 no longer holds its key).
+ * The program moves to epoch e + 1 (its keys, then its current epoch) this
+ * long before the boundary, so that an ACK answering a SYN-ACK the queue
+ * threads made just after the boundary never meets the program still in
+ * epoch e. The queue threads read the clock themselves; this loop may run
+ * late (a busy machine, a flood keeping the CPUs on the queue threads), and
+ * the program is in step only while the lateness stays under the lead: half
+ * a rotation, at most BPFTICK_LEAD_MAX. A cookie of e - 1 then expires that
+ * much earlier (the program at e + 1 no longer holds its key): it still lives
+ * at least half a rotation.
  */
-#define BPFTICK_LEAD 0.1
+#define BPFTICK_LEAD_MAX 2.0
 /*
- * The tick is due at boundary - BPFTICK_LEAD: should it run a hair early
+ * The tick is due at boundary - lead: should it run a hair early
  * (timer or floating-point rounding), the epoch must change all the same, or
  * it would stay behind for a whole rotation.
  */
@@ -39,6 +44,7 @@ struct bpftick {
 	uint64_t key_failures; /* failed publishes since the start */
 	unsigned key_pending;  /* failed publishes since the last success */
 	uint32_t rotation;
+	double lead; /* seconds: see BPFTICK_LEAD_MAX */
 	const char *who;
 	void (*hook)(void *arg);
 	void *arg;
@@ -59,8 +65,7 @@ static void retry_stop(struct bpftick *t)
  */
 static void keys_now(struct bpftick *t)
 {
-	uint32_t epoch =
-	    (uint32_t)((uint64_t)(ev_time() + BPFTICK_LEAD + BPFTICK_SLACK) / t->rotation);
+	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + t->lead + BPFTICK_SLACK) / t->rotation);
 
 	if (bpfkeys_set_epoch(t->keys, epoch) < 0) {
 		int e = errno;
@@ -121,18 +126,19 @@ struct bpftick *bpftick_new(struct ev_loop *loop, int map_fd,
 	}
 	t->loop = loop;
 	t->rotation = rotation;
+	t->lead = rotation / 2.0 < BPFTICK_LEAD_MAX ? rotation / 2.0 : BPFTICK_LEAD_MAX;
 	t->who = who;
 	t->hook = hook;
 	t->arg = arg;
 	ev_init(&t->retry, on_retry);
 	t->retry.data = t;
-	if (bpfkeys_set_epoch(t->keys,
-	                      (uint32_t)((uint64_t)(ev_time() + BPFTICK_LEAD) / rotation)) < 0) {
+	if (bpfkeys_set_epoch(t->keys, (uint32_t)((uint64_t)(ev_time() + t->lead) / rotation)) <
+	    0) {
 		snprintf(err, errlen, "writing the cookie keys: %s", strerror(errno));
 		bpftick_free(t);
 		return NULL;
 	}
-	ev_periodic_init(&t->tick, on_tick, rotation - BPFTICK_LEAD, rotation, NULL);
+	ev_periodic_init(&t->tick, on_tick, rotation - t->lead, rotation, NULL);
 	t->tick.data = t;
 	ev_periodic_start(loop, &t->tick);
 	ev_unref(loop); /* the loop ends when everything else has */

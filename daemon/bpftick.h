@@ -1,7 +1,7 @@
 /*
  * The key tick of a kernel program: publishes the cookie keys of the
- * current epoch into its sg_cookie_keys map (bpfkeys.h) a little before
- * each epoch boundary, so that an ACK answering a SYN-ACK the queue threads
+ * current epoch into its sg_cookie_keys map (bpfkeys.h) half a rotation (at
+ * most 2 s) before each epoch boundary, so that an ACK answering a SYN-ACK the queue threads
  * made just after the boundary never meets the program still in the old
  * epoch. A failed publish is tried again every 0.25 s until it succeeds,
  * counted in the log. Every program (TC, XDP) has its own map and its own

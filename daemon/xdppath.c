@@ -110,7 +110,12 @@ static const char *const counter_names[SG_XDP_NCOUNTERS] = {
     [SG_XC_PASSED_UNPARSED] = "passed_unparsed",
     [SG_XC_PASSED_CSUM] = "passed_csum",
     [SG_XC_PASSED_NOROOM] = "passed_noroom",
+    [SG_XC_SYN_DENIED] = "syn_denied",
+    [SG_XC_ACK_DENIED] = "ack_denied",
+    [SG_XC_SYN_RATE_LIMITED] = "syn_rate_limited",
+    [SG_XC_SYN_SEEN] = "syn_seen",
 };
+_Static_assert(SG_XDP_NCOUNTERS == 13, "a counter of xdp_syn.h without a name here");
 
 int xdppath_conf_check(const struct conf *c, char *err, size_t errlen)
 {
@@ -368,10 +373,16 @@ const struct control_kcounters *xdppath_stats(struct xdppath *x, const struct co
 		for (uint32_t id = 0; id < SG_XDP_NCOUNTERS; id++)
 			v[id] = slot >= 0 ? bpfslots_read(x->slots, (uint32_t)slot, id) : 0;
 		memset(s, 0, sizeof(*s));
-		s->v[ST_SYN_RECEIVED] = v[SG_XC_SYN_ANSWERED];
+		/* what XDP answered or dropped never reaches a queue thread; what it passed
+		 * does, and counts there */
+		s->v[ST_SYN_RECEIVED] =
+		    v[SG_XC_SYN_ANSWERED] + v[SG_XC_SYN_DENIED] + v[SG_XC_SYN_RATE_LIMITED];
 		s->v[ST_SYNACK_SENT] = v[SG_XC_SYN_ANSWERED];
+		s->v[ST_SYN_DENIED] = v[SG_XC_SYN_DENIED];
+		s->v[ST_SYN_RATE_LIMITED] = v[SG_XC_SYN_RATE_LIMITED];
 		s->v[ST_ACK_INVALID] = v[SG_XC_ACK_INVALID];
 		s->v[ST_ACK_EXPIRED] = v[SG_XC_ACK_EXPIRED];
+		s->v[ST_ACK_DENIED] = v[SG_XC_ACK_DENIED];
 	}
 	x->kc.names = counter_names;
 	x->kc.n_ids = SG_XDP_NCOUNTERS;

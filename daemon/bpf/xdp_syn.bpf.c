@@ -34,9 +34,32 @@
  *     that leaves no tailroom): answering with fewer options would grant less
  *     than the queue path does.
  *   - SYNs of a listener in stateful mode, or in auto mode while calm
- *     (SG_XDP_F_SYN clear): the half-open table lives in the daemon. Likewise
- *     every SYN before the daemon has written a key.
+ *     (SG_XDP_F_SYN clear, sg_xdp_auto[slot] SG_XDP_AUTO_QUEUE): the
+ *     half-open table lives in the daemon. Likewise every SYN before the
+ *     daemon has written a key.
  *   - Frames to a multicast or broadcast MAC: the kernel answers no TCP there.
+ *
+ * Policies, as the queue path's (lib/policy.c's policy_syn_check() and
+ * policy_ack()), on packets parsed in full and not held by a connection:
+ *   - Deny and allow lists (SG_XDP_F_ACL; sg_xdp_acl4/6, longest prefix
+ *     wins, an allow entry shadows a shorter deny): a denied source's SYNs
+ *     (syn_denied) and ACK candidates (ack_denied) are dropped, whether the
+ *     SYNs would be answered here or passed.
+ *   - Per-source SYN rate limit (SG_XDP_F_RATE; sg_xdp_rate): lib/ratelimit.c's
+ *     GCRA per listener and source prefix (srckey_of()), allow-listed sources
+ *     exempt; a SYN over it is dropped (syn_rate_limited) and takes no token.
+ *     Where it differs from the library: the table is an LRU hash (the least
+ *     recently used bucket goes, not the fullest of a set; a throttled source
+ *     keeps sending, so stays recent), shared by the CPUs without a lock
+ *     (rate_ok(): CPUs racing on one source may let through one SYN each
+ *     beyond its burst), time in ns of bpf_ktime_get_ns(), and a changed rate
+ *     keeps each bucket's deficit in time rather than its tokens.
+ *     The queue path keeps its own buckets for the SYNs passed to it; those
+ *     conform already, so it drops next to none of them.
+ *   - Then the answer (policy_syn_check()'s mode step): SG_XDP_F_SYN, or
+ *     SG_XDP_F_AUTO with the daemon's switch sg_xdp_auto[slot]. Every SYN
+ *     that gets this far counts in syn_seen, answered here or not: the auto
+ *     mode's SYN rate, which the queue path no longer sees.
  *
  * Nothing is ever dropped that the program has not parsed in full. ECN is
  * agreed exactly where hs_synack() agrees to it (daemon/handshake.h): only for
@@ -44,8 +67,8 @@
  *
  * Per-CPU counters per listener slot (xdp_syn.h); packets that could not be
  * matched to a listener count in slot SG_XDP_SLOT_UNMATCHED. A SYN answered
- * here never reaches the daemon: its SYN rate (auto mode's trigger) must add
- * syn_answered.
+ * or dropped here never reaches the daemon: its SYN rate (auto mode's
+ * trigger) is syn_seen's, or its own plus syn_answered.
  */
 #include "vmlinux.h"
 
@@ -53,6 +76,7 @@
 #include <bpf/bpf_helpers.h>
 
 #include "cookie.bpf.h"
+#include "local_ack.h"
 #include "tcpopt.bpf.h"
 #include "xdp_syn.h"
 
@@ -74,6 +98,9 @@
 #define SG_SYNACK_TTL 64 /* pkt_build()'s default */
 #define SG_OPT_MAX    20 /* MSS 4 + SACK-permitted and timestamps 12 + window scale 4 */
 
+/* A SYN is this program's business: answered here, or a policy applies to it. */
+#define SG_XDP_SYN_WORK (SG_XDP_F_SYN | SG_XDP_F_AUTO | SG_XDP_F_ACL | SG_XDP_F_RATE)
+
 #define SG_TCP_TIME_WAIT    6
 #define SG_TCP_LISTEN       10
 #define SG_TCP_NEW_SYN_RECV 12
@@ -91,6 +118,66 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } sg_xdp_counters SEC(".maps");
+
+/* local_ack.bpf.c's sg_local_acl4 / sg_local_acl6, definition for definition (xdp_syn.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SG_LOCAL_ACL_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sg_local_acl4);
+	__type(value, __u8);
+} sg_xdp_acl4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, SG_LOCAL_ACL_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sg_local_acl6);
+	__type(value, __u8);
+} sg_xdp_acl6 SEC(".maps");
+
+/*
+ * One bucket per source prefix and listener, shared by the CPUs: RSS spreads
+ * one source's SYNs (one flow per source port) over every queue, so per-CPU
+ * buckets would grant a source a burst and a rate per CPU. The LRU bounds the
+ * memory whatever a spoofed flood sends.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SG_XDP_RATE_MAX);
+	__type(key, struct sg_xdp_rate_key);
+	__type(value, __u64);
+} sg_xdp_rate SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SG_XDP_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} sg_xdp_auto SEC(".maps");
+
+#ifdef SG_XDP_TEST_CLOCK
+/* Test builds only (tests/unit): the rate limiter's clock, when not zero. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sg_xdp_test_now SEC(".maps");
+
+static __always_inline __u64 now_ns(void)
+{
+	__u32 zero = 0;
+	__u64 *t = bpf_map_lookup_elem(&sg_xdp_test_now, &zero);
+
+	return t && *t ? *t : bpf_ktime_get_ns();
+}
+#else
+static __always_inline __u64 now_ns(void)
+{
+	return bpf_ktime_get_ns();
+}
+#endif
 
 /* The SYN-ACK's TCP header with the most options it can carry. */
 struct sg_synack_tcp {
@@ -143,6 +230,121 @@ static __always_inline const struct sg_xdp_listener *protected(const struct sg_c
 		return l;
 	__builtin_memset(k.addr, 0, sizeof(k.addr));
 	return bpf_map_lookup_elem(&sg_xdp_listeners, &k);
+}
+
+/* What the policies say of a packet (policy_syn_check(), policy_ack()). */
+enum sg_xdp_verdict {
+	SG_XDP_V_OK,
+	SG_XDP_V_DENIED,
+	SG_XDP_V_RATE_LIMITED,
+};
+
+/* The source's entry in the policy's lists: SG_LOCAL_ACL_DENY, SG_LOCAL_ACL_ALLOW or 0. */
+static __always_inline __u8 acl_of(const struct sg_xdp_listener *l, const struct sg_cookie_tuple *t)
+{
+	__u8 *v;
+
+	if (t->family == COOKIE_IN_FAMILY4) {
+		struct sg_local_acl4 k = {.prefixlen = 64, .policy = l->policy};
+
+		__builtin_memcpy(k.addr, t->saddr, 4);
+		v = bpf_map_lookup_elem(&sg_xdp_acl4, &k);
+	} else {
+		struct sg_local_acl6 k = {.prefixlen = 160, .policy = l->policy};
+
+		__builtin_memcpy(k.addr, t->saddr, 16);
+		v = bpf_map_lookup_elem(&sg_xdp_acl6, &k);
+	}
+	return v ? *v : 0;
+}
+
+/*
+ * lib/ratelimit.c's GCRA on a shared bucket without a lock: TAT, the
+ * theoretical arrival time, allows a SYN at now when TAT - now <= tau, and
+ * then grows by T with an atomic add, so concurrent SYNs of one source are
+ * all paid for. Not atomic: the check with the add (CPUs racing at the
+ * bucket's edge may each take the last token, and pay it back as a longer
+ * wait), and the refill of a full bucket (TAT <= now is overwritten with now +
+ * T, which may lose the debit of a SYN another CPU let through at the same
+ * moment). Both leak at most one SYN per racing CPU, never deny more.
+ */
+static __always_inline bool rate_ok(const struct sg_xdp_listener *l,
+                                    const struct sg_cookie_tuple *t)
+{
+	struct sg_xdp_rate_key k = {.slot = l->slot, .family = t->family};
+	__u64 now = now_ns(), tick, tau, tat, *v;
+	__u32 plen, burst = l->burst ? l->burst : 1;
+
+	if (l->rate == 0)
+		return true;
+	tick = 1000000000ull / l->rate;
+	if (tick == 0)
+		tick = 1;
+	tau = (__u64)(burst - 1) * tick;
+	if (t->family == COOKIE_IN_FAMILY4) {
+		__u32 a;
+
+		__builtin_memcpy(&a, t->saddr, 4);
+		plen = l->rate_plen4 > 32 ? 32 : l->rate_plen4;
+		k.prefix = plen ? bpf_ntohl(a) & (0xffffffffull << (32 - plen)) & 0xffffffffull : 0;
+	} else {
+		__u64 a;
+
+		__builtin_memcpy(&a, t->saddr, 8);
+		plen = l->rate_plen6 > 64 ? 64 : l->rate_plen6;
+		k.prefix = plen ? bpf_be64_to_cpu(a) & (~0ull << (64 - plen)) : 0;
+	}
+	v = bpf_map_lookup_elem(&sg_xdp_rate, &k);
+	if (!v) {
+		/* a new source: a full bucket, of which this SYN takes one token */
+		tat = now + tick;
+		if (bpf_map_update_elem(&sg_xdp_rate, &k, &tat, BPF_NOEXIST) == 0)
+			return true;
+		v = bpf_map_lookup_elem(&sg_xdp_rate, &k); /* another CPU was first */
+		if (!v)
+			return true;
+	}
+	tat = *(volatile __u64 *)v;
+	if (tat <= now) {
+		*(volatile __u64 *)v = now + tick;
+		return true;
+	}
+	if (tat - now > tau)
+		return false;
+	__sync_fetch_and_add(v, tick);
+	return true;
+}
+
+/*
+ * The listener's policies on a parsed SYN or ACK candidate, in
+ * policy_syn_check()'s order: deny list, then (SYNs of sources not
+ * allow-listed) the rate limit. Not inlined: the keys' frame stays off the
+ * cookie's call chain.
+ */
+static __noinline int policies(const struct sg_xdp_listener *l, const struct sg_cookie_tuple *t,
+                               bool syn)
+{
+	__u8 acl = l->flags & SG_XDP_F_ACL ? acl_of(l, t) : 0;
+
+	if (acl == SG_LOCAL_ACL_DENY)
+		return SG_XDP_V_DENIED;
+	if (syn && (l->flags & SG_XDP_F_RATE) && acl != SG_LOCAL_ACL_ALLOW && !rate_ok(l, t))
+		return SG_XDP_V_RATE_LIMITED;
+	return SG_XDP_V_OK;
+}
+
+/* SYNs answered here: SG_XDP_F_SYN, or auto mode switched to the cookies. */
+static __always_inline bool answers_syns(const struct sg_xdp_listener *l)
+{
+	__u32 slot = l->slot;
+	__u32 *v;
+
+	if (l->flags & SG_XDP_F_SYN)
+		return true;
+	if (!(l->flags & SG_XDP_F_AUTO))
+		return false;
+	v = bpf_map_lookup_elem(&sg_xdp_auto, &slot);
+	return v && *(volatile __u32 *)v == SG_XDP_AUTO_XDP;
 }
 
 /* The ones' complement sum folded to 16 bits (0xffff: a checksummed block verifies). */
@@ -486,13 +688,16 @@ int sg_xdp_syn(struct xdp_md *ctx)
 	flags = ((__u8 *)&th)[13];
 	syn = (flags & (TCP_SYN | TCP_ACK | TCP_RST | TCP_FIN)) == TCP_SYN;
 	ack = (flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_ACK;
-	if (!(syn && (l->flags & SG_XDP_F_SYN)) && !(ack && (l->flags & SG_XDP_F_ACK))) {
-		if (syn)
+	if (!(syn && (l->flags & SG_XDP_SYN_WORK)) && !(ack && (l->flags & SG_XDP_F_ACK))) {
+		if (syn) {
 			count(l->slot, SG_XC_SYN_PASSED);
+			count(l->slot, SG_XC_SYN_SEEN);
+		}
 		return XDP_PASS;
 	}
 	if (syn && mcast) {
 		count(l->slot, SG_XC_SYN_PASSED);
+		count(l->slot, SG_XC_SYN_SEEN);
 		return XDP_PASS;
 	}
 
@@ -527,30 +732,42 @@ int sg_xdp_syn(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 
-	if (syn) {
-		sc = bpf_map_lookup_elem(&sg_xdp_scratch, &zero);
-		if (!sc)
-			return XDP_PASS;
-		if (t.family == COOKIE_IN_FAMILY4 &&
-		    (bpf_xdp_load_bytes(ctx, ETH_HLEN, sc->ip, IPV4_HLEN) < 0 ||
-		     csum_fold16(bpf_csum_diff(NULL, 0, (__be32 *)sc->ip, IPV4_HLEN, 0)) !=
-		         0xffff)) {
-			count(l->slot, SG_XC_PASSED_CSUM);
-			return XDP_PASS;
+	if (l->flags & (SG_XDP_F_ACL | SG_XDP_F_RATE)) {
+		switch (policies(l, &t, syn)) {
+		case SG_XDP_V_DENIED:
+			count(l->slot, syn ? SG_XC_SYN_DENIED : SG_XC_ACK_DENIED);
+			return XDP_DROP;
+		case SG_XDP_V_RATE_LIMITED:
+			count(l->slot, SG_XC_SYN_RATE_LIMITED);
+			return XDP_DROP;
 		}
-		if (!syn_csum_ok(sc, &t, &th, &op)) {
-			count(l->slot, SG_XC_PASSED_CSUM);
-			return XDP_PASS;
-		}
-		sc->client_isn = bpf_ntohl(th.seq);
-		sc->ecn_setup = (flags & (TCP_ECE | TCP_CWR)) == (TCP_ECE | TCP_CWR) && ip_ecn == 0;
-		if (syn_cookie(sc, l, &t, &op.o) < 0) {
-			count(l->slot, SG_XC_SYN_PASSED);
-			return XDP_PASS;
-		}
-		return answer_syn(ctx, sc, l, &t, &op.o);
 	}
-	return check_ack(l, &t, &op.o, bpf_ntohl(th.seq), bpf_ntohl(th.ack_seq));
-}
+	if (ack)
+		return check_ack(l, &t, &op.o, bpf_ntohl(th.seq), bpf_ntohl(th.ack_seq));
 
-char LICENSE[] SEC("license") = "GPL";
+	count(l->slot, SG_XC_SYN_SEEN);
+	if (!answers_syns(l)) {
+		count(l->slot, SG_XC_SYN_PASSED);
+		return XDP_PASS;
+	}
+	sc = bpf_map_lookup_elem(&sg_xdp_scratch, &zero);
+	if (!sc)
+		return XDP_PASS;
+	if (t.family == COOKIE_IN_FAMILY4 &&
+	    (bpf_xdp_load_bytes(ctx, ETH_HLEN, sc->ip, IPV4_HLEN) < 0 ||
+	     csum_fold16(bpf_csum_diff(NULL, 0, (__be32 *)sc->ip, IPV4_HLEN, 0)) != 0xffff)) {
+		count(l->slot, SG_XC_PASSED_CSUM);
+		return XDP_PASS;
+	}
+	if (!syn_csum_ok(sc, &t, &th, &op)) {
+		count(l->slot, SG_XC_PASSED_CSUM);
+		return XDP_PASS;
+	}
+	sc->client_isn = bpf_ntohl(th.seq);
+	sc->ecn_setup = (flags & (TCP_ECE | TCP_CWR)) == (TCP_ECE | TCP_CWR) && ip_ecn == 0;
+	if (syn_cookie(sc, l, &t, &op.o) < 0) {
+		count(l->slot, SG_XC_SYN_PASSED);
+		return XDP_PASS;
+	}
+	return answer_syn(ctx, sc, l, &t, &op.o);
+}

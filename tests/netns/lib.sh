@@ -99,6 +99,15 @@ t_fail() {
 	exit 1
 }
 
+# t_dump_sockets: every TCP socket of the server and the client namespaces, with timers
+# and socket ids (for a failure about a connection's state)
+t_dump_sockets() {
+	echo "---- server sockets"
+	lab_exec server ss -tanoe
+	echo "---- client sockets"
+	lab_exec client ss -tanoe
+}
+
 t_ok() {
 	echo "ok: $*"
 }

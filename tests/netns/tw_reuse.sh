@@ -25,7 +25,7 @@ for target in "$LAB_SERVER4" "$LAB_SERVER6"; do
 			t_fail "fetch $i of $target from port 40000: $(cat "$T_DIR/client.out")"
 		# the server side reaches TIME_WAIT once the client's FIN is in
 		if ! t_wait 10 tw_held; then
-			lab_exec server ss -tanoe
+			t_dump_sockets
 			t_fail "fetch $i of $target: the server side waits in TIME_WAIT"
 		fi
 		t_ok "fetch $i of $target: the server side waits in TIME_WAIT"

@@ -109,6 +109,9 @@ trap 'exit 130' INT TERM
 vm() { nsenter -t "$PID1" -a "$@"; }
 vm_sh() { nsenter -t "$PID1" -a sh -c "$1"; }
 journal() { vm journalctl -u synguard --no-pager -o cat "$@"; }
+# journal_has PATTERN: the unit's journal holds a matching line (journald writes it a moment
+# after the daemon logs it: wait_for this, never read once)
+journal_has() { journal | grep -q "$1"; }
 # wait_for SECONDS DESCRIPTION COMMAND...: polls COMMAND until it succeeds
 wait_for() {
 	local secs=$1 what=$2 end
@@ -272,11 +275,12 @@ ip netns exec "$NS_SRV" ip6tables-save | grep -q 'NFQUEUE --queue-num 0' ||
 	fail "active before its IPv6 rules were in"
 vm synguardctl status >/dev/null || fail "active before its control socket answered"
 ok "at start's return: rules in (both families), control socket up"
-journal >"$tmp/journal.txt"
+# the watchdog line comes after READY=1, and journald writes a moment after the daemon logs
 for l in "privileges: started as uid $uid, capabilities CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW" \
 	"firewall rules installed" "synguardd running: 2 listener(s)" "systemd watchdog: 30.0 s"; do
-	grep -q "$l" "$tmp/journal.txt" || fail "journalctl -u synguard lacks \"$l\": $(cat "$tmp/journal.txt")"
+	wait_for 10 "journalctl -u synguard has \"$l\"" journal_has "$l"
 done
+journal >"$tmp/journal.txt"
 ok "journal: start-up lines ($(grep -c . "$tmp/journal.txt") lines)"
 if grep -Ei "packet socket|warning|lacks" "$tmp/journal.txt"; then
 	fail "warnings at start under the unit"
@@ -369,8 +373,7 @@ ok "systemctl reload of a broken file fails"
 expect "still active" "$(vm systemctl is-active synguard)" = active
 expect "same process" "$(vm systemctl show -P MainPID synguard)" = "$pid_before"
 expect "policy kept" "$(policy_key syn_rate_trigger)" = 12345
-journal -n 20 | grep -q "control reload: .*synguard.conf" ||
-	fail "the refusal is not in the journal: $(journal -n 10)"
+wait_for 10 "the refusal in the journal" journal_has "control reload: error: .*synguard.conf"
 ok "journal: $(journal -n 20 | grep 'control reload: ' | tail -n 1)"
 put_conf "$tmp/changed.conf"
 body=$(ip netns exec "$NS_CLI" curl -sS --max-time 10 "http://$SRV4/") || fail "curl after reloads"
@@ -381,7 +384,7 @@ vm mkdir -p /run/systemd/system/synguard.service.d
 printf '[Service]\nWatchdogSec=3s\n' | vm_sh 'cat >/run/systemd/system/synguard.service.d/test-watchdog.conf'
 vm systemctl daemon-reload
 vm systemctl restart synguard || fail "restart with WatchdogSec=3s"
-journal -n 5 | grep -q "systemd watchdog: 3.0 s, pinging every 1.5 s" || fail "watchdog drop-in not applied"
+wait_for 10 "the watchdog drop-in applied" journal_has "systemd watchdog: 3.0 s, pinging every 1.5 s"
 stopped=$(vm systemctl show -P MainPID synguard)
 restarts=$(vm systemctl show -P NRestarts synguard)
 vm_sh "kill -STOP $stopped"
@@ -448,10 +451,9 @@ else
 	fi
 	vm systemctl stop synguard >/dev/null 2>&1 # no restart loop from here on
 	vm systemctl reset-failed synguard >/dev/null 2>&1
+	wait_for 10 "a clear message without the drop-in" \
+		journal_has 'fast path (handoff "local"): loading the BPF program: .*local-handoff.conf'
 	journal -n 30 >"$tmp/journal-nodropin.txt"
-	grep -q 'fast path (handoff "local"): loading the BPF program: .*local-handoff.conf' \
-		"$tmp/journal-nodropin.txt" ||
-		fail "no clear message without the drop-in: $(tail -n 5 "$tmp/journal-nodropin.txt")"
 	ok "without the drop-in: $(grep -o 'fast path (handoff "local"): .*' "$tmp/journal-nodropin.txt" | tail -n 1)"
 	left=$(ip netns exec "$NS_SRV" iptables-save | grep -c SYNGUARD)
 	expect "the failed start left no rule" "$left" = 0
@@ -467,9 +469,9 @@ else
 	vm systemctl start synguard || fail "systemctl start with the drop-in: $(journal -n 10)"
 	expect "active with the drop-in" "$(vm systemctl is-active synguard)" = active
 	inv=$(vm systemctl show -P InvocationID synguard)
+	wait_for 10 "the attach line in the journal" \
+		eval 'journal _SYSTEMD_INVOCATION_ID="$inv" | grep -q "fast path: TC ingress program attached to"'
 	journal _SYSTEMD_INVOCATION_ID="$inv" >"$tmp/journal-local.txt"
-	grep -q "fast path: TC ingress program attached to" "$tmp/journal-local.txt" ||
-		fail "no attach line in the journal: $(tail -n 10 "$tmp/journal-local.txt")"
 	if grep -Ei "warning|more than needed|libbpf" "$tmp/journal-local.txt"; then
 		fail "warnings at start with the drop-in"
 	fi

@@ -6,6 +6,7 @@
  * lib/cookie.c keep agreeing. Needs root and a kernel with BPF: otherwise it
  * exits 77 (skipped) and says why.
  */
+#define _GNU_SOURCE /* unshare, in bpf_test.h */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,7 +31,7 @@
 #include "cookie_pkt_prog.skel.h"
 #include "cookie_vec_prog.skel.h"
 #include "cookie_vec_io.h"
-#include "bpf_test_log.h"
+#include "bpf_test.h"
 #include "cookie_vectors.h"
 
 /* The vectors' flags and results are the program's. */
@@ -524,22 +525,12 @@ int main(void)
 	};
 	int rc;
 
-	if (geteuid() != 0) {
-		printf("skipped: BPF_PROG_TEST_RUN needs root (CAP_BPF and CAP_NET_ADMIN)\n");
-		return 77;
-	}
-	libbpf_set_print(bpf_test_log);
+	rc = bpf_test_enter(0);
+	if (rc != 0)
+		return rc;
 	skel = cookie_vec_prog__open_and_load();
-	if (skel == NULL) {
-		int err = errno;
-
-		if (err == EPERM || err == ENOSYS) {
-			printf("skipped: cannot load BPF programs here: %s\n", strerror(err));
-			return 77;
-		}
-		fprintf(stderr, "loading the test program failed: %s\n", strerror(err));
-		return 1;
-	}
+	if (skel == NULL)
+		return bpf_test_load_failed("the test program");
 	pkt_skel = cookie_pkt_prog__open_and_load();
 	if (pkt_skel == NULL) {
 		fprintf(stderr, "loading the packet test program failed: %s\n", strerror(errno));

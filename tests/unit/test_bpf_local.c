@@ -30,7 +30,7 @@
 
 #include "bpfkeys.h"
 #include "cookie.h"
-#include "bpf_test_log.h"
+#include "bpf_test.h"
 #include "cookie_vectors.h"
 #include "local_ack.h"
 #include "local_ack.skel.h"
@@ -398,29 +398,14 @@ int main(void)
 	};
 	int rc;
 
-	if (geteuid() != 0) {
-		printf("skipped: BPF_PROG_TEST_RUN needs root (CAP_BPF, CAP_PERFMON, "
-		       "CAP_NET_ADMIN)\n");
-		return 77;
-	}
-	/* no socket of this machine can match a test packet */
-	if (unshare(CLONE_NEWNET) < 0) {
-		printf("skipped: no network namespace of its own: %s\n", strerror(errno));
-		return 77;
-	}
-	libbpf_set_print(bpf_test_log);
+	/* its own network namespace: no socket of this machine can match a test packet */
+	rc = bpf_test_enter(BPF_TEST_NETNS);
+	if (rc != 0)
+		return rc;
 	ncpus = libbpf_num_possible_cpus();
 	skel = local_ack__open_and_load();
-	if (skel == NULL) {
-		int err = errno;
-
-		if (err == EPERM || err == ENOSYS) {
-			printf("skipped: cannot load BPF programs here: %s\n", strerror(err));
-			return 77;
-		}
-		fprintf(stderr, "loading local_ack failed: %s\n", strerror(err));
-		return 1;
-	}
+	if (skel == NULL)
+		return bpf_test_load_failed("local_ack");
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	local_ack__destroy(skel);
 	return rc;

@@ -42,7 +42,7 @@
 #include <bpf/libbpf.h>
 #include <linux/if_link.h>
 
-#include "bpf_test_log.h"
+#include "bpf_test.h"
 #include "bpfkeys.h"
 #include "cookie.h"
 #include "cookie_vectors.h"
@@ -51,6 +51,7 @@
 #include "pkt.h"
 #include "xdp_syn.h"
 #include "xdp_syn.skel.h"
+#include "xdp_test.h"
 
 _Static_assert(SG_XDP_OUR_MSS4 == HS_OUR_MSS4 && SG_XDP_OUR_MSS6 == HS_OUR_MSS6, "our MSS");
 _Static_assert(SG_XDP_SYNACK_WINDOW == HS_SYNACK_WINDOW, "the SYN-ACK's window");
@@ -59,90 +60,31 @@ _Static_assert(SG_XDP_SYNACK_WINDOW == HS_SYNACK_WINDOW, "the SYN-ACK's window")
 #define ALL_FLAGS (SG_XDP_F_SYN | SG_XDP_F_ACK | SG_XDP_F_SACK | SG_XDP_F_TS)
 
 static struct xdp_syn *skel;
-static int ncpus;
 /* The listener under test may agree to ECN (SG_XDP_F_ECN: handoff "local", host ECN on). */
 static bool ref_ecn;
-
-static const uint8_t mac_client[6] = {0x02, 0, 0, 0, 0, 0x0c};
-static const uint8_t mac_server[6] = {0x02, 0, 0, 0, 0, 0x05};
-static const uint8_t master[COOKIE_MASTER_LEN] = {9, 8, 7, 6, 5, 4, 3, 2, 1};
-static const uint16_t mss4[4] = COOKIE_MSS4_DEFAULT;
-static const uint16_t mss6[4] = COOKIE_MSS6_DEFAULT;
-static const uint8_t server4[16] = {192, 0, 2, 1};
-static const uint8_t client4[16] = {198, 51, 100, 7};
-static const uint8_t server6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
-static const uint8_t client6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, [15] = 7};
-
-struct frame {
-	uint8_t b[FRAME_MAX];
-	size_t len;
-};
-
-static uint64_t counter(uint32_t slot, uint32_t id)
-{
-	uint64_t v[512], s = 0;
-	uint32_t k = slot * SG_XDP_NCOUNTERS + id;
-
-	assert_true(ncpus > 0 && ncpus <= 512);
-	assert_int_equal(bpf_map_lookup_elem(bpf_map__fd(skel->maps.sg_xdp_counters), &k, v), 0);
-	for (int c = 0; c < ncpus; c++)
-		s += v[c];
-	return s;
-}
 
 static void counters(uint32_t slot, uint64_t out[SG_XDP_NCOUNTERS])
 {
 	for (uint32_t id = 0; id < SG_XDP_NCOUNTERS; id++)
-		out[id] = counter(slot, id);
+		out[id] = xt_counter(slot, id);
 }
 
-/* Exactly counter id of slot grew, by one, since before (SG_XDP_NCOUNTERS: none did). */
+/*
+ * Exactly counter id of slot grew, by one, since before (SG_XDP_NCOUNTERS: none did); with a
+ * SYN's outcome past the policies, syn_seen too.
+ */
 static void assert_counted(uint32_t slot, const uint64_t before[SG_XDP_NCOUNTERS], uint32_t id,
                            const char *what)
 {
+	bool seen = id == SG_XC_SYN_ANSWERED || id == SG_XC_SYN_PASSED || id == SG_XC_PASSED_CSUM ||
+	            id == SG_XC_PASSED_NOROOM;
 	uint64_t now[SG_XDP_NCOUNTERS];
 
 	counters(slot, now);
 	for (uint32_t i = 0; i < SG_XDP_NCOUNTERS; i++)
-		if (now[i] - before[i] != (i == id))
+		if (now[i] - before[i] != (i == id || (seen && i == SG_XC_SYN_SEEN)))
 			fail_msg("%s: counter %u of slot %u grew by %llu", what, i, slot,
 			         (unsigned long long)(now[i] - before[i]));
-}
-
-static void put_listener(int family, const uint8_t *addr, uint16_t port, uint32_t slot,
-                         const uint16_t mss[4], uint8_t wscale, uint8_t flags)
-{
-	struct sg_xdp_key k = {.family = family == AF_INET ? 4 : 6, .port = port};
-	struct sg_xdp_listener v = {.slot = slot, .wscale = wscale, .flags = flags};
-
-	memcpy(k.addr, addr, family == AF_INET ? 4 : 16);
-	memcpy(v.mss, mss, sizeof(v.mss));
-	assert_int_equal(
-	    bpf_map_update_elem(bpf_map__fd(skel->maps.sg_xdp_listeners), &k, &v, BPF_ANY), 0);
-}
-
-static void clear_listeners(void)
-{
-	int fd = bpf_map__fd(skel->maps.sg_xdp_listeners);
-	struct sg_xdp_key k;
-
-	while (bpf_map_get_next_key(fd, NULL, &k) == 0)
-		assert_int_equal(bpf_map_delete_elem(fd, &k), 0);
-}
-
-/* The map holds the keys of epochs keys[0 .. n) and the current epoch now. */
-static void map_keys(const uint8_t *m, const uint32_t *keys, unsigned n, uint32_t now)
-{
-	int fd = bpf_map__fd(skel->maps.sg_cookie_keys);
-
-	assert_int_equal(bpfkeys_clear(fd), 0);
-	for (unsigned i = 0; i < n; i++) {
-		uint8_t key[COOKIE_KEY_LEN];
-
-		cookie_derive_key(key, m, keys[i]);
-		assert_int_equal(bpfkeys_put_key(fd, keys[i], key), 0);
-	}
-	assert_int_equal(bpfkeys_put_now(fd, now), 0);
 }
 
 /* The library's context with the same keys. */
@@ -158,20 +100,6 @@ static struct cookie_ctx *lib_keys(const uint8_t *m, const uint32_t *keys, unsig
 		cookie_set_key(c, keys[i], key);
 	}
 	return c;
-}
-
-static void frame_of(const struct pkt_spec *s, struct frame *f)
-{
-	size_t n;
-
-	memset(f, 0, sizeof(*f));
-	memcpy(f->b, mac_server, 6);
-	memcpy(f->b + 6, mac_client, 6);
-	f->b[12] = s->t.family == AF_INET ? 0x08 : 0x86;
-	f->b[13] = s->t.family == AF_INET ? 0x00 : 0xdd;
-	n = pkt_build(f->b + 14, sizeof(f->b) - 14, s);
-	assert_true(n > 0);
-	f->len = 14 + n;
 }
 
 /* Where the TCP header of a frame of family af starts. */
@@ -213,18 +141,6 @@ static void tcp_fix(struct frame *f)
 	sum = csum_fold(
 	    csum_partial(th, l4, csum_pseudo(p.t.family, p.t.saddr, p.t.daddr, IPPROTO_TCP, l4)));
 	memcpy(th + 16, &sum, 2);
-}
-
-/* One run; the verdict, with the frame it left in *out. */
-static int run(const struct frame *in, struct frame *out)
-{
-	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in->b, .data_size_in = (uint32_t)in->len,
-	            .data_out = out->b, .data_size_out = sizeof(out->b), .repeat = 1);
-
-	memset(out, 0, sizeof(*out));
-	assert_int_equal(bpf_prog_test_run_opts(bpf_program__fd(skel->progs.sg_xdp_syn), &opts), 0);
-	out->len = opts.data_size_out;
-	return (int)opts.retval;
 }
 
 /* A run that must pass the frame on exactly as it came. */
@@ -394,24 +310,6 @@ static void test_vectors_as_syns(void **state)
 	ref_ecn = false;
 	printf("%u make vectors as SYNs answered, %u without a key passed\n", runs, nokey);
 	assert_true(runs > 50);
-}
-
-static struct pkt_spec syn_of(int af, uint16_t dport)
-{
-	struct pkt_spec s = {.seq = 0x11223344, .window = 64240, .flags = PKT_SYN};
-
-	s.t.family = (uint8_t)af;
-	memcpy(s.t.saddr, af == AF_INET ? client4 : client6, 16);
-	memcpy(s.t.daddr, af == AF_INET ? server4 : server6, 16);
-	s.t.sport = 40123;
-	s.t.dport = dport;
-	s.opt.mss = af == AF_INET ? 1460 : 1440;
-	s.opt.has_wscale = true;
-	s.opt.wscale = 7;
-	s.opt.sack_ok = true;
-	s.opt.has_ts = true;
-	s.opt.tsval = 0xa1b2c3d4;
-	return s;
 }
 
 /* The corner cases of the answer, both families. */
@@ -584,7 +482,7 @@ static void test_unparsed_passes(void **state)
 	f.b[21] = 0x10;
 	ipv4_fix(&f);
 	assert_passed_unchanged(&f, "a later fragment");
-	assert_int_equal(counter(SG_XDP_SLOT_UNMATCHED, SG_XC_PASSED_UNPARSED),
+	assert_int_equal(xt_counter(SG_XDP_SLOT_UNMATCHED, SG_XC_PASSED_UNPARSED),
 	                 u0[SG_XC_PASSED_UNPARSED] + 2);
 
 	/* IPv6 hop-by-hop options, IPv6 fragment header */
@@ -600,7 +498,7 @@ static void test_unparsed_passes(void **state)
 	f.b[14 + 6] = 44;
 	f.b[14 + 5] += 8;
 	assert_passed_unchanged(&f, "IPv6 fragment header");
-	assert_int_equal(counter(SG_XDP_SLOT_UNMATCHED, SG_XC_PASSED_UNPARSED),
+	assert_int_equal(xt_counter(SG_XDP_SLOT_UNMATCHED, SG_XC_PASSED_UNPARSED),
 	                 u0[SG_XC_PASSED_UNPARSED] + 2);
 
 	/* a VLAN tag, both families */
@@ -611,7 +509,7 @@ static void test_unparsed_passes(void **state)
 		insert(&f, 12, (const uint8_t[4]){0x81, 0x00, 0x00, 0x05}, 4);
 		assert_passed_unchanged(&f, "a VLAN tag");
 	}
-	assert_int_equal(counter(SG_XDP_SLOT_UNMATCHED, SG_XC_PASSED_UNPARSED),
+	assert_int_equal(xt_counter(SG_XDP_SLOT_UNMATCHED, SG_XC_PASSED_UNPARSED),
 	                 u0[SG_XC_PASSED_UNPARSED] + 2);
 
 	/* not TCP, not protected: passed, not counted */
@@ -857,24 +755,6 @@ static void test_own_handshake(void **state)
 	}
 }
 
-static int lo_up(void)
-{
-	struct ifreq ifr = {0};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	strcpy(ifr.ifr_name, "lo");
-	rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	if (rc == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	}
-	close(fd);
-	return rc;
-}
-
 /*
  * A connection the kernel holds passes whatever its acknowledgment says; the
  * listener's own socket does not make a forged ACK pass.
@@ -1062,26 +942,26 @@ static void veth_connect(uint32_t mode, const char *name)
 	put_listener(AF_INET, srv4, 443, 8, mss4, 7, SG_XDP_F_SYN | SG_XDP_F_SACK | SG_XDP_F_TS);
 	put_listener(AF_INET6, server6, 443, 8, mss6, 7,
 	             SG_XDP_F_SYN | SG_XDP_F_SACK | SG_XDP_F_TS);
-	before = counter(8, SG_XC_SYN_ANSWERED);
-	noroom = counter(8, SG_XC_PASSED_NOROOM);
+	before = xt_counter(8, SG_XC_SYN_ANSWERED);
+	noroom = xt_counter(8, SG_XC_PASSED_NOROOM);
 	assert_int_equal(write(to_child[1], &c, 1), 1);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	/* the option-less SYN (the last): answered, or left to the queue path for want of
 	 * room to grow; wait for the one or the other (2 s at most) */
 	for (int i = 0; i < 200; i++) {
-		answered = counter(8, SG_XC_SYN_ANSWERED) - before;
-		if (answered >= 3 || counter(8, SG_XC_PASSED_NOROOM) > noroom)
+		answered = xt_counter(8, SG_XC_SYN_ANSWERED) - before;
+		if (answered >= 3 || xt_counter(8, SG_XC_PASSED_NOROOM) > noroom)
 			break;
 		usleep(10000);
 	}
-	noroom = counter(8, SG_XC_PASSED_NOROOM) - noroom;
+	noroom = xt_counter(8, SG_XC_PASSED_NOROOM) - noroom;
 	assert_int_equal(bpf_xdp_detach(ifindex, mode, NULL), 0);
 	sh("ip link del sgx0");
 	close(to_child[0]), close(to_child[1]), close(to_parent[0]), close(to_parent[1]);
 	assert_true(WIFEXITED(status));
 	if (WEXITSTATUS(status) != 0) {
 		for (uint32_t id = 0; id < SG_XDP_NCOUNTERS; id++)
-			printf("counter %u: %llu\n", id, (unsigned long long)counter(8, id));
+			printf("counter %u: %llu\n", id, (unsigned long long)xt_counter(8, id));
 		fail_msg("client: exit %d (IPv4 %d, IPv6 %d: 1 refused, 2 no answer; 10+: setup)",
 		         WEXITSTATUS(status), WEXITSTATUS(status) & 3, WEXITSTATUS(status) >> 2);
 	}
@@ -1159,34 +1039,19 @@ int main(void)
 	};
 	int rc;
 
-	if (geteuid() != 0) {
-		printf("skipped: BPF_PROG_TEST_RUN needs root (CAP_BPF, CAP_PERFMON, "
-		       "CAP_NET_ADMIN)\n");
-		return 77;
-	}
-	/* only the test's own sockets can match a test packet */
-	if (unshare(CLONE_NEWNET) < 0) {
-		printf("skipped: no network namespace of its own: %s\n", strerror(errno));
-		return 77;
-	}
-	if (lo_up() < 0) {
-		fprintf(stderr, "cannot bring up lo in the test's namespace: %s\n",
-		        strerror(errno));
-		return 1;
-	}
-	libbpf_set_print(bpf_test_log);
-	ncpus = libbpf_num_possible_cpus();
+	rc = bpf_test_enter(BPF_TEST_NETNS);
+	if (rc != 0)
+		return rc;
 	skel = xdp_syn__open_and_load();
-	if (skel == NULL) {
-		int err = errno;
-
-		if (err == EPERM || err == ENOSYS) {
-			printf("skipped: cannot load BPF programs here: %s\n", strerror(err));
-			return 77;
-		}
-		fprintf(stderr, "loading xdp_syn failed: %s\n", strerror(err));
-		return 1;
-	}
+	if (skel == NULL)
+		return bpf_test_load_failed("xdp_syn");
+	xt = (struct xdp_test_fds){
+	    .prog = bpf_program__fd(skel->progs.sg_xdp_syn),
+	    .listeners = bpf_map__fd(skel->maps.sg_xdp_listeners),
+	    .counters = bpf_map__fd(skel->maps.sg_xdp_counters),
+	    .keys = bpf_map__fd(skel->maps.sg_cookie_keys),
+	    .ncpus = libbpf_num_possible_cpus(),
+	};
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
 	xdp_syn__destroy(skel);
 	return rc;
