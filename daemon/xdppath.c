@@ -150,6 +150,19 @@ static bool syn_in_xdp(const struct conf_policy *p)
 	       p->per_source.syn_rate == 0;
 }
 
+/*
+ * Whether XDP may drop the listener's ACKs whose cookie does not check. Not
+ * where the queue threads keep a half-open table (modes stateful and auto)
+ * for a proxy or pass-fd listener: they accept a handshake the table holds
+ * without its cookie, and a SYN-ACK retransmitted late (the table keeps an
+ * entry up to a minute) may be answered after the cookie expired. The TC
+ * program of handoff "local" checks only the cookie anyway.
+ */
+static bool ack_in_xdp(const struct conf_listener *l, const struct conf_policy *p)
+{
+	return p->mode == CONF_MODE_COOKIE || l->handoff == CONF_HANDOFF_LOCAL;
+}
+
 /* As the queue threads decide it (reload.c): net.ipv4.tcp_ecn != 0, read once per update. */
 static bool host_ecn(void)
 {
@@ -217,7 +230,7 @@ static void maps_apply(struct xdppath *x, const struct conf *c)
 		v.slot = (uint32_t)slot;
 		memcpy(v.mss, l->family == AF_INET ? p->mss : p->mss6, sizeof(v.mss));
 		v.wscale = p->wscale;
-		v.flags = SG_XDP_F_ACK;
+		v.flags = ack_in_xdp(l, p) ? SG_XDP_F_ACK : 0;
 		if (syn_in_xdp(p)) {
 			v.flags |= SG_XDP_F_SYN;
 			n_syn++;
@@ -417,21 +430,21 @@ int xdppath_report(FILE *out, const struct conf *c)
 		return -1;
 	}
 	fprintf(out, "xdp: program loads (verifier OK)\n");
-	for (size_t i = 0; i < c->n_listeners; i++)
-		if (!syn_in_xdp(&c->policies[c->listeners[i].policy]))
-			fprintf(
-			    out,
-			    "xdp: listener %s: SYNs on the NFQUEUE path (policy %s: mode %s%s%s), "
-			    "invalid ACKs dropped in XDP\n",
-			    c->listeners[i].name, c->policies[c->listeners[i].policy].name,
-			    conf_mode_name(c->policies[c->listeners[i].policy].mode),
-			    c->policies[c->listeners[i].policy].n_allow ||
-			            c->policies[c->listeners[i].policy].n_deny
-			        ? ", allow/deny lists"
-			        : "",
-			    c->policies[c->listeners[i].policy].per_source.syn_rate
-			        ? ", per-source SYN rate"
-			        : "");
+	for (size_t i = 0; i < c->n_listeners; i++) {
+		const struct conf_listener *l = &c->listeners[i];
+		const struct conf_policy *p = &c->policies[l->policy];
+
+		if (syn_in_xdp(p))
+			continue;
+		fprintf(out,
+		        "xdp: listener %s: SYNs on the NFQUEUE path (policy %s: mode %s%s%s), %s\n",
+		        l->name, p->name, conf_mode_name(p->mode),
+		        p->n_allow || p->n_deny ? ", allow/deny lists" : "",
+		        p->per_source.syn_rate ? ", per-source SYN rate" : "",
+		        ack_in_xdp(l, p) ? "invalid ACKs dropped in XDP"
+		                         : "ACKs too (its half-open table may hold a handshake "
+		                           "past its cookie's life)");
+	}
 	if (wildcard_forwarding(c))
 		fprintf(out,
 		        "xdp: listener %s has a wildcard address and this host forwards IPv4: "

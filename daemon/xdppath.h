@@ -13,8 +13,11 @@
  * Which SYNs XDP answers: those of listeners whose policy has mode "cookie"
  * with no allow or deny list and no per-source SYN rate limit, which the
  * program does not enforce yet; SYNs of other listeners stay on the NFQUEUE
- * path, so no policy is bypassed. Every listener has its invalid ACKs
- * dropped in XDP (a valid cookie is required on every path).
+ * path, so no policy is bypassed. Invalid ACKs are dropped in XDP for
+ * every listener but proxy and pass-fd listeners in modes stateful and auto,
+ * whose half-open table accepts a handshake it holds without its cookie
+ * (which may have expired after late SYN-ACK retransmissions): their ACKs go
+ * to the NFQUEUE path as with datapath "nfqueue".
  *
  * Lifecycle, keys and privileges as fastpath.h: the links are fds of this
  * process, the keys come from the same master on the same tick (bpftick.h),

@@ -12,6 +12,8 @@
 #    2 us per flood SYN), every fetch meanwhile succeeds;
 #  - an ACK flood with random acknowledgment numbers dropped in XDP, counted
 #    there and in the listener's ack_invalid/ack_expired, never queued;
+#  - a proxy listener in mode stateful keeps its SYNs and ACKs on the
+#    NFQUEUE path (its half-open table accepts handshakes past their cookie);
 #  - a listener whose policy has a deny list keeps its SYNs on the NFQUEUE
 #    path (the denied client is refused, another host connects, its ACK
 #    answering the NFQUEUE path's SYN-ACK valid in XDP); a reload
@@ -51,6 +53,7 @@ daemon: {
 policies = {
 	default = { };
 	guarded = { deny = [ "$LAB_CLIENT4", "$LAB_CLIENT6" ]; };
+	table = { mode = "stateful"; };
 };
 listeners = (
 	{ name = "px4"; address = "$LAB_SERVER4"; port = 80; backend = "127.0.0.1:8080"; policy = "${2:-default}"; },
@@ -58,7 +61,8 @@ listeners = (
 	$(t_listener fd4 $LAB_SERVER4 85 pass-fd unix:$T_DIR/fd.sock),
 	{ name = "loc4"; address = "$LAB_SERVER4"; port = 90; handoff = "local"; },
 	{ name = "loc6"; address = "$LAB_SERVER6"; port = 90; handoff = "local"; },
-	{ name = "deny4"; address = "$LAB_SERVER4"; port = 81; backend = "127.0.0.1:8080"; policy = "guarded"; }
+	{ name = "deny4"; address = "$LAB_SERVER4"; port = 81; backend = "127.0.0.1:8080"; policy = "guarded"; },
+	{ name = "st4"; address = "$LAB_SERVER4"; port = 82; backend = "127.0.0.1:8080"; policy = "table"; }
 );
 CONF
 }
@@ -78,7 +82,8 @@ cat "$T_DIR/check.log"
 for want in "xdp: program loads (verifier OK)" "xdp: device cli0: XDP native attach OK" \
 	"xdp: device att0: XDP native attach OK" "xdp: device lo: skipped" \
 	"xdp: device sgbr0: XDP generic (the driver has no native XDP) attach OK" \
-	"xdp: listener deny4: SYNs on the NFQUEUE path"; do
+	"xdp: listener deny4: SYNs on the NFQUEUE path (policy guarded: mode cookie, allow/deny lists), invalid ACKs dropped in XDP" \
+	"xdp: listener st4: SYNs on the NFQUEUE path (policy table: mode stateful), ACKs too"; do
 	grep -q "$want" "$T_DIR/check.log" || t_fail "synguardd -t does not say: $want"
 done
 grep -q "xdp: listener px4: SYNs on the NFQUEUE path" "$T_DIR/check.log" &&
@@ -206,6 +211,21 @@ lab_exec attacker curl -sSf -o /dev/null --max-time 5 "http://$LAB_SERVER4:81/" 
 t_expect "deny4: the ACK answering the NFQUEUE path's SYN-ACK valid in XDP" \
 	"$(t_stat xdp.listeners.deny4.ack_valid)" -ge 1
 t_ok "deny4: the denied client refused on the NFQUEUE path, another host served"
+
+# ---- a stateful proxy listener: SYNs and ACKs on the NFQUEUE path ----
+fetch "http://$LAB_SERVER4:82/" || t_fail "fetch from st4"
+t_expect "st4: a SYN-ACK from the half-open table" "$(t_stat listeners.st4.synack_stateful)" -ge 1
+t_expect "st4: its handshake matched in the table" "$(t_stat listeners.st4.ack_halfopen)" -ge 1
+lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+	--dst $LAB_SERVER4 --dport 82 --kind ack --count 1000 --rate $RATE --quiet >/dev/null ||
+	t_fail "ACK flood to st4"
+st4_checked() {
+	[ $(($(t_stat listeners.st4.ack_invalid) + $(t_stat listeners.st4.ack_expired))) -ge 1000 ]
+}
+t_wait 10 st4_checked || t_fail "st4: the queue thread did not check the ACK flood"
+t_expect "st4: XDP dropped none of its ACKs" \
+	"$(t_stat xdp.listeners.st4.ack_invalid)$(t_stat xdp.listeners.st4.ack_expired)" = 00
+t_ok "st4 (mode stateful): SYNs and ACKs on the NFQUEUE path, which holds its half-open table"
 
 # ---- a reload moves px4's SYNs to the NFQUEUE path, without detaching ----
 write_conf true guarded
