@@ -101,6 +101,7 @@ const char *fastpath_devices(const struct fastpath *f)
 #include <bpf/libbpf.h>
 #include <sodium.h>
 
+#include "bpfacl.h"
 #include "bpfslots.h"
 #include "bpftick.h"
 #include "firewall.h"
@@ -235,48 +236,6 @@ static void listener_key(const struct conf_listener *l, struct sg_local_key *k)
 	memcpy(k->addr, l->addr, l->family == AF_INET ? 4 : 16);
 }
 
-/* The policy's allow and deny entries under tag. */
-static void acl_write(struct fastpath *f, const struct conf_policy *p, uint32_t tag)
-{
-	int fd4 = bpf_map__fd(f->skel->maps.sg_local_acl4);
-	int fd6 = bpf_map__fd(f->skel->maps.sg_local_acl6);
-
-	for (int list = 0; list < 2; list++) {
-		const struct cidr *cs = list ? p->deny : p->allow;
-		size_t n = list ? p->n_deny : p->n_allow;
-		uint8_t v = list ? SG_LOCAL_ACL_DENY : SG_LOCAL_ACL_ALLOW;
-
-		for (size_t i = 0; i < n; i++) {
-			int rc;
-
-			if (cs[i].family == AF_INET) {
-				struct sg_local_acl4 k = {.prefixlen = 32u + cs[i].len,
-				                          .policy = tag};
-
-				memcpy(k.addr, cs[i].addr, 4);
-				rc = bpf_map_update_elem(fd4, &k, &v, BPF_ANY);
-			} else {
-				struct sg_local_acl6 k = {.prefixlen = 32u + cs[i].len,
-				                          .policy = tag};
-
-				memcpy(k.addr, cs[i].addr, 16);
-				rc = bpf_map_update_elem(fd6, &k, &v, BPF_ANY);
-			}
-			if (rc < 0)
-				log_warnx("fast path: policy %s: ACL entry: %s", p->name,
-				          strerror(errno));
-		}
-	}
-}
-
-static bool acl_old(const void *k, const void *arg)
-{
-	uint32_t tag;
-
-	memcpy(&tag, (const uint8_t *)k + offsetof(struct sg_local_acl4, policy), sizeof(tag));
-	return (tag & SG_LOCAL_GEN_BIT) != *(const uint32_t *)arg;
-}
-
 static bool is_local(const struct conf_listener *l)
 {
 	return l->handoff == CONF_HANDOFF_LOCAL;
@@ -312,7 +271,9 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 	uint32_t gen = f->gen ^ SG_LOCAL_GEN_BIT;
 
 	for (size_t i = 0; i < c->n_policies; i++)
-		acl_write(f, &c->policies[i], gen | (uint32_t)i);
+		bpfacl_write(bpf_map__fd(f->skel->maps.sg_local_acl4),
+		             bpf_map__fd(f->skel->maps.sg_local_acl6), &c->policies[i],
+		             gen | (uint32_t)i, "fast path");
 	bpfmap_prune(lfd, sizeof(struct sg_local_key), listener_gone, c);
 	bpfslots_keep(f->slots, c, is_local);
 	for (size_t i = 0; i < c->n_listeners; i++) {
@@ -342,10 +303,8 @@ static void maps_apply(struct fastpath *f, const struct conf *c)
 		if (bpf_map_update_elem(lfd, &k, &v, BPF_ANY) < 0)
 			log_warnx("fast path: listener %s: %s", l->name, strerror(errno));
 	}
-	bpfmap_prune(bpf_map__fd(f->skel->maps.sg_local_acl4), sizeof(struct sg_local_acl4),
-	             acl_old, &gen);
-	bpfmap_prune(bpf_map__fd(f->skel->maps.sg_local_acl6), sizeof(struct sg_local_acl6),
-	             acl_old, &gen);
+	bpfacl_prune(bpf_map__fd(f->skel->maps.sg_local_acl4),
+	             bpf_map__fd(f->skel->maps.sg_local_acl6), gen);
 	f->gen = gen;
 }
 

@@ -79,9 +79,11 @@ const char *xdppath_devices(const struct xdppath *x)
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfacl.h"
 #include "bpfslots.h"
 #include "bpftick.h"
 #include "fpdev.h"
+#include "local_ack.h"
 #include "log.h"
 #include "sockutil.h"
 #include "xdp_syn.h"
@@ -92,6 +94,7 @@ struct xdppath {
 	struct bpftick *tick; /* the keys */
 	struct fpdev *devs;   /* the links, one per device */
 	struct bpfslots *slots;
+	uint32_t gen; /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
 	/* what xdppath_stats shows */
 	struct control_kcounters kc;
 	uint64_t *v;
@@ -140,14 +143,15 @@ static void listener_key(const struct conf_listener *l, struct sg_xdp_key *k)
 }
 
 /*
- * Whether XDP may answer the listener's SYNs: only where the NFQUEUE path
- * would answer every SYN with a cookie and nothing else (no half-open
- * table, no list, no per-source limit): the program enforces none of those.
+ * Whether XDP may answer the listener's SYNs: in mode "cookie", where the
+ * queue threads would answer every SYN the policies let through with a
+ * cookie (the program applies the lists and the SYN rate limit first). Modes
+ * stateful and auto keep them on the NFQUEUE path: the half-open table, and
+ * auto mode's switch, live in the daemon.
  */
 static bool syn_in_xdp(const struct conf_policy *p)
 {
-	return p->mode == CONF_MODE_COOKIE && p->n_allow == 0 && p->n_deny == 0 &&
-	       p->per_source.syn_rate == 0;
+	return p->mode == CONF_MODE_COOKIE;
 }
 
 /*
@@ -204,17 +208,24 @@ static bool listener_gone(const void *k, const void *arg)
 }
 
 /*
- * Listeners c no longer has leave the map and free their slots first (both
- * hold SG_XDP_SLOTS, and a reload may replace every listener), then each of
- * c's is written (one value replaced atomically; a kept listener keeps its
- * slot and its counters run on).
+ * The new generation's ACL entries first; then the listeners c no longer
+ * has leave the map and free their slots (both hold SG_XDP_SLOTS, and a
+ * reload may replace every listener); then each of c's is written (one value
+ * replaced atomically, and with it the ACL generation it reads; a kept
+ * listener keeps its slot and its counters run on); last the old
+ * generation's ACL entries.
  */
 static void maps_apply(struct xdppath *x, const struct conf *c)
 {
 	int fd = bpf_map__fd(x->skel->maps.sg_xdp_listeners);
+	int acl4 = bpf_map__fd(x->skel->maps.sg_xdp_acl4);
+	int acl6 = bpf_map__fd(x->skel->maps.sg_xdp_acl6);
+	uint32_t gen = x->gen ^ SG_LOCAL_GEN_BIT;
 	bool ecn = host_ecn();
 	size_t n_syn = 0;
 
+	for (size_t i = 0; i < c->n_policies; i++)
+		bpfacl_write(acl4, acl6, &c->policies[i], gen | (uint32_t)i, "xdp");
 	bpfmap_prune(fd, sizeof(struct sg_xdp_key), listener_gone, c);
 	bpfslots_keep(x->slots, c, any_listener);
 	for (size_t i = 0; i < c->n_listeners; i++) {
@@ -241,19 +252,30 @@ static void maps_apply(struct xdppath *x, const struct conf *c)
 			v.flags |= SG_XDP_F_TS;
 		if (l->handoff == CONF_HANDOFF_LOCAL && ecn)
 			v.flags |= SG_XDP_F_ECN;
+		v.policy = gen | (uint32_t)l->policy;
+		if (p->n_allow || p->n_deny)
+			v.flags |= SG_XDP_F_ACL;
+		if (p->per_source.syn_rate) {
+			v.flags |= SG_XDP_F_RATE;
+			v.rate = p->per_source.syn_rate;
+			v.burst = p->per_source.burst;
+			v.rate_plen4 = p->per_source.prefix_v4;
+			v.rate_plen6 = p->per_source.prefix_v6;
+		}
 		listener_key(l, &k);
 		if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) < 0)
 			log_warnx("xdp: listener %s: %s", l->name, strerror(errno));
 	}
+	bpfacl_prune(acl4, acl6, gen);
+	x->gen = gen;
 	if (wildcard_forwarding(c))
 		log_warnx("xdp: listener %s has a wildcard address and this host forwards IPv4 "
 		          "(net.ipv4.ip_forward = 1): forwarded connections to its port lose their "
 		          "ACKs in XDP; give it the host's own address",
 		          wildcard_forwarding(c));
 	if (n_syn < c->n_listeners)
-		log_info("xdp: SYNs of %zu of %zu listeners answered in XDP; the others' (mode "
-		         "stateful or auto, allow/deny lists, per-source SYN rates) on the NFQUEUE "
-		         "path",
+		log_info("xdp: SYNs of %zu of %zu listeners answered in XDP; the others' (modes "
+		         "stateful and auto) on the NFQUEUE path",
 		         n_syn, c->n_listeners);
 }
 
@@ -437,10 +459,8 @@ int xdppath_report(FILE *out, const struct conf *c)
 		if (syn_in_xdp(p))
 			continue;
 		fprintf(out,
-		        "xdp: listener %s: SYNs on the NFQUEUE path (policy %s: mode %s%s%s), %s\n",
+		        "xdp: listener %s: SYNs on the NFQUEUE path (policy %s: mode %s), %s\n",
 		        l->name, p->name, conf_mode_name(p->mode),
-		        p->n_allow || p->n_deny ? ", allow/deny lists" : "",
-		        p->per_source.syn_rate ? ", per-source SYN rate" : "",
 		        ack_in_xdp(l, p) ? "invalid ACKs dropped in XDP"
 		                         : "ACKs too (its half-open table may hold a handshake "
 		                           "past its cookie's life)");

@@ -10,10 +10,13 @@
  * with datapath "nfqueue": what XDP passes (SYNs it may not answer, what it
  * cannot parse) is answered there.
  *
- * Which SYNs XDP answers: those of listeners whose policy has mode "cookie"
- * with no allow or deny list and no per-source SYN rate limit, which the
- * program does not enforce yet; SYNs of other listeners stay on the NFQUEUE
- * path, so no policy is bypassed. Invalid ACKs are dropped in XDP for
+ * Policies: the allow and deny lists and the per-source SYN rate limits
+ * apply in XDP first (bpfacl.h's generations, switched on reload as for the
+ * TC program). Then XDP answers the SYNs of listeners whose policy has mode
+ * "cookie"; those of modes stateful and auto stay on the NFQUEUE path, where
+ * the half-open table and auto mode's switch live (the program's auto flag,
+ * SG_XDP_F_AUTO, is not used yet), so auto mode's SYN rate sees every SYN
+ * the policies let through. Invalid ACKs are dropped in XDP for
  * every listener but proxy and pass-fd listeners in modes stateful and auto,
  * whose half-open table accepts a handshake it holds without its cookie
  * (which may have expired after late SYN-ACK retransmissions): their ACKs go

@@ -6,6 +6,8 @@
 #    which listeners keep their SYNs on the NFQUEUE path;
 #  - curl over IPv4 and IPv6 to proxy, pass-fd and local listeners: the
 #    SYN-ACK comes from XDP, the ACK validates on the NFQUEUE path or in TC;
+#    and the other way round (a SYN with a partial checksum answered on the
+#    NFQUEUE path, its ACK checked in XDP);
 #  - a bounded spoofed SYN flood (IPv4 and IPv6) answered in XDP: the xdp
 #    counters and the listeners' synack_sent grow, the queue thread's
 #    syn_received barely moves, the daemon's CPU stays near idle (under
@@ -14,10 +16,11 @@
 #    there and in the listener's ack_invalid/ack_expired, never queued;
 #  - a proxy listener in mode stateful keeps its SYNs and ACKs on the
 #    NFQUEUE path (its half-open table accepts handshakes past their cookie);
-#  - a listener whose policy has a deny list keeps its SYNs on the NFQUEUE
-#    path (the denied client is refused, another host connects, its ACK
-#    answering the NFQUEUE path's SYN-ACK valid in XDP); a reload
-#    giving a listener that policy moves its SYNs there without detaching;
+#  - a deny list and a per-source SYN rate limit enforced in XDP (the denied
+#    client dropped, another host served; one source's SYNs over its rate
+#    dropped, another source served); reloads giving a listener a deny list,
+#    then mode stateful (its SYNs to the NFQUEUE path), then back, without
+#    detaching;
 #  - a device whose driver has no XDP (a bridge) gets generic XDP, warned;
 #    -t while the daemon runs says the devices are busy; a reload with
 #    daemon.devices releases the devices left out, a device gone its link;
@@ -54,6 +57,7 @@ policies = {
 	default = { };
 	guarded = { deny = [ "$LAB_CLIENT4", "$LAB_CLIENT6" ]; };
 	table = { mode = "stateful"; };
+	slow = { per_source = { syn_rate = 1; burst = 2; }; };
 };
 listeners = (
 	{ name = "px4"; address = "$LAB_SERVER4"; port = 80; backend = "127.0.0.1:8080"; policy = "${2:-default}"; },
@@ -62,7 +66,8 @@ listeners = (
 	{ name = "loc4"; address = "$LAB_SERVER4"; port = 90; handoff = "local"; },
 	{ name = "loc6"; address = "$LAB_SERVER6"; port = 90; handoff = "local"; },
 	{ name = "deny4"; address = "$LAB_SERVER4"; port = 81; backend = "127.0.0.1:8080"; policy = "guarded"; },
-	{ name = "st4"; address = "$LAB_SERVER4"; port = 82; backend = "127.0.0.1:8080"; policy = "table"; }
+	{ name = "st4"; address = "$LAB_SERVER4"; port = 82; backend = "127.0.0.1:8080"; policy = "table"; },
+	{ name = "rl4"; address = "$LAB_SERVER4"; port = 83; backend = "127.0.0.1:8080"; policy = "slow"; }
 );
 CONF
 }
@@ -82,13 +87,12 @@ cat "$T_DIR/check.log"
 for want in "xdp: program loads (verifier OK)" "xdp: device cli0: XDP native attach OK" \
 	"xdp: device att0: XDP native attach OK" "xdp: device lo: skipped" \
 	"xdp: device sgbr0: XDP generic (the driver has no native XDP) attach OK" \
-	"xdp: listener deny4: SYNs on the NFQUEUE path (policy guarded: mode cookie, allow/deny lists), invalid ACKs dropped in XDP" \
 	"xdp: listener st4: SYNs on the NFQUEUE path (policy table: mode stateful), ACKs too"; do
 	grep -q "$want" "$T_DIR/check.log" || t_fail "synguardd -t does not say: $want"
 done
-grep -q "xdp: listener px4: SYNs on the NFQUEUE path" "$T_DIR/check.log" &&
-	t_fail "synguardd -t keeps a plain cookie listener's SYNs on the NFQUEUE path"
-t_ok "synguardd -t: the program loads, attaches per device (native, generic on the bridge), deny4 stays on NFQUEUE"
+grep -Eq "xdp: listener (px4|deny4|rl4): SYNs on the NFQUEUE path" "$T_DIR/check.log" &&
+	t_fail "synguardd -t keeps a cookie listener's SYNs on the NFQUEUE path"
+t_ok "synguardd -t: the program loads, attaches per device (native, generic on the bridge), st4 stays on NFQUEUE"
 
 # ---- servers, daemon ----
 t_backend http --listen 127.0.0.1:8080 http
@@ -140,6 +144,17 @@ for l in loc4 loc6; do
 done
 t_expect "the queue thread saw no SYN" "$(t_stat queues.0.syn_received)" = 0
 t_ok "proxy, pass-fd and local listeners, IPv4 and IPv6: SYN-ACK from XDP, ACK on the NFQUEUE path or in TC"
+# the other way round: the client's partial checksums (tx offload on) make XDP leave its
+# SYN to the NFQUEUE path, whose SYN-ACK's ACK XDP then checks
+lab_exec client ethtool -K eth0 tx on >/dev/null || t_fail "client: tx offload on"
+v0=$(t_stat xdp.listeners.px4.ack_valid)
+fetch "http://$LAB_SERVER4/" || t_fail "fetch with partial checksums"
+lab_full_csum client eth0 || t_fail "client: tx offload off"
+t_expect "a SYN with a partial checksum left to the NFQUEUE path" "$(t_stat xdp.listeners.px4.passed_csum)" -ge 1
+t_expect "the queue thread answered it" "$(t_stat queues.0.syn_received)" -ge 1
+t_expect "its ACK valid in XDP" "$(t_stat xdp.listeners.px4.ack_valid)" -gt $v0
+t_ok "a SYN-ACK from the NFQUEUE path: its ACK validates in XDP"
+q_base=$(t_stat queues.0.syn_received)
 
 # ---- a SYN flood answered in XDP ----
 q0=$(t_stat queues.0.syn_received)
@@ -200,17 +215,31 @@ t_expect "the queue thread checked none of them" \
 fetch "http://$LAB_SERVER4/" || t_fail "fetch after the ACK flood"
 t_ok "ACK flood ($FLOOD) dropped in XDP and counted"
 
-# ---- a deny list keeps SYNs on the NFQUEUE path ----
+# ---- a deny list in XDP ----
 lab_exec client curl -s -o /dev/null --connect-timeout 2 "http://$LAB_SERVER4:81/" &&
 	t_fail "the denied client fetched from deny4"
-t_expect "deny4: the denied SYNs counted by the queue thread" "$(t_stat listeners.deny4.syn_denied)" -ge 1
-t_expect "deny4: XDP passed its SYNs on" "$(t_stat xdp.listeners.deny4.syn_passed)" -ge 1
-t_expect "deny4: XDP answered none" "$(t_stat xdp.listeners.deny4.syn_answered)" = 0
+t_expect "deny4: the denied SYNs dropped in XDP" "$(t_stat xdp.listeners.deny4.syn_denied)" -ge 1
+t_expect "deny4: and counted in the listener's syn_denied" "$(t_stat listeners.deny4.syn_denied)" -ge 1
+t_expect "deny4: XDP answered none of them" "$(t_stat xdp.listeners.deny4.syn_answered)" = 0
 lab_exec attacker curl -sSf -o /dev/null --max-time 5 "http://$LAB_SERVER4:81/" ||
 	t_fail "another host could not fetch from deny4"
-t_expect "deny4: the ACK answering the NFQUEUE path's SYN-ACK valid in XDP" \
-	"$(t_stat xdp.listeners.deny4.ack_valid)" -ge 1
-t_ok "deny4: the denied client refused on the NFQUEUE path, another host served"
+t_expect "deny4: another host's SYN answered in XDP" "$(t_stat xdp.listeners.deny4.syn_answered)" -ge 1
+t_expect "the queue thread saw no SYN of deny4" "$(t_stat queues.0.syn_received)" -le $((q_base + FLOOD / 100))
+t_ok "deny4: the denied client dropped in XDP, another host served from XDP"
+
+# ---- a per-source SYN rate limit in XDP ----
+r0=$(t_stat queues.0.syn_received)
+lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" --src 203.0.113.7/32 \
+	--dst $LAB_SERVER4 --dport 83 --kind syn --count 200 --rate 2000 --quiet >/dev/null ||
+	t_fail "SYNs from one source to rl4"
+t_wait 10 t_stat_ge xdp.listeners.rl4.syn_rate_limited 150 ||
+	t_fail "rl4: $(t_stat xdp.listeners.rl4.syn_rate_limited) of 200 SYNs from one source rate-limited in XDP"
+t_expect "rl4: at most burst + rate answered" "$(t_stat xdp.listeners.rl4.syn_answered)" -le 8
+t_expect "rl4: the listener's syn_rate_limited counts them" \
+	"$(t_stat listeners.rl4.syn_rate_limited)" -ge 150
+t_expect "rl4: the queue thread saw none" "$(t_stat queues.0.syn_received)" = $r0
+fetch "http://$LAB_SERVER4:83/" || t_fail "rl4: another source could not fetch"
+t_ok "rl4: 200 SYNs from one source limited in XDP, another source served"
 
 # ---- a stateful proxy listener: SYNs and ACKs on the NFQUEUE path ----
 fetch "http://$LAB_SERVER4:82/" || t_fail "fetch from st4"
@@ -227,18 +256,24 @@ t_expect "st4: XDP dropped none of its ACKs" \
 	"$(t_stat xdp.listeners.st4.ack_invalid)$(t_stat xdp.listeners.st4.ack_expired)" = 00
 t_ok "st4 (mode stateful): SYNs and ACKs on the NFQUEUE path, which holds its half-open table"
 
-# ---- a reload moves px4's SYNs to the NFQUEUE path, without detaching ----
+# ---- a reload gives px4 a deny list, then mode stateful, without detaching ----
 write_conf true guarded
 out=$(t_ctl reload 2>&1) || t_fail "reload: $out"
-p0=$(t_stat xdp.listeners.px4.syn_passed)
+p0=$(t_stat xdp.listeners.px4.syn_denied)
 lab_exec client curl -s -o /dev/null --connect-timeout 2 "http://$LAB_SERVER4/" &&
 	t_fail "after the reload, the denied client fetched from px4"
-t_expect "px4 after the reload: XDP passes its SYNs" "$(t_stat xdp.listeners.px4.syn_passed)" -gt $p0
+t_expect "px4 after the reload: XDP drops the denied SYNs" "$(t_stat xdp.listeners.px4.syn_denied)" -gt $p0
+write_conf true table
+out=$(t_ctl reload 2>&1) || t_fail "reload: $out"
+p0=$(t_stat xdp.listeners.px4.syn_passed)
+fetch "http://$LAB_SERVER4/" || t_fail "px4 in mode stateful"
+t_expect "px4 in mode stateful: XDP passes its SYNs" "$(t_stat xdp.listeners.px4.syn_passed)" -gt $p0
+t_expect "px4 in mode stateful: answered from the table" "$(t_stat listeners.px4.synack_stateful)" -ge 1
 t_expect "px4 after the reload: the same links" "$(fdinfo_ids $T_DAEMON_PID link_id)" = "$links0"
 write_conf true
 out=$(t_ctl reload 2>&1) || t_fail "reload back: $out"
 fetch "http://$LAB_SERVER4/" || t_fail "px4 after the reload back"
-t_ok "reloads move a listener's SYNs between XDP and the NFQUEUE path, links kept"
+t_ok "reloads change a listener's policy in XDP and move its SYNs to the NFQUEUE path and back, links kept"
 
 # ---- devices: the bridge's generic XDP, -t while the daemon runs, daemon.devices ----
 grep -q "xdp: device sgbr0: its driver has no native XDP: generic XDP" "$T_DIR/synguardd.log" ||
