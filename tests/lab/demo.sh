@@ -300,7 +300,7 @@ if x:
     rows = list(x.get("listeners", {}).values()) + [x.get("unmatched", {})]
     for k in ("syn_answered", "ack_valid", "ack_invalid", "ack_expired", "passed_unparsed",
               "passed_csum", "passed_noroom"):
-        print("   xdp.%-12s %12d" % (k, sum(r.get(k, 0) for r in rows)))
+        print("   %-16s %12d" % ("xdp." + k, sum(r.get(k, 0) for r in rows)))
 ' "$final"
 pct=$(( total > 0 ? ok * 100 / total : 0 ))
 echo "   legitimate fetches during the flood: $ok of $total succeeded ($pct%)"
