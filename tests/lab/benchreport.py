@@ -419,6 +419,8 @@ def fmt_ratio(v):
         return "n/a"
     if v >= 100:
         return "%.0fx" % v
+    if 0 < v < 0.01:
+        return "%.4fx" % v
     return "%.2fx" % v
 
 
