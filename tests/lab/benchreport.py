@@ -309,7 +309,7 @@ def defense_result(ddir, name, scen):
     if name in SYNGUARDD_DEFENSES:
         bad = e["synguard"].get("ack_invalid", 0) - b["synguard"].get("ack_invalid", 0)
         # the local handoff's own counters (the TC path) are kept whatever their names
-        keys = SG_KEYS if name == "synguard" else sorted(
+        keys = SG_KEYS if name in ("synguard", "synguard-xdp") else sorted(
             k for k, v in e["synguard"].items() if isinstance(v, (int, float)))
         r["synguard"] = {k: e["synguard"].get(k, 0) - b["synguard"].get(k, 0) for k in keys}
         if e.get("xdp") is not None:
