@@ -14,7 +14,14 @@
 # in front of the backend, proxy handoff), synguard-local (not in the default
 # list: synguardd with handoff = "local", the backend itself listening on the
 # protected address and port, handshake ACKs checked in TC and handed to its
-# socket; needs a synguardd built with BPF). Scenarios are tests/lab/scenarios/
+# socket; needs a synguardd built with BPF), synguard-xdp (not in the default
+# list: synguardd with daemon.datapath = "xdp" on the server's devices and the
+# proxy handoff: SYNs answered and invalid ACKs dropped in XDP; the client's and
+# attacker's veths get an XDP_PASS program so XDP_TX frames reach them),
+# generator (not a defense: the flood dropped by an XDP program on the server's
+# attacker-facing veth, no answer; the machine's CPU per packet sent is what
+# the generator costs by itself, the base of the others' own cost per packet).
+# Scenarios are tests/lab/scenarios/
 # NAME.conf (KEY=VALUE lines; default.conf says what each key means).
 # Prints a table (legit success, connect latency p50/p99/p99.9, flood rate,
 # SYN-ACKs/s seen by the attacker, invalid ACKs dropped, CPU, synguardd RSS,
@@ -33,7 +40,7 @@ build=1
 build_dir=$top/build
 
 usage() {
-	sed -n '2,23s/^# \{0,1\}//p' "$0"
+	sed -n '2,31s/^# \{0,1\}//p' "$0"
 	exit "${1:-0}"
 }
 
@@ -142,8 +149,9 @@ server_pin=()
 [ -n "$SERVER_CPUS" ] && server_pin=(taskset -c "$SERVER_CPUS")
 case "$FAMILY" in 4 | 6) ;; *) echo "bench: FAMILY must be 4 or 6" >&2; exit 2 ;; esac
 for d in $DEFENSES; do
-	case "$d" in none | syncookies | synproxy | synguard | synguard-local) ;; *)
-		echo "bench: unknown defense $d (none, syncookies, synproxy, synguard, synguard-local)" >&2; exit 2 ;;
+	case "$d" in none | syncookies | synproxy | synguard | synguard-local | synguard-xdp | generator) ;; *)
+		echo "bench: unknown defense $d (none, syncookies, synproxy, synguard, synguard-local," \
+			"synguard-xdp, generator)" >&2; exit 2 ;;
 	esac
 done
 capture=
@@ -167,6 +175,10 @@ if [ $deps = 1 ]; then
 	"$top/tests/deps.sh"
 fi
 targets="synguardd synguardctl sgflood sgreplay sgload sgbackend"
+# the XDP programs of the lab (built with the BPF parts only)
+xdp_lab=0
+case " $DEFENSES " in *" synguard-xdp "* | *" generator "*) xdp_lab=1 ;; esac
+[ $xdp_lab = 1 ] && targets="$targets sgxdppass sgxdpdrop"
 if [ $build = 1 ]; then
 	say "building into $build_dir"
 	cmake -S "$top" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -179,11 +191,18 @@ SGFLOOD=$build_dir/tests/lab/sgflood
 SGREPLAY=$build_dir/tests/lab/sgreplay
 SGLOAD=$build_dir/tests/lab/sgload
 SGBACKEND=$build_dir/tests/lab/sgbackend
+SGXDPDROP=$build_dir/tests/lab/sgxdpdrop
+export SGLAB_XDPPASS=$build_dir/tests/lab/sgxdppass
 REPORT=$lab/benchreport.py
 PY=/usr/bin/python3
 for b in "$SYNGUARDD" "$SYNGUARDCTL" "$SGFLOOD" "$SGREPLAY" "$SGLOAD" "$SGBACKEND"; do
 	[ -x "$b" ] || { echo "bench: $b is missing (build failed?)" >&2; exit 1; }
 done
+if [ $xdp_lab = 1 ]; then
+	for b in "$SGLAB_XDPPASS" "$SGXDPDROP"; do
+		[ -x "$b" ] || { echo "bench: $b is missing: synguard-xdp and generator need the lab's XDP programs, built with the BPF parts (libbpf, clang, bpftool)" >&2; exit 1; }
+	done
+fi
 command -v gnuplot >/dev/null || echo "bench: gnuplot missing: no chart (tests/deps.sh installs it)" >&2
 
 export SGLAB_PREFIX=${SGLAB_PREFIX:-sgbench}
@@ -251,13 +270,15 @@ snapshot() {
 	fi
 }
 
-# synguard_conf LISTENER_KEYS: writes $run_dir/synguard.conf with the scenario's
-# daemon settings and one listener "bench" on the protected address and port.
+# synguard_conf LISTENER_KEYS [DAEMON_KEYS]: writes $run_dir/synguard.conf with
+# the scenario's daemon settings (and DAEMON_KEYS) and one listener "bench" on
+# the protected address and port.
 synguard_conf() {
 	cat >"$run_dir/synguard.conf" <<EOF
 daemon: {
 	queue = "$SYNGUARD_QUEUES";
 	$SYNGUARD_DAEMON
+	${2:-}
 	firewall = "iptables";
 	fail_open = true;
 	control_socket = "$run_dir/control.sock";
@@ -343,7 +364,51 @@ setup_defense() {
 			fi
 			return 1
 		} ;;
+	synguard-xdp)
+		# the synguard defense's proxy handoff, only the path changes
+		lab_bg server "$run_dir/backend.log" "${server_pin[@]}" "$SGBACKEND" --quiet --listen 127.0.0.1:8080 echo
+		lab_wait_tcp server 127.0.0.1 8080 10
+		synguard_conf 'handoff = "proxy"; backend = "127.0.0.1:8080";' \
+			'datapath = "xdp"; devices = ["cli0", "att0"];'
+		start_synguardd || {
+			if [ ! -s "$run_dir/synguardd.pid" ]; then
+				echo "bench: synguard-xdp: $SYNGUARDD refuses the configuration above" \
+					"(daemon.datapath = \"xdp\" needs a synguardd that has the XDP datapath and was" \
+					"built with BPF, on a kernel with XDP links; see \`synguardd -t\`); nothing was" \
+					"measured" >&2
+			else
+				echo "bench: synguard-xdp: synguardd did not come up with datapath = \"xdp\";" \
+					"its log ends:" >&2
+				tail -n 10 "$run_dir/synguardd.log" >&2
+			fi
+			return 1
+		} ;;
+	generator)
+		# the legitimate clients get a plain server; the flood ends at att0's XDP hook
+		lab_bg server "$run_dir/backend.log" "${server_pin[@]}" "$SGBACKEND" --quiet --listen "$BACKEND_LISTEN" echo
+		lab_wait_tcp server "$SERVER" "$PORT" 10
+		lab_exec server "$SGXDPDROP" att0 || { echo "bench: generator: sgxdpdrop att0 failed" >&2; return 1; }
+		lab_exec server ip link show att0 | grep -q 'prog/xdp' ||
+			{ echo "bench: generator: no XDP program on att0" >&2; return 1; } ;;
 	esac
+}
+
+# xdp_answered PRECHECK_JSON: the pre-flood connections' SYNs were answered by
+# the XDP program (xdp syn_answered of listener "bench" grew by at least as many
+# as connected), not on the NFQUEUE path: else this is no measurement of the
+# XDP path. After the precheck, one spoofed SYN answered in XDP must also reach
+# the attacker (the peers' XDP_PASS program lets XDP_TX frames through).
+xdp_answered() {
+	local ok stats answered
+	ok=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["all"]["ok"])' "$1")
+	stats=$("$SYNGUARDCTL" -s "$run_dir/control.sock" stats --json 2>/dev/null) || stats='{}'
+	answered=$(lab_json_get xdp.listeners.bench.syn_answered <<<"$stats" 2>/dev/null) || answered=0
+	if [ "${answered:-0}" -lt "$ok" ]; then
+		echo "bench: $d: of $ok connections before the flood, the XDP program answered" \
+			"${answered:-0} SYNs: the NFQUEUE path did, not XDP; nothing to measure" >&2
+		return 1
+	fi
+	echo "   precheck: $ok connections, xdp syn_answered $answered"
 }
 
 # synguard_answered PRECHECK_JSON: the pre-flood connections were answered by
@@ -372,6 +437,8 @@ describe_defense() {
 	synproxy) echo "tcp_syncookies=1; $IPT SYNPROXY (raw CT --notrack on SYNs; INVALID,UNTRACKED -> SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460; INVALID -> DROP), nf_conntrack_tcp_loose=0; sgbackend on $BACKEND_LISTEN" ;;
 	synguard) echo "synguardd (queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} proxy handoff) on $SERVER:$PORT -> sgbackend echo on 127.0.0.1:8080" ;;
 	synguard-local) echo "synguardd (queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} local handoff: ACKs checked in TC) on $SERVER:$PORT; sgbackend echo listening on $BACKEND_LISTEN itself" ;;
+	synguard-xdp) echo "synguardd (datapath xdp on cli0 and att0: SYNs answered and invalid ACKs dropped in XDP; queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} proxy handoff) on $SERVER:$PORT -> sgbackend echo on 127.0.0.1:8080; client's and attacker's veths with XDP_PASS (NAPI mode)" ;;
+	generator) echo "no defense: the flood dropped by XDP_DROP on the server's att0, unanswered (the generator's own cost); sgbackend echo on $BACKEND_LISTEN, tcp_syncookies=1; client's and attacker's veths with XDP_PASS (NAPI mode)" ;;
 	esac
 }
 
@@ -397,6 +464,7 @@ run_defense() {
 	daemon_pid=
 	rm -rf "$run_dir"
 	mkdir -p "$run_dir"
+	case "$d" in synguard-xdp | generator) SGLAB_XDP_PEERS=1 ;; *) SGLAB_XDP_PEERS=0 ;; esac
 	lab_up
 	say "$d: $(describe_defense "$d")"
 	setup_defense "$d" || return 1
@@ -429,6 +497,7 @@ run_defense() {
 		return 1
 	fi
 	if [ "$d" = synguard-local ]; then synguard_answered "$run_dir/precheck.json" || return 1; fi
+	if [ "$d" = synguard-xdp ]; then xdp_answered "$run_dir/precheck.json" || return 1; fi
 
 	lab_bg attacker "$run_dir/sampler.log" "$PY" "$REPORT" sample --out "$run_dir/samples.jsonl" \
 		--stop "$run_dir/stop" --max-seconds $((load_seconds + LEGIT_TIMEOUT + 30)) \

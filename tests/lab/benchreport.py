@@ -11,6 +11,12 @@
       Reads what bench.sh left in DIR (scenario.json, one directory per
       defense) and writes DIR/results.json, DIR/table.txt, DIR/chart.png
       (gnuplot), and prints the table.
+
+  benchreport.py targets [--subject S] [--peer P] [--syn DIR] [--ack DIR] [--latency DIR]
+      Prints the XDP datapath's target lines (issue "XDP datapath") from bench.sh
+      runs of one perf.sh run: a max-rate SYN flood, a max-rate ACK flood and the
+      default scenario, each with S (synguard-xdp) and P (synproxy), the first
+      two with the generator-only phase ("generator").
 """
 import argparse
 import json
@@ -29,11 +35,16 @@ DEFENSE_LABEL = {
     "synproxy": "SYNPROXY",
     "synguard": "synguard",
     "synguard-local": "synguard (local handoff)",
+    "synguard-xdp": "synguard (XDP datapath)",
+    "generator": "generator only (XDP drop)",
 }
 # synguardd runs for these: its counters, RSS and NFQUEUE drops are read
-SYNGUARDD_DEFENSES = ("synguard", "synguard-local")
+SYNGUARDD_DEFENSES = ("synguard", "synguard-local", "synguard-xdp")
 # each gets its ratios to every other defense of the run
-SUBJECTS = ("synguard", "synguard-local")
+SUBJECTS = ("synguard", "synguard-local", "synguard-xdp")
+# the XDP program's counters (synguardctl stats --json: xdp), summed over its slots
+XDP_KEYS = ("syn_answered", "syn_passed", "ack_valid", "ack_invalid", "ack_expired",
+            "flow_passed", "passed_unparsed", "passed_csum", "passed_noroom")
 SG_KEYS = ("syn_received", "synack_sent", "ack_valid", "ack_invalid", "handoffs",
            "handoff_failed", "repair_failed")
 
@@ -178,9 +189,15 @@ def snapshot(d):
     s["synproxy"] = synproxy_stat(slurp(os.path.join(d, "srv_synproxy.txt")))
     s["nfq_dropped"] = nfq_drops(slurp(os.path.join(d, "srv_nfq.txt")))
     try:
-        s["synguard"] = json.loads(slurp(os.path.join(d, "synguard.json"), "{}")).get("total", {})
+        doc = json.loads(slurp(os.path.join(d, "synguard.json"), "{}"))
     except ValueError:
-        s["synguard"] = {}
+        doc = {}
+    s["synguard"] = doc.get("total", {})
+    x = doc.get("xdp")
+    s["xdp"] = None
+    if x:
+        rows = list(x.get("listeners", {}).values()) + [x.get("unmatched", {})]
+        s["xdp"] = {k: sum(r.get(k, 0) for r in rows) for k in XDP_KEYS}
     return s
 
 
@@ -260,6 +277,7 @@ def defense_result(ddir, name, scen):
     if r["flood"]["sent"] is not None:
         r["flood"]["pps"] = round(r["flood"]["sent"] / secs)
     synacks = e["att_synack"] - b["att_synack"]
+    r["synacks"] = synacks
     r["synack_per_s"] = round(synacks / secs)
     r["rst_per_s"] = round((e["att_rst"] - b["att_rst"]) / secs)
     r["attacker_rx_per_s"] = round((e["att_rx"] - b["att_rx"]) / secs)
@@ -277,6 +295,9 @@ def defense_result(ddir, name, scen):
         }
         busy_s = (eb - bb) / TICK
         cpu["machine_us_per_synack"] = round(busy_s * 1e6 / synacks, 3) if synacks else None
+        # per flood packet sent: an ACK flood's dropped packets, the generator's own cost
+        sent = r["flood"]["sent"]
+        cpu["machine_us_per_flood_pkt"] = round(busy_s * 1e6 / sent, 3) if sent else None
     if b["synguardd_ticks"] is not None and e["synguardd_ticks"] is not None and cpu:
         cpu["synguardd_cores"] = round((e["synguardd_ticks"] - b["synguardd_ticks"]) / TICK / secs, 3)
     r["cpu"] = cpu
@@ -288,9 +309,14 @@ def defense_result(ddir, name, scen):
     if name in SYNGUARDD_DEFENSES:
         bad = e["synguard"].get("ack_invalid", 0) - b["synguard"].get("ack_invalid", 0)
         # the local handoff's own counters (the TC path) are kept whatever their names
-        keys = SG_KEYS if name == "synguard" else sorted(
+        keys = SG_KEYS if name in ("synguard", "synguard-xdp") else sorted(
             k for k, v in e["synguard"].items() if isinstance(v, (int, float)))
         r["synguard"] = {k: e["synguard"].get(k, 0) - b["synguard"].get(k, 0) for k in keys}
+        if e.get("xdp") is not None:
+            # already summed into synguard's total counters above (syn_answered in
+            # synack_sent, ack_invalid in ack_invalid): kept apart to show the split
+            bx = b.get("xdp") or {}
+            r["xdp"] = {k: e["xdp"].get(k, 0) - bx.get(k, 0) for k in XDP_KEYS}
     elif name == "synproxy":
         bad = e["synproxy"].get("cookie_invalid", 0) - b["synproxy"].get("cookie_invalid", 0)
         r["synproxy"] = {k: e["synproxy"].get(k, 0) - b["synproxy"].get(k, 0)
@@ -310,6 +336,21 @@ def defense_result(ddir, name, scen):
     r["kernel"]["OutRsts"] = e["tcp"].get("OutRsts", 0) - b["tcp"].get("OutRsts", 0)
     r["series"] = series(ddir, load, meta)
     return r
+
+
+def own_costs(res):
+    """Each defense's own cost: its machine CPU per SYN-ACK (and per flood packet)
+    minus the generator-only phase's CPU per packet sent, when that phase ran."""
+    gen = next((r for r in res if r["defense"] == "generator"), None)
+    g = ((gen or {}).get("cpu") or {}).get("machine_us_per_flood_pkt")
+    for r in res:
+        c = r["cpu"] or {}
+        if g is None or r["defense"] == "generator":
+            r["own_us_per_synack"] = r["own_us_per_flood_pkt"] = None
+            continue
+        a, p = c.get("machine_us_per_synack"), c.get("machine_us_per_flood_pkt")
+        r["own_us_per_synack"] = round(a - g, 3) if a is not None else None
+        r["own_us_per_flood_pkt"] = round(p - g, 3) if p is not None else None
 
 
 def load_samples(ddir):
@@ -378,6 +419,8 @@ def fmt_ratio(v):
         return "n/a"
     if v >= 100:
         return "%.0fx" % v
+    if 0 < v < 0.01:
+        return "%.4fx" % v
     return "%.2fx" % v
 
 
@@ -395,29 +438,31 @@ def table(res, scen):
     lines.append("")
     # "defense" is 11 wide unless a longer name (synguard-local) is in the run
     w = max([11] + [len(r["defense"]) for r in res])
-    hdr = ("%-*s %8s %8s %8s %8s %9s %9s %10s %7s %7s %8s %8s %7s %8s" %
+    hdr = ("%-*s %8s %8s %8s %8s %9s %9s %10s %7s %7s %8s %7s %8s %7s %8s" %
            (w, "defense", "legit ok", "p50 ms", "p99 ms", "p99.9 ms", "flood pps", "SYN-ACK/s",
-            "bad ACK", "CPU", "softirq", "us/SYNACK", "sgd CPU", "RSS MB", "NFQ drop"))
+            "bad ACK", "CPU", "softirq", "us/SYNACK", "us/pkt", "sgd CPU", "RSS MB", "NFQ drop"))
     lines.append(hdr)
     lines.append("-" * len(hdr))
     for r in res:
         L, c = r["legit"], r["cpu"] or {}
         lat = L["connect_ms"]
-        lines.append("%-*s %7s%% %8s %8s %8s %9s %9s %10s %7s %7s %8s %8s %7s %8s" % (
+        lines.append("%-*s %7s%% %8s %8s %8s %9s %9s %10s %7s %7s %8s %7s %8s %7s %8s" % (
             w, r["defense"], fmt(L["success_pct"]), fmt(lat.get("p50"), "%.2f"),
             fmt(lat.get("p99"), "%.1f"), fmt(lat.get("p99.9"), "%.1f"),
             fmt(r["flood"].get("pps"), "%d"), fmt(r["synack_per_s"], "%d"),
             fmt(r["invalid_acks_dropped"], "%d"), fmt(c.get("machine_cores"), "%.2f"),
             fmt(c.get("softirq_cores"), "%.2f"), fmt(c.get("machine_us_per_synack"), "%.2f"),
-            fmt(c.get("synguardd_cores"), "%.2f"),
+            fmt(c.get("machine_us_per_flood_pkt"), "%.2f"), fmt(c.get("synguardd_cores"), "%.2f"),
             fmt(r["synguardd_peak_rss_kb"] / 1024 if r["synguardd_peak_rss_kb"] else None, "%.1f"),
             fmt(r["nfqueue_dropped"], "%d")))
     lines.append("")
     lines.append("  CPU, softirq, sgd CPU: cores busy on average during the flood (of %d);"
-                 " us/SYNACK: machine CPU microseconds per SYN-ACK seen by the attacker" % NCPU)
+                 " us/SYNACK: machine CPU microseconds per SYN-ACK seen by the attacker;"
+                 " us/pkt: per flood packet sent" % NCPU)
     lines.append("  bad ACK: invalid handshake ACKs dropped: synguard ack_invalid; SYNPROXY"
                  " cookie_invalid; syncookies TcpExt SyncookiesFailed (checked only while the"
-                 " SYN queue overflows; otherwise the kernel answers a stray ACK with a RST)")
+                 " SYN queue overflows; otherwise the kernel answers a stray ACK with a RST);"
+                 " synguard-xdp's ack_invalid includes the XDP program's drops")
     base = ["%s %s" % (r["defense"], fmt((r["cpu"] or {}).get("machine_cores_before_flood"), "%.2f"))
             for r in res]
     lines.append("  machine cores busy before the flood (legit load, anything else running): " +
@@ -429,6 +474,24 @@ def table(res, scen):
             lines.append("  %s: %d RSTs/s reached the spoofed sources: flood SYNs that"
                          " bypassed a full queue (queue_full = \"accept\") and found no listener" %
                          (r["defense"], r["rst_per_s"]))
+    for r in res:
+        if r.get("xdp"):
+            x = r["xdp"]
+            lines.append("  %s: XDP answered %d SYNs (syn_answered; synguardd's synack_sent %d),"
+                         " dropped %d invalid and %d expired ACKs, passed %d valid ACKs on;"
+                         " syn_passed %d, passed_unparsed %d, passed_csum %d, passed_noroom %d" % (
+                             r["defense"], x["syn_answered"], r["synguard"].get("synack_sent", 0),
+                             x["ack_invalid"], x["ack_expired"], x["ack_valid"], x["syn_passed"],
+                             x["passed_unparsed"], x["passed_csum"], x["passed_noroom"]))
+    if any(r["defense"] == "generator" for r in res):
+        lines.append("  generator: the flood dropped by XDP on the server's att0, unanswered: its"
+                     " us/pkt is what the generator (and the veth) cost per packet by itself")
+        for r in res:
+            if r.get("own_us_per_synack") is not None or r.get("own_us_per_flood_pkt") is not None:
+                lines.append("  %s: own cost (minus the generator's us/pkt): %s us per SYN-ACK,"
+                             " %s us per flood packet" % (
+                                 r["defense"], fmt(r["own_us_per_synack"], "%.2f"),
+                                 fmt(r["own_us_per_flood_pkt"], "%.2f")))
     busy = [r["defense"] for r in res
             if ((r["cpu"] or {}).get("machine_cores_before_flood") or 0) > 0.5]
     if busy:
@@ -448,7 +511,7 @@ def ratios(res, subject="synguard"):
     if not sg:
         return out
     for peer, r in by.items():
-        if peer == subject:
+        if peer in (subject, "generator"):
             continue
         sgc, pc = sg["cpu"] or {}, r["cpu"] or {}
         out[peer] = {
@@ -461,6 +524,8 @@ def ratios(res, subject="synguard"):
             "synack_rate": ratio(sg["synack_per_s"], r["synack_per_s"]),
             "cpu_per_answered_syn": ratio(sgc.get("machine_us_per_synack"),
                                           pc.get("machine_us_per_synack")),
+            "cpu_per_flood_packet": ratio(sgc.get("machine_us_per_flood_pkt"),
+                                          pc.get("machine_us_per_flood_pkt")),
         }
     return out
 
@@ -468,12 +533,13 @@ def ratios(res, subject="synguard"):
 def ratio_lines(rat, subject="synguard"):
     if not rat:
         return []
-    lines = ["", "%-19s legit success   connect p99   SYN-ACK rate   CPU per answered SYN" %
-             ("%s / peer" % subject)]
+    lines = ["", "%-19s legit success   connect p99   SYN-ACK rate   CPU per answered SYN"
+             "   CPU per flood pkt" % ("%s / peer" % subject)]
     for peer, x in rat.items():
-        lines.append("  vs %-14s %13s %13s %14s %22s" % (
+        lines.append("  vs %-14s %13s %13s %14s %22s %19s" % (
             peer, fmt_ratio(x["legit_success"]), fmt_ratio(x["connect_p99"]),
-            fmt_ratio(x["synack_rate"]), fmt_ratio(x["cpu_per_answered_syn"])))
+            fmt_ratio(x["synack_rate"]), fmt_ratio(x["cpu_per_answered_syn"]),
+            fmt_ratio(x["cpu_per_flood_packet"])))
     lines.append("  (success and SYN-ACK rate: higher is better for %s; p99 and CPU: lower;"
                  " p99 n/a when either side kept under 50%% of the connections)" % subject)
     return lines
@@ -507,7 +573,7 @@ unset multiplot
 """
 
 COLORS = {"none": "#d62728", "syncookies": "#1f77b4", "synproxy": "#2ca02c", "synguard": "#9467bd",
-          "synguard-local": "#ff7f0e"}
+          "synguard-local": "#ff7f0e", "synguard-xdp": "#8c564b", "generator": "#7f7f7f"}
 
 
 def chart(d, res, scen):
@@ -558,6 +624,7 @@ def cmd_report(a):
         ddir = os.path.join(d, name)
         if os.path.isdir(ddir):
             res.append(defense_result(ddir, name, scen))
+    own_costs(res)
     rat = {s: ratios(res, s) for s in SUBJECTS}
     lines = table(res, scen)
     for subj in SUBJECTS:
@@ -567,12 +634,124 @@ def cmd_report(a):
     doc = {"scenario": scen, "host": host, "results": res,
            "ratios_synguard_over_peer": rat["synguard"],
            "ratios_synguard_local_over_peer": rat["synguard-local"],
+           "ratios_synguard_xdp_over_peer": rat["synguard-xdp"],
            "chart": os.path.basename(png) if png else None}
     with open(os.path.join(d, "results.json"), "w") as f:
         json.dump(doc, f, indent=1)
     with open(os.path.join(d, "table.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+    return 0
+
+
+def verdict(ok):
+    return "met" if ok else "NOT met"
+
+
+def cmd_targets(a):
+    """The XDP datapath's targets, subject against peer, from one perf.sh run."""
+    S, P = a.subject, a.peer
+
+    def load(d):
+        if not d:
+            return None
+        doc = json.loads(slurp(os.path.join(d, "results.json"), "{}"))
+        by = {r["defense"]: r for r in doc.get("results", [])}
+        return doc, by
+
+    def c(r, k):
+        return ((r or {}).get("cpu") or {}).get(k)
+
+    def success(r):
+        return (r or {}).get("legit", {}).get("success_pct")
+
+    out = ["targets: %s against %s, alternated in one perf.sh run (ratios; absolute figures"
+           " move with the machine's other load)" % (S, P)]
+    syn = load(a.syn)
+    if syn:
+        doc, by = syn
+        s, p, g = by.get(S), by.get(P), by.get("generator")
+        if s and p:
+            rr = ratio(s["synack_per_s"], p["synack_per_s"])
+            out.append("  max-rate SYN flood (load at start %s): SYN-ACKs/s %d vs %d: %s"
+                       " (target >= 2.0x: %s)" % (
+                           " ".join(doc.get("host", {}).get("loadavg_at_start", [])),
+                           s["synack_per_s"], p["synack_per_s"], fmt_ratio(rr),
+                           verdict(rr is not None and rr >= 2.0)))
+            rc = ratio(c(s, "machine_us_per_synack"), c(p, "machine_us_per_synack"))
+            out.append("    machine CPU per SYN-ACK %s vs %s us: %s (target <= 0.5x: %s)" % (
+                fmt(c(s, "machine_us_per_synack"), "%.2f"), fmt(c(p, "machine_us_per_synack"), "%.2f"),
+                fmt_ratio(rc), verdict(rc is not None and rc <= 0.5)))
+            if g:
+                own = s.get("own_us_per_synack")
+                out.append("    own cost per SYN (CPU per SYN-ACK minus the generator-only phase's %s"
+                           " us per SYN): %s %s us, %s %s us (target <= 0.5 us: %s)" % (
+                               fmt(c(g, "machine_us_per_flood_pkt"), "%.2f"), S, fmt(own, "%.2f"),
+                               P, fmt(p.get("own_us_per_synack"), "%.2f"),
+                               verdict(own is not None and own <= 0.5)))
+            else:
+                out.append("    own cost per SYN: no generator-only phase in this run")
+            ok = success(s)
+            out.append("    legit success %s%% (%s %s%%) (target 100%%: %s)" % (
+                fmt(ok), P, fmt(success(p)), verdict(ok == 100.0)))
+            sent = s["flood"].get("sent") or 0
+            unanswered = max(sent - s.get("synacks", 0), 0)
+            nfq = s.get("nfqueue_dropped") or 0
+            x = s.get("xdp") or {}
+            out.append("    drops: NFQUEUE %d; flood SYNs sent %d, SYN-ACKs at the attacker %d"
+                       " (unanswered %d = %.2f%%; XDP passed_noroom %d); %s: unanswered %d"
+                       " (target 0: %s)" % (
+                           nfq, sent, s.get("synacks", 0), unanswered,
+                           100.0 * unanswered / sent if sent else 0, x.get("passed_noroom", 0), P,
+                           max((p["flood"].get("sent") or 0) - p.get("synacks", 0), 0),
+                           verdict(nfq == 0 and unanswered == 0)))
+        else:
+            out.append("  max-rate SYN flood: %s or %s missing in %s" % (S, P, a.syn))
+    ack = load(a.ack)
+    if ack:
+        doc, by = ack
+        s, p, g = by.get(S), by.get(P), by.get("generator")
+        if s and p:
+            rc = ratio(c(s, "machine_us_per_flood_pkt"), c(p, "machine_us_per_flood_pkt"))
+            out.append("  max-rate ACK flood (load at start %s): machine CPU per dropped packet"
+                       " %s vs %s us: %s (target <= 0.5x: %s)" % (
+                           " ".join(doc.get("host", {}).get("loadavg_at_start", [])),
+                           fmt(c(s, "machine_us_per_flood_pkt"), "%.2f"),
+                           fmt(c(p, "machine_us_per_flood_pkt"), "%.2f"), fmt_ratio(rc),
+                           verdict(rc is not None and rc <= 0.5)))
+            out.append("    flood %s vs %s pps; bad ACKs dropped %s of %s sent (%s: %s of %s)" % (
+                fmt(s["flood"].get("pps"), "%d"), fmt(p["flood"].get("pps"), "%d"),
+                fmt(s["invalid_acks_dropped"], "%d"), fmt(s["flood"].get("sent"), "%d"), P,
+                fmt(p["invalid_acks_dropped"], "%d"), fmt(p["flood"].get("sent"), "%d")))
+            if g:
+                out.append("    own cost per packet (minus the generator-only phase's %s us): %s %s us,"
+                           " %s %s us" % (fmt(c(g, "machine_us_per_flood_pkt"), "%.2f"), S,
+                                          fmt(s.get("own_us_per_flood_pkt"), "%.2f"), P,
+                                          fmt(p.get("own_us_per_flood_pkt"), "%.2f")))
+            ok = success(s)
+            out.append("    legit success %s%% (%s %s%%) (target 100%%: %s)" % (
+                fmt(ok), P, fmt(success(p)), verdict(ok == 100.0)))
+        else:
+            out.append("  max-rate ACK flood: %s or %s missing in %s" % (S, P, a.ack))
+    lat = load(a.latency)
+    if lat:
+        doc, by = lat
+        s, p = by.get(S), by.get(P)
+        if s and p:
+            sp, pp = s["legit"]["connect_ms"].get("p99"), p["legit"]["connect_ms"].get("p99")
+            rr = ratio(sp, pp)
+            out.append("  connect p99 at %s SYN/s (scenario %s, load at start %s): %s vs %s ms: %s"
+                       " (target <= 1.5x: %s); p50 %s vs %s ms; legit success %s%% vs %s%%" % (
+                           doc["scenario"]["RATE"], doc["scenario"]["NAME"],
+                           " ".join(doc.get("host", {}).get("loadavg_at_start", [])),
+                           fmt(sp, "%.2f"), fmt(pp, "%.2f"), fmt_ratio(rr),
+                           verdict(rr is not None and rr <= 1.5),
+                           fmt(s["legit"]["connect_ms"].get("p50"), "%.2f"),
+                           fmt(p["legit"]["connect_ms"].get("p50"), "%.2f"), fmt(success(s)),
+                           fmt(success(p))))
+        else:
+            out.append("  connect p99: %s or %s missing in %s" % (S, P, a.latency))
+    print("\n".join(out))
     return 0
 
 
@@ -588,7 +767,15 @@ def main():
     s.add_argument("--pidfile", action="append", default=[])
     r = sub.add_parser("report")
     r.add_argument("dir")
+    t = sub.add_parser("targets")
+    t.add_argument("--subject", default="synguard-xdp")
+    t.add_argument("--peer", default="synproxy")
+    t.add_argument("--syn")
+    t.add_argument("--ack")
+    t.add_argument("--latency")
     a = ap.parse_args()
+    if a.cmd == "targets":
+        return cmd_targets(a)
     return cmd_sample(a) if a.cmd == "sample" else cmd_report(a)
 
 

@@ -3,7 +3,8 @@
 # legitimate client keeps fetching pages. As root on Debian 12:
 #
 #   tests/lab/demo.sh [--duration S] [--rate PPS] [--kind syn|mix|ack|...] [--ipv6]
-#                     [--handoff proxy|local] [--no-deps] [--no-build] [--build-dir DIR]
+#                     [--handoff proxy|local] [--datapath nfqueue|xdp]
+#                     [--no-deps] [--no-build] [--build-dir DIR]
 #
 # It installs the packages (tests/deps.sh), builds into build/, brings up the
 # lab (client, attacker, server namespaces; see lab.sh), starts an HTTP
@@ -21,6 +22,12 @@
 #   (no relay; the server sees the client's own address). Needs a synguardd
 #   built with BPF (tests/deps.sh installs what the build needs) and a kernel
 #   with tcx (6.6 or later); `synguardd -t` says what is missing.
+# --datapath xdp: daemon.datapath = "xdp" on the server's devices: an XDP
+#   program answers the SYNs and drops ACKs with an invalid cookie in the
+#   driver; valid ACKs go on to the NFQUEUE path (proxy) or TC (local). The
+#   client's and attacker's veths get an XDP_PASS program (lab.sh
+#   --xdp-peers) so the SYN-ACKs sent back with XDP_TX reach them. Needs a
+#   synguardd built with BPF.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -29,12 +36,13 @@ rate=200000
 kind=syn
 ipv6=0
 handoff=proxy
+datapath=nfqueue
 deps=1
 build=1
 build_dir=$top/build
 
 usage() {
-	sed -n '2,23s/^# \{0,1\}//p' "$0"
+	sed -n '2,30s/^# \{0,1\}//p' "$0"
 	exit "${1:-0}"
 }
 
@@ -45,6 +53,7 @@ while [ $# -gt 0 ]; do
 	--kind) kind=$2; shift 2 ;;
 	--ipv6) ipv6=1; shift ;;
 	--handoff) handoff=${2:-}; shift 2 ;;
+	--datapath) datapath=${2:-}; shift 2 ;;
 	--no-deps) deps=0; shift ;;
 	--no-build) build=0; shift ;;
 	--build-dir) build_dir=$2; shift 2 ;;
@@ -54,6 +63,9 @@ while [ $# -gt 0 ]; do
 done
 case "$handoff" in proxy | local) ;; *)
 	echo "demo: --handoff takes proxy or local" >&2; exit 2 ;;
+esac
+case "$datapath" in nfqueue | xdp) ;; *)
+	echo "demo: --datapath takes nfqueue or xdp" >&2; exit 2 ;;
 esac
 case "$duration" in '' | *[!0-9]*) echo "demo: --duration takes whole seconds" >&2; exit 2 ;; esac
 case "$rate" in '' | *[!0-9]*) echo "demo: --rate takes packets per second" >&2; exit 2 ;; esac
@@ -72,7 +84,8 @@ fi
 if [ $build = 1 ]; then
 	say "building into $build_dir"
 	cmake -S "$top" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-	cmake --build "$build_dir" -j "$(nproc)" --target synguardd synguardctl sgflood sgbackend
+	cmake --build "$build_dir" -j "$(nproc)" --target synguardd synguardctl sgflood sgbackend \
+		$([ "$datapath" = xdp ] && echo sgxdppass)
 fi
 SYNGUARDD=$build_dir/daemon/synguardd
 SYNGUARDCTL=$build_dir/daemon/synguardctl
@@ -81,6 +94,14 @@ SGBACKEND=$build_dir/tests/lab/sgbackend
 for b in "$SYNGUARDD" "$SYNGUARDCTL" "$SGFLOOD" "$SGBACKEND"; do
 	[ -x "$b" ] || { echo "demo: $b is missing (build failed?)" >&2; exit 1; }
 done
+if [ "$datapath" = xdp ]; then
+	# the lab's veth peers in NAPI mode, so XDP_TX frames reach them
+	export SGLAB_XDPPASS=$build_dir/tests/lab/sgxdppass SGLAB_XDP_PEERS=1
+	[ -x "$SGLAB_XDPPASS" ] || {
+		echo "demo: $SGLAB_XDPPASS is missing: --datapath xdp needs a build with BPF" >&2
+		exit 1
+	}
+fi
 
 export SGLAB_PREFIX=${SGLAB_PREFIX:-sgdemo}
 # shellcheck source=lab.sh
@@ -113,9 +134,12 @@ if [ "$handoff" = proxy ]; then
 else
 	to='handoff = "local";'
 fi
+dp=
+[ "$datapath" = xdp ] && dp='datapath = "xdp"; devices = ["cli0", "att0"];'
 cat >"$work/synguard.conf" <<EOF
 daemon: {
 	queue = "0:1";
+	$dp
 	firewall = "iptables";
 	fail_open = true;
 	control_socket = "$sock";
@@ -132,6 +156,10 @@ if ! lab_exec server "$SYNGUARDD" -t -c "$work/synguard.conf" >"$work/conf-check
 	if [ "$handoff" = local ]; then
 		echo "demo: this synguardd cannot run handoff = \"local\" (it needs the local handoff," \
 			"a build with BPF and a kernel with tcx); try --handoff proxy" >&2
+	fi
+	if [ "$datapath" = xdp ]; then
+		echo "demo: this synguardd cannot run datapath = \"xdp\" (it needs the XDP datapath," \
+			"a build with BPF and a kernel with XDP links); try --datapath nfqueue" >&2
 	fi
 	exit 1
 fi
@@ -175,7 +203,18 @@ if [ "$sent" -lt 2 ]; then
 	echo "demo: synguardd sent $sent SYN-ACKs for the 2 fetches: it is not in the path" >&2
 	exit 1
 fi
-echo "   both families answer through synguard ($handoff handoff)"
+if [ "$datapath" = xdp ]; then
+	# the SYNs must have been answered in XDP, not on the NFQUEUE path
+	xsent=$("$SYNGUARDCTL" -s "$sock" stats --json | /usr/bin/python3 -c '
+import json, sys
+x = json.load(sys.stdin).get("xdp", {}).get("listeners", {})
+print(sum(r.get("syn_answered", 0) for r in x.values()))')
+	if [ "$xsent" -lt 2 ]; then
+		echo "demo: the XDP program answered $xsent SYNs for the 2 fetches: it is not in the path" >&2
+		exit 1
+	fi
+fi
+echo "   both families answer through synguard ($handoff handoff, $datapath datapath)"
 
 # The legitimate client: one fetch after another, alternating families,
 # one line per fetch (ok/fail) until told to stop.
@@ -212,14 +251,19 @@ stats_json() { "$SYNGUARDCTL" -s "$sock" stats --json 2>/dev/null || echo '{}'; 
 live() {
 	/usr/bin/python3 -c '
 import json, sys
-prev, cur = json.loads(sys.argv[1]).get("total", {}), json.loads(sys.argv[2]).get("total", {})
+P, C = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+prev, cur = P.get("total", {}), C.get("total", {})
 ok, fail = int(sys.argv[4]), int(sys.argv[5])
 d = lambda k: cur.get(k, 0) - prev.get(k, 0)
-print("%4ss %11d %11d %9d %10d %9d %6d/%-6d" % (sys.argv[3], d("syn_received"), d("synack_sent"),
-      cur.get("ack_valid", 0), cur.get("ack_invalid", 0), cur.get("handoffs", 0), ok, ok + fail))
+# SYN-ACKs sent by the XDP program (counted in SYN-ACK/s too)
+x = lambda doc: sum(r.get("syn_answered", 0)
+                    for r in doc.get("xdp", {}).get("listeners", {}).values())
+print("%4ss %11d %11d %9d %9d %10d %9d %6d/%-6d" % (sys.argv[3], d("syn_received"), d("synack_sent"),
+      x(C) - x(P), cur.get("ack_valid", 0), cur.get("ack_invalid", 0), cur.get("handoffs", 0),
+      ok, ok + fail))
 ' "$@"
 }
-printf '%5s %11s %11s %9s %10s %9s %13s\n' time "SYN/s" "SYN-ACK/s" "valid ACK" "bad ACK" handoffs "legit ok/all"
+printf '%5s %11s %11s %9s %9s %10s %9s %13s\n' time "SYN/s" "SYN-ACK/s" "in XDP/s" "valid ACK" "bad ACK" handoffs "legit ok/all"
 prev=$(stats_json)
 t=0
 while :; do
@@ -251,6 +295,12 @@ t = json.loads(sys.argv[1]).get("total", {})
 for k in ("syn_received", "synack_sent", "ack_valid", "ack_invalid", "handoffs",
           "handoff_failed", "repair_failed"):
     print("   %-16s %12d" % (k, t.get(k, 0)))
+x = json.loads(sys.argv[1]).get("xdp")
+if x:
+    rows = list(x.get("listeners", {}).values()) + [x.get("unmatched", {})]
+    for k in ("syn_answered", "ack_valid", "ack_invalid", "ack_expired", "passed_unparsed",
+              "passed_csum", "passed_noroom"):
+        print("   %-16s %12d" % ("xdp." + k, sum(r.get(k, 0) for r in rows)))
 ' "$final"
 pct=$(( total > 0 ? ok * 100 / total : 0 ))
 echo "   legitimate fetches during the flood: $ok of $total succeeded ($pct%)"

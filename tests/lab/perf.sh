@@ -2,13 +2,23 @@
 # synguard performance figures, each against its peer in the same run, in a
 # fresh lab (see lab.sh). As root on Debian 12:
 #
-#   tests/lab/perf.sh [--build-dir DIR] [--out DIR] [--no-build] [--no-local] MODE...
+#   tests/lab/perf.sh [--build-dir DIR] [--out DIR] [--no-build] [--no-local] [--no-xdp] MODE...
 #
 # The local handoff (synguard-local: handoff = "local", the backend itself on
 # the protected address and port, handshake ACKs checked in TC) is measured
 # next to the others in latency, relay and max-rate. It needs a synguardd
 # with BPF: when synguardd refuses it, the other figures are still taken,
 # perf.sh says why and exits 1 at the end; --no-local leaves it out.
+#
+# The XDP datapath (synguard-xdp: daemon.datapath = "xdp" on the server's
+# devices, the proxy handoff as synguard's, the client's and attacker's veths
+# with XDP_PASS so XDP_TX frames arrive) is measured in max-rate and
+# flood-size, with the generator-only phase (the flood dropped by XDP_DROP at
+# the server's att0, unanswered: what the generator costs by itself). It too
+# needs a synguardd with BPF (and the lab's sgxdppass and sgxdpdrop): when it
+# is refused, perf.sh says why and exits 1 at the end; --no-xdp leaves it out.
+# When max-rate ran with it, perf.sh ends with the XDP datapath's target lines
+# (synguard-xdp against SYNPROXY, same run).
 #
 # Modes (default: latency relay flood-size max-rate):
 #   max-rate    the max-rate scenario of bench.sh: sgflood as fast as it goes
@@ -19,9 +29,16 @@
 #               threads), with one real-time queue thread (queue = "0",
 #               daemon.queue_priority = 10), one at nice -20 with each party
 #               pinned to its own CPU, and that at the flood rate SYNPROXY
-#               reached (see mode_max_rate below)
+#               reached (see mode_max_rate below); PERF_MAX_RATE_VARIANTS
+#               picks some of them ("default realtime pinned equal");
+#               with synguard-xdp: the default variant adds it and the
+#               generator-only phase, then a max-rate ACK flood (generator,
+#               SYNPROXY, synguard, synguard-xdp: CPU per dropped packet) and
+#               the default scenario at its 100k SYN/s (SYNPROXY, synguard,
+#               synguard-xdp: connect p99 at equal offered load)
 #   flood-size  synguardd's RSS after 1 M and after 20 M spoofed SYNs
-#               (PERF_FLOOD_BIG=N changes the second figure)
+#               (PERF_FLOOD_BIG=N changes the second figure), and with
+#               synguard-xdp that of synguardd with datapath "xdp"
 #   latency     no flood: connect latency p50/p99 of 2000 connections straight
 #               to the backend, through synguard (proxy) and through the local
 #               handoff, in interleaved rounds (PERF_LATENCY_ROUNDS, 5 by
@@ -41,6 +58,7 @@ out=
 build=1
 modes=
 local_handoff=1
+xdp=1
 
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -48,7 +66,8 @@ while [ $# -gt 0 ]; do
 	--out) out=$2; shift 2 ;;
 	--no-build) build=0; shift ;;
 	--no-local) local_handoff=0; shift ;;
-	-h | --help) sed -n '2,30s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	--no-xdp) xdp=0; shift ;;
+	-h | --help) sed -n '2,52s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	max-rate | flood-size | latency | relay) modes="$modes $1"; shift ;;
 	*) echo "perf: unknown argument $1" >&2; exit 2 ;;
 	esac
@@ -61,12 +80,18 @@ if [ $build = 1 ]; then
 	cmake -S "$top" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build "$build_dir" -j "$(nproc)" \
 		--target synguardd synguardctl sgflood sgreplay sgload sgbackend >/dev/null
+	# the lab's XDP programs exist with the BPF parts only
+	if [ $xdp = 1 ]; then
+		cmake --build "$build_dir" --target sgxdppass sgxdpdrop >/dev/null 2>&1 || true
+	fi
 fi
 SYNGUARDD=$build_dir/daemon/synguardd
 SYNGUARDCTL=$build_dir/daemon/synguardctl
 SGFLOOD=$build_dir/tests/lab/sgflood
 SGLOAD=$build_dir/tests/lab/sgload
 SGBACKEND=$build_dir/tests/lab/sgbackend
+SGXDPDROP=$build_dir/tests/lab/sgxdpdrop
+export SGLAB_XDPPASS=$build_dir/tests/lab/sgxdppass
 PY=/usr/bin/python3
 for b in "$SYNGUARDD" "$SYNGUARDCTL" "$SGFLOOD" "$SGLOAD" "$SGBACKEND"; do
 	[ -x "$b" ] || { echo "perf: $b is missing" >&2; exit 1; }
@@ -117,15 +142,42 @@ EOF
 	lab_cleanup
 fi
 
+# The XDP datapath likewise: synguardd -t tries the program on the server's
+# devices; the lab's XDP programs must be there.
+xdp_missing=
+if [ $xdp = 1 ]; then
+	for b in "$SGLAB_XDPPASS" "$SGXDPDROP"; do
+		[ -x "$b" ] || xdp_missing="$b is missing (the lab's XDP programs are built with the BPF parts)"
+	done
+	if [ -z "$xdp_missing" ]; then
+		cat >"$out/xdp-check.conf" <<EOF
+daemon: { queue = "0"; firewall = "iptables"; datapath = "xdp"; devices = ["cli0", "att0"];
+	control_socket = "$out/xdp-check.sock"; user = "root"; };
+listeners = ( { name = "p"; address = "$S"; port = 80; handoff = "proxy"; backend = "$S:8081"; } );
+EOF
+		lab_up
+		if ! lab_exec server "$SYNGUARDD" -t -c "$out/xdp-check.conf" >"$out/xdp-check.log" 2>&1; then
+			xdp_missing="synguardd refuses daemon.datapath = \"xdp\": $(tr '\n' ' ' <"$out/xdp-check.log")"
+		fi
+		lab_cleanup
+	fi
+	if [ -n "$xdp_missing" ]; then
+		xdp=0
+		fig "synguard-xdp: NOT MEASURED: $xdp_missing"
+	fi
+fi
+
 # synguard on the server: listener "p" (port 80, proxy to $S:8081), "f"
 # (port 81, pass-fd on $1/passfd.sock) and, when measured, "l" (port 82,
-# local handoff to whatever listens on $S:82).
+# local handoff to whatever listens on $S:82). DAEMON_KEYS, if given, go
+# into the daemon section (datapath "xdp": no local listener then).
 start_synguard() {
-	local d=$1 queues=${2:-0:1} l=
-	if [ $local_handoff = 1 ]; then l=', { name = "l"; address = "'$S'"; port = 82; handoff = "local"; }'; fi
+	local d=$1 queues=${2:-0:1} extra=${3:-} l=
+	if [ $local_handoff = 1 ] && [ -z "$extra" ]; then l=', { name = "l"; address = "'$S'"; port = 82; handoff = "local"; }'; fi
 	cat >"$d/synguard.conf" <<EOF
 daemon: {
 	queue = "$queues";
+	$extra
 	firewall = "iptables";
 	fail_open = true;
 	control_socket = "$d/control.sock";
@@ -338,13 +390,33 @@ mode_relay() {
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# xdp_stat DIR COUNTER: one of the XDP program's counters of listener "p"
+xdp_stat() {
+	"$SYNGUARDCTL" -s "$1/control.sock" stats --json 2>/dev/null |
+		$PY -c 'import json, sys; print(json.load(sys.stdin)["xdp"]["listeners"]["p"][sys.argv[1]])' "$2" 2>/dev/null || echo 0
+}
+
+rss_xdp=
 mode_flood_size() {
-	local d=$out/flood-size big=${PERF_FLOOD_BIG:-20000000} r0 r1 r2 t0 t1
+	flood_size synguard
+	if [ $xdp = 1 ]; then flood_size synguard-xdp; fi
+}
+
+# flood_size synguard|synguard-xdp
+flood_size() {
+	local d=$out/flood-size big=${PERF_FLOOD_BIG:-20000000} r0 r1 r2 t0 t1 x0 x1 name=$1
+	[ "$name" = synguard-xdp ] && d=$out/flood-size-xdp
 	mkdir -p "$d"
+	if [ "$name" = synguard-xdp ]; then SGLAB_XDP_PEERS=1; else SGLAB_XDP_PEERS=0; fi
 	lab_up
 	lab_bg server "$d/backend.log" "$SGBACKEND" --quiet --listen "$S:8081" echo
 	lab_wait_tcp server "$S" 8081 10
-	start_synguard "$d"
+	if [ "$name" = synguard-xdp ]; then
+		start_synguard "$d" 0:1 'datapath = "xdp"; devices = ["cli0", "att0"];'
+	else
+		start_synguard "$d"
+	fi
+	x0=$(xdp_stat "$d" syn_answered)
 	r0=$(rss_kb "$sgd_pid")
 	t0=$(date +%s)
 	lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" --dst "$S" \
@@ -356,9 +428,16 @@ mode_flood_size() {
 	sleep 1
 	r2=$(rss_kb "$sgd_pid")
 	t1=$(date +%s)
-	fig "flood-size (load $(load)): synguardd VmRSS at start $r0 kB, after 1 M SYNs $r1 kB, after $((big / 1000000)) M SYNs $r2 kB ($((t1 - t0)) s of flood)"
+	if [ "$name" = synguard-xdp ]; then
+		x1=$(xdp_stat "$d" syn_answered)
+		fig "flood-size synguard-xdp (load $(load)): synguardd VmRSS at start $r0 kB, after 1 M SYNs $r1 kB, after $((big / 1000000)) M SYNs $r2 kB ($((t1 - t0)) s of flood; XDP answered $((x1 - x0)) SYNs)"
+		rss_xdp="$r1 $r2 $((x1 - x0))"
+	else
+		fig "flood-size (load $(load)): synguardd VmRSS at start $r0 kB, after 1 M SYNs $r1 kB, after $((big / 1000000)) M SYNs $r2 kB ($((t1 - t0)) s of flood)"
+	fi
 	fig "  $(cat "$d/flood1.log") / $(cat "$d/flood2.log")"
 	lab_cleanup
+	SGLAB_XDP_PEERS=0
 }
 
 # bench.sh's max-rate scenario four ways:
@@ -380,18 +459,25 @@ mode_flood_size() {
 #             under SYNPROXY in the pinned run: SYNPROXY's work runs in the
 #             generator's softirq and slows it down, synguard's runs on another
 #             CPU, so at full speed synguard faces a heavier flood than SYNPROXY
+max_rate_dirs=
 mode_max_rate() {
-	local v scen d base=$lab/scenarios/max-rate.conf peer_pps="" defs=""
+	local v scen d base=$lab/scenarios/max-rate.conf peer_pps="" defs="" ddefs=""
 	# the local handoff answers SYNs as the proxy handoff does (NFQUEUE, the
 	# same queue settings): it runs in every variant next to the other two
 	if [ $local_handoff = 1 ]; then defs='DEFENSES="synproxy synguard synguard-local"'; fi
-	for v in default realtime pinned equal; do
+	# the XDP datapath's queue threads see no SYN: the default variant only,
+	# with the generator-only phase first
+	ddefs=$defs
+	if [ $xdp = 1 ]; then
+		ddefs="DEFENSES=\"generator synproxy synguard$([ $local_handoff = 1 ] && echo ' synguard-local') synguard-xdp\""
+	fi
+	for v in ${PERF_MAX_RATE_VARIANTS:-default realtime pinned equal}; do
 		d=$out/max-rate-$v
 		scen=$base
 		case $v in
-		default) if [ -n "$defs" ]; then
+		default) if [ -n "$ddefs" ]; then
 				scen=$out/max-rate-default.conf
-				{ cat "$base"; echo "$defs"; } >"$scen"
+				{ cat "$base"; echo "$ddefs"; } >"$scen"
 			fi ;;
 		realtime) scen=$out/max-rate-realtime.conf
 			{ cat "$base"; echo 'NAME=max-rate-realtime'; echo 'SYNGUARD_QUEUES=0'
@@ -416,14 +502,33 @@ mode_max_rate() {
 		SGLAB_PREFIX=${SGLAB_PREFIX}b "$lab/bench.sh" --scenario "$scen" --no-deps --no-build \
 			--build-dir "$build_dir" --out "$d" >"$d.log" 2>&1 ||
 			{ echo "perf: bench.sh failed, see $d.log" >&2; return 1; }
-		sed -n '/^defense/,/^$/p; /^synguard \/ peer/,/^  vs/p; /^synguard-local \/ peer/,/^  vs/p' \
-			"$d/table.txt" | tee -a "$summary"
+		sed -n '/^defense/,$p' "$d/table.txt" | tee -a "$summary"
 		if [ $v = pinned ]; then
 			peer_pps=$($PY -c 'import json, sys
 r = [x for x in json.load(open(sys.argv[1]))["results"] if x["defense"] == "synproxy"]
 print(r[0]["flood"]["pps"] if r and r[0]["flood"]["pps"] else "")' "$d/results.json")
 		fi
 	done
+	[ $xdp = 1 ] || return 0
+	# the ACK flood at full speed, and the default scenario (100k SYN/s) for
+	# connect latency at equal offered load
+	for v in ack latency; do
+		d=$out/max-rate-$v
+		scen=$out/max-rate-$v.conf
+		case $v in
+		ack) { cat "$base"; echo 'NAME=max-rate-ack'
+		       echo 'DESCRIPTION="spoofed ACK flood (random acknowledgment numbers) at full speed"'
+		       echo 'ATTACK=ack'; echo 'DEFENSES="generator synproxy synguard synguard-xdp"'; } >"$scen" ;;
+		latency) { cat "$lab/scenarios/default.conf"; echo 'NAME=default-xdp'
+		       echo 'DEFENSES="synproxy synguard synguard-xdp"'; } >"$scen" ;;
+		esac
+		echo "perf: max-rate, $v (load $(load)): tests/lab/bench.sh --scenario $scen" | tee -a "$summary"
+		SGLAB_PREFIX=${SGLAB_PREFIX}b "$lab/bench.sh" --scenario "$scen" --no-deps --no-build \
+			--build-dir "$build_dir" --out "$d" >"$d.log" 2>&1 ||
+			{ echo "perf: bench.sh failed, see $d.log" >&2; return 1; }
+		sed -n '/^defense/,$p' "$d/table.txt" | tee -a "$summary"
+	done
+	max_rate_dirs=1
 }
 
 for m in $modes; do
@@ -434,8 +539,28 @@ for m in $modes; do
 	max-rate) mode_max_rate ;;
 	esac
 done
+# the XDP datapath's targets, side by side, from this run's figures
+if [ $xdp = 1 ] && { [ -n "$max_rate_dirs" ] || [ -n "$rss_xdp" ]; }; then
+	echo | tee -a "$summary"
+	if [ -n "$max_rate_dirs" ]; then
+		a=()
+		[ -f "$out/max-rate-default/results.json" ] && a+=(--syn "$out/max-rate-default")
+		a+=(--ack "$out/max-rate-ack" --latency "$out/max-rate-latency")
+		$PY "$lab/benchreport.py" targets "${a[@]}" | sed 's/^/perf: /' | tee -a "$summary"
+	fi
+	if [ -n "$rss_xdp" ]; then
+		read -r x1 x2 x3 <<<"$rss_xdp"
+		fig "  RSS of synguardd with datapath \"xdp\": $x1 kB after 1 M SYNs, $x2 kB after $((${PERF_FLOOD_BIG:-20000000} / 1000000)) M ($((x2 - x1)) kB more; XDP answered $x3) (target flat: $([ $((x2 - x1)) -le 1024 ] && echo met || echo 'NOT met'))"
+	fi
+fi
 echo "perf: summary in $summary"
+rc=0
 if [ -n "$local_missing" ]; then
 	echo "perf: synguard-local was not measured: $local_missing" | tee -a "$summary" >&2
-	exit 1
+	rc=1
 fi
+if [ -n "$xdp_missing" ]; then
+	echo "perf: synguard-xdp was not measured: $xdp_missing" | tee -a "$summary" >&2
+	rc=1
+fi
+exit $rc
