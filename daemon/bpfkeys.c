@@ -22,6 +22,10 @@ struct bpfkeys {
 	bool slot_live[SG_COOKIE_KEY_SLOTS];
 	uint32_t now;
 	bool have_now;
+	/* The clock entry written last (have_clock: one was). */
+	uint64_t clock_off_ns;
+	uint32_t rotation;
+	bool have_clock;
 };
 
 #ifdef SYNGUARD_TEST_HOOKS
@@ -62,6 +66,15 @@ int bpfkeys_put_now(int map_fd, uint32_t epoch)
 {
 	struct sg_cookie_keyent ent = {.epoch = epoch, .flags = SG_COOKIE_KEY_LIVE};
 
+	return put(map_fd, SG_COOKIE_KEYS_NOW, &ent);
+}
+
+int bpfkeys_put_clock(int map_fd, uint64_t clock_off_ns, uint32_t rotation)
+{
+	struct sg_cookie_keyent ent = {.flags = SG_COOKIE_KEY_LIVE | SG_COOKIE_NOW_CLOCK};
+
+	ent.clock_off_ns = clock_off_ns;
+	ent.rotation_ns = (uint64_t)rotation * 1000000000u;
 	return put(map_fd, SG_COOKIE_KEYS_NOW, &ent);
 }
 
@@ -131,5 +144,29 @@ int bpfkeys_set_epoch(struct bpfkeys *b, uint32_t epoch)
 	}
 	b->now = epoch;
 	b->have_now = true;
+	b->have_clock = false;
+	return 0;
+}
+
+int bpfkeys_set_clock(struct bpfkeys *b, uint32_t epoch, uint64_t clock_off_ns, uint32_t rotation)
+{
+	uint64_t moved;
+
+	/* e + 1's slot held e - 3's key, which no program reads in e: written ahead, it is
+	 * there before the clock gets to e + 1, however late the next call comes. */
+	if (install(b, epoch - 1) < 0 || install(b, epoch) < 0 || install(b, epoch + 1) < 0)
+		return -1;
+	moved = clock_off_ns > b->clock_off_ns ? clock_off_ns - b->clock_off_ns
+	                                       : b->clock_off_ns - clock_off_ns;
+	if (b->have_clock && b->rotation == rotation && moved < BPFKEYS_CLOCK_SLACK_NS)
+		return 0;
+	b->have_now = false; /* a later bpfkeys_set_epoch writes its epoch again */
+	if (bpfkeys_put_clock(b->map_fd, clock_off_ns, rotation) < 0) {
+		b->have_clock = false;
+		return -1;
+	}
+	b->clock_off_ns = clock_off_ns;
+	b->rotation = rotation;
+	b->have_clock = true;
 	return 0;
 }

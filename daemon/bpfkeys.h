@@ -28,9 +28,23 @@ void bpfkeys_free(struct bpfkeys *b);
  */
 int bpfkeys_set_epoch(struct bpfkeys *b, uint32_t epoch);
 
+/*
+ * The daemon's way (cookie_keys.h, SG_COOKIE_NOW_CLOCK): epoch is the
+ * current epoch (real-time seconds / rotation); writes the keys of epoch - 1,
+ * epoch and epoch + 1 where the map does not hold them yet, then lets the
+ * programs read the epoch off their clock: CLOCK_MONOTONIC + clock_off_ns,
+ * with clock_off_ns = CLOCK_REALTIME - CLOCK_MONOTONIC. The clock entry is
+ * written again only when the offset moved by BPFKEYS_CLOCK_SLACK_NS (the
+ * real-time clock was set) or the rotation changed. Returns 0, or -1 with
+ * errno set.
+ */
+#define BPFKEYS_CLOCK_SLACK_NS 1000000 /* 1 ms: two readings of the offset differ by less */
+int bpfkeys_set_clock(struct bpfkeys *b, uint32_t epoch, uint64_t clock_off_ns, uint32_t rotation);
+
 /* The protocol's two steps, for callers and tests that set keys one by one. */
 int bpfkeys_put_key(int map_fd, uint32_t epoch, const uint8_t key[COOKIE_KEY_LEN]);
 int bpfkeys_put_now(int map_fd, uint32_t epoch);
+int bpfkeys_put_clock(int map_fd, uint64_t clock_off_ns, uint32_t rotation);
 /* Marks every entry empty: no key, no current epoch. */
 int bpfkeys_clear(int map_fd);
 

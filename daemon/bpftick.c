@@ -7,28 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bpfkeys.h"
 #include "log.h"
 
-/*
- * The program moves to epoch e + 1 (its keys, then its current epoch) this
- * long before the boundary, so that an ACK answering a SYN-ACK the queue
- * threads made just after the boundary never meets the program still in
- * epoch e. The queue threads read the clock themselves; this loop may run
- * late (a busy machine, a flood keeping the CPUs on the queue threads), and
- * the program is in step only while the lateness stays under the lead: half
- * a rotation, at most BPFTICK_LEAD_MAX. A cookie of e - 1 then expires that
- * much earlier (the program at e + 1 no longer holds its key): it still lives
- * at least half a rotation.
- */
-#define BPFTICK_LEAD_MAX 2.0
-/*
- * The tick is due at boundary - lead: should it run a hair early
- * (timer or floating-point rounding), the epoch must change all the same, or
- * it would stay behind for a whole rotation.
- */
-#define BPFTICK_SLACK 0.01
 /*
  * After a failed key publish, the next attempt this much later, until one
  * succeeds: waiting for the next tick would leave the program a whole
@@ -44,7 +27,6 @@ struct bpftick {
 	uint64_t key_failures; /* failed publishes since the start */
 	unsigned key_pending;  /* failed publishes since the last success */
 	uint32_t rotation;
-	double lead; /* seconds: see BPFTICK_LEAD_MAX */
 	const char *who;
 	void (*hook)(void *arg);
 	void *arg;
@@ -63,11 +45,39 @@ static void retry_stop(struct bpftick *t)
  * of that moment) until it succeeds; the failures are counted and logged at
  * most every 10 s, the recovery once.
  */
+/* CLOCK_REALTIME - CLOCK_MONOTONIC, in ns: what the programs add to their clock. The
+ * monotonic clock read on both sides of the real-time one halves the error of a reading
+ * interrupted between the two. */
+static uint64_t clock_offset(time_t *now)
+{
+	struct timespec m0, r, m1;
+	uint64_t mono;
+
+	clock_gettime(CLOCK_MONOTONIC, &m0);
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_MONOTONIC, &m1);
+	mono = ((uint64_t)m0.tv_sec * 1000000000u + (uint64_t)m0.tv_nsec +
+	        (uint64_t)m1.tv_sec * 1000000000u + (uint64_t)m1.tv_nsec) /
+	       2;
+	*now = r.tv_sec;
+	return (uint64_t)r.tv_sec * 1000000000u + (uint64_t)r.tv_nsec - mono;
+}
+
+/* Keys up to the next epoch's, and the programs' clock (bpfkeys_set_clock). */
+static int publish(struct bpftick *t, uint32_t *epoch)
+{
+	time_t now;
+	uint64_t off = clock_offset(&now);
+
+	*epoch = (uint32_t)((uint64_t)now / t->rotation);
+	return bpfkeys_set_clock(t->keys, *epoch, off, t->rotation);
+}
+
 static void keys_now(struct bpftick *t)
 {
-	uint32_t epoch = (uint32_t)((uint64_t)(ev_time() + t->lead + BPFTICK_SLACK) / t->rotation);
+	uint32_t epoch;
 
-	if (bpfkeys_set_epoch(t->keys, epoch) < 0) {
+	if (publish(t, &epoch) < 0) {
 		int e = errno;
 
 		t->key_failures++;
@@ -118,6 +128,7 @@ struct bpftick *bpftick_new(struct ev_loop *loop, int map_fd,
                             size_t errlen)
 {
 	struct bpftick *t = calloc(1, sizeof(*t));
+	uint32_t epoch;
 
 	if (!t || !(t->keys = bpfkeys_new(map_fd, master))) {
 		snprintf(err, errlen, "out of memory");
@@ -126,19 +137,18 @@ struct bpftick *bpftick_new(struct ev_loop *loop, int map_fd,
 	}
 	t->loop = loop;
 	t->rotation = rotation;
-	t->lead = rotation / 2.0 < BPFTICK_LEAD_MAX ? rotation / 2.0 : BPFTICK_LEAD_MAX;
 	t->who = who;
 	t->hook = hook;
 	t->arg = arg;
 	ev_init(&t->retry, on_retry);
 	t->retry.data = t;
-	if (bpfkeys_set_epoch(t->keys, (uint32_t)((uint64_t)(ev_time() + t->lead) / rotation)) <
-	    0) {
+	if (publish(t, &epoch) < 0) {
 		snprintf(err, errlen, "writing the cookie keys: %s", strerror(errno));
 		bpftick_free(t);
 		return NULL;
 	}
-	ev_periodic_init(&t->tick, on_tick, rotation - t->lead, rotation, NULL);
+	/* mid-epoch: the next epoch's key goes in half a rotation before it is needed */
+	ev_periodic_init(&t->tick, on_tick, rotation / 2.0, rotation, NULL);
 	t->tick.data = t;
 	ev_periodic_start(loop, &t->tick);
 	ev_unref(loop); /* the loop ends when everything else has */

@@ -1,11 +1,13 @@
 /*
- * The key tick of a kernel program: publishes the cookie keys of the
- * current epoch into its sg_cookie_keys map (bpfkeys.h) half a rotation (at
- * most 2 s) before each epoch boundary, so that an ACK answering a SYN-ACK the queue threads
- * made just after the boundary never meets the program still in the old
- * epoch. A failed publish is tried again every 0.25 s until it succeeds,
- * counted in the log. Every program (TC, XDP) has its own map and its own
- * tick, on the same schedule.
+ * The key tick of a kernel program: writes into its sg_cookie_keys map
+ * (bpfkeys.h) the keys of the previous, current and next epoch and the
+ * offset that lets the program read real time off its own clock, so that it
+ * changes epoch at the moment the queue threads do (bpf/cookie_keys.h). The
+ * tick comes in the middle of each epoch: the next epoch's key is in half a
+ * rotation before it is needed, and the offset follows a real-time clock
+ * that was set. A failed publish is tried again every 0.25 s until it
+ * succeeds, counted in the log. Every program (TC, XDP) has its own map and
+ * its own tick, on the same schedule.
  */
 #ifndef SYNGUARD_BPFTICK_H
 #define SYNGUARD_BPFTICK_H

@@ -129,7 +129,8 @@ static __always_inline const struct sg_cookie_keyent *sg_cookie_key(__u32 epoch)
 	return k;
 }
 
-/* The current epoch; false until the daemon has written one. */
+/* The current epoch (cookie_keys.h: off the clock, or as written); false until the daemon
+ * has written one. */
 static __always_inline bool sg_cookie_now(__u32 *epoch)
 {
 	__u32 idx = SG_COOKIE_KEYS_NOW;
@@ -137,7 +138,13 @@ static __always_inline bool sg_cookie_now(__u32 *epoch)
 
 	if (k == NULL || !(k->flags & SG_COOKIE_KEY_LIVE))
 		return false;
-	*epoch = k->epoch;
+	if (!(k->flags & SG_COOKIE_NOW_CLOCK)) {
+		*epoch = k->epoch;
+		return true;
+	}
+	if (k->rotation_ns == 0)
+		return false;
+	*epoch = (__u32)((bpf_ktime_get_ns() + k->clock_off_ns) / k->rotation_ns);
 	return true;
 }
 

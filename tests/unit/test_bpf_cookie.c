@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -320,6 +321,88 @@ static void rotation_from(uint32_t e)
 	cookie_free(ctx);
 }
 
+/* The programs' clock offset that puts them half way through epoch e of rotation seconds. */
+static uint64_t offset_to(uint32_t e, uint32_t rotation)
+{
+	struct timespec m;
+	uint64_t r_ns = (uint64_t)rotation * 1000000000u;
+
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return (uint64_t)e * r_ns + r_ns / 2 -
+	       ((uint64_t)m.tv_sec * 1000000000u + (uint64_t)m.tv_nsec);
+}
+
+/*
+ * The daemon's way (SG_COOKIE_NOW_CLOCK): the program reads its epoch off the
+ * clock, so it changes epoch when the clock does, with no write from the
+ * daemon: the next epoch's key, written ahead, is there. Made in e, a cookie is
+ * lib/cookie.c's; once the clock is in e + 1 the program makes e + 1's cookies
+ * and still takes e's; in e + 2, where no key was written, it makes none.
+ */
+static void test_clock(void **state)
+{
+	const uint32_t rot = 1000, e = 1796277; /* real time / rotation fits in 64-bit ns */
+	struct pkt_tuple t = tuple6();
+	struct cookie_ctx *ctx = cookie_new();
+	struct bpfkeys *b = bpfkeys_new(map_fd, master);
+	static const uint16_t mss6[COOKIE_MSS_SLOTS] = COOKIE_MSS6_DEFAULT;
+	struct cookie_syn in = {
+	    .mss = 1500, .wscale = 7, .has_wscale = true, .sack_ok = true, .has_ts = true};
+	uint32_t isn, tsval, lisn, ltsval, isn1, tsval1;
+	struct cookie_vec_io io;
+	(void)state;
+
+	assert_non_null(ctx);
+	assert_non_null(b);
+	assert_int_equal(bpfkeys_clear(map_fd), 0);
+	assert_int_equal(bpfkeys_set_clock(b, e, offset_to(e, rot), rot), 0);
+
+	lib_refresh(ctx, e);
+	bpf_make(&t, 3000, &isn, &tsval);
+	assert_int_equal(cookie_make(ctx, e, mss6, &t, 3000, &in, &lisn, &ltsval), 0);
+	assert_int_equal(isn, lisn);
+	assert_int_equal(tsval, ltsval);
+
+	/* the clock moves on to e + 1: only the offset changes, as time would */
+	assert_int_equal(bpfkeys_put_clock(map_fd, offset_to(e + 1, rot), rot), 0);
+	lib_refresh(ctx, e + 1);
+	bpf_make(&t, 4000, &isn1, &tsval1);
+	assert_int_equal(cookie_make(ctx, e + 1, mss6, &t, 4000, &in, &lisn, &ltsval), 0);
+	assert_int_equal(isn1, lisn);
+	assert_int_equal(tsval1, ltsval);
+	assert_int_equal(bpf_check(&t, 3000, isn, tsval), COOKIE_VALID);
+	assert_int_equal(bpf_check(&t, 4000, isn1, tsval1), COOKIE_VALID);
+
+	/* e + 2 with no key written for it: no cookie made; e's cookie names e + 2 (same
+	 * parity) and finds no key; e + 1's is still good, as in lib/cookie.c */
+	assert_int_equal(bpfkeys_put_clock(map_fd, offset_to(e + 2, rot), rot), 0);
+	io_tuple(&io, &t, COOKIE_VEC_MAKE);
+	io.seq = 5000;
+	run_io(&io);
+	assert_int_not_equal(io.rc, 0);
+	assert_int_equal(bpf_check(&t, 3000, isn, tsval), COOKIE_ENOKEY);
+	assert_int_equal(bpf_check(&t, 4000, isn1, tsval1), COOKIE_VALID);
+
+	/* a later call in the same epoch writes nothing; a moved clock is written again */
+	struct sg_cookie_keyent before[SG_COOKIE_KEYS_ENTRIES], after[SG_COOKIE_KEYS_ENTRIES];
+
+	assert_int_equal(bpfkeys_set_clock(b, e + 2, offset_to(e + 2, rot), rot), 0);
+	read_map(before);
+	assert_int_equal(bpfkeys_set_clock(b, e + 2, before[SG_COOKIE_KEYS_NOW].clock_off_ns, rot),
+	                 0);
+	read_map(after);
+	assert_memory_equal(before, after, sizeof(before));
+	assert_int_equal(after[SG_COOKIE_KEYS_NOW].flags, SG_COOKIE_KEY_LIVE | SG_COOKIE_NOW_CLOCK);
+	assert_int_equal(after[(e + 3) & (SG_COOKIE_KEY_SLOTS - 1)].epoch, e + 3);
+	assert_int_equal(bpfkeys_set_clock(b, e + 2, offset_to(e + 2, rot) + 1000000000u, rot), 0);
+	read_map(after);
+	assert_int_not_equal(after[SG_COOKIE_KEYS_NOW].clock_off_ns,
+	                     before[SG_COOKIE_KEYS_NOW].clock_off_ns);
+
+	bpfkeys_free(b);
+	cookie_free(ctx);
+}
+
 static void test_rotation_even(void **state)
 {
 	(void)state;
@@ -521,6 +604,7 @@ int main(void)
 	    cmocka_unit_test(test_rotation_even),
 	    cmocka_unit_test(test_rotation_odd),
 	    cmocka_unit_test(test_rotation_across_wrap),
+	    cmocka_unit_test(test_clock),
 	    cmocka_unit_test(test_packets),
 	};
 	int rc;
