@@ -23,6 +23,11 @@
  * The fates are what a kernel 6.x with synguard's rules does; the netns test
  * robust_hostile.sh checks each one against the daemon's counters.
  *
+ * With daemon.datapath "xdp" the XDP program sees each packet first:
+ * `--list --xdp` adds a column, derived from the packet's bytes by that
+ * program's rules (xdp_fate()), saying whether it answers it, drops it, or
+ * passes it on to the fate above (robust_hostile.sh BUILD xdp).
+ *
  * Output: raw over AF_PACKET from one interface (the lab's attacker), a pcap
  * file (Ethernet), or one file per case with the bare IP packet (seeds for the
  * packet parser's fuzz target). Spoofed sources are sequential in
@@ -232,6 +237,9 @@ enum hid {
 	H_V6_NONEXT,
 	H_V6_FRAG_FIRST,
 	H_V6_ATOMIC_FRAG,
+	H_ACK_IPOPTS,
+	H_V6_ACK_DSTOPT,
+	H_V6_ACK_ATOMIC_FRAG,
 };
 
 struct hcase {
@@ -341,6 +349,13 @@ static const struct hcase cases[] = {
 	{H_V6_FRAG_FIRST, V6, "v6_frag_first", "kernel", "first fragment (M) of a SYN"},
 	{H_V6_ATOMIC_FRAG, V6, "v6_atomic_frag", "syn",
 	 "atomic fragment (offset 0, no M): reassembly strips it"},
+	/* ACKs behind what a fast path may leave to the queue path: still checked */
+	{H_ACK_IPOPTS, V4, "v4_ack_ip_options", "ack_invalid",
+	 "ACK, random cookie, IHL 15: 40 bytes of NOP IP options"},
+	{H_V6_ACK_DSTOPT, V6, "v6_ack_dstopt", "ack_invalid",
+	 "ACK, random cookie, behind a destination options header"},
+	{H_V6_ACK_ATOMIC_FRAG, V6, "v6_ack_atomic_frag", "ack_invalid",
+	 "ACK, random cookie, in an atomic fragment"},
 };
 /* clang-format on */
 
@@ -642,6 +657,30 @@ static size_t build_case(const struct hcase *h, const struct hctx *c, uint8_t *i
 		b = mk(ip, c, &sh);
 		ip[6] = h->id == H_V6_ESP ? 50 : 59;
 		return b.len;
+	case H_ACK_IPOPTS:
+	case H_V6_ACK_DSTOPT:
+	case H_V6_ACK_ATOMIC_FRAG:
+		sh.flags = PKT_ACK;
+		sh.window = 502;
+		sh.optlen = 0;
+		if (h->id == H_ACK_IPOPTS) {
+			memset(opts, 1, 40);
+			sh.ipopts = opts;
+			sh.ipoptlen = 40;
+		} else if (h->id == H_V6_ACK_DSTOPT) {
+			opt_hdr(ext, IPPROTO_TCP);
+			sh.ext = ext;
+			sh.extlen = 8;
+			sh.ext_nh = 60;
+		} else {
+			memset(ext, 0, 8);
+			ext[0] = IPPROTO_TCP;
+			bytes_put_be32(ext + 4, c->seq);
+			sh.ext = ext;
+			sh.extlen = 8;
+			sh.ext_nh = 44;
+		}
+		return mk(ip, c, &sh).len;
 	case H_V6_FRAG_FIRST:
 	case H_V6_ATOMIC_FRAG:
 		memset(ext, 0, 8);
