@@ -23,6 +23,11 @@
  * The fates are what a kernel 6.x with synguard's rules does; the netns test
  * robust_hostile.sh checks each one against the daemon's counters.
  *
+ * With daemon.datapath "xdp" the XDP program sees each packet first:
+ * `--list --xdp` adds a column, derived from the packet's bytes by that
+ * program's rules (xdp_fate()), saying whether it answers it, drops it, or
+ * passes it on to the fate above (robust_hostile.sh BUILD xdp).
+ *
  * Output: raw over AF_PACKET from one interface (the lab's attacker), a pcap
  * file (Ethernet), or one file per case with the bare IP packet (seeds for the
  * packet parser's fuzz target). Spoofed sources are sequential in
@@ -232,6 +237,9 @@ enum hid {
 	H_V6_NONEXT,
 	H_V6_FRAG_FIRST,
 	H_V6_ATOMIC_FRAG,
+	H_ACK_IPOPTS,
+	H_V6_ACK_DSTOPT,
+	H_V6_ACK_ATOMIC_FRAG,
 };
 
 struct hcase {
@@ -341,6 +349,13 @@ static const struct hcase cases[] = {
 	{H_V6_FRAG_FIRST, V6, "v6_frag_first", "kernel", "first fragment (M) of a SYN"},
 	{H_V6_ATOMIC_FRAG, V6, "v6_atomic_frag", "syn",
 	 "atomic fragment (offset 0, no M): reassembly strips it"},
+	/* ACKs behind what a fast path may leave to the queue path: still checked */
+	{H_ACK_IPOPTS, V4, "v4_ack_ip_options", "ack_invalid",
+	 "ACK, random cookie, IHL 15: 40 bytes of NOP IP options"},
+	{H_V6_ACK_DSTOPT, V6, "v6_ack_dstopt", "ack_invalid",
+	 "ACK, random cookie, behind a destination options header"},
+	{H_V6_ACK_ATOMIC_FRAG, V6, "v6_ack_atomic_frag", "ack_invalid",
+	 "ACK, random cookie, in an atomic fragment"},
 };
 /* clang-format on */
 
@@ -642,6 +657,30 @@ static size_t build_case(const struct hcase *h, const struct hctx *c, uint8_t *i
 		b = mk(ip, c, &sh);
 		ip[6] = h->id == H_V6_ESP ? 50 : 59;
 		return b.len;
+	case H_ACK_IPOPTS:
+	case H_V6_ACK_DSTOPT:
+	case H_V6_ACK_ATOMIC_FRAG:
+		sh.flags = PKT_ACK;
+		sh.window = 502;
+		sh.optlen = 0;
+		if (h->id == H_ACK_IPOPTS) {
+			memset(opts, 1, 40);
+			sh.ipopts = opts;
+			sh.ipoptlen = 40;
+		} else if (h->id == H_V6_ACK_DSTOPT) {
+			opt_hdr(ext, IPPROTO_TCP);
+			sh.ext = ext;
+			sh.extlen = 8;
+			sh.ext_nh = 60;
+		} else {
+			memset(ext, 0, 8);
+			ext[0] = IPPROTO_TCP;
+			bytes_put_be32(ext + 4, c->seq);
+			sh.ext = ext;
+			sh.extlen = 8;
+			sh.ext_nh = 44;
+		}
+		return mk(ip, c, &sh).len;
 	case H_V6_FRAG_FIRST:
 	case H_V6_ATOMIC_FRAG:
 		memset(ext, 0, 8);
@@ -702,6 +741,103 @@ static void spoofed_source(int family, uint64_t n, uint8_t *out)
 		memcpy(out, pfx, 6);
 		bytes_put_be32(out + 12, (uint32_t)n + 1);
 	}
+}
+
+/* ---- the XDP program's share (datapath "xdp") ---- */
+
+/* daemon/bpf/tcpopt.bpf.h's rules: false when the options are malformed. */
+static bool xdp_opts_ok(const uint8_t *o, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		uint8_t kind = o[off], olen;
+
+		if (kind == 0)
+			return true;
+		if (kind == 1) {
+			off++;
+			continue;
+		}
+		if (off + 1 >= len)
+			return false;
+		olen = o[off + 1];
+		if (olen < 2 || off + olen > len)
+			return false;
+		if ((kind == 2 && olen != 4) || (kind == 3 && olen != 3) ||
+		    (kind == 4 && olen != 2) || (kind == 8 && olen != 10))
+			return false;
+		off += olen;
+	}
+	return true;
+}
+
+/*
+ * What daemon/bpf/xdp_syn.bpf.c does with a built packet to a listener of
+ * mode cookie on its address and port, derived from the packet's bytes by
+ * the program's rules (the cookie of an ACK is never valid here):
+ *   answered                      a SYN answered with XDP_TX
+ *   dropped:ack_invalid           an ACK candidate whose cookie fails
+ *   passed                        on to the kernel and the NFQUEUE path, uncounted
+ *   passed:C[,C]                  the same, counted in the XDP counters C of the
+ *                                 listener, or of "unmatched" when prefixed so
+ * Passed packets keep the fate of the NFQUEUE path (the fate column).
+ */
+static const char *xdp_fate(int family, const uint8_t *ip, size_t len)
+{
+	size_t l4off, l4len, olen;
+	const uint8_t *th;
+	bool syn, ack;
+
+	if (family == AF_INET) {
+		if (len < 20 || ip[0] >> 4 != 4 || ip[9] != IPPROTO_TCP)
+			return "passed";
+		if ((ip[0] & 0x0f) != 5 || (bytes_get_be16(ip + 6) & 0x3fff))
+			return "passed:unmatched.passed_unparsed";
+		l4off = 20;
+		l4len = bytes_get_be16(ip + 2);
+		l4len = l4len < 20 ? 0xffff : l4len - 20;
+	} else {
+		if (len < 40 || ip[0] >> 4 != 6)
+			return "passed";
+		switch (ip[6]) {
+		case IPPROTO_TCP:
+			break;
+		case 0:
+		case 43:
+		case 44:
+		case 51:
+		case 60:
+		case 135:
+		case 139:
+		case 140:
+			return "passed:unmatched.passed_unparsed";
+		default:
+			return "passed";
+		}
+		l4off = 40;
+		l4len = bytes_get_be16(ip + 4);
+	}
+	if (len < l4off + 20)
+		return "passed";
+	th = ip + l4off;
+	syn = (th[13] & (PKT_SYN | PKT_ACK | PKT_RST | PKT_FIN)) == PKT_SYN;
+	ack = (th[13] & (PKT_SYN | PKT_ACK | PKT_RST)) == PKT_ACK;
+	if (!syn && !ack)
+		return "passed";
+	olen = (size_t)(th[12] >> 4) * 4;
+	if (olen < 20 || l4len < olen || l4off + l4len > len || (syn && l4len != olen))
+		return "passed:passed_unparsed";
+	if (!xdp_opts_ok(th + 20, olen - 20))
+		return "passed:passed_unparsed";
+	if (ack)
+		return "dropped:ack_invalid";
+	if (family == AF_INET && csum_fold(csum_partial(ip, 20, 0)) != 0)
+		return "passed:syn_seen,passed_csum";
+	if (csum_fold(csum_partial(th, olen,
+	                           csum_pseudo(family, ip + (family == AF_INET ? 12 : 8),
+	                                       ip + (family == AF_INET ? 16 : 24), IPPROTO_TCP,
+	                                       (uint32_t)olen))) != 0)
+		return "passed:syn_seen,passed_csum";
+	return "answered";
 }
 
 /* ---- outputs ---- */
@@ -806,11 +942,13 @@ static int emit(struct out *w, const struct hcase *h, const uint8_t *ip, size_t 
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: hostile --list\n"
+	        "usage: hostile --list [--xdp]\n"
 	        "       hostile (--iface IF --dst-mac MAC | --pcap FILE | --raw-dir DIR)\n"
 	        "               [--case NAME]... [--family 4|6] [--count N] [--interleave]\n"
 	        "               [--rate PPS] [--duration S] [--dst4 A] [--dst6 A] [--dport P]\n"
 	        "  --list        print every case: name, family, expected fate, description\n"
+	        "  --xdp         with --list: a column after the fate, what the XDP program\n"
+	        "                (datapath \"xdp\") does with the case (see xdp_fate())\n"
 	        "  --case NAME   only this case (repeatable; default: every case)\n"
 	        "  --count N     packets per case (default 1, at most %d)\n"
 	        "  --interleave  one packet of each case in turn, instead of case by case\n"
@@ -833,17 +971,27 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-	    {"list", no_argument, NULL, 'l'},           {"iface", required_argument, NULL, 'i'},
-	    {"dst-mac", required_argument, NULL, 'm'},  {"pcap", required_argument, NULL, 'w'},
-	    {"raw-dir", required_argument, NULL, 'R'},  {"case", required_argument, NULL, 'c'},
-	    {"family", required_argument, NULL, 'f'},   {"count", required_argument, NULL, 'n'},
-	    {"interleave", no_argument, NULL, 'I'},     {"rate", required_argument, NULL, 'r'},
-	    {"duration", required_argument, NULL, 't'}, {"dst4", required_argument, NULL, '4'},
-	    {"dst6", required_argument, NULL, '6'},     {"dport", required_argument, NULL, 'p'},
-	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+	    {"list", no_argument, NULL, 'l'},
+	    {"iface", required_argument, NULL, 'i'},
+	    {"dst-mac", required_argument, NULL, 'm'},
+	    {"pcap", required_argument, NULL, 'w'},
+	    {"raw-dir", required_argument, NULL, 'R'},
+	    {"case", required_argument, NULL, 'c'},
+	    {"family", required_argument, NULL, 'f'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"interleave", no_argument, NULL, 'I'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"duration", required_argument, NULL, 't'},
+	    {"dst4", required_argument, NULL, '4'},
+	    {"dst6", required_argument, NULL, '6'},
+	    {"dport", required_argument, NULL, 'p'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"xdp", no_argument, NULL, 'X'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct out w = {.fd = -1};
-	bool sel[N_CASES], any_sel = false, list = false, interleave = false, mac_set = false;
+	bool sel[N_CASES], any_sel = false, list = false, interleave = false, mac_set = false,
+	                   xdp = false;
 	const char *iface = NULL, *pcap = NULL;
 	uint8_t dst4[16] = {192, 0, 2, 1}, dst6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
 	unsigned long count = 1, dport = 80, rate = 2000;
@@ -857,6 +1005,9 @@ int main(int argc, char **argv)
 		switch (ch) {
 		case 'l':
 			list = true;
+			break;
+		case 'X':
+			xdp = true;
 			break;
 		case 'i':
 			iface = optarg;
@@ -957,11 +1108,24 @@ int main(int argc, char **argv)
 			sel[i] = false;
 	}
 	if (list) {
-		for (size_t i = 0; i < N_CASES; i++)
-			if (sel[i])
-				printf("%-24s %d %-22s %s\n", cases[i].name,
-				       cases[i].family == AF_INET ? 4 : 6, cases[i].fate,
-				       cases[i].what);
+		for (size_t i = 0; i < N_CASES; i++) {
+			uint8_t ip[PKT_MAX];
+			struct hctx c = {
+			    .family = cases[i].family, .sport = 1024, .seq = 1, .ack = 2};
+
+			if (!sel[i])
+				continue;
+			printf("%-24s %d %-22s ", cases[i].name, c.family == AF_INET ? 4 : 6,
+			       cases[i].fate);
+			if (xdp) {
+				spoofed_source(c.family, 0, c.src);
+				memcpy(c.dst, c.family == AF_INET ? dst4 : dst6, 16);
+				c.dport = (uint16_t)dport;
+				printf("%-34s ",
+				       xdp_fate(c.family, ip, build_case(&cases[i], &c, ip)));
+			}
+			printf("%s\n", cases[i].what);
+		}
 		return 0;
 	}
 	if (!addr_allowed(AF_INET, dst4) || !addr_allowed(AF_INET6, dst6)) {
