@@ -169,11 +169,15 @@ fi
 
 # synguard on the server: listener "p" (port 80, proxy to $S:8081), "f"
 # (port 81, pass-fd on $1/passfd.sock) and, when measured, "l" (port 82,
-# local handoff to whatever listens on $S:82). DAEMON_KEYS, if given, go
-# into the daemon section (datapath "xdp": no local listener then).
+# local handoff to whatever listens on $S:82). start_synguard DIR [QUEUES
+# [DAEMON_KEYS [WITH-LOCAL]]]: DAEMON_KEYS go into the daemon section (a
+# max-rate variant's; no local listener then unless WITH-LOCAL is given).
 start_synguard() {
 	local d=$1 queues=${2:-0:1} extra=${3:-} l=
-	if [ $local_handoff = 1 ] && [ -z "$extra" ]; then l=', { name = "l"; address = "'$S'"; port = 82; handoff = "local"; }'; fi
+	# EXTRA tunes a max-rate variant, which has no local listener; WITH-LOCAL: one all the same
+	if [ $local_handoff = 1 ] && { [ -z "$extra" ] || [ -n "${4:-}" ]; }; then
+		l=', { name = "l"; address = "'$S'"; port = 82; handoff = "local"; }'
+	fi
 	cat >"$d/synguard.conf" <<EOF
 daemon: {
 	queue = "$queues";
@@ -261,18 +265,25 @@ print("%.3f %.3f %.1f" % (q(0.50), q(0.99), 100.0 * ok / n if n else 0.0))' "$@"
 # Rounds of 2 s per path, the paths taking turns: other jobs on the machine
 # come and go, and each path sees them alike (PERF_LATENCY_ROUNDS, 5 by
 # default: 2000 connects per path at 200/s).
-mode_latency() {
-	local d=$out/latency direct via loc n0 n1 lok r rounds=${PERF_LATENCY_ROUNDS:-5}
-	local dl=() pl=() ll=()
+# latency_pass DIR DATAPATH: one lab, synguardd on DATAPATH ("nfqueue", or "xdp"
+# with the lab's peers in XDP mode, as synguard-xdp), the paths in interleaved
+# rounds; prints the figures
+latency_pass() {
+	local d=$1 datapath=$2 direct via loc n0 n1 lok r rounds=${PERF_LATENCY_ROUNDS:-5} tag=
+	local dl=() pl=() ll=() extra=
 	mkdir -p "$d"
-	lab_up
+	if [ "$datapath" = xdp ]; then
+		tag=" (datapath xdp: SYNs answered in XDP; the lab's peers in XDP mode, direct too)"
+		extra='datapath = "xdp";'
+	fi
+	SGLAB_XDP_PEERS=$([ "$datapath" = xdp ] && echo 1 || echo 0) lab_up
 	lab_bg server "$d/backend.log" "$SGBACKEND" --quiet --listen "$S:8081" echo
 	lab_wait_tcp server "$S" 8081 10
 	if [ $local_handoff = 1 ]; then
 		lab_bg server "$d/backend-local.log" "$SGBACKEND" --quiet --listen "$S:82" echo
 		lab_wait_tcp server "$S" 82 10
 	fi
-	start_synguard "$d"
+	start_synguard "$d" 0:1 "$extra" with-local || { lab_cleanup; return 1; }
 	run_load "$d/warm.log" "$d/warm.json" 80 50 0.5 >/dev/null
 	if [ $local_handoff = 1 ]; then
 		run_load "$d/warm-local.log" "$d/warm-local.json" 82 50 0.5 >/dev/null
@@ -296,7 +307,7 @@ mode_latency() {
 	done
 	direct=$(pooled "${dl[@]}")
 	via=$(pooled "${pl[@]}")
-	fig "latency (load $(load)): $((rounds * 400)) connects per path at 200/s in $rounds interleaved rounds, no flood; connect ms p50 p99 success%"
+	fig "latency (load $(load))$tag: $((rounds * 400)) connects per path at 200/s in $rounds interleaved rounds, no flood; connect ms p50 p99 success%"
 	fig "  direct   $direct"
 	fig "  synguard $via"
 	fig "  added median: $(added_us "$direct" "$via") (target <= 100 us)"
@@ -312,6 +323,15 @@ mode_latency() {
 		fi
 	fi
 	lab_cleanup
+}
+
+# No flood: the connect latency each path adds, on the NFQUEUE path and, where
+# synguardd has it, with SYNs answered in XDP
+mode_latency() {
+	latency_pass "$out/latency" nfqueue
+	if [ $xdp = 1 ] && [ -z "$xdp_missing" ]; then
+		latency_pass "$out/latency-xdp" xdp || fig "  latency with datapath xdp: synguardd did not start"
+	fi
 }
 
 # streams N, total bytes B, port P: wall seconds for N parallel downloads of B/N bytes
