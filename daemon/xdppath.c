@@ -324,9 +324,11 @@ static void maps_apply(struct xdppath *x, const struct conf *c)
 		          "ACKs in XDP; give it the host's own address",
 		          wildcard_forwarding(c));
 	if (n_syn < c->n_listeners)
-		log_info("xdp: SYNs of %zu of %zu listeners answered in XDP, of %zu (mode auto) "
-		         "while under attack; the others' (mode stateful) on the NFQUEUE path",
-		         n_syn, c->n_listeners, n_auto);
+		log_info(
+		    "xdp: SYNs answered in XDP for %zu of %zu listeners (mode cookie), for %zu "
+		    "(mode auto) while they answer with cookies; the others' (mode stateful) "
+		    "on the NFQUEUE path",
+		    n_syn, c->n_listeners, n_auto);
 }
 
 /* ---- life ---- */
