@@ -6,7 +6,8 @@
 # does). The SYNs XDP answers count toward the threads' SYN rate: the mode
 # stays cookie for the whole flood (one switch each way, counted and logged),
 # and goes back to stateful auto_calm_time after it, when SYNs reach the
-# queue threads again. Fetches succeed throughout. Two queue threads, each
+# queue threads again. Fetches succeed throughout, and a reload during the
+# flood changes none of it. Two queue threads, each
 # with its share of the trigger and of XDP's answers. Skips (77) where the
 # BPF parts are not built.
 . "$(dirname "$0")/lib.sh" "$@"
@@ -54,6 +55,12 @@ fpid=$LAB_LAST_PID
 pc_wait 3 pc_stat_ge listeners.web.mode_to_cookie 1 || t_fail "no switch to cookies under the flood"
 t_wait 5 t_stat_ge xdp.listeners.web.syn_answered 1000 || t_fail "the flood is not answered in XDP"
 t_ok "switched to cookies under the flood, answered in XDP"
+# a reload keeps the listener, its mode and XDP's answer
+out=$(t_ctl reload) || t_fail "reload during the flood: $out"
+b0=$(t_stat xdp.listeners.web.syn_answered)
+t_wait 5 t_stat_ge xdp.listeners.web.syn_answered $((b0 + 1000)) ||
+	t_fail "after a reload, the flood is no longer answered in XDP"
+t_ok "a reload during the flood: still answered in XDP"
 q0=$(queued)
 a0=$(t_stat xdp.listeners.web.syn_answered)
 ok=0 n=0
