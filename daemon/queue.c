@@ -72,6 +72,9 @@ struct queue_thread {
 	 * whether this thread counts in its handoff_listener's cookie threads */
 	struct hs_listener *ql;
 	uint64_t seen; /* atomic: gen->seq */
+	/* datapath "xdp", per listener of gen->conf: syn_answered as read at the latest tick */
+	uint64_t *xdp_answered;
+	uint64_t *xdp_percpu; /* gen->xdp.ncpus: the read's buffer */
 
 	struct nfqs *nfqs;
 	struct hs_ctx hs;
@@ -147,6 +150,56 @@ static void q_flush(struct queue_thread *q)
 /* ---- modes ---- */
 
 /*
+ * Datapath "xdp": the program answers listener li's SYNs while any thread
+ * answers them with cookies (the listener's cookie thread count). Written
+ * by the thread that changed the count, then checked against it again: a
+ * thread changing it meanwhile writes after its change, so the last write
+ * agrees with the count however the threads interleave.
+ */
+static void q_xdp_switch(struct queue_thread *q, size_t li)
+{
+	const struct queue_gen *g = q->gen;
+	struct handoff_listener *ls = q->ql[li].ls;
+	bool xdp;
+
+	if (!g->xdp_slot || g->xdp_slot[li] < 0)
+		return;
+	do {
+		xdp = handoff_listener_cookie(ls, 0) != 0;
+		if (xdppath_auto_set(&g->xdp, (uint32_t)g->xdp_slot[li], xdp) < 0) {
+			log_warnx_ratelimited(10, "queue %u: listener %s: setting XDP's answer: %s",
+			                      q->num, g->conf->listeners[li].name, strerror(errno));
+			return;
+		}
+	} while ((handoff_listener_cookie(ls, 0) != 0) != xdp);
+}
+
+/*
+ * Datapath "xdp": this thread's share of the SYNs of listener li that XDP
+ * answered since the previous tick, counted toward its auto mode's SYN rate.
+ * syn_answered, not syn_seen: the SYNs XDP passed reach the queue threads,
+ * which count them themselves. The share of the running totals, so that no
+ * remainder of the division is lost.
+ */
+static void q_xdp_note(struct queue_thread *q, size_t li)
+{
+	const struct queue_gen *g = q->gen;
+	struct policy *ps = q->ql[li].ps;
+	uint64_t now, was = q->xdp_answered[li], n = q->sh->n_queues ? q->sh->n_queues : 1;
+	uint64_t share;
+
+	if (g->xdp_slot[li] < 0 ||
+	    xdppath_auto_answered(&g->xdp, (uint32_t)g->xdp_slot[li], q->xdp_percpu, &now) < 0 ||
+	    now <= was)
+		return;
+	q->xdp_answered[li] = now;
+	share = now / n - was / n;
+	if (ps && share)
+		policy_note_syns(ps, q->hs.now_ms,
+		                 share > UINT32_MAX ? UINT32_MAX : (uint32_t)share);
+}
+
+/*
  * Keeps the listener's count of threads answering with cookies in step with
  * this thread's mode. The first thread to switch to cookies and the last to
  * switch back log and count the listener's switch: once, however many threads
@@ -165,6 +218,8 @@ static void q_sync_mode(struct queue_thread *q, size_t li, bool loud)
 		return;
 	n = handoff_listener_cookie(ql->ls, cookie ? 1 : -1);
 	stats_set(row, ST_COOKIE_THREADS, cookie);
+	if (cookie ? n == 1 : n == 0)
+		q_xdp_switch(q, li);
 	if (!loud || (why & MODE_WHY_CONFIG))
 		return;
 	if (cookie && n == 1) {
@@ -318,6 +373,7 @@ static int q_pickup(struct queue_thread *q)
 	size_t n, m = q->gen ? q_conf(q)->n_listeners : 0;
 	struct stats_block *ob = &q->blocks[q->cur], *nb;
 	struct hs_listener *nql;
+	uint64_t *nxa = NULL;
 	bool *kept;
 	int next;
 
@@ -328,9 +384,16 @@ static int q_pickup(struct queue_thread *q)
 	nb = &q->blocks[next];
 	nql = calloc(n ? n : 1, sizeof(*nql));
 	kept = calloc(m ? m : 1, sizeof(*kept));
-	if (!nql || !kept || stats_block_init(nb, n) < 0) {
+	if (g->xdp_slot) {
+		nxa = calloc(n ? n : 1, sizeof(*nxa));
+		if (!q->xdp_percpu)
+			q->xdp_percpu = calloc((size_t)g->xdp.ncpus, sizeof(*q->xdp_percpu));
+	}
+	if (!nql || !kept || (g->xdp_slot && (!nxa || !q->xdp_percpu)) ||
+	    stats_block_init(nb, n) < 0) {
 		free(nql);
 		free(kept);
+		free(nxa);
 		log_warnx_ratelimited(10, "queue %u: out of memory: the new configuration waits",
 		                      q->num);
 		return -1;
@@ -344,10 +407,16 @@ static int q_pickup(struct queue_thread *q)
 			if (!kept[j] && q->ql[j].ls == g->ls[i]) {
 				kept[j] = true;
 				nql[i].ps = q->ql[j].ps;
+				if (nxa && q->xdp_answered && g->xdp_slot[i] == q->gen->xdp_slot[j])
+					nxa[i] = q->xdp_answered[j];
 				stats_row_add(&nb->rows[i], &ob->rows[j]);
 				break;
 			}
 		}
+		/* a listener new to XDP's auto mode counts from now */
+		if (nxa && !nxa[i] && g->xdp_slot[i] >= 0)
+			(void)xdppath_auto_answered(&g->xdp, (uint32_t)g->xdp_slot[i],
+			                            q->xdp_percpu, &nxa[i]);
 		nql[i].pol = conf_listener_policy(g->conf, i);
 		nql[i].row = &nb->rows[i];
 		q_policy_set(q, g, i, &nql[i]);
@@ -371,6 +440,8 @@ static int q_pickup(struct queue_thread *q)
 	free(kept);
 	free(q->ql);
 	q->ql = nql;
+	free(q->xdp_answered);
+	q->xdp_answered = nxa;
 	q->gen = g;
 	q->hs.conf = g->conf;
 	q->hs.host_ecn = g->host_ecn;
@@ -381,6 +452,9 @@ static int q_pickup(struct queue_thread *q)
 		if (q->ql[i].ps)
 			(void)policy_tick(q->ql[i].ps, q->hs.now_ms, NULL);
 		q_sync_mode(q, i, false);
+		/* after any write a thread made under the previous generation: a slot that
+		 * changed hands follows its new listener's count */
+		q_xdp_switch(q, i);
 	}
 	__atomic_store_n(&q->cur, next, __ATOMIC_RELEASE);
 	__atomic_store_n(&q->seen, g->seq, __ATOMIC_RELEASE);
@@ -392,8 +466,11 @@ static int q_pickup(struct queue_thread *q)
 /* SYN-ACK retransmits, half-open expiries, and the auto mode in quiet periods. */
 static void q_policy_timer(struct queue_thread *q)
 {
-	for (size_t li = 0; li < q_conf(q)->n_listeners; li++)
+	for (size_t li = 0; li < q_conf(q)->n_listeners; li++) {
+		if (q->xdp_answered)
+			q_xdp_note(q, li);
 		hs_timer(&q->hs, li);
+	}
 }
 
 /* Handshakes completed in the kernel: the entries this thread holds for them go. At most one
@@ -509,6 +586,8 @@ static void q_free(struct queue_thread *q)
 		for (size_t i = 0; i < q_conf(q)->n_listeners; i++)
 			policy_free(q->ql[i].ps);
 	free(q->ql);
+	free(q->xdp_answered);
+	free(q->xdp_percpu);
 	stats_block_free(&q->blocks[0]);
 	stats_block_free(&q->blocks[1]);
 	free(q);

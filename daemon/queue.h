@@ -16,6 +16,13 @@
  * Q_TIMER_MS) retransmits SYN-ACKs, expires half-open entries and lets the
  * auto mode notice a quiet period.
  *
+ * Datapath "xdp" (xdppath.h): a listener in auto mode has its SYNs answered
+ * in XDP while at least one thread answers them with cookies; the thread
+ * that makes that count leave or reach zero sets the program's switch. At
+ * each timer tick a thread adds its share (1 / n_queues) of the SYNs XDP
+ * answered since its previous tick to its SYN rate: they no longer reach
+ * it, and without them it would take the flood for over and switch back.
+ *
  * Reload: main publishes a new queue_gen (an RCU-like scheme). Each thread
  * picks it up at the top of its next batch (or when woken), rebuilds or
  * reconfigures its per-listener state keyed by listener name (the
@@ -47,6 +54,7 @@
 #include "fastpath.h"
 #include "handoff.h"
 #include "stats.h"
+#include "xdppath.h"
 
 /* A configuration as the queue threads use it; immutable once published. */
 struct queue_gen {
@@ -55,6 +63,10 @@ struct queue_gen {
 	struct handoff_listener **ls; /* per listener of conf */
 	struct cidr_set **access;     /* per policy of conf: allow/deny; NULL when both empty */
 	bool host_ecn; /* net.ipv4.tcp_ecn != 0 when the generation was built (handshake.h) */
+	/* datapath "xdp" (counters_fd >= 0): its auto mode switch and counters, and per
+	 * listener of conf its slot there, -1 where XDP does not follow auto mode */
+	struct xdppath_auto xdp;
+	int *xdp_slot; /* NULL with datapath "nfqueue" */
 };
 
 struct queue_shared {

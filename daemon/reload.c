@@ -98,6 +98,7 @@ static void gen_free(struct queue_gen *g)
 			cidr_set_free(g->access[i]);
 	free(g->access);
 	free(g->ls);
+	free(g->xdp_slot);
 	conf_free((struct conf *)g->conf);
 	free(g);
 }
@@ -125,9 +126,10 @@ static bool host_accepts_ecn(const struct conf *c)
 }
 
 /* The generation of conf c (which it then owns): its policies' access sets built, and the
- * handoff's listener states, so the handoff must use c already. */
-static struct queue_gen *gen_new(struct handoff *h, struct conf *c, uint64_t seq, char *err,
-                                 size_t errlen)
+ * handoff's listener states, so the handoff must use c already; so must the XDP program x
+ * (may be NULL), whose slots it takes. */
+static struct queue_gen *gen_new(struct handoff *h, const struct xdppath *x, struct conf *c,
+                                 uint64_t seq, char *err, size_t errlen)
 {
 	struct queue_gen *g = calloc(1, sizeof(*g));
 
@@ -160,6 +162,17 @@ static struct queue_gen *gen_new(struct handoff *h, struct conf *c, uint64_t seq
 	}
 	for (size_t i = 0; i < c->n_listeners; i++)
 		g->ls[i] = handoff_listener(h, i);
+	xdppath_auto_maps(x, &g->xdp);
+	if (g->xdp.counters_fd >= 0) {
+		g->xdp_slot = calloc(c->n_listeners ? c->n_listeners : 1, sizeof(*g->xdp_slot));
+		if (!g->xdp_slot) {
+			snprintf(err, errlen, "out of memory");
+			gen_free(g);
+			return NULL;
+		}
+		for (size_t i = 0; i < c->n_listeners; i++)
+			g->xdp_slot[i] = xdppath_auto_slot(x, c, i);
+	}
 	return g;
 }
 
@@ -388,7 +401,11 @@ static int reload_begin(struct reload *r, char **refusal)
 		conf_free(c);
 		return -1;
 	}
-	g = gen_new(r->env.handoff, c, r->gen->seq + 1, err, sizeof(err));
+	/* XDP's listener flags before the generation, which takes the slots they give new
+	 * listeners: the queue threads still on the previous one answer what XDP passes them
+	 * as before, and a policy that gained a list or a limit has it applied in XDP */
+	xdppath_update(r->env.xdppath, c);
+	g = gen_new(r->env.handoff, r->env.xdppath, c, r->gen->seq + 1, err, sizeof(err));
 	if (!g)
 		fatalx("reload: %s after the handoff switched", err); /* out of memory */
 
@@ -410,9 +427,6 @@ static int reload_begin(struct reload *r, char **refusal)
 	/* the handshake ACKs of local listeners follow at once: SYNs answered under the old
 	 * generation carry the same keys' cookies */
 	fastpath_update(r->env.fastpath, c);
-	/* XDP's listener flags too: a policy that gained a list or a limit sends its SYNs to
-	 * the queue threads, which apply it from this generation on */
-	xdppath_update(r->env.xdppath, c);
 	ev_timer_set(&r->handover, r->env.handover_ms / 1000., 0.);
 	ev_timer_start(r->env.loop, &r->handover);
 	for (size_t i = 0; i < r->n_queues; i++)
@@ -570,7 +584,7 @@ struct reload *reload_new(const struct reload_env *env, struct conf *c, char *er
 	r->env = *env;
 	if (r->env.handover_ms <= 0)
 		r->env.handover_ms = RELOAD_HANDOVER_MS;
-	r->gen = gen_new(env->handoff, c, 1, err, errlen);
+	r->gen = gen_new(env->handoff, env->xdppath, c, 1, err, errlen);
 	if (!r->gen) {
 		free(r);
 		return NULL;

@@ -74,6 +74,42 @@ const char *xdppath_devices(const struct xdppath *x)
 	return "";
 }
 
+void xdppath_auto_maps(const struct xdppath *x, struct xdppath_auto *out)
+{
+	(void)x;
+	out->counters_fd = -1;
+	out->switch_fd = -1;
+	out->ncpus = 0;
+}
+
+int xdppath_auto_slot(const struct xdppath *x, const struct conf *c, size_t i)
+{
+	(void)x;
+	(void)c;
+	(void)i;
+	return -1;
+}
+
+int xdppath_auto_answered(const struct xdppath_auto *a, uint32_t slot, uint64_t *percpu,
+                          uint64_t *out)
+{
+	(void)a;
+	(void)slot;
+	(void)percpu;
+	*out = 0;
+	errno = ENOSYS;
+	return -1;
+}
+
+int xdppath_auto_set(const struct xdppath_auto *a, uint32_t slot, bool xdp)
+{
+	(void)a;
+	(void)slot;
+	(void)xdp;
+	errno = ENOSYS;
+	return -1;
+}
+
 #else /* SYNGUARD_HAVE_BPF */
 
 #include <bpf/bpf.h>
@@ -94,7 +130,8 @@ struct xdppath {
 	struct bpftick *tick; /* the keys */
 	struct fpdev *devs;   /* the links, one per device */
 	struct bpfslots *slots;
-	uint32_t gen; /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
+	struct xdppath_auto am; /* auto mode's maps */
+	uint32_t gen;           /* SG_LOCAL_GEN_BIT or 0: the ACL keys' generation in use */
 	/* what xdppath_stats shows */
 	struct control_kcounters kc;
 	uint64_t *v;
@@ -152,6 +189,12 @@ static void listener_key(const struct conf_listener *l, struct sg_xdp_key *k)
 static bool syn_in_xdp(const struct conf_policy *p)
 {
 	return p->mode == CONF_MODE_COOKIE;
+}
+
+/* Auto mode: XDP answers while the queue threads say so (sg_xdp_auto). */
+static bool syn_auto(const struct conf_policy *p)
+{
+	return p->mode == CONF_MODE_AUTO;
 }
 
 /*
@@ -222,7 +265,7 @@ static void maps_apply(struct xdppath *x, const struct conf *c)
 	int acl6 = bpf_map__fd(x->skel->maps.sg_xdp_acl6);
 	uint32_t gen = x->gen ^ SG_LOCAL_GEN_BIT;
 	bool ecn = host_ecn();
-	size_t n_syn = 0;
+	size_t n_syn = 0, n_auto = 0;
 
 	for (size_t i = 0; i < c->n_policies; i++)
 		bpfacl_write(acl4, acl6, &c->policies[i], gen | (uint32_t)i, "xdp");
@@ -233,10 +276,14 @@ static void maps_apply(struct xdppath *x, const struct conf *c)
 		const struct conf_policy *p = &c->policies[l->policy];
 		struct sg_xdp_listener v;
 		struct sg_xdp_key k;
+		bool fresh = bpfslots_of(x->slots, l->name) < 0;
 		int slot = bpfslots_get(x->slots, l->name);
 
 		if (slot < 0)
 			continue; /* xdppath_conf_check refuses more */
+		/* a slot given anew starts calm, whatever its previous listener left */
+		if (fresh)
+			(void)xdppath_auto_set(&x->am, (uint32_t)slot, false);
 		memset(&v, 0, sizeof(v));
 		v.slot = (uint32_t)slot;
 		memcpy(v.mss, l->family == AF_INET ? p->mss : p->mss6, sizeof(v.mss));
@@ -245,6 +292,9 @@ static void maps_apply(struct xdppath *x, const struct conf *c)
 		if (syn_in_xdp(p)) {
 			v.flags |= SG_XDP_F_SYN;
 			n_syn++;
+		} else if (syn_auto(p)) {
+			v.flags |= SG_XDP_F_AUTO;
+			n_auto++;
 		}
 		if (p->sack)
 			v.flags |= SG_XDP_F_SACK;
@@ -274,9 +324,11 @@ static void maps_apply(struct xdppath *x, const struct conf *c)
 		          "ACKs in XDP; give it the host's own address",
 		          wildcard_forwarding(c));
 	if (n_syn < c->n_listeners)
-		log_info("xdp: SYNs of %zu of %zu listeners answered in XDP; the others' (modes "
-		         "stateful and auto) on the NFQUEUE path",
-		         n_syn, c->n_listeners);
+		log_info(
+		    "xdp: SYNs answered in XDP for %zu of %zu listeners (mode cookie), for %zu "
+		    "(mode auto) while they answer with cookies; the others' (mode stateful) "
+		    "on the NFQUEUE path",
+		    n_syn, c->n_listeners, n_auto);
 }
 
 /* ---- life ---- */
@@ -322,6 +374,9 @@ struct xdppath *xdppath_new(struct ev_loop *loop, const struct conf *c,
 		snprintf(err, errlen, "out of memory, or the possible CPUs cannot be counted");
 		goto fail;
 	}
+	x->am.counters_fd = bpf_map__fd(x->skel->maps.sg_xdp_counters);
+	x->am.switch_fd = bpf_map__fd(x->skel->maps.sg_xdp_auto);
+	x->am.ncpus = libbpf_num_possible_cpus();
 	/* the keys before the listeners: a flagged listener's SYN finds a key */
 	x->tick = bpftick_new(loop, bpf_map__fd(x->skel->maps.sg_cookie_keys), master,
 	                      c->daemon.cookie_rotation, "xdp", NULL, NULL, err, errlen);
@@ -432,6 +487,54 @@ const char *xdppath_devices(const struct xdppath *x)
 	return x ? fpdev_names(x->devs) : "";
 }
 
+void xdppath_auto_maps(const struct xdppath *x, struct xdppath_auto *out)
+{
+	if (x) {
+		*out = x->am;
+		return;
+	}
+	out->counters_fd = -1;
+	out->switch_fd = -1;
+	out->ncpus = 0;
+}
+
+int xdppath_auto_slot(const struct xdppath *x, const struct conf *c, size_t i)
+{
+	const struct conf_listener *l = &c->listeners[i];
+
+	if (!x || !syn_auto(&c->policies[l->policy]))
+		return -1;
+	return bpfslots_of(x->slots, l->name);
+}
+
+int xdppath_auto_answered(const struct xdppath_auto *a, uint32_t slot, uint64_t *percpu,
+                          uint64_t *out)
+{
+	uint32_t k = slot * SG_XDP_NCOUNTERS + SG_XC_SYN_ANSWERED;
+
+	*out = 0;
+	if (a->counters_fd < 0 || slot >= SG_XDP_SLOTS) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (bpf_map_lookup_elem(a->counters_fd, &k, percpu) < 0)
+		return -1;
+	for (int c = 0; c < a->ncpus; c++)
+		*out += percpu[c];
+	return 0;
+}
+
+int xdppath_auto_set(const struct xdppath_auto *a, uint32_t slot, bool xdp)
+{
+	uint32_t v = xdp ? SG_XDP_AUTO_XDP : SG_XDP_AUTO_QUEUE;
+
+	if (a->switch_fd < 0 || slot >= SG_XDP_SLOTS) {
+		errno = EINVAL;
+		return -1;
+	}
+	return bpf_map_update_elem(a->switch_fd, &slot, &v, BPF_ANY);
+}
+
 /* ---- synguardd -t ---- */
 
 int xdppath_report(FILE *out, const struct conf *c)
@@ -458,12 +561,13 @@ int xdppath_report(FILE *out, const struct conf *c)
 
 		if (syn_in_xdp(p))
 			continue;
-		fprintf(out,
-		        "xdp: listener %s: SYNs on the NFQUEUE path (policy %s: mode %s), %s\n",
-		        l->name, p->name, conf_mode_name(p->mode),
-		        ack_in_xdp(l, p) ? "invalid ACKs dropped in XDP"
-		                         : "ACKs too (its half-open table may hold a handshake "
-		                           "past its cookie's life)");
+		fprintf(
+		    out, "xdp: listener %s: SYNs on the NFQUEUE path%s (policy %s: mode %s), %s\n",
+		    l->name, syn_auto(p) ? " but while it answers with cookies (then in XDP)" : "",
+		    p->name, conf_mode_name(p->mode),
+		    ack_in_xdp(l, p) ? "invalid ACKs dropped in XDP"
+		                     : "ACKs too (its half-open table may hold a handshake "
+		                       "past its cookie's life)");
 	}
 	if (wildcard_forwarding(c))
 		fprintf(out,

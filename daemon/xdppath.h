@@ -13,10 +13,14 @@
  * Policies: the allow and deny lists and the per-source SYN rate limits
  * apply in XDP first (bpfacl.h's generations, switched on reload as for the
  * TC program). Then XDP answers the SYNs of listeners whose policy has mode
- * "cookie"; those of modes stateful and auto stay on the NFQUEUE path, where
- * the half-open table and auto mode's switch live (the program's auto flag,
- * SG_XDP_F_AUTO, is not used yet), so auto mode's SYN rate sees every SYN
- * the policies let through. Invalid ACKs are dropped in XDP for
+ * "cookie"; those of mode stateful stay on the NFQUEUE path, where the
+ * half-open table lives. Mode auto's listeners are flagged SG_XDP_F_AUTO:
+ * their SYNs go to the NFQUEUE path while its queue threads answer
+ * statefully, and are answered in XDP once they switch to cookies (the
+ * program's switch sg_xdp_auto, written by the queue threads, queue.h). The
+ * SYNs answered in XDP then count toward the threads' SYN rate
+ * (syn_answered, read at each timer tick), so that the switch back waits
+ * for the flood to end. Invalid ACKs are dropped in XDP for
  * every listener but proxy and pass-fd listeners in modes stateful and auto,
  * whose half-open table accepts a handshake it holds without its cookie
  * (which may have expired after late SYN-ACK retransmissions): their ACKs go
@@ -35,6 +39,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "conf.h"
@@ -79,5 +84,30 @@ const struct control_kcounters *xdppath_stats(struct xdppath *x, const struct co
 
 /* The devices the program is attached to, for the log: "eth0 eth1 (generic)". */
 const char *xdppath_devices(const struct xdppath *x);
+
+/*
+ * Auto mode, for the queue threads (queue.h): the program's switch and
+ * counters. Which thread decides and when is the queue threads' business;
+ * these calls only read and write the maps, from any thread, and allocate
+ * nothing. The fds stay valid until xdppath_free.
+ */
+struct xdppath_auto {
+	int counters_fd; /* -1: no XDP program (datapath "nfqueue") */
+	int switch_fd;
+	int ncpus; /* the size of the buffer xdppath_auto_answered needs */
+};
+
+/* The maps of x (NULL: counters_fd -1). */
+void xdppath_auto_maps(const struct xdppath *x, struct xdppath_auto *out);
+/* The slot of listener i of c when XDP answers its SYNs in auto mode (its policy's mode is
+ * auto: flag SG_XDP_F_AUTO), else -1. c is the configuration last applied (xdppath_new,
+ * xdppath_update). */
+int xdppath_auto_slot(const struct xdppath *x, const struct conf *c, size_t i);
+/* SYNs of slot answered in XDP since the program loaded (syn_answered, summed over the
+ * CPUs), through percpu (a->ncpus values). 0, or -1 with errno. */
+int xdppath_auto_answered(const struct xdppath_auto *a, uint32_t slot, uint64_t *percpu,
+                          uint64_t *out);
+/* Sets the slot's switch: its SYNs answered in XDP (xdp), or passed to the NFQUEUE path. */
+int xdppath_auto_set(const struct xdppath_auto *a, uint32_t slot, bool xdp);
 
 #endif

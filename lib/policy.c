@@ -296,6 +296,11 @@ enum mode_use policy_tick(struct policy *ps, uint64_t now_ms, enum mode_event *e
 	return mode_eval(ps->mode, now_ms, fill_of(ps), ev);
 }
 
+void policy_note_syns(struct policy *ps, uint64_t now_ms, uint32_t n)
+{
+	mode_note_syns(ps->mode, now_ms, n);
+}
+
 uint64_t policy_next_due(const struct policy *ps)
 {
 	return ps->ho ? halfopen_next_due(ps->ho) : UINT64_MAX;

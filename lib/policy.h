@@ -166,6 +166,11 @@ bool policy_reset(struct policy *ps, const struct pkt_tuple *t, uint32_t seq, bo
 size_t policy_due(struct policy *ps, uint64_t now_ms, struct halfopen_event *evs, size_t max);
 enum mode_use policy_tick(struct policy *ps, uint64_t now_ms, enum mode_event *ev);
 
+/* Counts n SYNs the mode did not see one by one toward its SYN rate (datapath "xdp": SYNs
+ * answered in the driver while auto mode answers with cookies); the next policy_tick
+ * evaluates them. */
+void policy_note_syns(struct policy *ps, uint64_t now_ms, uint32_t n);
+
 /* When the timer has work next: UINT64_MAX when there is no half-open entry. */
 uint64_t policy_next_due(const struct policy *ps);
 

@@ -472,6 +472,38 @@ static void test_auto_switch(void **state)
 	policy_free(ps);
 }
 
+/* SYNs counted elsewhere (answered in XDP) keep the mode at cookies, as seen ones do. */
+static void test_auto_noted_syns(void **state)
+{
+	struct policy_params p = base(MODE_AUTO);
+	enum mode_event ev;
+	struct policy *ps;
+
+	(void)state;
+	p.syn_rate_trigger = 100;
+	p.calm_ms = 2000;
+	ps = policy_new(&p, seed, 0);
+	assert_non_null(ps);
+	policy_note_syns(ps, 100, 99);
+	assert_int_equal(policy_tick(ps, 100, &ev), MODE_USE_STATEFUL);
+	assert_int_equal(ev, MODE_EV_NONE);
+	policy_note_syns(ps, 200, 1);
+	assert_int_equal(policy_tick(ps, 200, &ev), MODE_USE_COOKIE);
+	assert_int_equal(ev, MODE_EV_TO_COOKIE);
+	assert_int_equal(policy_syn_rate(ps, 200), 100);
+	/* 50 a second, fed every 100 ms for ten seconds: half the trigger, never calm */
+	for (uint64_t t = 300; t < 10300; t += 100) {
+		policy_note_syns(ps, t, 5);
+		assert_int_equal(policy_tick(ps, t, &ev), MODE_USE_COOKIE);
+		assert_int_equal(ev, MODE_EV_NONE);
+	}
+	/* nothing more: back after calm_ms */
+	assert_int_equal(policy_tick(ps, 11200, &ev), MODE_USE_COOKIE);
+	assert_int_equal(policy_tick(ps, 13200, &ev), MODE_USE_STATEFUL);
+	assert_int_equal(ev, MODE_EV_TO_STATEFUL);
+	policy_free(ps);
+}
+
 static void test_reconfigure(void **state)
 {
 	struct policy_params p = base(MODE_STATEFUL), q;
@@ -618,6 +650,7 @@ int main(void)
 	    cmocka_unit_test(test_full_table),
 	    cmocka_unit_test(test_retransmit_schedule),
 	    cmocka_unit_test(test_auto_switch),
+	    cmocka_unit_test(test_auto_noted_syns),
 	    cmocka_unit_test(test_reconfigure),
 	    cmocka_unit_test(test_bad_params),
 	    cmocka_unit_test(test_no_allocation),
