@@ -4,7 +4,10 @@
 # largest gap between two reads, while the configuration is reloaded 20
 # times, each reload changing a policy value so that it runs to the end
 # (handoff, queue generation, both families' firewall rules). Every reload is
-# waited for through its answer. The largest gap must stay under 50 ms.
+# waited for through its answer. The largest gap must stay under 150 ms:
+# below the 200 ms a daemon waiting for the slowed firewall tools (below)
+# would stall at least, above what a busy machine's scheduler adds (61 ms
+# seen under a concurrent flood test; 6-46 ms on a quiet machine).
 #
 # The source is paced (50 MB/s) and the client reads at once, so no buffer
 # after the relay fills: a stall of the relay shows whole in the gap. At full
@@ -25,7 +28,7 @@
 t_need sgbackend
 
 RELOADS=20
-STALL_MAX_MS=50
+STALL_MAX_MS=150
 FW_DELAY=0.2
 PACE=50000000 # bytes/s
 
