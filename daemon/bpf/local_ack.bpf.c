@@ -22,6 +22,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "acl.bpf.h"
 #include "cookie.bpf.h"
 #include "local_ack.h"
 #include "tcpopt.bpf.h"
@@ -94,22 +95,8 @@ static __always_inline void count(__u32 slot, __u32 id)
 static __always_inline bool denied(const struct sg_local_listener *l,
                                    const struct sg_cookie_tuple *t)
 {
-	__u8 *v;
-
-	if (!(l->flags & SG_LOCAL_F_ACL))
-		return false;
-	if (t->family == COOKIE_IN_FAMILY4) {
-		struct sg_local_acl4 k = {.prefixlen = 64, .policy = l->policy};
-
-		__builtin_memcpy(k.addr, t->saddr, 4);
-		v = bpf_map_lookup_elem(&sg_local_acl4, &k);
-	} else {
-		struct sg_local_acl6 k = {.prefixlen = 160, .policy = l->policy};
-
-		__builtin_memcpy(k.addr, t->saddr, 16);
-		v = bpf_map_lookup_elem(&sg_local_acl6, &k);
-	}
-	return v && *v == SG_LOCAL_ACL_DENY;
+	return (l->flags & SG_LOCAL_F_ACL) &&
+	       sg_acl_of(&sg_local_acl4, &sg_local_acl6, l->policy, t) == SG_LOCAL_ACL_DENY;
 }
 
 static __always_inline const struct sg_local_listener *protected(const struct sg_cookie_tuple *t)

@@ -75,6 +75,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "acl.bpf.h"
 #include "cookie.bpf.h"
 #include "local_ack.h"
 #include "tcpopt.bpf.h"
@@ -242,20 +243,7 @@ enum sg_xdp_verdict {
 /* The source's entry in the policy's lists: SG_LOCAL_ACL_DENY, SG_LOCAL_ACL_ALLOW or 0. */
 static __always_inline __u8 acl_of(const struct sg_xdp_listener *l, const struct sg_cookie_tuple *t)
 {
-	__u8 *v;
-
-	if (t->family == COOKIE_IN_FAMILY4) {
-		struct sg_local_acl4 k = {.prefixlen = 64, .policy = l->policy};
-
-		__builtin_memcpy(k.addr, t->saddr, 4);
-		v = bpf_map_lookup_elem(&sg_xdp_acl4, &k);
-	} else {
-		struct sg_local_acl6 k = {.prefixlen = 160, .policy = l->policy};
-
-		__builtin_memcpy(k.addr, t->saddr, 16);
-		v = bpf_map_lookup_elem(&sg_xdp_acl6, &k);
-	}
-	return v ? *v : 0;
+	return sg_acl_of(&sg_xdp_acl4, &sg_xdp_acl6, l->policy, t);
 }
 
 /*
