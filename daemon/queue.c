@@ -84,7 +84,6 @@ struct queue_thread {
 	ev_prepare prepare;
 	ev_async stop;
 	ev_async wake;
-	ev_async tc_wake;
 	ev_timer timer;
 	struct mailbox *tc_done; /* struct fastpath_done, from main */
 	pthread_t thread;
@@ -523,16 +522,7 @@ static void q_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 	(void)revents;
 	q_refresh_time(q);
 	q_pickup(q);
-}
-
-static void q_on_tc_wake(struct ev_loop *loop, ev_async *w, int revents)
-{
-	struct queue_thread *q = w->data;
-
-	(void)loop;
-	(void)revents;
-	q_refresh_time(q);
-	q_pickup(q);
+	/* one wake-up for a new configuration and for the kernel path's handshake reports */
 	q_tc_retire(q);
 }
 
@@ -730,9 +720,6 @@ struct queue_thread *queue_start(uint16_t num, const struct queue_shared *sh, ch
 	ev_async_init(&q->wake, q_on_wake);
 	q->wake.data = q;
 	ev_async_start(q->loop, &q->wake);
-	ev_async_init(&q->tc_wake, q_on_tc_wake);
-	q->tc_wake.data = q;
-	ev_async_start(q->loop, &q->tc_wake);
 	ev_timer_init(&q->timer, q_on_timer, Q_TIMER_MS / 1000.0, Q_TIMER_MS / 1000.0);
 	q->timer.data = q;
 	ev_timer_start(q->loop, &q->timer);
@@ -803,7 +790,7 @@ bool queue_tc_done(struct queue_thread *q, const struct fastpath_done *d)
 
 void queue_tc_flush(struct queue_thread *q)
 {
-	ev_async_send(q->loop, &q->tc_wake);
+	ev_async_send(q->loop, &q->wake);
 }
 
 uint64_t queue_gen_seq(const struct queue_thread *q)
