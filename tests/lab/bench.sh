@@ -16,8 +16,9 @@
 # protected address and port, handshake ACKs checked in TC and handed to its
 # socket; needs a synguardd built with BPF), synguard-xdp (not in the default
 # list: synguardd with daemon.datapath = "xdp" on the server's devices and the
-# proxy handoff: SYNs answered and invalid ACKs dropped in XDP; the client's and
-# attacker's veths get an XDP_PASS program so XDP_TX frames reach them),
+# proxy handoff: SYNs answered and invalid ACKs dropped in XDP; the client's
+# veth gets an XDP_PASS program so XDP_TX frames reach it, the attacker's
+# sgxdpsink, which counts and drops them at its XDP hook),
 # generator (not a defense: the flood dropped by an XDP program on the server's
 # attacker-facing veth, no answer; the machine's CPU per packet sent is what
 # the generator costs by itself, the base of the others' own cost per packet).
@@ -89,8 +90,9 @@ DEFENSES="none syncookies synproxy synguard"
 PORT=80
 SYNGUARD_QUEUES=0:1
 SYNGUARD_DAEMON=
+GENERATOR=sgflood
 KEYS="NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE"
-KEYS="$KEYS LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY LEGIT_CPUS FLOOD_CPUS SERVER_CPUS DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON"
+KEYS="$KEYS LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY LEGIT_CPUS FLOOD_CPUS SERVER_CPUS DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON GENERATOR"
 
 # KEY=VALUE lines, values optionally quoted; read, never executed.
 lineno=0
@@ -166,6 +168,14 @@ capture:*)
 syn | ack | synopts | syndata | junk | mix) ;;
 *) echo "bench: ATTACK must be an sgflood kind or capture:FILE" >&2; exit 2 ;;
 esac
+case "$GENERATOR" in
+sgflood) ;;
+xdp)
+	case "$ATTACK" in syn | ack) ;; *)
+		echo "bench: GENERATOR=xdp sends ATTACK syn or ack only" >&2; exit 2 ;;
+	esac ;;
+*) echo "bench: GENERATOR must be sgflood or xdp" >&2; exit 2 ;;
+esac
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -178,7 +188,8 @@ targets="synguardd synguardctl sgflood sgreplay sgload sgbackend"
 # the XDP programs of the lab (built with the BPF parts only)
 xdp_lab=0
 case " $DEFENSES " in *" synguard-xdp "* | *" generator "*) xdp_lab=1 ;; esac
-[ $xdp_lab = 1 ] && targets="$targets sgxdppass sgxdpdrop"
+[ "$GENERATOR" = xdp ] && xdp_lab=1
+[ $xdp_lab = 1 ] && targets="$targets sgxdppass sgxdpdrop sgxdpsink"
 if [ $build = 1 ]; then
 	say "building into $build_dir"
 	cmake -S "$top" -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -192,6 +203,7 @@ SGREPLAY=$build_dir/tests/lab/sgreplay
 SGLOAD=$build_dir/tests/lab/sgload
 SGBACKEND=$build_dir/tests/lab/sgbackend
 SGXDPDROP=$build_dir/tests/lab/sgxdpdrop
+SGXDPSINK=$build_dir/tests/lab/sgxdpsink
 export SGLAB_XDPPASS=$build_dir/tests/lab/sgxdppass
 REPORT=$lab/benchreport.py
 PY=/usr/bin/python3
@@ -199,7 +211,7 @@ for b in "$SYNGUARDD" "$SYNGUARDCTL" "$SGFLOOD" "$SGREPLAY" "$SGLOAD" "$SGBACKEN
 	[ -x "$b" ] || { echo "bench: $b is missing (build failed?)" >&2; exit 1; }
 done
 if [ $xdp_lab = 1 ]; then
-	for b in "$SGLAB_XDPPASS" "$SGXDPDROP"; do
+	for b in "$SGLAB_XDPPASS" "$SGXDPDROP" "$SGXDPSINK"; do
 		[ -x "$b" ] || { echo "bench: $b is missing: synguard-xdp and generator need the lab's XDP programs, built with the BPF parts (libbpf, clang, bpftool)" >&2; exit 1; }
 	done
 fi
@@ -232,7 +244,7 @@ fi
 load_seconds=$((PRE + DURATION + POST))
 
 export NAME DESCRIPTION FAMILY ATTACK RATE DURATION PRE POST LEGIT_CPS LEGIT_REQUESTS LEGIT_SIZE \
-	LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY LEGIT_CPUS FLOOD_CPUS SERVER_CPUS DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON
+	LEGIT_CONNECT_TIMEOUT LEGIT_TIMEOUT LEGIT_PRIORITY LEGIT_CPUS FLOOD_CPUS SERVER_CPUS DEFENSES PORT SYNGUARD_QUEUES SYNGUARD_DAEMON GENERATOR
 $PY -c '
 import json, os, sys
 keys = sys.argv[2].split()
@@ -258,7 +270,11 @@ snapshot() {
 	head -n 1 /proc/stat >"$d/stat.txt"
 	[ -n "${daemon_pid:-}" ] && cat "/proc/$daemon_pid/stat" >"$d/synguardd.stat" 2>/dev/null
 	lab_exec attacker nft list table netdev sgsink >"$d/att_sink.txt" 2>&1 || true
+	[ "$SGLAB_XDP_PEERS" = 1 ] && lab_exec attacker "$SGXDPSINK" --read eth0 >"$d/att_xdpsink.txt" 2>&1
 	lab_exec attacker cat /sys/class/net/eth0/statistics/rx_packets >"$d/att_rx.txt"
+	# the veths' XDP counters: frames a full ring refused, each way
+	lab_exec attacker ethtool -S eth0 >"$d/att_ethtool.txt" 2>&1 || true
+	lab_exec server ethtool -S att0 >"$d/srv_att_ethtool.txt" 2>&1 || true
 	lab_exec server cat /proc/net/netstat >"$d/srv_netstat.txt"
 	lab_exec server cat /proc/net/snmp >"$d/srv_snmp.txt"
 	lab_exec server iptables -nvxL INPUT >"$d/srv_filter4.txt" 2>&1 || true
@@ -437,15 +453,20 @@ describe_defense() {
 	synproxy) echo "tcp_syncookies=1; $IPT SYNPROXY (raw CT --notrack on SYNs; INVALID,UNTRACKED -> SYNPROXY --sack-perm --timestamp --wscale 7 --mss 1460; INVALID -> DROP), nf_conntrack_tcp_loose=0; sgbackend on $BACKEND_LISTEN" ;;
 	synguard) echo "synguardd (queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} proxy handoff) on $SERVER:$PORT -> sgbackend echo on 127.0.0.1:8080" ;;
 	synguard-local) echo "synguardd (queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} local handoff: ACKs checked in TC) on $SERVER:$PORT; sgbackend echo listening on $BACKEND_LISTEN itself" ;;
-	synguard-xdp) echo "synguardd (datapath xdp on cli0 and att0: SYNs answered and invalid ACKs dropped in XDP; queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} proxy handoff) on $SERVER:$PORT -> sgbackend echo on 127.0.0.1:8080; client's and attacker's veths with XDP_PASS (NAPI mode)" ;;
-	generator) echo "no defense: the flood dropped by XDP_DROP on the server's att0, unanswered (the generator's own cost); sgbackend echo on $BACKEND_LISTEN, tcp_syncookies=1; client's and attacker's veths with XDP_PASS (NAPI mode)" ;;
+	synguard-xdp) echo "synguardd (datapath xdp on cli0 and att0: SYNs answered and invalid ACKs dropped in XDP; queues $SYNGUARD_QUEUES${SYNGUARD_DAEMON:+, $SYNGUARD_DAEMON} proxy handoff) on $SERVER:$PORT -> sgbackend echo on 127.0.0.1:8080; client's veth with XDP_PASS (NAPI mode), attacker's with sgxdpsink (answers to spoofed sources dropped at its XDP hook)" ;;
+	generator) echo "no defense: the flood dropped by XDP_DROP on the server's att0, unanswered (the generator's own cost); sgbackend echo on $BACKEND_LISTEN, tcp_syncookies=1; client's veth with XDP_PASS (NAPI mode), attacker's with sgxdpsink" ;;
 	esac
 }
 
 start_flood() {
 	local log=$1 pin=()
 	[ -n "$FLOOD_CPUS" ] && pin=(taskset -c "$FLOOD_CPUS")
-	if [ -n "$capture" ]; then
+	if [ "$GENERATOR" = xdp ]; then
+		# unpaced: RATE * DURATION only bounds the count
+		lab_bg attacker "$log" "${pin[@]}" "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
+			--dst "$SERVER" --dport "$PORT" --kind "$ATTACK" --xdp \
+			--duration "$DURATION" --count $((RATE * DURATION)) --quiet
+	elif [ -n "$capture" ]; then
 		lab_bg attacker "$log" "${pin[@]}" "$SGREPLAY" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" \
 			--dst "$SERVER" --dport "$PORT" --pps "$RATE" --loop --duration "$DURATION" \
 			--count $((RATE * DURATION)) --quiet "$capture"
@@ -466,10 +487,22 @@ run_defense() {
 	mkdir -p "$run_dir"
 	case "$d" in synguard-xdp | generator) SGLAB_XDP_PEERS=1 ;; *) SGLAB_XDP_PEERS=0 ;; esac
 	lab_up
+	if [ "$SGLAB_XDP_PEERS" = 1 ]; then
+		# answers that come back as XDP frames end at the attacker's XDP hook
+		lab_exec attacker "$SGLAB_XDPPASS" --detach eth0 && lab_exec attacker "$SGXDPSINK" eth0 ||
+			{ echo "bench: $d: sgxdpsink on the attacker's eth0 failed" >&2; return 1; }
+	fi
 	say "$d: $(describe_defense "$d")"
 	setup_defense "$d" || return 1
+	if [ "$GENERATOR" = xdp ] && ! lab_exec server ip link show att0 | grep -q 'prog/xdp'; then
+		# a veth passes the XDP generator's frames only to a peer in NAPI mode
+		lab_exec server "$SGLAB_XDPPASS" att0 ||
+			{ echo "bench: $d: sgxdppass att0 failed" >&2; return 1; }
+	fi
 	# The attacker counts what comes back and drops what goes to the spoofed
 	# sources, at its device's ingress hook: the internet absorbs those answers.
+	# (With XDP peers, answers sent as XDP frames end before this hook, at
+	# sgxdpsink on the attacker's XDP hook, without an sk_buff.)
 	# A veth delivers in the sender's context, so whatever the attacker does
 	# with them is charged to synguard's queue thread, or to the generator's
 	# softirq under SYNPROXY. In profiles of synguard's queue thread at full

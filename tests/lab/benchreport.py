@@ -175,8 +175,11 @@ def snapshot(d):
         f = st.rsplit(")", 1)[1].split()
         s["synguardd_ticks"] = int(f[11]) + int(f[12])
     att = nft_counts(slurp(os.path.join(d, "att_sink.txt")))
-    s["att_synack"] = att.get("sg-synack", 0)
-    s["att_rst"] = att.get("sg-rst", 0)
+    # sgxdpsink's counts (answers sent as XDP frames, dropped at the attacker's XDP hook)
+    xs = dict(l.split()[:2] for l in slurp(os.path.join(d, "att_xdpsink.txt")).splitlines()
+              if len(l.split()) == 2 and l.split()[1].isdigit())
+    s["att_synack"] = att.get("sg-synack", 0) + int(xs.get("synack", 0))
+    s["att_rst"] = att.get("sg-rst", 0) + int(xs.get("rst", 0))
     s["att_rx"] = int(slurp(os.path.join(d, "att_rx.txt"), "0") or 0)
     ns = netstat(slurp(os.path.join(d, "srv_netstat.txt")))
     sn = netstat(slurp(os.path.join(d, "srv_snmp.txt")))
@@ -429,8 +432,13 @@ def table(res, scen):
     s = scen
     attack = s["ATTACK"]
     lines.append("scenario %s: %s" % (s["NAME"], s.get("DESCRIPTION", "")))
-    lines.append("  attack %s, IPv%s, %s pps for %s s; legit %s new connections/s x %s requests"
-                 " (connect timeout %s s)" % (attack, s["FAMILY"], s["RATE"], s["DURATION"],
+    if s.get("GENERATOR") == "xdp":
+        rate = "the XDP generator's full speed (at most %s packets) for" % (
+            int(s["RATE"]) * int(s["DURATION"]))
+    else:
+        rate = "%s pps for" % s["RATE"]
+    lines.append("  attack %s, IPv%s, %s %s s; legit %s new connections/s x %s requests"
+                 " (connect timeout %s s)" % (attack, s["FAMILY"], rate, s["DURATION"],
                                               s["LEGIT_CPS"], s["LEGIT_REQUESTS"],
                                               s["LEGIT_CONNECT_TIMEOUT"]))
     lines.append("  legit figures count the connections started during the flood; CPU is the"

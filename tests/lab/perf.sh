@@ -11,11 +11,12 @@
 # perf.sh says why and exits 1 at the end; --no-local leaves it out.
 #
 # The XDP datapath (synguard-xdp: daemon.datapath = "xdp" on the server's
-# devices, the proxy handoff as synguard's, the client's and attacker's veths
-# with XDP_PASS so XDP_TX frames arrive) is measured in max-rate and
-# flood-size, with the generator-only phase (the flood dropped by XDP_DROP at
-# the server's att0, unanswered: what the generator costs by itself). It too
-# needs a synguardd with BPF (and the lab's sgxdppass and sgxdpdrop): when it
+# devices, the proxy handoff as synguard's; the client's veth with XDP_PASS so
+# XDP_TX frames arrive, the attacker's with sgxdpsink, which drops them there)
+# is measured in max-rate and flood-size, with the generator-only phase (the
+# flood dropped by XDP_DROP at the server's att0, unanswered: what the
+# generator costs by itself). It too needs a synguardd with BPF (and the
+# lab's sgxdppass, sgxdpdrop, sgxdpsink and sgflood --xdp): when it
 # is refused, perf.sh says why and exits 1 at the end; --no-xdp leaves it out.
 # When max-rate ran with it, perf.sh ends with the XDP datapath's target lines
 # (synguard-xdp against SYNPROXY, same run).
@@ -31,10 +32,11 @@
 #               pinned to its own CPU, and that at the flood rate SYNPROXY
 #               reached (see mode_max_rate below); PERF_MAX_RATE_VARIANTS
 #               picks some of them ("default realtime pinned equal");
-#               with synguard-xdp: the default variant adds it and the
-#               generator-only phase, then a max-rate ACK flood (generator,
-#               SYNPROXY, synguard, synguard-xdp: CPU per dropped packet) and
-#               the default scenario at its 100k SYN/s (SYNPROXY, synguard,
+#               with synguard-xdp, then: a SYN flood and an ACK flood
+#               (random acknowledgment numbers) from the XDP generator
+#               (GENERATOR=xdp, sgflood --xdp), each against the
+#               generator-only phase, SYNPROXY and synguard-xdp, and the
+#               default scenario at its 100k SYN/s (SYNPROXY, synguard,
 #               synguard-xdp: connect p99 at equal offered load)
 #   flood-size  synguardd's RSS after 1 M and after 20 M spoofed SYNs
 #               (PERF_FLOOD_BIG=N changes the second figure), and with
@@ -82,7 +84,7 @@ if [ $build = 1 ]; then
 		--target synguardd synguardctl sgflood sgreplay sgload sgbackend >/dev/null
 	# the lab's XDP programs exist with the BPF parts only
 	if [ $xdp = 1 ]; then
-		cmake --build "$build_dir" --target sgxdppass sgxdpdrop >/dev/null 2>&1 || true
+		cmake --build "$build_dir" --target sgxdppass sgxdpdrop sgxdpsink >/dev/null 2>&1 || true
 	fi
 fi
 SYNGUARDD=$build_dir/daemon/synguardd
@@ -146,7 +148,7 @@ fi
 # devices; the lab's XDP programs must be there.
 xdp_missing=
 if [ $xdp = 1 ]; then
-	for b in "$SGLAB_XDPPASS" "$SGXDPDROP"; do
+	for b in "$SGLAB_XDPPASS" "$SGXDPDROP" "$build_dir/tests/lab/sgxdpsink"; do
 		[ -x "$b" ] || xdp_missing="$b is missing (the lab's XDP programs are built with the BPF parts)"
 	done
 	if [ -z "$xdp_missing" ]; then
@@ -424,8 +426,9 @@ mode_flood_size() {
 
 # flood_size synguard|synguard-xdp
 flood_size() {
-	local d=$out/flood-size big=${PERF_FLOOD_BIG:-20000000} r0 r1 r2 t0 t1 x0 x1 name=$1
-	[ "$name" = synguard-xdp ] && d=$out/flood-size-xdp
+	local d=$out/flood-size big=${PERF_FLOOD_BIG:-20000000} r0 r1 r2 t0 t1 x0 x1 name=$1 gen=()
+	# the XDP datapath takes the XDP generator's rate: 20 M SYNs in a fraction of the time
+	[ "$name" = synguard-xdp ] && d=$out/flood-size-xdp && gen=(--xdp)
 	mkdir -p "$d"
 	if [ "$name" = synguard-xdp ]; then SGLAB_XDP_PEERS=1; else SGLAB_XDP_PEERS=0; fi
 	lab_up
@@ -440,11 +443,11 @@ flood_size() {
 	r0=$(rss_kb "$sgd_pid")
 	t0=$(date +%s)
 	lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" --dst "$S" \
-		--dport 80 --kind syn --count 1000000 --duration 120 --quiet >"$d/flood1.log" 2>&1
+		--dport 80 --kind syn --count 1000000 --duration 120 "${gen[@]}" --quiet >"$d/flood1.log" 2>&1
 	sleep 1
 	r1=$(rss_kb "$sgd_pid")
 	lab_exec attacker "$SGFLOOD" --iface eth0 --dst-mac "$LAB_MAC_SERVER_ATT" --dst "$S" \
-		--dport 80 --kind syn --count $((big - 1000000)) --duration 290 --quiet >"$d/flood2.log" 2>&1
+		--dport 80 --kind syn --count $((big - 1000000)) --duration 290 "${gen[@]}" --quiet >"$d/flood2.log" 2>&1
 	sleep 1
 	r2=$(rss_kb "$sgd_pid")
 	t1=$(date +%s)
@@ -481,23 +484,17 @@ flood_size() {
 #             CPU, so at full speed synguard faces a heavier flood than SYNPROXY
 max_rate_dirs=
 mode_max_rate() {
-	local v scen d base=$lab/scenarios/max-rate.conf peer_pps="" defs="" ddefs=""
+	local v scen d base=$lab/scenarios/max-rate.conf peer_pps="" defs=""
 	# the local handoff answers SYNs as the proxy handoff does (NFQUEUE, the
 	# same queue settings): it runs in every variant next to the other two
 	if [ $local_handoff = 1 ]; then defs='DEFENSES="synproxy synguard synguard-local"'; fi
-	# the XDP datapath's queue threads see no SYN: the default variant only,
-	# with the generator-only phase first
-	ddefs=$defs
-	if [ $xdp = 1 ]; then
-		ddefs="DEFENSES=\"generator synproxy synguard$([ $local_handoff = 1 ] && echo ' synguard-local') synguard-xdp\""
-	fi
 	for v in ${PERF_MAX_RATE_VARIANTS:-default realtime pinned equal}; do
 		d=$out/max-rate-$v
 		scen=$base
 		case $v in
-		default) if [ -n "$ddefs" ]; then
+		default) if [ -n "$defs" ]; then
 				scen=$out/max-rate-default.conf
-				{ cat "$base"; echo "$ddefs"; } >"$scen"
+				{ cat "$base"; echo "$defs"; } >"$scen"
 			fi ;;
 		realtime) scen=$out/max-rate-realtime.conf
 			{ cat "$base"; echo 'NAME=max-rate-realtime'; echo 'SYNGUARD_QUEUES=0'
@@ -530,15 +527,24 @@ print(r[0]["flood"]["pps"] if r and r[0]["flood"]["pps"] else "")' "$d/results.j
 		fi
 	done
 	[ $xdp = 1 ] || return 0
-	# the ACK flood at full speed, and the default scenario (100k SYN/s) for
-	# connect latency at equal offered load
-	for v in ack latency; do
+	# The XDP datapath against SYNPROXY, each after the generator-only phase:
+	# SYN and ACK floods from the XDP generator (GENERATOR=xdp), which costs
+	# the machine about a tenth of sgflood's AF_PACKET sender per packet and
+	# outruns every defense here, so that the CPU measured is the defense's;
+	# then the default scenario (sgflood at 100k SYN/s) for connect latency
+	# at equal offered load. The NFQUEUE path's figures are the variants
+	# above: at the XDP generator's rate its queue overflows.
+	for v in xdp ack latency; do
 		d=$out/max-rate-$v
 		scen=$out/max-rate-$v.conf
 		case $v in
+		xdp) { cat "$base"; echo 'NAME=max-rate-xdp'
+		       echo 'DESCRIPTION="spoofed SYN flood (IPv4) from the XDP generator at full speed"'
+		       echo 'GENERATOR=xdp'; echo 'DEFENSES="generator synproxy synguard-xdp"'; } >"$scen" ;;
 		ack) { cat "$base"; echo 'NAME=max-rate-ack'
-		       echo 'DESCRIPTION="spoofed ACK flood (random acknowledgment numbers) at full speed"'
-		       echo 'ATTACK=ack'; echo 'DEFENSES="generator synproxy synguard synguard-xdp"'; } >"$scen" ;;
+		       echo 'DESCRIPTION="spoofed ACK flood (random acknowledgment numbers) from the XDP generator at full speed"'
+		       echo 'ATTACK=ack'; echo 'GENERATOR=xdp'
+		       echo 'DEFENSES="generator synproxy synguard-xdp"'; } >"$scen" ;;
 		latency) { cat "$lab/scenarios/default.conf"; echo 'NAME=default-xdp'
 		       echo 'DEFENSES="synproxy synguard synguard-xdp"'; } >"$scen" ;;
 		esac
@@ -564,7 +570,7 @@ if [ $xdp = 1 ] && { [ -n "$max_rate_dirs" ] || [ -n "$rss_xdp" ]; }; then
 	echo | tee -a "$summary"
 	if [ -n "$max_rate_dirs" ]; then
 		a=()
-		[ -f "$out/max-rate-default/results.json" ] && a+=(--syn "$out/max-rate-default")
+		[ -f "$out/max-rate-xdp/results.json" ] && a+=(--syn "$out/max-rate-xdp")
 		a+=(--ack "$out/max-rate-ack" --latency "$out/max-rate-latency")
 		$PY "$lab/benchreport.py" targets "${a[@]}" | sed 's/^/perf: /' | tee -a "$summary"
 	fi
