@@ -31,11 +31,12 @@
 
 /* As lib/pkt.h's struct pkt_tuple, with the cookie's family numbers (4 or 6). */
 struct sg_cookie_tuple {
-	__u8 family;    /* COOKIE_IN_FAMILY4 or COOKIE_IN_FAMILY6 */
-	__u8 saddr[16]; /* network order; IPv4 in the first 4 bytes */
+	/* network order; IPv4 in the first 4 bytes; aligned: checksums read them by words */
+	__u8 saddr[16] __attribute__((aligned(8)));
 	__u8 daddr[16];
 	__u16 sport; /* host order */
 	__u16 dport;
+	__u8 family; /* COOKIE_IN_FAMILY4 or COOKIE_IN_FAMILY6 */
 };
 
 /* struct cookie_syn: the options to grant (make) or as decoded (check). */

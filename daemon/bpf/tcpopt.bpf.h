@@ -95,12 +95,42 @@ bad:
 	return 1;
 }
 
+/*
+ * The layouts nearly every SYN and ACK carries, read without the loop: Linux's
+ * SYN (MSS, SACK-permitted, timestamps, NOP, window scale: 20 bytes) and the
+ * timestamps of an ACK after two NOPs (12 bytes). True when buf holds one of
+ * them, with p->o filled as sg_tcpopt_step() would.
+ */
+static __always_inline bool sg_tcpopt_common(struct sg_tcpopt_parse *p)
+{
+	const __u8 *b = p->buf;
+
+	if (p->len == 20 && sg_opt_be32(b, 0) >> 16 == 0x0204 && sg_opt_be32(b, 4) == 0x0402080a &&
+	    sg_opt_be32(b, 16) >> 8 == 0x010303) {
+		p->o.mss = (__u16)(b[2] << 8 | b[3]);
+		p->o.tsval = sg_opt_be32(b, 8);
+		p->o.tsecr = sg_opt_be32(b, 12);
+		p->o.wscale = b[19] > 14 ? 14 : b[19];
+		p->o.flags = SG_SYN_WSCALE | SG_SYN_SACK | SG_SYN_TS;
+		return true;
+	}
+	if (p->len == 12 && sg_opt_be32(b, 0) == 0x0101080a) {
+		p->o.tsval = sg_opt_be32(b, 4);
+		p->o.tsecr = sg_opt_be32(b, 8);
+		p->o.flags = SG_SYN_TS;
+		return true;
+	}
+	return p->len == 0;
+}
+
 /* Parses p->buf[0 .. p->len); false when the options are malformed. */
 static __always_inline bool sg_tcpopt_parse(struct sg_tcpopt_parse *p)
 {
+	__builtin_memset(&p->o, 0, sizeof(p->o));
+	if (sg_tcpopt_common(p))
+		return true;
 	p->off = 0;
 	p->bad = false;
-	__builtin_memset(&p->o, 0, sizeof(p->o));
 	/* Every step consumes at least one byte. */
 	bpf_loop(SG_TCPOPT_BUF, sg_tcpopt_step, p, 0);
 	return !p->bad;

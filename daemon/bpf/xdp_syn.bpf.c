@@ -195,8 +195,6 @@ struct sg_synack_tcp {
  */
 struct sg_xdp_scratch {
 	struct sg_synack_tcp out;
-	__u8 ph[40]; /* the pseudo-header */
-	__u8 ip[40]; /* the SYN's IPv4 header, then the SYN-ACK's IP header */
 	__u32 client_isn;
 	__u32 isn; /* the cookie */
 	__u32 tsval;
@@ -335,55 +333,68 @@ static __always_inline bool answers_syns(const struct sg_xdp_listener *l)
 	return v && *(volatile __u32 *)v == SG_XDP_AUTO_XDP;
 }
 
-/* The ones' complement sum folded to 16 bits (0xffff: a checksummed block verifies). */
-static __always_inline __u16 csum_fold16(__s64 sum)
+/*
+ * Checksums without a helper call: 32-bit words, each read as it lies in
+ * memory, summed into 64 bits and folded. Ones' complement addition does not
+ * care for byte order or word size (2^16 = 1 modulo 0xffff), so the folded
+ * sum is the 16-bit one RFC 1071 defines, in memory order: what the checksum
+ * field holds. bpf_csum_diff() computed the same at a helper call per block,
+ * four per SYN answered, three more per answer.
+ */
+static __always_inline __u16 csum_fold16(__u64 sum)
 {
-	__u32 s = (__u32)sum;
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (__u16)sum;
+}
 
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (__u16)s;
+/* The sum of w's first n (<= 10) words: unrolled by the compiler, a bound the verifier sees. */
+static __always_inline __u64 sum_words(const __u32 *w, __u32 n)
+{
+	__u64 sum = 0;
+
+#pragma unroll
+	for (int i = 0; i < 10; i++)
+		if (i < (int)n)
+			sum += w[i];
+	return sum;
 }
 
 /* The TCP pseudo-header's sum, as lib/csum.c's csum_pseudo(). */
-static __always_inline __s64 pseudo_sum(__u8 ph[40], const struct sg_cookie_tuple *t, __u32 l4len)
+static __always_inline __u64 pseudo_sum(const struct sg_cookie_tuple *t, __u32 l4len)
 {
-	if (t->family == COOKIE_IN_FAMILY4) {
-		__builtin_memcpy(ph, t->saddr, 4);
-		__builtin_memcpy(ph + 4, t->daddr, 4);
-		ph[8] = 0;
-		ph[9] = IPPROTO_TCP;
-		ph[10] = (__u8)(l4len >> 8);
-		ph[11] = (__u8)l4len;
-		return bpf_csum_diff(NULL, 0, (__be32 *)ph, 12, 0);
-	}
-	__builtin_memcpy(ph, t->saddr, 16);
-	__builtin_memcpy(ph + 16, t->daddr, 16);
-	sg_put_be32(ph + 32, l4len);
-	sg_put_be32(ph + 36, IPPROTO_TCP);
-	return bpf_csum_diff(NULL, 0, (__be32 *)ph, 40, 0);
+	__u32 sa[4], da[4];
+
+	__builtin_memcpy(sa, t->saddr, 16);
+	__builtin_memcpy(da, t->daddr, 16);
+	if (t->family == COOKIE_IN_FAMILY4)
+		return (__u64)sa[0] + da[0] + bpf_htonl(IPPROTO_TCP << 16 | l4len);
+	return (__u64)bpf_htonl(l4len) + bpf_htonl(IPPROTO_TCP) + sum_words(sa, 4) +
+	       sum_words(da, 4);
 }
 
 /* True when the SYN's TCP checksum (header and options, no payload) verifies. */
-static __always_inline bool syn_csum_ok(struct sg_xdp_scratch *sc, const struct sg_cookie_tuple *t,
-                                        const struct tcphdr *th, const struct sg_tcpopt_parse *op)
+static __always_inline bool syn_csum_ok(const struct sg_cookie_tuple *t, const struct tcphdr *th,
+                                        const struct sg_tcpopt_parse *op)
 {
-	__u32 olen = op->len;
-	__s64 s;
+	__u64 sum = pseudo_sum(t, TCP_HLEN + op->len) + sum_words((const __u32 *)th, TCP_HLEN / 4) +
+	            sum_words((const __u32 *)op->buf, op->len / 4);
 
-	s = pseudo_sum(sc->ph, t, TCP_HLEN + olen);
-	if (s < 0)
+	return csum_fold16(sum) == 0xffff;
+}
+
+/* True when the frame's IPv4 header (20 bytes, no options: parsed so) verifies. */
+static __always_inline bool ip_csum_ok(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	const __u32 *w = data + ETH_HLEN;
+
+	if ((void *)(w + IPV4_HLEN / 4) > end)
 		return false;
-	s = bpf_csum_diff(NULL, 0, (__be32 *)th, TCP_HLEN, (__wsum)s);
-	if (s < 0)
-		return false;
-	/* a multiple of 4 below 44: the verifier must see the bound on this very register */
-	asm volatile("" : "+r"(olen));
-	olen &= 0x3c;
-	if (olen > 40)
-		return false;
-	s = bpf_csum_diff(NULL, 0, (__be32 *)op->buf, olen, (__wsum)s);
-	return s >= 0 && csum_fold16(s) == 0xffff;
+	return csum_fold16(sum_words(w, IPV4_HLEN / 4)) == 0xffff;
 }
 
 /*
@@ -460,88 +471,77 @@ static __noinline int syn_cookie(struct sg_xdp_scratch *sc, const struct sg_xdp_
 
 /*
  * Answers the SYN in place with sc's cookie: the frame resized to the
- * SYN-ACK, every byte after the Ethernet type written anew. Returns the XDP
- * verdict.
+ * SYN-ACK, every byte after the Ethernet type written anew, straight into the
+ * frame. Returns the XDP verdict.
  */
 static __noinline int answer_syn(struct xdp_md *ctx, struct sg_xdp_scratch *sc,
                                  const struct sg_xdp_listener *l, const struct sg_cookie_tuple *t,
                                  const struct sg_tcpopts *o)
 {
-	struct sg_synack_tcp *out = &sc->out;
-	__u32 thlen, iphlen, len;
+	const __u32 *words = (const __u32 *)&sc->out;
+	__u32 thlen, iphlen, *w;
+	struct ethhdr *eth;
+	void *data, *end;
 	__u16 our_mss;
-	__u8 macs[12];
-	__s64 s;
-
-	void *data = (void *)(long)ctx->data;
-	void *end = (void *)(long)ctx->data_end;
-
-	if (data + ETH_HLEN > end)
-		return XDP_PASS;
-	__builtin_memcpy(macs, data + 6, 6);
-	__builtin_memcpy(macs + 6, data, 6);
+	__u8 mac[6];
+	__u64 sum;
+	__s64 d;
 
 	/* hs_synack(): our MSS capped by the table's largest entry, our window scale */
 	our_mss = t->family == COOKIE_IN_FAMILY4 ? SG_XDP_OUR_MSS4 : SG_XDP_OUR_MSS6;
 	if (l->mss[COOKIE_MSS_SLOTS - 1] < our_mss)
 		our_mss = l->mss[COOKIE_MSS_SLOTS - 1];
-	thlen = synack_tcp(out, t, sc->isn, sc->client_isn, our_mss,
+	thlen = synack_tcp(&sc->out, t, sc->isn, sc->client_isn, our_mss,
 	                   l->wscale > 14 ? 14 : l->wscale, sc->grant, sc->tsval, o->tsval);
-	s = pseudo_sum(sc->ph, t, thlen);
-	if (s < 0)
-		return XDP_PASS;
+	/* a multiple of 4 up to 40: the verifier must see the bound on this very register */
 	asm volatile("" : "+r"(thlen));
 	thlen &= 0x3c;
-	if (thlen < TCP_HLEN || thlen > sizeof(*out))
+	if (thlen < TCP_HLEN || thlen > sizeof(sc->out))
 		return XDP_PASS;
-	s = bpf_csum_diff(NULL, 0, (__be32 *)out, thlen, (__wsum)s);
-	if (s < 0)
-		return XDP_PASS;
-	out->th.check = (__u16)~csum_fold16(s);
+	sum = pseudo_sum(t, thlen) + sum_words(words, thlen / 4);
+	sc->out.th.check = (__u16)~csum_fold16(sum);
 
 	iphlen = t->family == COOKIE_IN_FAMILY4 ? IPV4_HLEN : IPV6_HLEN;
-	len = ETH_HLEN + iphlen + thlen;
-	s = (__s64)len - (__s64)bpf_xdp_get_buff_len(ctx);
-	if (s != 0 && bpf_xdp_adjust_tail(ctx, (int)s) < 0) {
+	d = (__s64)(ETH_HLEN + iphlen + thlen) - (__s64)bpf_xdp_get_buff_len(ctx);
+	if (d != 0 && bpf_xdp_adjust_tail(ctx, (int)d) < 0) {
 		count(l->slot, SG_XC_PASSED_NOROOM);
 		return XDP_PASS;
 	}
 
-	if (bpf_xdp_store_bytes(ctx, 0, macs, sizeof(macs)) < 0)
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	eth = data;
+	if ((void *)(eth + 1) > end)
 		return XDP_ABORTED;
+	__builtin_memcpy(mac, eth->h_dest, 6);
+	__builtin_memcpy(eth->h_dest, eth->h_source, 6);
+	__builtin_memcpy(eth->h_source, mac, 6);
+	/* pkt_build()'s IP header: no options, TOS and IDs zero, DF, TTL 64 */
+	w = (void *)(eth + 1);
 	if (t->family == COOKIE_IN_FAMILY4) {
-		struct iphdr *ip = (struct iphdr *)sc->ip;
-
-		__builtin_memset(ip, 0, sizeof(*ip));
-		ip->version = 4;
-		ip->ihl = 5;
-		ip->tot_len = bpf_htons(IPV4_HLEN + thlen);
-		ip->frag_off = bpf_htons(IP_DF);
-		ip->ttl = SG_SYNACK_TTL;
-		ip->protocol = IPPROTO_TCP;
-		__builtin_memcpy(&ip->saddr, t->daddr, 4);
-		__builtin_memcpy(&ip->daddr, t->saddr, 4);
-		s = bpf_csum_diff(NULL, 0, (__be32 *)ip, IPV4_HLEN, 0);
-		if (s < 0)
+		if ((void *)(w + IPV4_HLEN / 4) > end)
 			return XDP_ABORTED;
-		ip->check = (__u16)~csum_fold16(s);
-		if (bpf_xdp_store_bytes(ctx, ETH_HLEN, ip, IPV4_HLEN) < 0)
-			return XDP_ABORTED;
+		w[0] = bpf_htonl(0x45000000 | (IPV4_HLEN + thlen));
+		w[1] = bpf_htonl(IP_DF);
+		w[2] = bpf_htonl(SG_SYNACK_TTL << 24 | IPPROTO_TCP << 16);
+		__builtin_memcpy(&w[3], t->daddr, 4);
+		__builtin_memcpy(&w[4], t->saddr, 4);
+		((struct iphdr *)w)->check = (__u16)~csum_fold16(sum_words(w, IPV4_HLEN / 4));
+		w += IPV4_HLEN / 4;
 	} else {
-		struct ipv6hdr *ip6 = (struct ipv6hdr *)sc->ip;
-
-		__builtin_memset(ip6, 0, sizeof(*ip6));
-		ip6->version = 6;
-		ip6->payload_len = bpf_htons(thlen);
-		ip6->nexthdr = IPPROTO_TCP;
-		ip6->hop_limit = SG_SYNACK_TTL;
-		__builtin_memcpy(&ip6->saddr, t->daddr, 16);
-		__builtin_memcpy(&ip6->daddr, t->saddr, 16);
-		if (bpf_xdp_store_bytes(ctx, ETH_HLEN, ip6, IPV6_HLEN) < 0)
+		if ((void *)(w + IPV6_HLEN / 4) > end)
 			return XDP_ABORTED;
+		w[0] = bpf_htonl(0x60000000);
+		w[1] = bpf_htonl(thlen << 16 | IPPROTO_TCP << 8 | SG_SYNACK_TTL);
+		__builtin_memcpy(&w[2], t->daddr, 16);
+		__builtin_memcpy(&w[6], t->saddr, 16);
+		w += IPV6_HLEN / 4;
 	}
-	if (bpf_xdp_store_bytes(ctx, ETH_HLEN + iphlen, out, thlen) < 0)
-		return XDP_ABORTED;
+	/* the TCP header, word by word: the frame ends where the header does */
+#pragma unroll
+	for (int i = 0; i < (int)(sizeof(sc->out) / 4); i++)
+		if (i < (int)(thlen / 4) && (void *)(w + i + 1) <= end)
+			w[i] = words[i];
 	count(l->slot, SG_XC_SYN_ANSWERED);
 	return XDP_TX;
 }
@@ -741,13 +741,7 @@ int sg_xdp_syn(struct xdp_md *ctx)
 	sc = bpf_map_lookup_elem(&sg_xdp_scratch, &zero);
 	if (!sc)
 		return XDP_PASS;
-	if (t.family == COOKIE_IN_FAMILY4 &&
-	    (bpf_xdp_load_bytes(ctx, ETH_HLEN, sc->ip, IPV4_HLEN) < 0 ||
-	     csum_fold16(bpf_csum_diff(NULL, 0, (__be32 *)sc->ip, IPV4_HLEN, 0)) != 0xffff)) {
-		count(l->slot, SG_XC_PASSED_CSUM);
-		return XDP_PASS;
-	}
-	if (!syn_csum_ok(sc, &t, &th, &op)) {
+	if ((t.family == COOKIE_IN_FAMILY4 && !ip_csum_ok(ctx)) || !syn_csum_ok(&t, &th, &op)) {
 		count(l->slot, SG_XC_PASSED_CSUM);
 		return XDP_PASS;
 	}

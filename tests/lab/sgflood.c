@@ -305,22 +305,14 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const struct option lopts[] = {
-	    {"iface", required_argument, NULL, 'i'},
-	    {"dst", required_argument, NULL, 'd'},
-	    {"dport", required_argument, NULL, 'p'},
-	    {"dst-mac", required_argument, NULL, 'm'},
-	    {"src-mac", required_argument, NULL, 'M'},
-	    {"src", required_argument, NULL, 's'},
-	    {"kind", required_argument, NULL, 'k'},
-	    {"rate", required_argument, NULL, 'r'},
-	    {"count", required_argument, NULL, 'n'},
-	    {"duration", required_argument, NULL, 't'},
-	    {"pcap", required_argument, NULL, 'w'},
-	    {"seed", required_argument, NULL, 'S'},
-	    {"quiet", no_argument, NULL, 'q'},
-	    {"xdp", no_argument, NULL, 'x'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"iface", required_argument, NULL, 'i'},   {"dst", required_argument, NULL, 'd'},
+	    {"dport", required_argument, NULL, 'p'},   {"dst-mac", required_argument, NULL, 'm'},
+	    {"src-mac", required_argument, NULL, 'M'}, {"src", required_argument, NULL, 's'},
+	    {"kind", required_argument, NULL, 'k'},    {"rate", required_argument, NULL, 'r'},
+	    {"count", required_argument, NULL, 'n'},   {"duration", required_argument, NULL, 't'},
+	    {"pcap", required_argument, NULL, 'w'},    {"seed", required_argument, NULL, 'S'},
+	    {"quiet", no_argument, NULL, 'q'},         {"xdp", no_argument, NULL, 'x'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	struct sgsend_prefix dst = {0};
 	bool dst_set = false;
@@ -466,7 +458,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	if (o->xdp && (o->pcap || o->rate || (o->kind != K_SYN && o->kind != K_ACK))) {
-		fprintf(stderr, "sgflood: --xdp sends kinds syn and ack on an interface, unpaced\n");
+		fprintf(stderr,
+		        "sgflood: --xdp sends kinds syn and ack on an interface, unpaced\n");
 		return -1;
 	}
 #ifndef SGFLOOD_XDP

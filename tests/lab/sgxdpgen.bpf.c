@@ -22,15 +22,15 @@
 
 #include "sgxdpgen.h"
 
-const volatile __u32 tmpl_len;                  /* frame length, <= SGXDPGEN_FRAME_MAX */
-const volatile __u32 l3off = 14;                /* the IP header's offset */
-const volatile __u32 l4off;                     /* the TCP header's offset */
-const volatile __u32 ipv4;                      /* 1: IPv4, the header checksum too */
-const volatile __u32 saddr_off;                 /* the source address's last 32 or 64 bits */
-const volatile __u32 saddr_words;               /* 1 (IPv4) or 2 (IPv6's low 64 bits) */
-const volatile __u32 saddr_mask[2];             /* the bits to randomise, as in the frame */
-const volatile __u32 with_ack;                  /* an ACK flood: random acknowledgment numbers */
-const volatile __u8 tmpl[SGXDPGEN_FRAME_MAX];   /* the frame, random fields zero */
+const volatile __u32 tmpl_len;                /* frame length, <= SGXDPGEN_FRAME_MAX */
+const volatile __u32 l3off = 14;              /* the IP header's offset */
+const volatile __u32 l4off;                   /* the TCP header's offset */
+const volatile __u32 ipv4;                    /* 1: IPv4, the header checksum too */
+const volatile __u32 saddr_off;               /* the source address's last 32 or 64 bits */
+const volatile __u32 saddr_words;             /* 1 (IPv4) or 2 (IPv6's low 64 bits) */
+const volatile __u32 saddr_mask[2];           /* the bits to randomise, as in the frame */
+const volatile __u32 with_ack;                /* an ACK flood: random acknowledgment numbers */
+const volatile __u8 tmpl[SGXDPGEN_FRAME_MAX]; /* the frame, random fields zero */
 
 static __always_inline __u32 sum_word(__u32 sum, __u32 w)
 {
@@ -45,7 +45,7 @@ static __always_inline int fix_csum(void *data, void *end, __u32 off, const __u3
 
 	if ((void *)(check + 1) > end)
 		return -1;
-	sum = (__u16)~*check;
+	sum = (__u16) ~*check;
 #pragma unroll
 	for (int i = 0; i < SGXDPGEN_WORDS_MAX; i++)
 		if (i < n)
@@ -75,7 +75,8 @@ int sg_xdp_gen(struct xdp_md *ctx)
 	if ((void *)(sa + 2) > end || (void *)(th + 3) > end)
 		return XDP_ABORTED;
 
-	/* the zeros of the template, replaced: source bits, source port, sequence, acknowledgment */
+	/* the zeros of the template, replaced: source bits, source port, sequence, acknowledgment
+	 */
 	w[n] = bpf_get_prandom_u32() & saddr_mask[0];
 	sa[0] |= w[n++];
 	if (saddr_words == 2) {

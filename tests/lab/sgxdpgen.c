@@ -35,8 +35,7 @@ static int silent(enum libbpf_print_level level, const char *fmt, va_list ap)
 }
 
 struct sgxdpgen *sgxdpgen_open(const char *iface, const uint8_t *frame, size_t len, bool ipv4,
-                               const uint8_t saddr_mask[8], bool with_ack, char *err,
-                               size_t errlen)
+                               const uint8_t saddr_mask[8], bool with_ack, char *err, size_t errlen)
 {
 	struct sgxdpgen *g;
 	uint32_t l4off = ipv4 ? 34 : 54;
@@ -84,7 +83,8 @@ struct sgxdpgen *sgxdpgen_open(const char *iface, const uint8_t *frame, size_t l
 	g->len = (uint32_t)len;
 	/* one frame, to see at once whether this kernel and device take it */
 	if (sgxdpgen_send(g, 1) < 0) {
-		snprintf(err, errlen, "sending on %s in live-frames mode: %s", iface, strerror(errno));
+		snprintf(err, errlen, "sending on %s in live-frames mode: %s", iface,
+		         strerror(errno));
 		sgxdpgen_free(g);
 		return NULL;
 	}

@@ -35,7 +35,7 @@ static int attach(unsigned ifindex, const char *dev)
 	}
 	skel->rodata->spoof4 = htonl(0xc6120000);      /* 198.18.0.0 */
 	skel->rodata->spoof4_mask = htonl(0xfffe0000); /* /15 */
-	skel->rodata->spoof6_hi = htonl(0x20010db8); /* 2001:db8:ffff::/48 */
+	skel->rodata->spoof6_hi = htonl(0x20010db8);   /* 2001:db8:ffff::/48 */
 	skel->rodata->spoof6_lo = 0xffff;
 	rc = sgxdpsink_prog__load(skel);
 	if (rc == 0)
@@ -74,7 +74,8 @@ static int map_of(unsigned ifindex, const char *dev, const char *name)
 		uint32_t mlen = sizeof(mi);
 
 		fd = bpf_map_get_fd_by_id(ids[i]);
-		if (fd >= 0 && (bpf_obj_get_info_by_fd(fd, &mi, &mlen) < 0 || strcmp(mi.name, name))) {
+		if (fd >= 0 &&
+		    (bpf_obj_get_info_by_fd(fd, &mi, &mlen) < 0 || strcmp(mi.name, name))) {
 			close(fd);
 			fd = -1;
 		}
