@@ -187,6 +187,18 @@ static size_t odd_options(uint8_t *p)
 	}
 }
 
+/* A SYN as Linux sends it: MSS, SACK-permitted, timestamps, window scale 7. */
+static void linux_syn(struct pkt_spec *s, int family)
+{
+	s->flags = PKT_SYN;
+	s->opt.mss = family == AF_INET ? 1460 : 1440;
+	s->opt.sack_ok = true;
+	s->opt.has_ts = true;
+	s->opt.tsval = rnd32();
+	s->opt.has_wscale = true;
+	s->opt.wscale = 7;
+}
+
 static enum kind pick_kind(enum kind k)
 {
 	uint32_t r;
@@ -233,13 +245,7 @@ static size_t build_frame(void *ctx, uint8_t *buf, size_t cap, double *ts)
 	switch (k) {
 	case K_SYN:
 	case K_SYNDATA:
-		s.flags = PKT_SYN;
-		s.opt.mss = o->family == AF_INET ? 1460 : 1440;
-		s.opt.sack_ok = true;
-		s.opt.has_ts = true;
-		s.opt.tsval = rnd32();
-		s.opt.has_wscale = true;
-		s.opt.wscale = 7;
+		linux_syn(&s, o->family);
 		break;
 	case K_SYNOPTS:
 		s.flags = PKT_SYN;
@@ -502,13 +508,7 @@ static size_t xdp_template(const struct opts *o, const uint8_t eth[ETH_HLEN], ui
 	s.window = 64240;
 	s.ttl = 64;
 	if (o->kind == K_SYN) {
-		s.flags = PKT_SYN;
-		s.opt.mss = o->family == AF_INET ? 1460 : 1440;
-		s.opt.sack_ok = true;
-		s.opt.has_ts = true;
-		s.opt.tsval = rnd32();
-		s.opt.has_wscale = true;
-		s.opt.wscale = 7;
+		linux_syn(&s, o->family);
 	} else {
 		s.flags = PKT_ACK;
 		s.window = 502;
