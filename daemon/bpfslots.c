@@ -55,15 +55,22 @@ void bpfslots_free(struct bpfslots *s)
 	free(s);
 }
 
+int bpfmap_percpu_sum(int fd, uint32_t key, int ncpus, uint64_t *percpu, uint64_t *out)
+{
+	*out = 0;
+	if (bpf_map_lookup_elem(fd, &key, percpu) < 0)
+		return -1;
+	for (int c = 0; c < ncpus; c++)
+		*out += percpu[c];
+	return 0;
+}
+
 uint64_t bpfslots_raw(struct bpfslots *s, uint32_t slot, uint32_t id)
 {
-	uint32_t k = slot * (uint32_t)s->n_counters + id;
-	uint64_t sum = 0;
+	uint64_t sum; /* 0 when the lookup fails */
 
-	if (bpf_map_lookup_elem(s->fd, &k, s->percpu) < 0)
-		return 0;
-	for (int c = 0; c < s->ncpus; c++)
-		sum += s->percpu[c];
+	(void)bpfmap_percpu_sum(s->fd, slot * (uint32_t)s->n_counters + id, s->ncpus, s->percpu,
+	                        &sum);
 	return sum;
 }
 

@@ -30,6 +30,11 @@ int bpfslots_get(struct bpfslots *s, const char *name);
 void bpfslots_keep(struct bpfslots *s, const struct conf *c,
                    bool (*keep)(const struct conf_listener *l));
 
+/*
+ * Entry key of the per-CPU counter map fd summed over its ncpus CPUs into *out
+ * (percpu: ncpus values of room, the caller's); 0, or -1 with errno.
+ */
+int bpfmap_percpu_sum(int fd, uint32_t key, int ncpus, uint64_t *percpu, uint64_t *out);
 /* Counter id of slot (any slot of the map, taken or not): summed over the CPUs. */
 uint64_t bpfslots_raw(struct bpfslots *s, uint32_t slot, uint32_t id);
 /* The same since the slot was taken. */

@@ -40,11 +40,6 @@ static void retry_stop(struct bpftick *t)
 	ev_timer_stop(t->loop, &t->retry);
 }
 
-/*
- * A failed publish is tried again every BPFTICK_RETRY seconds (for the epoch
- * of that moment) until it succeeds; the failures are counted and logged at
- * most every 10 s, the recovery once.
- */
 /* CLOCK_REALTIME - CLOCK_MONOTONIC, in ns: what the programs add to their clock. The
  * monotonic clock read on both sides of the real-time one halves the error of a reading
  * interrupted between the two. */
@@ -73,6 +68,11 @@ static int publish(struct bpftick *t, uint32_t *epoch)
 	return bpfkeys_set_clock(t->keys, *epoch, off, t->rotation);
 }
 
+/*
+ * Publishes now. A failed publish is tried again every BPFTICK_RETRY seconds
+ * (for the epoch of that moment) until it succeeds; the failures are counted
+ * and logged at most every 10 s, the recovery once.
+ */
 static void keys_now(struct bpftick *t)
 {
 	uint32_t epoch;

@@ -276,14 +276,13 @@ static void maps_apply(struct xdppath *x, const struct conf *c)
 		const struct conf_policy *p = &c->policies[l->policy];
 		struct sg_xdp_listener v;
 		struct sg_xdp_key k;
-		bool fresh = bpfslots_of(x->slots, l->name) < 0;
-		int slot = bpfslots_get(x->slots, l->name);
+		int slot = bpfslots_of(x->slots, l->name);
 
+		/* a slot given anew starts calm, whatever its previous listener left */
+		if (slot < 0 && (slot = bpfslots_get(x->slots, l->name)) >= 0)
+			(void)xdppath_auto_set(&x->am, (uint32_t)slot, false);
 		if (slot < 0)
 			continue; /* xdppath_conf_check refuses more */
-		/* a slot given anew starts calm, whatever its previous listener left */
-		if (fresh)
-			(void)xdppath_auto_set(&x->am, (uint32_t)slot, false);
 		memset(&v, 0, sizeof(v));
 		v.slot = (uint32_t)slot;
 		memcpy(v.mss, l->family == AF_INET ? p->mss : p->mss6, sizeof(v.mss));
@@ -510,18 +509,13 @@ int xdppath_auto_slot(const struct xdppath *x, const struct conf *c, size_t i)
 int xdppath_auto_answered(const struct xdppath_auto *a, uint32_t slot, uint64_t *percpu,
                           uint64_t *out)
 {
-	uint32_t k = slot * SG_XDP_NCOUNTERS + SG_XC_SYN_ANSWERED;
-
 	*out = 0;
 	if (a->counters_fd < 0 || slot >= SG_XDP_SLOTS) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (bpf_map_lookup_elem(a->counters_fd, &k, percpu) < 0)
-		return -1;
-	for (int c = 0; c < a->ncpus; c++)
-		*out += percpu[c];
-	return 0;
+	return bpfmap_percpu_sum(a->counters_fd, slot * SG_XDP_NCOUNTERS + SG_XC_SYN_ANSWERED,
+	                         a->ncpus, percpu, out);
 }
 
 int xdppath_auto_set(const struct xdppath_auto *a, uint32_t slot, bool xdp)
