@@ -489,7 +489,7 @@ run_defense() {
 	lab_up
 	if [ "$SGLAB_XDP_PEERS" = 1 ]; then
 		# answers that come back as XDP frames end at the attacker's XDP hook
-		lab_exec attacker "$SGLAB_XDPPASS" --detach eth0 && lab_exec attacker "$SGXDPSINK" eth0 ||
+		lab_exec attacker "$SGXDPSINK" eth0 ||
 			{ echo "bench: $d: sgxdpsink on the attacker's eth0 failed" >&2; return 1; }
 	fi
 	say "$d: $(describe_defense "$d")"

@@ -24,6 +24,7 @@ import math
 import os
 import re
 import subprocess
+import statistics
 import sys
 import time
 
@@ -762,8 +763,7 @@ def cmd_targets(a):
                        fmt(p["legit"]["connect_ms"].get("p50"), "%.2f"), fmt(success(s)),
                        fmt(success(p))))
     if rats:
-        med = sorted(rats)[len(rats) // 2] if len(rats) % 2 else (
-            sorted(rats)[len(rats) // 2 - 1] + sorted(rats)[len(rats) // 2]) / 2
+        med = statistics.median(rats)
         out.append("    connect p99 ratio, median of %d run%s: %s (target <= 1.5x: %s)" % (
             len(rats), "" if len(rats) == 1 else "s", fmt_ratio(med), verdict(med <= 1.5)))
     print("\n".join(out))

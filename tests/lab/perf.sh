@@ -417,7 +417,7 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # xdp_stat DIR COUNTER: one of the XDP program's counters of listener "p"
 xdp_stat() {
 	"$SYNGUARDCTL" -s "$1/control.sock" stats --json 2>/dev/null |
-		$PY -c 'import json, sys; print(json.load(sys.stdin)["xdp"]["listeners"]["p"][sys.argv[1]])' "$2" 2>/dev/null || echo 0
+		lab_json_get "xdp.listeners.p.$2" 2>/dev/null || echo 0
 }
 
 rss_xdp=

@@ -38,10 +38,6 @@
 #include "pkt.h"
 #include "sgsend.h"
 #ifdef SGFLOOD_XDP
-#include <net/if.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-
 #include "sgxdpgen.h"
 #endif
 
@@ -518,32 +514,16 @@ static size_t xdp_template(const struct opts *o, const uint8_t eth[ETH_HLEN], ui
 	return len ? ETH_HLEN + len : 0;
 }
 
-static int xdp_flood(const struct opts *o, uint8_t eth[ETH_HLEN], uint64_t *sent)
+static int xdp_flood(const struct opts *o, const uint8_t eth[ETH_HLEN], uint64_t *sent)
 {
 	uint8_t frame[SGXDPGEN_FRAME_MAX], mask[8] = {0};
 	uint64_t chunk = 4096;
 	double pps = 0;
 	struct sgxdpgen *g;
-	struct ifreq ifr;
 	char err[256];
 	size_t len;
 	double end;
-	int fd;
 
-	if (!o->src_mac_set) {
-		fd = socket(AF_INET, SOCK_DGRAM, 0);
-		memset(&ifr, 0, sizeof(ifr));
-		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", o->iface);
-		if (fd < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
-			fprintf(stderr, "sgflood: %s: no hardware address: %s\n", o->iface,
-			        strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		close(fd);
-		memcpy(eth + 6, ifr.ifr_hwaddr.sa_data, 6);
-	}
 	len = xdp_template(o, eth, frame, mask);
 	g = len ? sgxdpgen_open(o->iface, frame, len, o->family == AF_INET, mask, o->kind == K_ACK,
 	                        err, sizeof(err))
@@ -607,27 +587,11 @@ int main(int argc, char **argv)
 
 	if (o.src_mac_set)
 		memcpy(src_mac, o.src_mac, 6);
-#ifdef SGFLOOD_XDP
-	if (o.xdp) {
-		uint8_t eth[ETH_HLEN];
-
-		memcpy(eth, o.dst_mac, 6);
-		memcpy(eth + 6, src_mac, 6);
-		ethertype = htons(o.family == AF_INET ? ETH_P_IP : ETH_P_IPV6);
-		memcpy(eth + 12, &ethertype, 2);
-		signal(SIGINT, on_signal);
-		signal(SIGTERM, on_signal);
-		start = sgsend_now();
-		if (xdp_flood(&o, eth, &sent) < 0)
-			return 1;
-		elapsed = sgsend_now() - start;
-		printf("sgflood: %s sent %" PRIu64 " packets in %.3f s (%.0f pps, XDP)\n",
-		       kind_names[o.kind], sent, elapsed, elapsed > 0 ? (double)sent / elapsed : 0);
-		return 0;
-	}
-#endif
-	if (o.pcap ? sgsend_open_pcap(&w, o.pcap) < 0
-	           : sgsend_open_iface(&w, o.iface, src_mac, o.src_mac_set, o.quiet) < 0)
+	else if (o.xdp && sgsend_iface_mac(o.iface, src_mac) < 0)
+		return 1;
+	if (!o.xdp &&
+	    (o.pcap ? sgsend_open_pcap(&w, o.pcap) < 0
+	            : sgsend_open_iface(&w, o.iface, src_mac, o.src_mac_set, o.quiet) < 0))
 		return 1;
 
 	memset(&fc, 0, sizeof(fc));
@@ -640,6 +604,17 @@ int main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+#ifdef SGFLOOD_XDP
+	if (o.xdp) {
+		start = sgsend_now();
+		if (xdp_flood(&o, fc.eth, &sent) < 0)
+			return 1;
+		elapsed = sgsend_now() - start;
+		printf("sgflood: %s sent %" PRIu64 " packets in %.3f s (%.0f pps, XDP)\n",
+		       kind_names[o.kind], sent, elapsed, elapsed > 0 ? (double)sent / elapsed : 0);
+		return 0;
+	}
+#endif
 	sgsend_pacer_init(&pacer, o.rate);
 	start = sgsend_now();
 	fc.start = start;

@@ -37,10 +37,26 @@ static void sgsend_err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+int sgsend_iface_mac(const char *iface, uint8_t mac[6])
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
+	if (fd < 0 || ioctl(fd, SIOCGIFHWADDR, &ifr) < 0) {
+		sgsend_err("%s: no hardware address: %s", iface, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+	return 0;
+}
+
 int sgsend_open_iface(struct sgsend *s, const char *iface, uint8_t src_mac[6], bool src_mac_known,
                       bool quiet)
 {
-	struct ifreq ifr = {0};
 	int ver = TPACKET_V2, one = 1;
 	struct tpacket_req req = {
 	    .tp_block_size = RING_BLOCK_SIZE,
@@ -61,14 +77,8 @@ int sgsend_open_iface(struct sgsend *s, const char *iface, uint8_t src_mac[6], b
 		sgsend_err("AF_PACKET socket: %s", strerror(errno));
 		return -1;
 	}
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
-	if (!src_mac_known) {
-		if (ioctl(s->fd, SIOCGIFHWADDR, &ifr) < 0) {
-			sgsend_err("%s: no hardware address: %s", iface, strerror(errno));
-			return -1;
-		}
-		memcpy(src_mac, ifr.ifr_hwaddr.sa_data, 6);
-	}
+	if (!src_mac_known && sgsend_iface_mac(iface, src_mac) < 0)
+		return -1;
 	s->sll.sll_family = AF_PACKET;
 	s->sll.sll_ifindex = (int)ifindex;
 	if (bind(s->fd, (struct sockaddr *)&s->sll, sizeof(s->sll)) < 0) {

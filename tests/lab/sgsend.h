@@ -56,6 +56,9 @@ typedef size_t (*sgsend_fill_fn)(void *ctx, uint8_t *buf, size_t cap, double *ts
  * receives the interface's hardware address. Messages go to stderr, prefixed
  * with the program's name. Returns 0 or -1.
  */
+/* The device's hardware address; 0, or -1 with a message on stderr. */
+int sgsend_iface_mac(const char *iface, uint8_t mac[6]);
+
 int sgsend_open_iface(struct sgsend *s, const char *iface, uint8_t src_mac[6], bool src_mac_known,
                       bool quiet);
 

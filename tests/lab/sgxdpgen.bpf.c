@@ -22,12 +22,10 @@
 
 #include "sgxdpgen.h"
 
+#define L3OFF 14 /* Ethernet, no VLAN tag */
+
 const volatile __u32 tmpl_len;                /* frame length, <= SGXDPGEN_FRAME_MAX */
-const volatile __u32 l3off = 14;              /* the IP header's offset */
-const volatile __u32 l4off;                   /* the TCP header's offset */
-const volatile __u32 ipv4;                    /* 1: IPv4, the header checksum too */
-const volatile __u32 saddr_off;               /* the source address's last 32 or 64 bits */
-const volatile __u32 saddr_words;             /* 1 (IPv4) or 2 (IPv6's low 64 bits) */
+const volatile __u32 ipv4;                    /* 1: IPv4 (no options), 0: IPv6 (no extensions) */
 const volatile __u32 saddr_mask[2];           /* the bits to randomise, as in the frame */
 const volatile __u32 with_ack;                /* an ACK flood: random acknowledgment numbers */
 const volatile __u8 tmpl[SGXDPGEN_FRAME_MAX]; /* the frame, random fields zero */
@@ -70,16 +68,16 @@ int sg_xdp_gen(struct xdp_md *ctx)
 		return XDP_ABORTED;
 	data = (void *)(long)ctx->data;
 	end = (void *)(long)ctx->data_end;
-	sa = data + (saddr_off & 0xff);
-	th = data + (l4off & 0xff);
+	/* the source address's last 4 bytes (IPv4) or last 8 (IPv6); the TCP header */
+	sa = data + (ipv4 ? L3OFF + 12 : L3OFF + 16);
+	th = data + (ipv4 ? L3OFF + 20 : L3OFF + 40);
 	if ((void *)(sa + 2) > end || (void *)(th + 3) > end)
 		return XDP_ABORTED;
 
-	/* the zeros of the template, replaced: source bits, source port, sequence, acknowledgment
-	 */
+	/* the template's zeros replaced: source bits, port, sequence, acknowledgment */
 	w[n] = bpf_get_prandom_u32() & saddr_mask[0];
 	sa[0] |= w[n++];
-	if (saddr_words == 2) {
+	if (!ipv4) {
 		w[n] = bpf_get_prandom_u32() & saddr_mask[1];
 		sa[1] |= w[n++];
 	}
@@ -92,9 +90,9 @@ int sg_xdp_gen(struct xdp_md *ctx)
 		th[2] = bpf_get_prandom_u32();
 		w[n++] = th[2];
 	}
-	if (ipv4 && fix_csum(data, end, l3off + 10, w, 1) < 0)
+	if (ipv4 && fix_csum(data, end, L3OFF + 10, w, 1) < 0)
 		return XDP_ABORTED;
-	if (fix_csum(data, end, l4off + 16, w, n) < 0)
+	if (fix_csum(data, end, (ipv4 ? L3OFF + 20 : L3OFF + 40) + 16, w, n) < 0)
 		return XDP_ABORTED;
 	return XDP_TX;
 }

@@ -65,11 +65,7 @@ struct sgxdpgen *sgxdpgen_open(const char *iface, const uint8_t *frame, size_t l
 		return NULL;
 	}
 	g->skel->rodata->tmpl_len = (uint32_t)len;
-	g->skel->rodata->l4off = l4off;
 	g->skel->rodata->ipv4 = ipv4;
-	/* the source address ends where the destination starts */
-	g->skel->rodata->saddr_off = ipv4 ? 14 + 12 : 14 + 8 + 8;
-	g->skel->rodata->saddr_words = ipv4 ? 1 : 2;
 	memcpy((void *)g->skel->rodata->saddr_mask, saddr_mask, ipv4 ? 4 : 8);
 	g->skel->rodata->with_ack = with_ack;
 	memcpy((void *)g->skel->rodata->tmpl, frame, len);

@@ -1,8 +1,8 @@
 /*
- * sgxdpsink: attaches sgxdpsink.bpf.c natively to a device and exits (the
- * program stays with the device, as sgxdppass's does); --read prints its
- * counters, found through the device's attached program; --detach takes it
- * off. The spoofed prefixes are the lab's (lab.sh LAB_SPOOF4, LAB_SPOOF6).
+ * sgxdpsink: attaches sgxdpsink.bpf.c natively to a device, in place of
+ * whatever XDP program it had, and exits (the program stays with the device,
+ * as sgxdppass's does); --read prints its counters, found through the
+ * device's attached program. The spoofed prefixes are the lab's (lab.sh LAB_SPOOF4, LAB_SPOOF6).
  */
 #include <errno.h>
 #include <linux/bpf.h>
@@ -114,12 +114,11 @@ static int read_counts(unsigned ifindex, const char *dev)
 int main(int argc, char **argv)
 {
 	const char *dev = argv[argc - 1];
-	bool detach = argc == 3 && strcmp(argv[1], "--detach") == 0;
 	bool rd = argc == 3 && strcmp(argv[1], "--read") == 0;
 	unsigned ifindex;
 
-	if (argc != 2 && !detach && !rd) {
-		fprintf(stderr, "usage: sgxdpsink [--read | --detach] DEVICE\n");
+	if (argc != 2 && !rd) {
+		fprintf(stderr, "usage: sgxdpsink [--read] DEVICE\n");
 		return 2;
 	}
 	ifindex = if_nametoindex(dev);
@@ -127,8 +126,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "sgxdpsink: %s: %s\n", dev, strerror(errno));
 		return 1;
 	}
-	if (detach)
-		return bpf_xdp_detach((int)ifindex, XDP_FLAGS_DRV_MODE, NULL) < 0;
 	if (rd)
 		return read_counts(ifindex, dev);
 	return attach(ifindex, dev);

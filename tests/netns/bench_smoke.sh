@@ -65,12 +65,14 @@ R=$T_DIR/bench/results.json
 [ -s "$R" ] || t_fail "no results.json"
 [ -s "$T_DIR/bench/table.txt" ] || t_fail "no table.txt"
 get() { lab_json_get "$1" <"$R"; }
-sg() { $PY -c '
+# res DIR DEFENSE KEY.PATH: a figure of DIR/results.json
+res() { $PY -c '
 import json, sys
-r = [x for x in json.load(open(sys.argv[1]))["results"] if x["defense"] == "synguard"][0]
-for k in sys.argv[2].split("."):
+r = [x for x in json.load(open(sys.argv[1]))["results"] if x["defense"] == sys.argv[2]][0]
+for k in sys.argv[3].split("."):
     r = r[k]
-print(r if not isinstance(r, float) else int(r))' "$R" "$1"; }
+print(r if not isinstance(r, float) else int(r))' "$1/results.json" "$2" "$3"; }
+sg() { res "$T_DIR/bench" synguard "$1"; }
 
 rate=$(get scenario.RATE)
 dur=$(get scenario.DURATION)
@@ -119,18 +121,11 @@ xdp_phase() {
 		{ cat "$T_DIR/$1.log"; t_fail "bench.sh ($1) failed"; }
 	cat "$T_DIR/$1.log"
 }
-# res DIR DEFENSE KEY.PATH
-res() { $PY -c '
-import json, sys
-r = [x for x in json.load(open(sys.argv[1]))["results"] if x["defense"] == sys.argv[2]][0]
-for k in sys.argv[3].split("."):
-    r = r[k]
-print(r if not isinstance(r, float) else int(r))' "$T_DIR/$1/results.json" "$2" "$3"; }
 
 xdp_phase xdp-syn6 6 syn
-gsent=$(res xdp-syn6 generator flood.sent)
-sent=$(res xdp-syn6 synguard-xdp flood.sent)
-synacks=$(res xdp-syn6 synguard-xdp synacks)
+gsent=$(res "$T_DIR/xdp-syn6" generator flood.sent)
+sent=$(res "$T_DIR/xdp-syn6" synguard-xdp flood.sent)
+synacks=$(res "$T_DIR/xdp-syn6" synguard-xdp synacks)
 grep -q "XDP)" "$T_DIR/xdp-syn6/synguard-xdp/flood.log" || t_fail "the flood was not sgflood --xdp's"
 t_expect "the XDP generator sent its bound (200,000) in the generator-only phase" "$gsent" = 200000
 t_expect "the XDP generator sent under synguard-xdp" "$sent" -gt 0
@@ -138,14 +133,14 @@ t_expect "sgxdpsink counted no more SYN-ACKs than SYNs sent ($synacks of $sent)"
 t_expect "the XDP generator's SYNs were answered in XDP and counted by sgxdpsink ($synacks of $sent)" \
 	$((synacks * 10)) -ge $((sent * 9))
 t_expect "no SYN of the XDP generator failed a checksum or went on to the NFQUEUE path" \
-	"$(res xdp-syn6 synguard-xdp xdp.passed_csum)+$(res xdp-syn6 synguard-xdp xdp.syn_passed)" = 0+0
-t_expect "the generator-only phase answered none" "$(res xdp-syn6 generator synacks)" = 0
-t_expect "legitimate IPv6 connections got through" "$(res xdp-syn6 synguard-xdp legit.ok)" -ge 1
+	"$(res "$T_DIR/xdp-syn6" synguard-xdp xdp.passed_csum)+$(res "$T_DIR/xdp-syn6" synguard-xdp xdp.syn_passed)" = 0+0
+t_expect "the generator-only phase answered none" "$(res "$T_DIR/xdp-syn6" generator synacks)" = 0
+t_expect "legitimate IPv6 connections got through" "$(res "$T_DIR/xdp-syn6" synguard-xdp legit.ok)" -ge 1
 
 xdp_phase xdp-ack4 4 ack
-sent=$(res xdp-ack4 synguard-xdp flood.sent)
-bad=$(res xdp-ack4 synguard-xdp invalid_acks_dropped)
+sent=$(res "$T_DIR/xdp-ack4" synguard-xdp flood.sent)
+bad=$(res "$T_DIR/xdp-ack4" synguard-xdp invalid_acks_dropped)
 t_expect "the XDP generator's ACKs were dropped as invalid ($bad of $sent)" $((bad * 10)) -ge $((sent * 9))
-t_expect "legitimate IPv4 connections got through" "$(res xdp-ack4 synguard-xdp legit.ok)" -ge 1
+t_expect "legitimate IPv4 connections got through" "$(res "$T_DIR/xdp-ack4" synguard-xdp legit.ok)" -ge 1
 t_ok "sgflood --xdp sends valid IPv6 SYNs and IPv4 ACKs; sgxdpsink counts every answer"
 echo "PASS: $T_NAME"
