@@ -412,8 +412,7 @@ setup_defense() {
 # xdp_answered PRECHECK_JSON: the pre-flood connections' SYNs were answered by
 # the XDP program (xdp syn_answered of listener "bench" grew by at least as many
 # as connected), not on the NFQUEUE path: else this is no measurement of the
-# XDP path. After the precheck, one spoofed SYN answered in XDP must also reach
-# the attacker (the peers' XDP_PASS program lets XDP_TX frames through).
+# XDP path.
 xdp_answered() {
 	local ok stats answered
 	ok=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["all"]["ok"])' "$1")
