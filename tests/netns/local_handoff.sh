@@ -71,11 +71,17 @@ t_expect "the daemon holds maps" "$(echo "$maps" | grep -c .)" -ge 4
 grep -qh "^link_type:.*tcx" /proc/"$T_DAEMON_PID"/fdinfo/* 2>/dev/null ||
 	echo "note: this kernel's fdinfo does not name the link type"
 
+# Each fetch comes from a client port no earlier fetch used (below the
+# client's ephemeral ports): a port that meets the server's TIME_WAIT of an
+# earlier fetch has its SYN answered by the kernel, rightly (see TIME_WAIT
+# reuse below), and no handoff would count for it.
+fetch_port=31000
 fetch() { # NAME URL WANT-PREFIX WHAT
 	local name=$1 url=$2 want=$3 what=$4 i body h0
 	h0=$(t_stat "tc.$name.handoffs")
 	for i in $(seq $N); do
-		body=$(t_curl -f "$url") || t_fail "$name ($what): fetch $i of $url"
+		fetch_port=$((fetch_port + 1))
+		body=$(t_curl -f --local-port $fetch_port "$url") || t_fail "$name ($what): fetch $i of $url"
 		case "$body" in
 		"client=$want:"*) ;;
 		*) t_fail "$name ($what): body '$body', expected client=$want:..." ;;
